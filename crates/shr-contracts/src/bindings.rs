@@ -1,0 +1,42 @@
+//! alloy `sol!` bindings generated from the build's artifacts (ABI, creation and runtime code).
+//!
+//! Each module (`TestToken`, `KeystoneForwarder`, ...) has the calls, events and errors of its
+//! contract and `BYTECODE`, its creation code.
+
+#![allow(missing_docs, unreachable_pub, clippy::too_many_arguments)]
+
+alloy::sol!(
+    #[sol(all_derives)]
+    TestToken,
+    concat!(env!("OUT_DIR"), "/contracts/TestToken.json")
+);
+alloy::sol!(
+    #[sol(all_derives)]
+    ReserveFeed,
+    concat!(env!("OUT_DIR"), "/contracts/ReserveFeed.json")
+);
+alloy::sol!(
+    #[sol(all_derives)]
+    KeystoneForwarder,
+    concat!(env!("OUT_DIR"), "/contracts/KeystoneForwarder.json")
+);
+alloy::sol!(
+    #[sol(all_derives)]
+    UniswapV2Factory,
+    concat!(env!("OUT_DIR"), "/contracts/UniswapV2Factory.json")
+);
+alloy::sol!(
+    #[sol(all_derives)]
+    UniswapV2Pair,
+    concat!(env!("OUT_DIR"), "/contracts/UniswapV2Pair.json")
+);
+alloy::sol!(
+    #[sol(all_derives)]
+    UniswapV2Router02,
+    concat!(env!("OUT_DIR"), "/contracts/UniswapV2Router02.json")
+);
+alloy::sol!(
+    #[sol(all_derives)]
+    WETH9,
+    concat!(env!("OUT_DIR"), "/contracts/WETH9.json")
+);

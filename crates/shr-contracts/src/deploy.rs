@@ -1,0 +1,82 @@
+//! Deploy helpers: creation code plus ABI-encoded constructor arguments, on any [`Chain`].
+
+use alloy::{
+    primitives::{Address, Bytes},
+    sol_types::SolConstructor,
+};
+use shr_chain::Chain;
+
+use crate::{
+    Error, Result,
+    bindings::{KeystoneForwarder, ReserveFeed, TestToken, UniswapV2Factory, UniswapV2Router02, WETH9},
+};
+
+/// Deploys `bytecode` with `args` appended, from `from`.
+///
+/// # Errors
+/// [`Error::Reverted`] when the constructor reverts.
+pub async fn deploy_with<A: SolConstructor>(chain: &dyn Chain, from: Address, bytecode: &Bytes, args: &A) -> Result<Address> {
+    let mut code = bytecode.to_vec();
+    code.extend_from_slice(&args.abi_encode());
+    chain.deploy(from, code.into()).await.map(|(a, _)| a).map_err(|e| Error::from_chain("constructor", e))
+}
+
+/// Deploys a [`TestToken`]: an OpenZeppelin ERC-20 with `decimals` and `admin` as minter.
+pub async fn test_token(chain: &dyn Chain, from: Address, name: &str, symbol: &str, decimals: u8, admin: Address) -> Result<Address> {
+    let args = TestToken::constructorCall {
+        name_: name.into(),
+        symbol_: symbol.into(),
+        decimals_: decimals,
+        admin,
+    };
+    deploy_with(chain, from, &TestToken::BYTECODE, &args).await
+}
+
+/// Deploys a [`ReserveFeed`] (`AggregatorV3Interface`) with `decimals`; `admin` may push rounds.
+pub async fn reserve_feed(chain: &dyn Chain, from: Address, decimals: u8, description: &str, admin: Address) -> Result<Address> {
+    let args = ReserveFeed::constructorCall { decimals_: decimals, description_: description.into(), admin };
+    deploy_with(chain, from, &ReserveFeed::BYTECODE, &args).await
+}
+
+/// Deploys Chainlink's real `KeystoneForwarder`; `from` becomes its owner.
+pub async fn keystone_forwarder(chain: &dyn Chain, from: Address) -> Result<Address> {
+    deploy_code(chain, from, &KeystoneForwarder::BYTECODE).await
+}
+
+/// Deploys `bytecode` whose constructor takes no arguments.
+pub async fn deploy_code(chain: &dyn Chain, from: Address, bytecode: &Bytes) -> Result<Address> {
+    chain.deploy(from, bytecode.clone()).await.map(|(a, _)| a).map_err(|e| Error::from_chain("constructor", e))
+}
+
+/// The Uniswap V2 deployment: WETH9, factory and Router02.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UniswapV2 {
+    /// WETH9.
+    pub weth: Address,
+    /// `UniswapV2Factory`.
+    pub factory: Address,
+    /// `UniswapV2Router02`.
+    pub router: Address,
+}
+
+impl UniswapV2 {
+    /// Deploys WETH9, the factory (`feeToSetter = from`) and Router02 from their npm bytecode.
+    pub async fn deploy(chain: &dyn Chain, from: Address) -> Result<Self> {
+        let weth = deploy_code(chain, from, &WETH9::BYTECODE).await?;
+        let factory = deploy_with(
+            chain,
+            from,
+            &UniswapV2Factory::BYTECODE,
+            &UniswapV2Factory::constructorCall { _feeToSetter: from },
+        )
+        .await?;
+        let router = deploy_with(
+            chain,
+            from,
+            &UniswapV2Router02::BYTECODE,
+            &UniswapV2Router02::constructorCall { _factory: factory, _WETH: weth },
+        )
+        .await?;
+        Ok(Self { weth, factory, router })
+    }
+}

@@ -1,0 +1,64 @@
+//! Decoding revert data through every ABI this crate knows.
+
+use alloy::{
+    primitives::{Bytes, U256},
+    sol_types::{Revert as RevertString, Panic, SolError, SolInterface},
+};
+
+use crate::bindings::{KeystoneForwarder, ReserveFeed, TestToken};
+
+/// A decoded revert.
+///
+/// Custom errors are tried against each contract's ABI in turn; the first whose selector matches
+/// wins (OpenZeppelin errors shared by several contracts decode as the first one's).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Revert {
+    /// A `KeystoneForwarder` custom error (`InvalidSignatureCount`, `InvalidSigner`, ...).
+    KeystoneForwarder(KeystoneForwarder::KeystoneForwarderErrors),
+    /// A `TestToken` custom error (OpenZeppelin ERC-20 and access-control errors).
+    TestToken(TestToken::TestTokenErrors),
+    /// A `ReserveFeed` custom error.
+    ReserveFeed(ReserveFeed::ReserveFeedErrors),
+    /// `Error(string)`: a `require` message (Uniswap V2 uses these).
+    Message(String),
+    /// `Panic(uint256)`: an assertion, arithmetic overflow, ...
+    Panic(U256),
+    /// Nothing we know; the raw data.
+    Unknown(Bytes),
+}
+
+impl Revert {
+    /// Decodes raw revert data.
+    pub fn decode(data: &[u8]) -> Self {
+        if let Ok(e) = KeystoneForwarder::KeystoneForwarderErrors::abi_decode(data) {
+            return Self::KeystoneForwarder(e);
+        }
+        if let Ok(e) = TestToken::TestTokenErrors::abi_decode(data) {
+            return Self::TestToken(e);
+        }
+        if let Ok(e) = ReserveFeed::ReserveFeedErrors::abi_decode(data) {
+            return Self::ReserveFeed(e);
+        }
+        if let Ok(r) = RevertString::abi_decode(data) {
+            return Self::Message(r.reason);
+        }
+        if let Ok(p) = Panic::abi_decode(data) {
+            return Self::Panic(p.code);
+        }
+        Self::Unknown(Bytes::copy_from_slice(data))
+    }
+}
+
+impl std::fmt::Display for Revert {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::KeystoneForwarder(e) => write!(f, "KeystoneForwarder::{e:?}"),
+            Self::TestToken(e) => write!(f, "TestToken::{e:?}"),
+            Self::ReserveFeed(e) => write!(f, "ReserveFeed::{e:?}"),
+            Self::Message(m) => write!(f, "{m:?}"),
+            Self::Panic(code) => write!(f, "panic 0x{code:x}"),
+            Self::Unknown(data) if data.is_empty() => f.write_str("no revert data"),
+            Self::Unknown(data) => write!(f, "unknown revert data {data}"),
+        }
+    }
+}
