@@ -26,6 +26,8 @@ pub struct RpcConfig {
     pub connect_attempts: u32,
     /// Delay before the first retry, doubled after each (default 200 ms).
     pub retry_delay: Duration,
+    /// How long to wait for a sent transaction's receipt (default 60 s).
+    pub receipt_timeout: Duration,
 }
 
 impl RpcConfig {
@@ -36,6 +38,7 @@ impl RpcConfig {
             signers: dev_signers(10),
             connect_attempts: 3,
             retry_delay: Duration::from_millis(200),
+            receipt_timeout: Duration::from_secs(60),
         }
     }
 }
@@ -52,6 +55,7 @@ pub struct RpcChain {
     provider: DynProvider,
     accounts: Vec<Address>,
     chain_id: u64,
+    receipt_timeout: Duration,
 }
 
 impl RpcChain {
@@ -73,9 +77,15 @@ impl RpcChain {
                 None => wallet = Some(EthereumWallet::new(s)),
             }
         }
+        // Nonces are read from the node for every transaction (no cache), so snapshots, reverts
+        // and other senders never leave a stale nonce behind.
+        let builder = ProviderBuilder::default()
+            .with_gas_estimation()
+            .with_simple_nonce_management()
+            .fetch_chain_id();
         let provider = match wallet {
-            Some(w) => ProviderBuilder::new().wallet(w).connect_http(url).erased(),
-            None => ProviderBuilder::new().connect_http(url).erased(),
+            Some(w) => builder.wallet(w).connect_http(url).erased(),
+            None => builder.connect_http(url).erased(),
         };
         let mut delay = config.retry_delay;
         let attempts = config.connect_attempts.max(1);
@@ -95,7 +105,7 @@ impl RpcChain {
             }
         };
         debug!(target: "shr::chain", url = %config.url, chain_id, "connected");
-        Ok(Self { url: config.url, provider, accounts, chain_id })
+        Ok(Self { url: config.url, provider, accounts, chain_id, receipt_timeout: config.receipt_timeout })
     }
 
     /// The endpoint URL.
@@ -159,6 +169,7 @@ impl Chain for RpcChain {
         req = req.gas_limit(gas);
         let pending = self.provider.send_transaction(req.clone()).await.map_err(self.rpc_err("eth_sendRawTransaction"))?;
         let receipt = pending
+            .with_timeout(Some(self.receipt_timeout))
             .get_receipt()
             .await
             .map_err(|source| Error::PendingTransaction { url: self.url.clone(), source })?;

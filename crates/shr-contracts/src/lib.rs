@@ -10,6 +10,7 @@
 //! In the data flow this crate sits between the chain backends (`shr-chain`) and every actor that
 //! sends transactions (the DON's transmitter, the recovery agent, the matcher, the risk engine).
 
+pub mod anvil;
 pub mod bindings;
 pub mod deploy;
 mod error;
