@@ -12,17 +12,27 @@ use std::{
 
 fn main() {
     let manifest = PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("cargo sets it"));
-    let contracts = manifest.join("../../contracts").canonicalize().expect("contracts/ exists beside crates/");
+    let contracts =
+        manifest.join("../../contracts").canonicalize().expect("contracts/ exists beside crates/");
     let out = PathBuf::from(env::var("OUT_DIR").expect("cargo sets it")).join("contracts");
     for p in ["package.json", "package-lock.json", "scripts/build.js", "src"] {
         println!("cargo:rerun-if-changed={}", contracts.join(p).display());
     }
     let stamp = contracts.join("node_modules/.shr-installed");
     if !fresh(&stamp, &contracts.join("package-lock.json")) {
-        run(Command::new("npm").args(["ci", "--no-audit", "--no-fund", "--loglevel=error"]).current_dir(&contracts), "npm ci");
-        std::fs::write(&stamp, b"installed by crates/shr-contracts/build.rs\n").expect("write stamp");
+        run(
+            Command::new("npm")
+                .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
+                .current_dir(&contracts),
+            "npm ci",
+        );
+        std::fs::write(&stamp, b"installed by crates/shr-contracts/build.rs\n")
+            .expect("write stamp");
     }
-    run(Command::new("node").arg("scripts/build.js").arg(&out).current_dir(&contracts), "node scripts/build.js");
+    run(
+        Command::new("node").arg("scripts/build.js").arg(&out).current_dir(&contracts),
+        "node scripts/build.js",
+    );
     println!("cargo:rustc-env=SHR_CONTRACTS_DIR={}", contracts.display());
 }
 

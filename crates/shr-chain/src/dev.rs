@@ -28,13 +28,7 @@ mod tests {
     #[test]
     fn first_dev_account_matches_anvil() {
         let s = dev_signers(2);
-        assert_eq!(
-            s[0].address().to_string(),
-            "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266"
-        );
-        assert_eq!(
-            s[1].address().to_string(),
-            "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"
-        );
+        assert_eq!(s[0].address().to_string(), "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266");
+        assert_eq!(s[1].address().to_string(), "0x70997970C51812dc3A010C7d01b50e0d17dc79C8");
     }
 }

@@ -89,7 +89,10 @@ impl EmbeddedChain {
             dev_signers(config.dev_accounts).iter().map(|s| s.address()).collect();
         let mut db = CacheDB::new(EmptyDB::default());
         for a in &accounts {
-            db.insert_account_info(*a, AccountInfo { balance: config.dev_balance, ..Default::default() });
+            db.insert_account_info(
+                *a,
+                AccountInfo { balance: config.dev_balance, ..Default::default() },
+            );
         }
         let state = State {
             db,
@@ -112,9 +115,14 @@ impl EmbeddedChain {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn execute(&self, state: &mut State, tx: TxEnv, number: u64, timestamp: u64, commit: bool)
-        -> Result<ExecutionResult>
-    {
+    fn execute(
+        &self,
+        state: &mut State,
+        tx: TxEnv,
+        number: u64,
+        timestamp: u64,
+        commit: bool,
+    ) -> Result<ExecutionResult> {
         let chain_id = self.chain_id;
         let gas_limit = self.block_gas_limit;
         let mut evm = Context::mainnet()
@@ -141,7 +149,15 @@ impl EmbeddedChain {
         state.db.cache.accounts.get(&address).map(|a| a.info.nonce).unwrap_or(0)
     }
 
-    fn tx_env(&self, from: Address, kind: TxKind, data: Bytes, value: U256, nonce: u64, gas: Option<u64>) -> TxEnv {
+    fn tx_env(
+        &self,
+        from: Address,
+        kind: TxKind,
+        data: Bytes,
+        value: U256,
+        nonce: u64,
+        gas: Option<u64>,
+    ) -> TxEnv {
         TxEnv::builder()
             .caller(from)
             .kind(kind)
@@ -216,7 +232,14 @@ impl Chain for EmbeddedChain {
                     })
                     .collect();
                 state.logs.extend(logs.iter().cloned());
-                Ok(Receipt { tx_hash, block_number: number, block_timestamp: timestamp, gas_used, contract_address, logs })
+                Ok(Receipt {
+                    tx_hash,
+                    block_number: number,
+                    block_timestamp: timestamp,
+                    gas_used,
+                    contract_address,
+                    logs,
+                })
             }
             ExecutionResult::Revert { output, .. } => {
                 Err(Error::Reverted { data: output, tx_hash: Some(tx_hash), gas_used })
@@ -239,9 +262,10 @@ impl Chain for EmbeddedChain {
             ExecutionResult::Revert { output, .. } => {
                 Err(Error::Reverted { data: output, tx_hash: None, gas_used: 0 })
             }
-            ExecutionResult::Halt { reason, gas, .. } => {
-                Err(Error::Halted { reason: format!("{reason:?}"), gas_used: gas.total_gas_spent() })
-            }
+            ExecutionResult::Halt { reason, gas, .. } => Err(Error::Halted {
+                reason: format!("{reason:?}"),
+                gas_used: gas.total_gas_spent(),
+            }),
         }
     }
 
@@ -333,7 +357,10 @@ mod tests {
         let chain = EmbeddedChain::new();
         let [a, b] = [chain.accounts()[0], chain.accounts()[1]];
         let before = chain.balance(b).await.unwrap();
-        let r = chain.send(TxRequest { from: a, to: Some(b), value: U256::from(7), ..Default::default() }).await.unwrap();
+        let r = chain
+            .send(TxRequest { from: a, to: Some(b), value: U256::from(7), ..Default::default() })
+            .await
+            .unwrap();
         assert_eq!(r.block_number, 1);
         assert_eq!(r.gas_used, 21_000);
         assert_eq!(chain.balance(b).await.unwrap(), before + U256::from(7));
@@ -342,7 +369,10 @@ mod tests {
     #[tokio::test]
     async fn unknown_sender_is_refused_without_mining() {
         let chain = EmbeddedChain::new();
-        let err = chain.send(TxRequest::call(Address::repeat_byte(9), Address::ZERO, Bytes::new())).await.unwrap_err();
+        let err = chain
+            .send(TxRequest::call(Address::repeat_byte(9), Address::ZERO, Bytes::new()))
+            .await
+            .unwrap_err();
         assert!(matches!(err, Error::UnknownSender(_)), "{err}");
         assert_eq!(chain.block_number().await.unwrap(), 0);
     }

@@ -34,7 +34,9 @@ pub enum Error {
     #[error("transaction rejected by the EVM")]
     Rejected(#[source] Box<dyn std::error::Error + Send + Sync>),
     /// The sender is neither a dev account nor a configured signer.
-    #[error("unknown sender {0}: not a dev account of this chain and no signer is configured for it")]
+    #[error(
+        "unknown sender {0}: not a dev account of this chain and no signer is configured for it"
+    )]
     UnknownSender(alloy::primitives::Address),
     /// A deployment's receipt names no contract address.
     #[error("transaction {0} created no contract")]

@@ -13,7 +13,9 @@ use alloy::{
 };
 use tracing::{debug, warn};
 
-use crate::{Backend, Chain, ChainLog, Error, LogFilter, Receipt, Result, SnapshotId, TxRequest, dev_signers};
+use crate::{
+    Backend, Chain, ChainLog, Error, LogFilter, Receipt, Result, SnapshotId, TxRequest, dev_signers,
+};
 
 /// Configuration of an [`RpcChain`].
 #[derive(Debug, Clone)]
@@ -28,6 +30,9 @@ pub struct RpcConfig {
     pub retry_delay: Duration,
     /// How long to wait for a sent transaction's receipt (default 60 s).
     pub receipt_timeout: Duration,
+    /// How often to poll for a receipt; `None` keeps alloy's default (250 ms on loopback,
+    /// 7 s elsewhere). Anvil mines on arrival, so 5 ms suits it.
+    pub poll_interval: Option<Duration>,
 }
 
 impl RpcConfig {
@@ -39,6 +44,7 @@ impl RpcConfig {
             connect_attempts: 3,
             retry_delay: Duration::from_millis(200),
             receipt_timeout: Duration::from_secs(60),
+            poll_interval: None,
         }
     }
 }
@@ -87,6 +93,9 @@ impl RpcChain {
             Some(w) => builder.wallet(w).connect_http(url).erased(),
             None => builder.connect_http(url).erased(),
         };
+        if let Some(p) = config.poll_interval {
+            provider.client().set_poll_interval(p);
+        }
         let mut delay = config.retry_delay;
         let attempts = config.connect_attempts.max(1);
         let mut attempt = 0;
@@ -105,7 +114,13 @@ impl RpcChain {
             }
         };
         debug!(target: "shr::chain", url = %config.url, chain_id, "connected");
-        Ok(Self { url: config.url, provider, accounts, chain_id, receipt_timeout: config.receipt_timeout })
+        Ok(Self {
+            url: config.url,
+            provider,
+            accounts,
+            chain_id,
+            receipt_timeout: config.receipt_timeout,
+        })
     }
 
     /// The endpoint URL.
@@ -118,8 +133,13 @@ impl RpcChain {
         &self.provider
     }
 
-    fn rpc_err(&self, method: &'static str) -> impl FnOnce(RpcError<TransportErrorKind>) -> Error + '_ {
-        move |source| revert_or(source, |source| Error::Rpc { url: self.url.clone(), method, source })
+    fn rpc_err(
+        &self,
+        method: &'static str,
+    ) -> impl FnOnce(RpcError<TransportErrorKind>) -> Error + '_ {
+        move |source| {
+            revert_or(source, |source| Error::Rpc { url: self.url.clone(), method, source })
+        }
     }
 
     async fn raw<P, R>(&self, method: &'static str, params: P) -> Result<R>
@@ -132,7 +152,10 @@ impl RpcChain {
 }
 
 /// A node's error response that carries revert data becomes [`Error::Reverted`].
-fn revert_or(source: RpcError<TransportErrorKind>, other: impl FnOnce(RpcError<TransportErrorKind>) -> Error) -> Error {
+fn revert_or(
+    source: RpcError<TransportErrorKind>,
+    other: impl FnOnce(RpcError<TransportErrorKind>) -> Error,
+) -> Error {
     match source.as_error_resp().and_then(|p| p.as_revert_data()) {
         Some(data) => Error::Reverted { data, tx_hash: None, gas_used: 0 },
         None => other(source),
@@ -157,36 +180,57 @@ impl Chain for RpcChain {
         if !self.accounts.contains(&tx.from) {
             return Err(Error::UnknownSender(tx.from));
         }
-        let mut req = TransactionRequest::default().from(tx.from).input(tx.data.into()).value(tx.value);
+        let mut req =
+            TransactionRequest::default().from(tx.from).input(tx.data.into()).value(tx.value);
         match tx.to {
             Some(to) => req = req.to(to),
             None => req.set_create(),
         }
         let gas = match tx.gas_limit {
             Some(g) => g,
-            None => self.provider.estimate_gas(req.clone()).await.map_err(self.rpc_err("eth_estimateGas"))?,
+            None => self
+                .provider
+                .estimate_gas(req.clone())
+                .await
+                .map_err(self.rpc_err("eth_estimateGas"))?,
         };
         req = req.gas_limit(gas);
-        let pending = self.provider.send_transaction(req.clone()).await.map_err(self.rpc_err("eth_sendRawTransaction"))?;
-        let receipt = pending
-            .with_timeout(Some(self.receipt_timeout))
-            .get_receipt()
+        let pending = self
+            .provider
+            .send_transaction(req.clone())
             .await
-            .map_err(|source| Error::PendingTransaction { url: self.url.clone(), source })?;
+            .map_err(self.rpc_err("eth_sendRawTransaction"))?;
+        // Automining nodes (anvil) have the receipt at once; otherwise wait for inclusion.
+        let hash = *pending.tx_hash();
+        let receipt = match self
+            .provider
+            .get_transaction_receipt(hash)
+            .await
+            .map_err(self.rpc_err("eth_getTransactionReceipt"))?
+        {
+            Some(r) => r,
+            None => pending
+                .with_timeout(Some(self.receipt_timeout))
+                .get_receipt()
+                .await
+                .map_err(|source| Error::PendingTransaction { url: self.url.clone(), source })?,
+        };
         let tx_hash = receipt.transaction_hash;
         let block_number = receipt.block_number.unwrap_or_default();
         if !receipt.status() {
             // Replay at the parent block to learn the revert data.
-            let data = match self
-                .provider
-                .call(req)
-                .block(block_number.saturating_sub(1).into())
-                .await
-            {
-                Err(e) => e.as_error_resp().and_then(|p| p.as_revert_data()).unwrap_or_default(),
-                Ok(_) => Bytes::new(),
-            };
-            return Err(Error::Reverted { data, tx_hash: Some(tx_hash), gas_used: receipt.gas_used });
+            let data =
+                match self.provider.call(req).block(block_number.saturating_sub(1).into()).await {
+                    Err(e) => {
+                        e.as_error_resp().and_then(|p| p.as_revert_data()).unwrap_or_default()
+                    }
+                    Ok(_) => Bytes::new(),
+                };
+            return Err(Error::Reverted {
+                data,
+                tx_hash: Some(tx_hash),
+                gas_used: receipt.gas_used,
+            });
         }
         let block_timestamp = self.block_timestamp(block_number.into()).await?;
         let logs = receipt.logs().iter().map(to_chain_log).collect();
@@ -251,7 +295,11 @@ impl Chain for RpcChain {
     }
 
     async fn storage_at(&self, address: Address, slot: U256) -> Result<B256> {
-        let v = self.provider.get_storage_at(address, slot).await.map_err(self.rpc_err("eth_getStorageAt"))?;
+        let v = self
+            .provider
+            .get_storage_at(address, slot)
+            .await
+            .map_err(self.rpc_err("eth_getStorageAt"))?;
         Ok(B256::from(v))
     }
 
@@ -267,7 +315,11 @@ impl Chain for RpcChain {
 
 impl RpcChain {
     async fn block_timestamp(&self, block: BlockNumberOrTag) -> Result<u64> {
-        let b = self.provider.get_block_by_number(block).await.map_err(self.rpc_err("eth_getBlockByNumber"))?;
+        let b = self
+            .provider
+            .get_block_by_number(block)
+            .await
+            .map_err(self.rpc_err("eth_getBlockByNumber"))?;
         Ok(b.map(|b| b.header.timestamp).unwrap_or_default())
     }
 }

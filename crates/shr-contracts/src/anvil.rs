@@ -18,7 +18,9 @@ pub struct Anvil {
 #[derive(Debug, thiserror::Error)]
 pub enum AnvilError {
     /// The binary is missing or could not be executed.
-    #[error("could not start anvil at {path}: run `npm ci` in contracts/ (building shr-contracts does)")]
+    #[error(
+        "could not start anvil at {path}: run `npm ci` in contracts/ (building shr-contracts does)"
+    )]
     Spawn {
         /// The binary's path.
         path: PathBuf,
@@ -46,7 +48,10 @@ impl Anvil {
     /// [`AnvilError`] when the binary is missing or the node does not come up within 20 s.
     pub fn spawn() -> Result<Self, AnvilError> {
         let path = crate::anvil_path();
-        let port = TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map_err(AnvilError::NoPort)?.port();
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map_err(AnvilError::NoPort)?
+            .port();
         let child = Command::new(&path)
             .args(["--host", "127.0.0.1", "--port", &port.to_string(), "--hardfork", "prague"])
             .stdout(Stdio::null())

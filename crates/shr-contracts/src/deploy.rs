@@ -8,21 +8,39 @@ use shr_chain::Chain;
 
 use crate::{
     Error, Result,
-    bindings::{KeystoneForwarder, ReserveFeed, TestToken, UniswapV2Factory, UniswapV2Router02, WETH9},
+    bindings::{
+        KeystoneForwarder, ReserveFeed, TestToken, UniswapV2Factory, UniswapV2Router02, WETH9,
+    },
 };
 
 /// Deploys `bytecode` with `args` appended, from `from`.
 ///
 /// # Errors
 /// [`Error::Reverted`] when the constructor reverts.
-pub async fn deploy_with<A: SolConstructor>(chain: &dyn Chain, from: Address, bytecode: &Bytes, args: &A) -> Result<Address> {
+pub async fn deploy_with<A: SolConstructor>(
+    chain: &dyn Chain,
+    from: Address,
+    bytecode: &Bytes,
+    args: &A,
+) -> Result<Address> {
     let mut code = bytecode.to_vec();
     code.extend_from_slice(&args.abi_encode());
-    chain.deploy(from, code.into()).await.map(|(a, _)| a).map_err(|e| Error::from_chain("constructor", e))
+    chain
+        .deploy(from, code.into())
+        .await
+        .map(|(a, _)| a)
+        .map_err(|e| Error::from_chain("constructor", e))
 }
 
 /// Deploys a [`TestToken`]: an OpenZeppelin ERC-20 with `decimals` and `admin` as minter.
-pub async fn test_token(chain: &dyn Chain, from: Address, name: &str, symbol: &str, decimals: u8, admin: Address) -> Result<Address> {
+pub async fn test_token(
+    chain: &dyn Chain,
+    from: Address,
+    name: &str,
+    symbol: &str,
+    decimals: u8,
+    admin: Address,
+) -> Result<Address> {
     let args = TestToken::constructorCall {
         name_: name.into(),
         symbol_: symbol.into(),
@@ -33,8 +51,18 @@ pub async fn test_token(chain: &dyn Chain, from: Address, name: &str, symbol: &s
 }
 
 /// Deploys a [`ReserveFeed`] (`AggregatorV3Interface`) with `decimals`; `admin` may push rounds.
-pub async fn reserve_feed(chain: &dyn Chain, from: Address, decimals: u8, description: &str, admin: Address) -> Result<Address> {
-    let args = ReserveFeed::constructorCall { decimals_: decimals, description_: description.into(), admin };
+pub async fn reserve_feed(
+    chain: &dyn Chain,
+    from: Address,
+    decimals: u8,
+    description: &str,
+    admin: Address,
+) -> Result<Address> {
+    let args = ReserveFeed::constructorCall {
+        decimals_: decimals,
+        description_: description.into(),
+        admin,
+    };
     deploy_with(chain, from, &ReserveFeed::BYTECODE, &args).await
 }
 
@@ -45,7 +73,11 @@ pub async fn keystone_forwarder(chain: &dyn Chain, from: Address) -> Result<Addr
 
 /// Deploys `bytecode` whose constructor takes no arguments.
 pub async fn deploy_code(chain: &dyn Chain, from: Address, bytecode: &Bytes) -> Result<Address> {
-    chain.deploy(from, bytecode.clone()).await.map(|(a, _)| a).map_err(|e| Error::from_chain("constructor", e))
+    chain
+        .deploy(from, bytecode.clone())
+        .await
+        .map(|(a, _)| a)
+        .map_err(|e| Error::from_chain("constructor", e))
 }
 
 /// The Uniswap V2 deployment: WETH9, factory and Router02.

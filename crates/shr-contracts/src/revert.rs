@@ -2,7 +2,7 @@
 
 use alloy::{
     primitives::{Bytes, U256},
-    sol_types::{Revert as RevertString, Panic, SolError, SolInterface},
+    sol_types::{Panic, Revert as RevertString, SolError, SolInterface},
 };
 
 use crate::bindings::{KeystoneForwarder, ReserveFeed, TestToken};

@@ -9,7 +9,12 @@ use crate::{Error, Result};
 ///
 /// # Errors
 /// [`Error::Reverted`] with the decoded custom error when the transaction reverts.
-pub async fn send<C: SolCall>(chain: &dyn Chain, from: Address, to: Address, call: &C) -> Result<Receipt> {
+pub async fn send<C: SolCall>(
+    chain: &dyn Chain,
+    from: Address,
+    to: Address,
+    call: &C,
+) -> Result<Receipt> {
     chain
         .send(TxRequest::call(from, to, call.abi_encode()))
         .await

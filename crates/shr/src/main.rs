@@ -51,7 +51,9 @@ async fn main() -> Result<()> {
     let cli = Cli::parse();
     let chain = connect(cli.rpc_url.as_deref()).await?;
     match cli.command {
-        Command::Chain { command: ChainCommand::Info { json } } => chain_info(chain.as_ref(), json).await,
+        Command::Chain { command: ChainCommand::Info { json } } => {
+            chain_info(chain.as_ref(), json).await
+        }
     }
 }
 
