@@ -1,0 +1,188 @@
+//! An enclave instance: keys generated inside, a quote binding them, HPKE and sealing.
+
+use alloy::{
+    primitives::{Address, B256, Signature, keccak256},
+    signers::{SignerSync, local::PrivateKeySigner},
+};
+
+use crate::{
+    Error, HpkePublicKey, Measurement, Quote, Result, Sealed, TeePlatform,
+    hpke_box::{self, Kem},
+};
+
+type HpkeSecret = <Kem as hpke::Kem>::PrivateKey;
+
+/// What an enclave shows the world: its public keys and the quote that binds them.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct EnclaveIdentity {
+    /// Address of the enclave's secp256k1 signing key.
+    pub signer: Address,
+    /// The enclave's X25519 HPKE public key.
+    pub hpke: HpkePublicKey,
+    /// The platform's quote; `report_data = keccak256(signer ‖ hpke)`.
+    pub quote: Quote,
+}
+
+impl EnclaveIdentity {
+    /// The report data an honest quote carries for these keys.
+    pub fn report_data(signer: Address, hpke: &HpkePublicKey) -> B256 {
+        keccak256([signer.as_slice(), hpke.0.as_slice()].concat())
+    }
+
+    /// Verifies the quote against the platform `root` and `expected` measurement, and that it
+    /// binds these keys.
+    ///
+    /// # Errors
+    /// [`Error::UntrustedPlatform`], [`Error::WrongMeasurement`] or [`Error::KeysNotBound`].
+    pub fn verify(&self, root: Address, expected: &Measurement) -> Result<()> {
+        self.quote.verify(root, expected)?;
+        if self.quote.report_data != Self::report_data(self.signer, &self.hpke) {
+            return Err(Error::KeysNotBound);
+        }
+        Ok(())
+    }
+}
+
+/// An enclave running one program on a [`TeePlatform`] (simulated here).
+///
+/// Its secret keys never leave it: the API returns only signatures, public keys and sealed blobs,
+/// plus the plaintext of [`Enclave::open`] and [`Enclave::open_at_rest`] to the enclave program
+/// that owns this value (the code that a real TEE would measure).
+pub struct Enclave {
+    measurement: Measurement,
+    signer: PrivateKeySigner,
+    hpke_sk: HpkeSecret,
+    identity: EnclaveIdentity,
+    rest_sk: HpkeSecret,
+    rest_pk: HpkePublicKey,
+}
+
+impl std::fmt::Debug for Enclave {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Enclave")
+            .field("measurement", &self.measurement)
+            .field("signer", &self.identity.signer)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Enclave {
+    /// Launches `program` on `platform`: measures it, generates its keys and obtains a quote.
+    ///
+    /// # Errors
+    /// [`Error::Sign`] if the platform cannot issue the quote.
+    pub fn launch(platform: &dyn TeePlatform, program: &str) -> Result<Self> {
+        let measurement = Measurement::of_program(program);
+        let signer = PrivateKeySigner::random();
+        let (hpke_sk, hpke) = hpke_box::generate();
+        let quote =
+            platform.quote(&measurement, EnclaveIdentity::report_data(signer.address(), &hpke))?;
+        let identity = EnclaveIdentity { signer: signer.address(), hpke, quote };
+        let (rest_sk, rest_pk) = hpke_box::derive(&platform.sealing_secret(&measurement));
+        Ok(Self { measurement, signer, hpke_sk, identity, rest_sk, rest_pk })
+    }
+
+    /// The enclave's measurement.
+    pub fn measurement(&self) -> &Measurement {
+        &self.measurement
+    }
+
+    /// Public keys and quote.
+    pub fn identity(&self) -> &EnclaveIdentity {
+        &self.identity
+    }
+
+    /// Signs a 32-byte digest as is (no EIP-191 prefix) with the enclave's secp256k1 key.
+    ///
+    /// # Errors
+    /// [`Error::Sign`].
+    pub fn sign_digest(&self, digest: &B256) -> Result<Signature> {
+        self.signer.sign_hash_sync(digest).map_err(Error::Sign)
+    }
+
+    /// Opens a blob sealed to this enclave's HPKE key for context `info`.
+    ///
+    /// # Errors
+    /// [`Error::Hpke`] for another key, another context or a tampered blob.
+    pub fn open(&self, info: &str, sealed: &Sealed) -> Result<Vec<u8>> {
+        hpke_box::open(&self.hpke_sk, info, sealed)
+    }
+
+    /// Seals `plaintext` for storage outside the enclave. The key is derived (RFC 9180
+    /// `DeriveKeyPair`) from the platform's sealing secret for this measurement, so any instance
+    /// of the same program on the same platform, and only those, can open it after a restart.
+    ///
+    /// # Errors
+    /// [`Error::Hpke`].
+    pub fn seal_at_rest(&self, info: &str, plaintext: &[u8]) -> Result<Sealed> {
+        hpke_box::seal(&self.rest_pk, info, plaintext)
+    }
+
+    /// Opens what [`Enclave::seal_at_rest`] sealed.
+    ///
+    /// # Errors
+    /// [`Error::Hpke`].
+    pub fn open_at_rest(&self, info: &str, sealed: &Sealed) -> Result<Vec<u8>> {
+        hpke_box::open(&self.rest_sk, info, sealed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{SimulatedTee, seal};
+
+    #[test]
+    fn quote_binds_keys_and_measurement() {
+        let tee = SimulatedTee::new();
+        let e = Enclave::launch(&tee, "prog@1").unwrap();
+        let m = Measurement::of_program("prog@1");
+        e.identity().verify(tee.root(), &m).unwrap();
+        let err = e.identity().verify(tee.root(), &Measurement::of_program("prog@2")).unwrap_err();
+        assert!(matches!(err, Error::WrongMeasurement { .. }), "{err}");
+        let other = SimulatedTee::new();
+        let err = e.identity().verify(other.root(), &m).unwrap_err();
+        assert!(matches!(err, Error::UntrustedPlatform { .. }), "{err}");
+        let mut forged = e.identity().clone();
+        forged.signer = Address::repeat_byte(1);
+        assert!(matches!(forged.verify(tee.root(), &m).unwrap_err(), Error::KeysNotBound));
+    }
+
+    #[test]
+    fn hpke_round_trip_and_context_binding() {
+        let tee = SimulatedTee::new();
+        let e = Enclave::launch(&tee, "prog@1").unwrap();
+        let blob = seal(&e.identity().hpke, "ctx/a", b"150000.5").unwrap();
+        assert_eq!(e.open("ctx/a", &blob).unwrap(), b"150000.5");
+        assert!(e.open("ctx/b", &blob).is_err(), "another context must not open");
+        let mut tampered = blob.clone();
+        *tampered.0.last_mut().unwrap() ^= 1;
+        assert!(e.open("ctx/a", &tampered).is_err(), "a tampered blob must not open");
+        let other = Enclave::launch(&tee, "prog@1").unwrap();
+        assert!(other.open("ctx/a", &blob).is_err(), "another enclave's key must not open");
+        assert!(matches!(
+            e.open("ctx/a", &Sealed(vec![1, 2])).unwrap_err(),
+            Error::Truncated { len: 2 }
+        ));
+    }
+
+    #[test]
+    fn sealing_at_rest_survives_restart_of_the_same_program_only() {
+        let tee = SimulatedTee::from_seed(B256::repeat_byte(7));
+        let a = Enclave::launch(&tee, "prog@1").unwrap();
+        let blob = a.seal_at_rest("rest", b"secret").unwrap();
+        let restarted = Enclave::launch(&tee, "prog@1").unwrap();
+        assert_eq!(restarted.open_at_rest("rest", &blob).unwrap(), b"secret");
+        let other = Enclave::launch(&tee, "other@1").unwrap();
+        assert!(other.open_at_rest("rest", &blob).is_err());
+    }
+
+    #[test]
+    fn signatures_recover_to_the_identity() {
+        let tee = SimulatedTee::new();
+        let e = Enclave::launch(&tee, "p").unwrap();
+        let d = keccak256(b"report");
+        let sig = e.sign_digest(&d).unwrap();
+        assert_eq!(sig.recover_address_from_prehash(&d).unwrap(), e.identity().signer);
+    }
+}

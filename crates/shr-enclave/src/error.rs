@@ -1,0 +1,59 @@
+//! Errors of the enclave seam.
+
+use alloy::primitives::{Address, B256};
+
+/// Result with this crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What can go wrong with quotes, keys and sealed data.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The quote names another measurement than the verifier expects.
+    #[error("quote measurement {found} is not the expected {expected}")]
+    WrongMeasurement {
+        /// What the verifier expects.
+        expected: B256,
+        /// What the quote says.
+        found: B256,
+    },
+    /// The quote's signature does not recover to the trusted platform root.
+    #[error("quote signed by {found}, not by the trusted platform root {expected}")]
+    UntrustedPlatform {
+        /// The trusted root.
+        expected: Address,
+        /// Who signed.
+        found: Address,
+    },
+    /// The quote's report data does not commit to the presented keys.
+    #[error("quote does not bind the presented enclave keys")]
+    KeysNotBound,
+    /// A signature that does not parse or recover.
+    #[error("invalid signature")]
+    Signature(#[source] alloy::primitives::SignatureError),
+    /// Signing failed.
+    #[error("enclave signing failed")]
+    Sign(#[source] alloy::signers::Error),
+    /// An HPKE public key of the wrong length or not on the curve.
+    #[error("invalid HPKE public key ({len} bytes)")]
+    InvalidPublicKey {
+        /// Its length.
+        len: usize,
+    },
+    /// Sealing or opening failed: wrong key, wrong context, or tampered ciphertext.
+    #[error("HPKE {op} failed for context {info:?}")]
+    Hpke {
+        /// `seal` or `open`.
+        op: &'static str,
+        /// The HPKE info string (the context the blob was sealed for).
+        info: String,
+        /// The HPKE error.
+        #[source]
+        source: hpke::HpkeError,
+    },
+    /// A sealed blob too short to hold an encapsulated key.
+    #[error("sealed blob of {len} bytes is too short")]
+    Truncated {
+        /// Its length.
+        len: usize,
+    },
+}
