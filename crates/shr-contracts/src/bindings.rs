@@ -40,3 +40,13 @@ alloy::sol!(
     WETH9,
     concat!(env!("OUT_DIR"), "/contracts/WETH9.json")
 );
+alloy::sol!(
+    #[sol(all_derives)]
+    ReserveAttestation,
+    concat!(env!("OUT_DIR"), "/contracts/ReserveAttestation.json")
+);
+alloy::sol!(
+    #[sol(all_derives)]
+    GasBaselineReceiver,
+    concat!(env!("OUT_DIR"), "/contracts/GasBaselineReceiver.json")
+);

@@ -9,7 +9,8 @@ use shr_chain::Chain;
 use crate::{
     Error, Result,
     bindings::{
-        KeystoneForwarder, ReserveFeed, TestToken, UniswapV2Factory, UniswapV2Router02, WETH9,
+        KeystoneForwarder, ReserveAttestation, ReserveFeed, TestToken, UniswapV2Factory,
+        UniswapV2Router02, WETH9,
     },
 };
 
@@ -111,4 +112,21 @@ impl UniswapV2 {
         .await?;
         Ok(Self { weth, factory, router })
     }
+}
+
+/// Deploys a `ReserveAttestation` receiver accepting reports only from `forwarder` for
+/// `workflow_owner` and `workflow_id`.
+pub async fn reserve_attestation(
+    chain: &dyn Chain,
+    from: Address,
+    forwarder: Address,
+    workflow_owner: Address,
+    workflow_id: alloy::primitives::B256,
+) -> Result<Address> {
+    let args = ReserveAttestation::constructorCall {
+        forwarder_: forwarder,
+        workflowOwner_: workflow_owner,
+        workflowId_: workflow_id,
+    };
+    deploy_with(chain, from, &ReserveAttestation::BYTECODE, &args).await
 }

@@ -5,7 +5,7 @@ use alloy::{
     sol_types::{Panic, Revert as RevertString, SolError, SolInterface},
 };
 
-use crate::bindings::{KeystoneForwarder, ReserveFeed, TestToken};
+use crate::bindings::{KeystoneForwarder, ReserveAttestation, ReserveFeed, TestToken};
 
 /// A decoded revert.
 ///
@@ -15,6 +15,8 @@ use crate::bindings::{KeystoneForwarder, ReserveFeed, TestToken};
 pub enum Revert {
     /// A `KeystoneForwarder` custom error (`InvalidSignatureCount`, `InvalidSigner`, ...).
     KeystoneForwarder(KeystoneForwarder::KeystoneForwarderErrors),
+    /// A `ReserveAttestation` custom error (`InvalidSender`, `InvalidWorkflowId`, ...).
+    ReserveAttestation(ReserveAttestation::ReserveAttestationErrors),
     /// A `TestToken` custom error (OpenZeppelin ERC-20 and access-control errors).
     TestToken(TestToken::TestTokenErrors),
     /// A `ReserveFeed` custom error.
@@ -32,6 +34,9 @@ impl Revert {
     pub fn decode(data: &[u8]) -> Self {
         if let Ok(e) = KeystoneForwarder::KeystoneForwarderErrors::abi_decode(data) {
             return Self::KeystoneForwarder(e);
+        }
+        if let Ok(e) = ReserveAttestation::ReserveAttestationErrors::abi_decode(data) {
+            return Self::ReserveAttestation(e);
         }
         if let Ok(e) = TestToken::TestTokenErrors::abi_decode(data) {
             return Self::TestToken(e);
@@ -53,6 +58,7 @@ impl std::fmt::Display for Revert {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Self::KeystoneForwarder(e) => write!(f, "KeystoneForwarder::{e:?}"),
+            Self::ReserveAttestation(e) => write!(f, "ReserveAttestation::{e:?}"),
             Self::TestToken(e) => write!(f, "TestToken::{e:?}"),
             Self::ReserveFeed(e) => write!(f, "ReserveFeed::{e:?}"),
             Self::Message(m) => write!(f, "{m:?}"),

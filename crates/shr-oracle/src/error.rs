@@ -1,0 +1,131 @@
+//! Errors of the attestation workflow.
+
+/// Result with this crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What can go wrong reading reserves, evaluating them, reaching consensus or transmitting.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// An amount that is not a non-negative decimal fitting 256 bits.
+    #[error("field {field:?}: invalid amount {value:?} ({why})")]
+    InvalidAmount {
+        /// The field or column.
+        field: String,
+        /// The value as given.
+        value: String,
+        /// What is wrong with it.
+        why: &'static str,
+    },
+    /// A time that is not RFC 3339 or unix seconds.
+    #[error("field {field:?}: invalid time {value:?} (expected RFC 3339 or unix seconds)")]
+    InvalidTime {
+        /// The field or column.
+        field: String,
+        /// The value as given.
+        value: String,
+    },
+    /// A required field is missing from a custodian response.
+    #[error("custodian response has no {what} field (looked for {looked_for:?})")]
+    MissingField {
+        /// Which datum.
+        what: &'static str,
+        /// The field names tried.
+        looked_for: Vec<String>,
+    },
+    /// A field of the wrong JSON type.
+    #[error("field {field:?}: expected {expected}, found {found}")]
+    WrongType {
+        /// The field.
+        field: String,
+        /// The expected JSON type.
+        expected: &'static str,
+        /// The value found.
+        found: String,
+    },
+    /// A body that is not JSON.
+    #[error("custodian response is not JSON")]
+    Json(#[source] serde_json::Error),
+    /// A reserve series that cannot be read.
+    #[error("reserve series {path}: {why}")]
+    Series {
+        /// The file.
+        path: String,
+        /// What is wrong.
+        why: String,
+    },
+    /// A CSV row that cannot be read.
+    #[error("reserve series row {row}")]
+    Csv {
+        /// 1-based data row.
+        row: u64,
+        /// The CSV error.
+        #[source]
+        source: csv::Error,
+    },
+    /// The custodian pulled the ripcord: a hard failure, never an attestation.
+    #[error("custodian ripcord is set: reserves cannot be attested")]
+    Ripcord,
+    /// The reading is older than the staleness limit.
+    #[error("reading observed at {observed_at} is stale at {now} (limit {max_staleness} s)")]
+    Stale {
+        /// Observation time, unix seconds.
+        observed_at: u64,
+        /// Evaluation time, unix seconds.
+        now: u64,
+        /// The limit, seconds.
+        max_staleness: u64,
+    },
+    /// A reading from the future (beyond the allowed clock skew).
+    #[error("reading observed at {observed_at} is in the future at {now}")]
+    FromTheFuture {
+        /// Observation time, unix seconds.
+        observed_at: u64,
+        /// Evaluation time, unix seconds.
+        now: u64,
+    },
+    /// Liabilities of zero: a ratio is undefined.
+    #[error("token supply (liabilities) is zero: the reserve ratio is undefined")]
+    ZeroSupply,
+    /// The enclave refused or failed.
+    #[error("enclave")]
+    Enclave(#[from] shr_enclave::Error),
+    /// Fewer than 2f+1 nodes agreed on an outcome.
+    #[error("no consensus in round {round}: best outcome has {votes} of the {needed} votes needed")]
+    NoConsensus {
+        /// The round.
+        round: u64,
+        /// Votes for the most-voted outcome.
+        votes: usize,
+        /// 2f+1.
+        needed: usize,
+    },
+    /// Fewer than f+1 valid report signatures.
+    #[error("round {round}: {got} valid report signatures, {needed} needed")]
+    NotEnoughSignatures {
+        /// The round.
+        round: u64,
+        /// Valid signatures gathered.
+        got: usize,
+        /// f+1.
+        needed: usize,
+    },
+    /// A node refused to sign a report that does not match its own observation.
+    #[error("node {node} refused the report of round {round}: {why}")]
+    ReportRefused {
+        /// The refusing node.
+        node: usize,
+        /// The round.
+        round: u64,
+        /// Why.
+        why: &'static str,
+    },
+    /// A DON configuration that the forwarder would refuse.
+    #[error("invalid DON configuration: {0}")]
+    Config(String),
+    /// A contract call failed.
+    #[error("contract call")]
+    Contract(#[from] shr_contracts::Error),
+    /// A chain call failed.
+    #[error("chain")]
+    Chain(#[from] shr_chain::Error),
+}

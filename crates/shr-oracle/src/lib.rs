@@ -1,0 +1,36 @@
+//! The confidential proof-of-reserve workflow of Self-Healing Reserve.
+//!
+//! Data flow: a reserve source (a custodian API whose body is HPKE-sealed to each node's
+//! enclave, a recorded CSV series, or a public on-chain feed plus ERC-20 `totalSupply`) feeds N
+//! oracle nodes ([`Don`], default 4 with f = 1). Each node evaluates the reading inside its
+//! simulated enclave ([`ReserveEnclave`]: reserve ratio against a threshold in bps, staleness,
+//! ripcord, a confirmation policy) and sends only the signed boolean outcome to the round's
+//! leader over a [`Transport`]. With 2f+1 identical outcomes the leader builds a Keystone report
+//! ([`report`]), gathers exactly f+1 signatures, and transmits through Chainlink's real
+//! `KeystoneForwarder` to `ReserveAttestation`, which stores `isSolvent` and emits
+//! `ReserveStatusUpdated`. When a shortfall is confirmed, the leader's enclave seals the deficit
+//! to the recovery agent's HPKE key ([`DeficitNotice`]).
+
+pub mod amount;
+mod don;
+mod error;
+mod node;
+mod policy;
+mod program;
+mod reading;
+pub mod report;
+mod series;
+mod transport;
+
+pub use don::{
+    Deployment, Don, DonConfig, RoundReport, Transmission, attested_state, status_updates,
+};
+pub use error::{Error, Result};
+pub use node::{Behavior, OracleNode};
+pub use policy::{Evaluation, Evaluator, Policy, WAD};
+pub use program::{
+    DEFICIT_INFO, DeficitNotice, NodeInput, Outcome, POR_INFO, PROGRAM, ReserveEnclave,
+};
+pub use reading::{PorFields, ReserveReading, parse_por_json, parse_time};
+pub use series::{ReserveSeries, SeriesColumns};
+pub use transport::{InMemoryTransport, Message, NodeId, Transport};

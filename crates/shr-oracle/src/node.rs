@@ -1,0 +1,187 @@
+//! An oracle node: its own enclave, signer and state; it speaks only through a [`Transport`].
+
+use alloy::primitives::Address;
+use shr_enclave::EnclaveIdentity;
+
+use crate::{
+    Error, Result,
+    program::{NodeInput, Outcome, ReserveEnclave, observation_signer},
+    report::{WorkflowConfig, recover_forwarder_signature, report_digest},
+    transport::{Message, NodeId, Transport},
+};
+
+/// How a node behaves; anything but `Honest` is for fault-tolerance tests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Behavior {
+    /// Follows the protocol.
+    Honest,
+    /// Byzantine, with its enclave key compromised: reports the opposite outcome, signs any
+    /// report, and as leader proposes the opposite report.
+    FlipOutcome,
+    /// Byzantine: signs with garbage.
+    ForgeSignatures,
+    /// Sends nothing and answers nothing.
+    Offline,
+}
+
+/// One oracle node.
+#[derive(Debug)]
+pub struct OracleNode {
+    id: NodeId,
+    enclave: ReserveEnclave,
+    behavior: Behavior,
+    workflow: WorkflowConfig,
+}
+
+impl OracleNode {
+    /// A node with its enclave.
+    pub fn new(id: NodeId, enclave: ReserveEnclave, workflow: WorkflowConfig) -> Self {
+        Self { id, enclave, behavior: Behavior::Honest, workflow }
+    }
+
+    /// Its enclave's public identity.
+    pub fn identity(&self) -> &EnclaveIdentity {
+        self.enclave.identity()
+    }
+
+    /// Its behaviour.
+    pub fn behavior(&self) -> Behavior {
+        self.behavior
+    }
+
+    /// Sets its behaviour (tests).
+    pub fn set_behavior(&mut self, b: Behavior) {
+        self.behavior = b;
+    }
+
+    /// The enclave (to seal the deficit when leading).
+    pub fn enclave(&self) -> &ReserveEnclave {
+        &self.enclave
+    }
+
+    /// Evaluates `input` and sends the signed outcome to `leader`.
+    ///
+    /// # Errors
+    /// The enclave's refusal; nothing is sent then.
+    pub fn observe(
+        &mut self,
+        round: u64,
+        input: &NodeInput,
+        now: u64,
+        leader: NodeId,
+        t: &dyn Transport,
+    ) -> Result<()> {
+        if self.behavior == Behavior::Offline {
+            return Ok(());
+        }
+        let mut outcome = self.enclave.evaluate(input, now)?;
+        if self.behavior == Behavior::FlipOutcome {
+            outcome.is_solvent = !outcome.is_solvent;
+        }
+        let signature = match self.behavior {
+            Behavior::ForgeSignatures => [7u8; 65],
+            _ => self.enclave.sign_observation(round, &outcome)?,
+        };
+        t.send(leader, Message::Observation { round, from: self.id, outcome, signature });
+        Ok(())
+    }
+
+    /// Answers sign requests in its inbox (a node other than the leader handles only those).
+    pub fn answer_sign_requests(&mut self, leader: NodeId, t: &dyn Transport) -> Vec<Error> {
+        if self.behavior == Behavior::Offline {
+            t.drain(self.id);
+            return Vec::new();
+        }
+        let mut refusals = Vec::new();
+        for m in t.drain(self.id) {
+            if let Message::SignRequest { round, raw, context } = m {
+                let signature = match self.behavior {
+                    Behavior::ForgeSignatures => Ok([9u8; 65]),
+                    // A compromised node signs whatever it is asked to sign.
+                    Behavior::FlipOutcome => self.enclave.sign_unchecked(&raw, &context),
+                    _ => self.enclave.sign_report(&raw, &context, &self.workflow, round),
+                };
+                match signature {
+                    Ok(signature) => {
+                        t.send(leader, Message::ReportSignature { round, from: self.id, signature })
+                    }
+                    Err(Error::ReportRefused { round, why, .. }) => {
+                        refusals.push(Error::ReportRefused { node: self.id, round, why })
+                    }
+                    Err(e) => refusals.push(e),
+                }
+            }
+        }
+        refusals
+    }
+
+    /// As leader: takes the round's observations from its inbox, keeps those whose signature
+    /// recovers to the sender's enclave key, and returns the outcome with at least `2f+1` votes.
+    ///
+    /// # Errors
+    /// [`Error::NoConsensus`].
+    pub fn collect_observations(
+        &self,
+        round: u64,
+        signers: &[Address],
+        f: usize,
+        t: &dyn Transport,
+    ) -> Result<(Outcome, usize)> {
+        let mut votes: Vec<(Outcome, Vec<NodeId>)> = Vec::new();
+        for m in t.drain(self.id) {
+            let Message::Observation { round: r, from, outcome, signature } = m else { continue };
+            if r != round
+                || signers.get(from) != observation_signer(round, &outcome, &signature).as_ref()
+            {
+                continue;
+            }
+            match votes.iter_mut().find(|(o, _)| *o == outcome) {
+                Some((_, who)) if !who.contains(&from) => who.push(from),
+                Some(_) => {}
+                None => votes.push((outcome, vec![from])),
+            }
+        }
+        let needed = 2 * f + 1;
+        let best = votes.into_iter().max_by_key(|(_, who)| who.len());
+        match best {
+            Some((o, who)) if who.len() >= needed => Ok((o, who.len())),
+            other => {
+                Err(Error::NoConsensus { round, votes: other.map_or(0, |(_, w)| w.len()), needed })
+            }
+        }
+    }
+
+    /// As leader: collects report signatures from its inbox, keeps those that recover to the
+    /// sender's configured signer (one per signer), and returns exactly `f+1` of them.
+    ///
+    /// # Errors
+    /// [`Error::NotEnoughSignatures`].
+    pub fn collect_signatures(
+        &self,
+        round: u64,
+        raw: &[u8],
+        context: &[u8],
+        signers: &[Address],
+        f: usize,
+        t: &dyn Transport,
+    ) -> Result<Vec<[u8; 65]>> {
+        let digest = report_digest(raw, context);
+        let mut seen = Vec::new();
+        let mut out = Vec::new();
+        for m in t.drain(self.id) {
+            let Message::ReportSignature { round: r, from, signature } = m else { continue };
+            if r != round || seen.contains(&from) {
+                continue;
+            }
+            if signers.get(from) == recover_forwarder_signature(&signature, &digest).as_ref() {
+                seen.push(from);
+                out.push(signature);
+            }
+        }
+        if out.len() < f + 1 {
+            return Err(Error::NotEnoughSignatures { round, got: out.len(), needed: f + 1 });
+        }
+        out.truncate(f + 1);
+        Ok(out)
+    }
+}

@@ -1,0 +1,180 @@
+//! The reserve evaluator: the program each oracle node runs inside its (simulated) enclave.
+//!
+//! Plaintext reserves, the ratio and the deficit live only in this value. Out of it come the
+//! public outcome, signatures over observations and reports, and the deficit sealed to the
+//! recovery agent's HPKE key.
+
+use alloy::primitives::{Address, B256, U256, keccak256};
+use serde::{Deserialize, Serialize};
+use shr_enclave::{Enclave, EnclaveIdentity, HpkePublicKey, Sealed, TeePlatform};
+
+use crate::{
+    Error, Evaluation, Evaluator, Policy, PorFields, ReserveReading, Result,
+    reading::parse_por_json,
+    report::{RawReport, ReportBody, WorkflowConfig, forwarder_signature, report_digest},
+};
+
+/// The measured program name; its measurement is what verifiers expect.
+pub const PROGRAM: &str = concat!("shr-oracle/reserve-evaluator@", env!("CARGO_PKG_VERSION"));
+/// HPKE context of custodian bodies sealed to a node's enclave.
+pub const POR_INFO: &str = "shr/por/v1";
+/// HPKE context of deficit notices sealed to the agent.
+pub const DEFICIT_INFO: &str = "shr/deficit/v1";
+
+/// What a node's enclave is given to evaluate.
+#[derive(Debug, Clone)]
+pub enum NodeInput {
+    /// A reading from a source inside the enclave boundary (a reserve series the enclave reads).
+    Reading(ReserveReading),
+    /// A custodian PoR body sealed to this enclave's HPKE key (context [`POR_INFO`]).
+    SealedPor(Sealed),
+    /// Public inputs: reserves from an on-chain feed (e.g. a live Chainlink PoR feed), supply
+    /// from ERC-20 `totalSupply`.
+    Public(ReserveReading),
+}
+
+/// The public result of one evaluation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Outcome {
+    /// Confirmed solvency.
+    pub is_solvent: bool,
+    /// Observation time, unix seconds.
+    pub observed_at: u64,
+}
+
+/// The deficit notice the agent receives, sealed. Amounts in token base units; ratio in wad.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeficitNotice {
+    /// Base units missing to reach the threshold.
+    pub deficit: U256,
+    /// Reserve ratio, wad.
+    pub ratio_wad: U256,
+    /// Observation time, unix seconds.
+    pub observed_at: u64,
+}
+
+/// The evaluator enclave of one node.
+#[derive(Debug)]
+pub struct ReserveEnclave {
+    enclave: Enclave,
+    evaluator: Evaluator,
+    fields: PorFields,
+    decimals: u8,
+    last: Option<Evaluation>,
+}
+
+impl ReserveEnclave {
+    /// Launches the program on `platform`.
+    ///
+    /// # Errors
+    /// [`Error::Enclave`] if the platform cannot quote it.
+    pub fn launch(
+        platform: &dyn TeePlatform,
+        policy: Policy,
+        fields: PorFields,
+        decimals: u8,
+    ) -> Result<Self> {
+        Ok(Self {
+            enclave: Enclave::launch(platform, PROGRAM)?,
+            evaluator: Evaluator::new(policy),
+            fields,
+            decimals,
+            last: None,
+        })
+    }
+
+    /// Public keys and quote.
+    pub fn identity(&self) -> &EnclaveIdentity {
+        self.enclave.identity()
+    }
+
+    /// Evaluates `input` at `now` (unix seconds); only the outcome leaves.
+    ///
+    /// # Errors
+    /// Parse errors of a sealed body, [`Error::Enclave`] when it does not open, and the
+    /// evaluator's refusals (ripcord, stale, zero supply). A refusal changes no state.
+    pub fn evaluate(&mut self, input: &NodeInput, now: u64) -> Result<Outcome> {
+        let reading = match input {
+            NodeInput::Reading(r) | NodeInput::Public(r) => *r,
+            NodeInput::SealedPor(blob) => {
+                let body = self.enclave.open(POR_INFO, blob)?;
+                parse_por_json(&body, &self.fields, self.decimals)?
+            }
+        };
+        let ev = self.evaluator.evaluate(&reading, now)?;
+        self.last = Some(ev);
+        Ok(Outcome { is_solvent: ev.is_solvent, observed_at: ev.observed_at })
+    }
+
+    /// Signs an observation for the leader: `keccak256("shr/observation" ‖ round ‖ solvent ‖ observedAt)`.
+    ///
+    /// # Errors
+    /// [`Error::Enclave`].
+    pub fn sign_observation(&self, round: u64, o: &Outcome) -> Result<[u8; 65]> {
+        Ok(forwarder_signature(&self.enclave.sign_digest(&observation_digest(round, o))?))
+    }
+
+    /// Signs a report, only if its workflow fields are `expected` and its body is this enclave's
+    /// own last outcome.
+    ///
+    /// # Errors
+    /// [`Error::ReportRefused`] (with `node` 0: the caller knows its id) when it does not match.
+    pub fn sign_report(
+        &self,
+        raw: &[u8],
+        context: &[u8],
+        expected: &WorkflowConfig,
+        round: u64,
+    ) -> Result<[u8; 65]> {
+        let refuse = |why| Error::ReportRefused { node: 0, round, why };
+        let report = RawReport::decode(raw).ok_or_else(|| refuse("malformed report"))?;
+        if report.workflow != *expected {
+            return Err(refuse("foreign workflow or DON config"));
+        }
+        let body = ReportBody::decode(&report.body).ok_or_else(|| refuse("malformed body"))?;
+        let own = self.last.ok_or_else(|| refuse("no observation of its own"))?;
+        if body.is_solvent != own.is_solvent || body.observed_at != own.observed_at {
+            return Err(refuse("body differs from its own observation"));
+        }
+        Ok(forwarder_signature(&self.enclave.sign_digest(&report_digest(raw, context))?))
+    }
+
+    /// Signs a report without any check: models a node whose enclave key is compromised
+    /// (Byzantine tests only).
+    pub(crate) fn sign_unchecked(&self, raw: &[u8], context: &[u8]) -> Result<[u8; 65]> {
+        Ok(forwarder_signature(&self.enclave.sign_digest(&report_digest(raw, context))?))
+    }
+
+    /// Seals the last evaluation's deficit to `agent` when it is insolvent.
+    ///
+    /// # Errors
+    /// [`Error::Enclave`] for an invalid agent key.
+    pub fn seal_deficit(&self, agent: &HpkePublicKey) -> Result<Option<Sealed>> {
+        let Some(ev) = self.last.filter(|e| !e.is_solvent) else { return Ok(None) };
+        let notice = DeficitNotice {
+            deficit: ev.deficit,
+            ratio_wad: ev.ratio_wad,
+            observed_at: ev.observed_at,
+        };
+        let json = serde_json::to_vec(&notice).expect("a plain struct serializes");
+        Ok(Some(shr_enclave::seal(agent, DEFICIT_INFO, &json)?))
+    }
+}
+
+/// What a node signs for an observation.
+pub(crate) fn observation_digest(round: u64, o: &Outcome) -> B256 {
+    keccak256(
+        [
+            b"shr/observation".as_slice(),
+            &round.to_be_bytes(),
+            &[o.is_solvent as u8],
+            &o.observed_at.to_be_bytes(),
+        ]
+        .concat(),
+    )
+}
+
+/// Recovers who signed an observation.
+pub(crate) fn observation_signer(round: u64, o: &Outcome, sig: &[u8; 65]) -> Option<Address> {
+    crate::report::recover_forwarder_signature(sig, &observation_digest(round, o))
+}
