@@ -109,6 +109,23 @@ impl EmbeddedChain {
         }
     }
 
+    /// Every non-zero storage word of every account: `(address, slot, value)`. For audits such
+    /// as the privacy scan.
+    pub fn storage_dump(&self) -> Vec<(Address, U256, U256)> {
+        let state = self.lock();
+        let mut out: Vec<_> = state
+            .db
+            .cache
+            .accounts
+            .iter()
+            .flat_map(|(a, acc)| {
+                acc.storage.iter().filter(|(_, v)| !v.is_zero()).map(|(k, v)| (*a, *k, *v))
+            })
+            .collect();
+        out.sort();
+        out
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
         // A panic while holding the lock cannot leave the state half-written: every mutation
         // below is applied after execution succeeded, so a poisoned lock is still consistent.

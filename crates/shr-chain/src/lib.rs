@@ -16,12 +16,14 @@
 mod dev;
 mod embedded;
 mod error;
+mod recording;
 mod rpc;
 mod types;
 
 pub use dev::{DEV_MNEMONIC, dev_signers};
 pub use embedded::{EmbeddedChain, EmbeddedConfig};
 pub use error::{Error, Result};
+pub use recording::RecordingChain;
 pub use rpc::{RpcChain, RpcConfig};
 pub use types::{Backend, ChainLog, LogCursor, LogFilter, Receipt, SnapshotId, TxRequest};
 
