@@ -82,6 +82,37 @@ impl Enclave {
         Ok(Self { measurement, signer, hpke_sk, identity, rest_sk, rest_pk })
     }
 
+    /// Launches instance `instance` of `program` with keys derived from the platform's sealing
+    /// secret for this measurement: a restarted instance comes back with the same keys, as a
+    /// real enclave does by unsealing its key file. Distinct instances have distinct keys.
+    ///
+    /// # Errors
+    /// [`Error::Sign`] if the platform cannot issue the quote.
+    pub fn launch_instance(
+        platform: &dyn TeePlatform,
+        program: &str,
+        instance: u32,
+    ) -> Result<Self> {
+        let measurement = Measurement::of_program(program);
+        let secret = platform.sealing_secret(&measurement);
+        let ikm = |purpose: &[u8]| {
+            [secret.as_slice(), b"/instance/", &instance.to_be_bytes(), purpose].concat()
+        };
+        let mut key = keccak256(ikm(b"/secp256k1"));
+        let signer = loop {
+            match PrivateKeySigner::from_bytes(&key) {
+                Ok(s) => break s,
+                Err(_) => key = keccak256(key),
+            }
+        };
+        let (hpke_sk, hpke) = hpke_box::derive(&ikm(b"/hpke"));
+        let quote =
+            platform.quote(&measurement, EnclaveIdentity::report_data(signer.address(), &hpke))?;
+        let identity = EnclaveIdentity { signer: signer.address(), hpke, quote };
+        let (rest_sk, rest_pk) = hpke_box::derive(&secret);
+        Ok(Self { measurement, signer, hpke_sk, identity, rest_sk, rest_pk })
+    }
+
     /// The enclave's measurement.
     pub fn measurement(&self) -> &Measurement {
         &self.measurement
@@ -175,6 +206,18 @@ mod tests {
         assert_eq!(restarted.open_at_rest("rest", &blob).unwrap(), b"secret");
         let other = Enclave::launch(&tee, "other@1").unwrap();
         assert!(other.open_at_rest("rest", &blob).is_err());
+    }
+
+    #[test]
+    fn instances_restart_with_their_keys() {
+        let tee = SimulatedTee::from_seed(B256::repeat_byte(1));
+        let a = Enclave::launch_instance(&tee, "p", 0).unwrap();
+        let again = Enclave::launch_instance(&tee, "p", 0).unwrap();
+        let b = Enclave::launch_instance(&tee, "p", 1).unwrap();
+        assert_eq!(a.identity().signer, again.identity().signer);
+        assert_eq!(a.identity().hpke, again.identity().hpke);
+        assert_ne!(a.identity().signer, b.identity().signer);
+        a.identity().verify(tee.root(), &Measurement::of_program("p")).unwrap();
     }
 
     #[test]

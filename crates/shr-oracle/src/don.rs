@@ -11,7 +11,7 @@ use shr_contracts::{
     deploy, send, view,
 };
 use shr_enclave::{HpkePublicKey, Sealed, TeePlatform};
-use tracing::{debug, info, warn};
+use tracing::{debug, warn};
 
 use crate::{
     Error, Policy, PorFields, Result,
@@ -351,7 +351,7 @@ impl Don {
             .find_map(|l| KeystoneForwarder::ReportProcessed::decode_log(&l.to_primitive()).ok())
             .is_some_and(|e| e.result);
         if accepted {
-            info!(target: "shr::oracle", is_solvent = body.is_solvent, observed_at = body.observed_at, gas = receipt.gas_used, "report transmitted");
+            debug!(target: "shr::oracle", is_solvent = body.is_solvent, observed_at = body.observed_at, gas = receipt.gas_used, "report transmitted");
         } else {
             warn!(target: "shr::oracle", tx = %receipt.tx_hash, "forwarder delivered but the receiver refused the report");
         }

@@ -18,6 +18,7 @@ mod node;
 mod policy;
 mod program;
 mod reading;
+mod replay;
 pub mod report;
 mod series;
 mod transport;
@@ -32,5 +33,6 @@ pub use program::{
     DEFICIT_INFO, DeficitNotice, NodeInput, Outcome, POR_INFO, PROGRAM, ReserveEnclave,
 };
 pub use reading::{PorFields, ReserveReading, parse_por_json, parse_time};
+pub use replay::{ReplaySummary, replay};
 pub use series::{ReserveSeries, SeriesColumns};
 pub use transport::{InMemoryTransport, Message, NodeId, Transport};

@@ -94,6 +94,11 @@ impl OracleNode {
         }
         let mut refusals = Vec::new();
         for m in t.drain(self.id) {
+            // The leader's inbox also holds other nodes' signatures: keep them queued.
+            if !matches!(m, Message::SignRequest { .. }) {
+                t.send(self.id, m);
+                continue;
+            }
             if let Message::SignRequest { round, raw, context } = m {
                 let signature = match self.behavior {
                     Behavior::ForgeSignatures => Ok([9u8; 65]),
@@ -127,28 +132,44 @@ impl OracleNode {
         f: usize,
         t: &dyn Transport,
     ) -> Result<(Outcome, usize)> {
-        let mut votes: Vec<(Outcome, Vec<NodeId>)> = Vec::new();
+        // Group by outcome first, then verify signatures in the largest groups only until 2f+1
+        // valid ones are found: a forged or foreign vote never counts, and an honest round
+        // costs 2f+1 signature recoveries rather than n.
+        let mut groups: Vec<(Outcome, Vec<(NodeId, [u8; 65])>)> = Vec::new();
         for m in t.drain(self.id) {
-            let Message::Observation { round: r, from, outcome, signature } = m else { continue };
-            if r != round
-                || signers.get(from) != observation_signer(round, &outcome, &signature).as_ref()
-            {
+            let Message::Observation { round: r, from, outcome, signature } = m else {
+                t.send(self.id, m);
+                continue;
+            };
+            if r != round {
                 continue;
             }
-            match votes.iter_mut().find(|(o, _)| *o == outcome) {
-                Some((_, who)) if !who.contains(&from) => who.push(from),
-                Some(_) => {}
-                None => votes.push((outcome, vec![from])),
+            match groups.iter_mut().find(|(o, _)| *o == outcome) {
+                Some((_, v)) => v.push((from, signature)),
+                None => groups.push((outcome, vec![(from, signature)])),
             }
         }
+        groups.sort_by_key(|(_, v)| std::cmp::Reverse(v.len()));
         let needed = 2 * f + 1;
-        let best = votes.into_iter().max_by_key(|(_, who)| who.len());
-        match best {
-            Some((o, who)) if who.len() >= needed => Ok((o, who.len())),
-            other => {
-                Err(Error::NoConsensus { round, votes: other.map_or(0, |(_, w)| w.len()), needed })
+        let mut best = 0;
+        for (outcome, votes) in groups {
+            if votes.len() < needed {
+                break;
             }
+            let mut valid: Vec<NodeId> = Vec::with_capacity(needed);
+            for (from, sig) in votes {
+                if !valid.contains(&from)
+                    && signers.get(from) == observation_signer(round, &outcome, &sig).as_ref()
+                {
+                    valid.push(from);
+                    if valid.len() == needed {
+                        return Ok((outcome, needed));
+                    }
+                }
+            }
+            best = best.max(valid.len());
         }
+        Err(Error::NoConsensus { round, votes: best, needed })
     }
 
     /// As leader: collects report signatures from its inbox, keeps those that recover to the

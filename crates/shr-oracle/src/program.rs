@@ -64,7 +64,7 @@ pub struct ReserveEnclave {
 }
 
 impl ReserveEnclave {
-    /// Launches the program on `platform`.
+    /// Launches instance `instance` of the program on `platform` (keys survive a restart).
     ///
     /// # Errors
     /// [`Error::Enclave`] if the platform cannot quote it.

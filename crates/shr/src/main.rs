@@ -4,6 +4,8 @@
 //! picks a chain backend (embedded revm by default, `--rpc-url` for any JSON-RPC node) and runs
 //! the subcommand.
 
+mod oracle_cmd;
+
 use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
@@ -28,6 +30,28 @@ enum Command {
         #[command(subcommand)]
         command: ChainCommand,
     },
+    /// Replay a reserve series through the DON onto the chain (default: the real wBTC series).
+    Replay(oracle_cmd::ReplayArgs),
+    /// Evaluate one custodian reading and transmit one report.
+    Attest(oracle_cmd::AttestArgs),
+    /// The DON.
+    Don {
+        #[command(subcommand)]
+        command: DonCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum DonCommand {
+    /// The nodes' signer addresses (for the forwarder's setConfig) and HPKE keys.
+    Signers {
+        /// Seed of the simulated TEE platform (hex, 32 bytes); default: the fixed dev seed.
+        #[arg(long)]
+        tee_seed: Option<alloy::primitives::B256>,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -49,18 +73,30 @@ async fn main() -> Result<()> {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
-    let chain = connect(cli.rpc_url.as_deref()).await?;
+    let rpc = cli.rpc_url.as_deref();
     match cli.command {
         Command::Chain { command: ChainCommand::Info { json } } => {
-            chain_info(chain.as_ref(), json).await
+            chain_info(connect(rpc, None).await?.as_ref(), json).await
+        }
+        Command::Replay(args) => oracle_cmd::replay(args, rpc).await,
+        Command::Attest(args) => oracle_cmd::attest(args, rpc).await,
+        Command::Don { command: DonCommand::Signers { tee_seed, json } } => {
+            oracle_cmd::signers(tee_seed, json)
         }
     }
 }
 
-async fn connect(rpc_url: Option<&str>) -> Result<Arc<dyn Chain>> {
+/// The embedded chain (its genesis at `genesis`, default now), or the node at `rpc_url`.
+async fn connect(rpc_url: Option<&str>, genesis: Option<u64>) -> Result<Arc<dyn Chain>> {
     Ok(match rpc_url {
         Some(url) => Arc::new(RpcChain::connect(RpcConfig::new(url)).await?),
-        None => Arc::new(EmbeddedChain::new()),
+        None => {
+            let mut cfg = shr_chain::EmbeddedConfig::default();
+            if let Some(g) = genesis {
+                cfg.genesis_timestamp = g;
+            }
+            Arc::new(EmbeddedChain::with_config(cfg))
+        }
     })
 }
 

@@ -1,0 +1,325 @@
+//! `shr replay`, `shr attest`, `shr don signers`.
+
+use std::{path::PathBuf, time::Instant};
+
+use alloy::primitives::{Address, B256};
+use clap::Args;
+use eyre::{Result, WrapErr, bail};
+use shr_chain::Chain;
+use shr_enclave::SimulatedTee;
+use shr_oracle::{
+    Deployment, Don, DonConfig, NodeInput, POR_INFO, Policy, ReplaySummary, ReserveSeries,
+    SeriesColumns, attested_state,
+};
+
+/// The shipped wBTC series (BitGo custody vs on-chain supply, 2023-07..2025-06), embedded.
+const WBTC_SERIES: &[u8] =
+    include_bytes!("../../../data/wbtc/wbtc_por_timeseries_2023-07_2025-06.csv");
+/// Seed of the development TEE platform (simulated): fixed so that the DON's signer addresses
+/// are stable across runs, like anvil's dev mnemonic. Never for production.
+const DEV_TEE_SEED: B256 = B256::repeat_byte(0x5e);
+
+/// DON and policy flags shared by `replay` and `attest`.
+#[derive(Debug, Args)]
+pub(crate) struct DonArgs {
+    /// Solvency threshold, basis points of supply.
+    #[arg(long, default_value_t = 10_000)]
+    threshold_bps: u32,
+    /// Consecutive short readings before the public state turns insolvent.
+    #[arg(long, default_value_t = 2)]
+    confirmations: u32,
+    /// Heartbeat: re-attest an unchanged outcome after this many seconds.
+    #[arg(long, default_value_t = 86_400)]
+    heartbeat: u64,
+    /// Staleness limit of a reading, seconds.
+    #[arg(long, default_value_t = 10_800)]
+    max_staleness: u64,
+    /// Token decimals for on-chain scaling.
+    #[arg(long, default_value_t = 8)]
+    decimals: u8,
+    /// Seed of the simulated TEE platform (hex, 32 bytes); default: the fixed dev seed.
+    #[arg(long)]
+    tee_seed: Option<B256>,
+    /// Use this deployed KeystoneForwarder instead of deploying one (with --receiver).
+    #[arg(long, requires = "receiver")]
+    forwarder: Option<Address>,
+    /// Use this deployed receiver (ReserveAttestation) instead of deploying one.
+    #[arg(long, requires = "forwarder")]
+    receiver: Option<Address>,
+}
+
+impl DonArgs {
+    fn don(&self, owner: Address) -> Result<Don> {
+        let tee = SimulatedTee::from_seed(self.tee_seed.unwrap_or(DEV_TEE_SEED));
+        let mut cfg = DonConfig::new("wbtc-por", owner, self.decimals);
+        cfg.policy = Policy {
+            threshold_bps: self.threshold_bps,
+            confirmations: self.confirmations,
+            heartbeat: self.heartbeat,
+            max_staleness: self.max_staleness,
+            ..Policy::default()
+        };
+        Ok(Don::new(&tee, cfg)?)
+    }
+
+    async fn deployment(&self, don: &Don, chain: &dyn Chain) -> Result<Deployment> {
+        match (self.forwarder, self.receiver) {
+            (Some(forwarder), Some(receiver)) => Ok(Deployment { forwarder, receiver }),
+            _ => Ok(don
+                .deploy(chain, chain.accounts()[0])
+                .await
+                .wrap_err("deploying the forwarder and receiver")?),
+        }
+    }
+}
+
+/// `shr replay` flags.
+#[derive(Debug, Args)]
+pub(crate) struct ReplayArgs {
+    /// Reserve series CSV; default: the shipped wBTC series (with its own column names).
+    #[arg(long)]
+    series: Option<PathBuf>,
+    /// Time column (RFC 3339 or unix seconds).
+    #[arg(long, default_value = "timestamp")]
+    time_col: String,
+    /// Reserves column (decimal whole tokens).
+    #[arg(long, default_value = "reserves")]
+    reserves_col: String,
+    /// Supply column (decimal whole tokens).
+    #[arg(long, default_value = "supply")]
+    supply_col: String,
+    /// First reading's time (RFC 3339), inclusive.
+    #[arg(long)]
+    from: Option<String>,
+    /// Last reading's time (RFC 3339), inclusive.
+    #[arg(long)]
+    to: Option<String>,
+    /// Print one JSON object.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    don: DonArgs,
+}
+
+fn time_arg(name: &str, v: &Option<String>) -> Result<Option<u64>> {
+    v.as_deref()
+        .map(|s| shr_oracle::parse_time(name, s).wrap_err_with(|| format!("--{name}")))
+        .transpose()
+}
+
+fn rfc3339(t: u64) -> String {
+    chrono::DateTime::from_timestamp(t as i64, 0)
+        .map(|d| d.to_rfc3339())
+        .unwrap_or_else(|| t.to_string())
+}
+
+pub(crate) async fn replay(args: ReplayArgs, rpc_url: Option<&str>) -> Result<()> {
+    let series = match &args.series {
+        Some(p) => {
+            let cols = SeriesColumns {
+                time: args.time_col.clone(),
+                reserves: args.reserves_col.clone(),
+                supply: args.supply_col.clone(),
+            };
+            ReserveSeries::from_path(p, &cols, args.don.decimals)
+                .wrap_err_with(|| format!("reading {}", p.display()))?
+        }
+        None => ReserveSeries::from_reader(WBTC_SERIES, &SeriesColumns::wbtc(), args.don.decimals)?,
+    };
+    let window = series.window(time_arg("from", &args.from)?, time_arg("to", &args.to)?);
+    let Some(first) = window.first() else { bail!("no readings in the chosen window") };
+    let chain = crate::connect(rpc_url, Some(first.observed_at.saturating_sub(1))).await?;
+    let chain = chain.as_ref();
+    let mut don = args.don.don(chain.accounts()[0])?;
+    let dep = args.don.deployment(&don, chain).await?;
+    tracing::info!(target: "shr::replay", readings = window.len(), forwarder = %dep.forwarder, receiver = %dep.receiver, backend = %chain.backend(), "replaying");
+    let bar = (!args.json && window.len() > 500).then(|| {
+        let b = indicatif::ProgressBar::new(window.len() as u64);
+        b.set_style(
+            indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} rounds {elapsed}")
+                .expect("template"),
+        );
+        b
+    });
+    let started = Instant::now();
+    let summary =
+        shr_oracle::replay(&mut don, chain, &dep, chain.accounts()[1], window, |done, _| {
+            if let Some(b) = &bar
+                && done % 100 == 0
+            {
+                b.set_position(done as u64);
+            }
+        })
+        .await?;
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    let (is_solvent, last) = attested_state(chain, dep.receiver).await?;
+    if args.json {
+        let mut v = serde_json::to_value(&summary)?;
+        v["final_is_solvent"] = is_solvent.into();
+        v["final_last_updated"] = last.into();
+        v["forwarder"] = dep.forwarder.to_string().into();
+        v["receiver"] = dep.receiver.to_string().into();
+        v["backend"] = chain.backend().to_string().into();
+        println!("{v}");
+    } else {
+        print_summary(&summary, window.len(), started.elapsed().as_millis(), is_solvent, &dep);
+    }
+    Ok(())
+}
+
+fn print_summary(s: &ReplaySummary, n: usize, ms: u128, is_solvent: bool, dep: &Deployment) {
+    println!(
+        "replayed {n} readings in {ms} ms (forwarder {}, receiver {})",
+        dep.forwarder, dep.receiver
+    );
+    println!(
+        "rounds {}  transmissions {}  state changes {}  insolvent rounds {}  failed rounds {}",
+        s.rounds, s.transmissions, s.state_changes, s.insolvent_rounds, s.failed_rounds
+    );
+    println!("gas per report: median {}  first {}", s.median_gas_per_report, s.first_report_gas);
+    println!("round latency: p50 {} µs  p99 {} µs", s.round_latency_us_p50, s.round_latency_us_p99);
+    if s.insolvent_intervals.is_empty() {
+        println!("insolvent intervals: none");
+    }
+    for (a, b) in &s.insolvent_intervals {
+        println!("insolvent interval: {} .. {}", rfc3339(*a), rfc3339(*b));
+    }
+    println!("confirmation policy (operator view, from the input series):");
+    if s.absorbed_short_readings.is_empty() {
+        println!("  no short reading was absorbed");
+    }
+    for (t, ratio) in &s.absorbed_short_readings {
+        println!(
+            "  {}: one reading at ratio {ratio:.4} was not confirmed by the next; the public state stayed solvent",
+            rfc3339(*t)
+        );
+    }
+    println!("public timeline (booleans only):");
+    let mut prev = None;
+    for (t, b) in &s.timeline {
+        if prev != Some(*b) {
+            println!("  {}  isSolvent = {b}", rfc3339(*t));
+            prev = Some(*b);
+        }
+    }
+    println!(
+        "  ({} reports in all; heartbeats omitted)  final isSolvent = {is_solvent}",
+        s.timeline.len()
+    );
+}
+
+/// `shr attest` flags.
+#[derive(Debug, Args)]
+pub(crate) struct AttestArgs {
+    /// One custodian body in the PoR convention (totalReserve, totalToken, timestamp, ripcord).
+    #[arg(long)]
+    por_json: PathBuf,
+    /// Evaluation time (RFC 3339 or unix seconds); default: now.
+    #[arg(long)]
+    now: Option<String>,
+    /// Print one JSON object.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    don: DonArgs,
+}
+
+pub(crate) async fn attest(args: AttestArgs, rpc_url: Option<&str>) -> Result<()> {
+    match attest_inner(&args, rpc_url).await {
+        Ok(v) => {
+            if args.json {
+                println!("{v}");
+            } else {
+                println!("isSolvent = {}  transmitted = {}", v["is_solvent"], v["transmitted"]);
+            }
+            Ok(())
+        }
+        Err(e) if args.json => {
+            println!("{}", serde_json::json!({ "error": format!("{e:#}") }));
+            std::process::exit(1);
+        }
+        Err(e) => Err(e),
+    }
+}
+
+async fn attest_inner(args: &AttestArgs, rpc_url: Option<&str>) -> Result<serde_json::Value> {
+    let body = std::fs::read(&args.por_json)
+        .wrap_err_with(|| format!("reading {}", args.por_json.display()))?;
+    let now = match &args.now {
+        Some(s) => shr_oracle::parse_time("now", s)?,
+        None => chrono::Utc::now().timestamp() as u64,
+    };
+    let chain = crate::connect(rpc_url, Some(now.saturating_sub(1))).await?;
+    let chain = chain.as_ref();
+    let mut don = args.don.don(chain.accounts()[0])?;
+    let dep = args.don.deployment(&don, chain).await?;
+    // The custodian seals its body to each node's enclave key, as its HTTP API does.
+    let sealed: Vec<_> = don
+        .nodes()
+        .iter()
+        .map(|n| shr_enclave::seal(&n.identity().hpke, POR_INFO, &body))
+        .collect::<Result<_, _>>()?;
+    let rep = don
+        .round(chain, &dep, chain.accounts()[1], now, |i| NodeInput::SealedPor(sealed[i].clone()))
+        .await?;
+    let Some(outcome) = rep.outcome else {
+        let why =
+            rep.errors.first().map(|e| format!("{e}")).unwrap_or_else(|| "no consensus".into());
+        bail!("input refused: {why}");
+    };
+    let t = rep.transmission.as_ref();
+    Ok(serde_json::json!({
+        "is_solvent": outcome.is_solvent,
+        "observed_at": outcome.observed_at,
+        "transmitted": t.is_some_and(|t| t.accepted),
+        "tx_hash": t.map(|t| t.tx_hash.to_string()),
+        "gas_used": t.map(|t| t.gas_used),
+        "votes": rep.votes,
+        "forwarder": dep.forwarder.to_string(),
+        "receiver": dep.receiver.to_string(),
+    }))
+}
+
+/// `shr don signers`: the DON's signer addresses and enclave keys, for a forwarder's `setConfig`.
+pub(crate) fn signers(tee_seed: Option<B256>, json: bool) -> Result<()> {
+    let tee = SimulatedTee::from_seed(tee_seed.unwrap_or(DEV_TEE_SEED));
+    let don = Don::new(&tee, DonConfig::new("wbtc-por", Address::ZERO, 8))?;
+    let rows: Vec<_> = don
+        .nodes()
+        .iter()
+        .map(|n| serde_json::json!({ "signer": n.identity().signer.to_string(), "hpke": n.identity().hpke.to_string(), "measurement": n.identity().quote.measurement.0.to_string() }))
+        .collect();
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({ "f": don.config().f, "nodes": rows, "platform_root": tee_root(&tee) })
+        );
+    } else {
+        println!(
+            "DON of {} nodes, f = {} (simulated TEE, platform root {})",
+            rows.len(),
+            don.config().f,
+            tee_root(&tee)
+        );
+        for (i, r) in rows.iter().enumerate() {
+            println!(
+                "  node {i}: signer {}  hpke {}",
+                r["signer"].as_str().unwrap_or(""),
+                r["hpke"].as_str().unwrap_or("")
+            );
+        }
+        println!(
+            "setConfig(donId = 1, configVersion = 1, f = {}, signers = [{}])",
+            don.config().f,
+            don.signers().iter().map(|s| s.to_string()).collect::<Vec<_>>().join(", ")
+        );
+    }
+    Ok(())
+}
+
+fn tee_root(tee: &SimulatedTee) -> String {
+    use shr_enclave::TeePlatform;
+    tee.root().to_string()
+}
