@@ -121,8 +121,13 @@ impl Don {
         }
         let nodes = (0..cfg.n)
             .map(|i| {
-                let e =
-                    ReserveEnclave::launch(platform, cfg.policy, cfg.fields.clone(), cfg.decimals)?;
+                let e = ReserveEnclave::launch(
+                    platform,
+                    i as u32,
+                    cfg.policy,
+                    cfg.fields.clone(),
+                    cfg.decimals,
+                )?;
                 Ok(OracleNode::new(i, e, cfg.workflow))
             })
             .collect::<Result<Vec<_>>>()?;

@@ -62,6 +62,15 @@ pub enum Error {
         #[source]
         source: csv::Error,
     },
+    /// The custodian API failed.
+    #[error("custodian API request {url} failed")]
+    Custodian {
+        /// The request URL.
+        url: String,
+        /// The HTTP error.
+        #[source]
+        source: reqwest::Error,
+    },
     /// The custodian pulled the ripcord: a hard failure, never an attestation.
     #[error("custodian ripcord is set: reserves cannot be attested")]
     Ripcord,

@@ -21,6 +21,7 @@ mod reading;
 mod replay;
 pub mod report;
 mod series;
+mod source;
 mod transport;
 
 pub use don::{
@@ -35,4 +36,5 @@ pub use program::{
 pub use reading::{PorFields, ReserveReading, parse_por_json, parse_time};
 pub use replay::{ReplaySummary, replay};
 pub use series::{ReserveSeries, SeriesColumns};
+pub use source::{CustodianApiSource, FeedSource, ReserveSource, SeriesSource};
 pub use transport::{InMemoryTransport, Message, NodeId, Transport};

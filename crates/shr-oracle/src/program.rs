@@ -70,12 +70,13 @@ impl ReserveEnclave {
     /// [`Error::Enclave`] if the platform cannot quote it.
     pub fn launch(
         platform: &dyn TeePlatform,
+        instance: u32,
         policy: Policy,
         fields: PorFields,
         decimals: u8,
     ) -> Result<Self> {
         Ok(Self {
-            enclave: Enclave::launch(platform, PROGRAM)?,
+            enclave: Enclave::launch_instance(platform, PROGRAM, instance)?,
             evaluator: Evaluator::new(policy),
             fields,
             decimals,

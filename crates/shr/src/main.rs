@@ -4,6 +4,7 @@
 //! picks a chain backend (embedded revm by default, `--rpc-url` for any JSON-RPC node) and runs
 //! the subcommand.
 
+mod custodian_cmd;
 mod oracle_cmd;
 
 use std::sync::Arc;
@@ -34,6 +35,8 @@ enum Command {
     Replay(oracle_cmd::ReplayArgs),
     /// Evaluate one custodian reading and transmit one report.
     Attest(oracle_cmd::AttestArgs),
+    /// Serve a custodian reserve API (sealed PoR bodies) from a series.
+    Custodian(custodian_cmd::CustodianArgs),
     /// The DON.
     Don {
         #[command(subcommand)]
@@ -80,6 +83,7 @@ async fn main() -> Result<()> {
         }
         Command::Replay(args) => oracle_cmd::replay(args, rpc).await,
         Command::Attest(args) => oracle_cmd::attest(args, rpc).await,
+        Command::Custodian(args) => custodian_cmd::run(args).await,
         Command::Don { command: DonCommand::Signers { tee_seed, json } } => {
             oracle_cmd::signers(tee_seed, json)
         }

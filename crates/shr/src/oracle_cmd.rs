@@ -8,12 +8,12 @@ use eyre::{Result, WrapErr, bail};
 use shr_chain::Chain;
 use shr_enclave::SimulatedTee;
 use shr_oracle::{
-    Deployment, Don, DonConfig, NodeInput, POR_INFO, Policy, ReplaySummary, ReserveSeries,
-    SeriesColumns, attested_state,
+    CustodianApiSource, Deployment, Don, DonConfig, FeedSource, NodeInput, POR_INFO, Policy,
+    ReplaySummary, ReserveSeries, ReserveSource, SeriesColumns, attested_state,
 };
 
 /// The shipped wBTC series (BitGo custody vs on-chain supply, 2023-07..2025-06), embedded.
-const WBTC_SERIES: &[u8] =
+pub(crate) const WBTC_SERIES: &[u8] =
     include_bytes!("../../../data/wbtc/wbtc_por_timeseries_2023-07_2025-06.csv");
 /// Seed of the development TEE platform (simulated): fixed so that the DON's signer addresses
 /// are stable across runs, like anvil's dev mnemonic. Never for production.
@@ -214,8 +214,17 @@ fn print_summary(s: &ReplaySummary, n: usize, ms: u128, is_solvent: bool, dep: &
 #[derive(Debug, Args)]
 pub(crate) struct AttestArgs {
     /// One custodian body in the PoR convention (totalReserve, totalToken, timestamp, ripcord).
-    #[arg(long)]
-    por_json: PathBuf,
+    #[arg(long, required_unless_present_any = ["custodian", "feed"], conflicts_with_all = ["custodian", "feed"])]
+    por_json: Option<PathBuf>,
+    /// A custodian API (`shr custodian`) that seals its body to each node's enclave key.
+    #[arg(long, conflicts_with = "feed")]
+    custodian: Option<String>,
+    /// A public AggregatorV3 reserve feed on --rpc-url (with --token for the supply).
+    #[arg(long, requires = "token")]
+    feed: Option<Address>,
+    /// The ERC-20 whose totalSupply is the liabilities (with --feed).
+    #[arg(long, requires = "feed")]
+    token: Option<Address>,
     /// Evaluation time (RFC 3339 or unix seconds); default: now.
     #[arg(long)]
     now: Option<String>,
@@ -245,25 +254,32 @@ pub(crate) async fn attest(args: AttestArgs, rpc_url: Option<&str>) -> Result<()
 }
 
 async fn attest_inner(args: &AttestArgs, rpc_url: Option<&str>) -> Result<serde_json::Value> {
-    let body = std::fs::read(&args.por_json)
-        .wrap_err_with(|| format!("reading {}", args.por_json.display()))?;
     let now = match &args.now {
         Some(s) => shr_oracle::parse_time("now", s)?,
         None => chrono::Utc::now().timestamp() as u64,
     };
     let chain = crate::connect(rpc_url, Some(now.saturating_sub(1))).await?;
-    let chain = chain.as_ref();
     let mut don = args.don.don(chain.accounts()[0])?;
-    let dep = args.don.deployment(&don, chain).await?;
-    // The custodian seals its body to each node's enclave key, as its HTTP API does.
-    let sealed: Vec<_> = don
-        .nodes()
-        .iter()
-        .map(|n| shr_enclave::seal(&n.identity().hpke, POR_INFO, &body))
-        .collect::<Result<_, _>>()?;
-    let rep = don
-        .round(chain, &dep, chain.accounts()[1], now, |i| NodeInput::SealedPor(sealed[i].clone()))
-        .await?;
+    let dep = args.don.deployment(&don, chain.as_ref()).await?;
+    let source: Box<dyn ReserveSource> =
+        match (&args.por_json, &args.custodian, args.feed, args.token) {
+            (Some(path), ..) => {
+                let body =
+                    std::fs::read(path).wrap_err_with(|| format!("reading {}", path.display()))?;
+                Box::new(FileCustodian(body))
+            }
+            (_, Some(url), ..) => Box::new(CustodianApiSource::new(url.clone())),
+            (_, _, Some(feed), Some(token)) => {
+                Box::new(FeedSource::new(chain.clone(), feed, token))
+            }
+            _ => bail!("give --por-json, --custodian or --feed with --token"),
+        };
+    let mut inputs = Vec::new();
+    for n in don.nodes() {
+        inputs.push(source.fetch(n.identity(), now).await?);
+    }
+    let rep =
+        don.round(chain.as_ref(), &dep, chain.accounts()[1], now, |i| inputs[i].clone()).await?;
     let Some(outcome) = rep.outcome else {
         let why =
             rep.errors.first().map(|e| format!("{e}")).unwrap_or_else(|| "no consensus".into());
@@ -280,6 +296,22 @@ async fn attest_inner(args: &AttestArgs, rpc_url: Option<&str>) -> Result<serde_
         "forwarder": dep.forwarder.to_string(),
         "receiver": dep.receiver.to_string(),
     }))
+}
+
+/// A custodian body read from a file, sealed to each node's enclave key as the custodian's API
+/// would seal it.
+#[derive(Debug)]
+struct FileCustodian(Vec<u8>);
+
+#[async_trait::async_trait]
+impl ReserveSource for FileCustodian {
+    async fn fetch(
+        &self,
+        node: &shr_enclave::EnclaveIdentity,
+        _now: u64,
+    ) -> shr_oracle::Result<NodeInput> {
+        Ok(NodeInput::SealedPor(shr_enclave::seal(&node.hpke, POR_INFO, &self.0)?))
+    }
 }
 
 /// `shr don signers`: the DON's signer addresses and enclave keys, for a forwarder's `setConfig`.

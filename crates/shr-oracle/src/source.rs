@@ -1,0 +1,145 @@
+//! Reserve sources behind one trait: what each node's enclave is given to evaluate.
+//!
+//! - [`CustodianApiSource`]: a custodian HTTP API in the PoR adapter convention, whose body is
+//!   HPKE-sealed to the asking node's enclave key (the confidential path);
+//! - [`SeriesSource`]: a recorded CSV series read inside the enclave boundary (replay; also
+//!   confidential);
+//! - [`FeedSource`]: reserves already public in an on-chain `AggregatorV3Interface` feed (a live
+//!   Chainlink PoR feed) plus ERC-20 `totalSupply()` for liabilities.
+
+use std::sync::Arc;
+
+use alloy::primitives::{Address, U256};
+use shr_chain::Chain;
+use shr_contracts::{
+    bindings::{ReserveFeed, TestToken},
+    view,
+};
+use shr_enclave::{EnclaveIdentity, Sealed};
+
+use crate::{Error, NodeInput, ReserveReading, ReserveSeries, Result};
+
+/// A source of reserve readings for one node's enclave.
+#[async_trait::async_trait]
+pub trait ReserveSource: Send + Sync + std::fmt::Debug {
+    /// The input for the enclave of `node` at `now` (unix seconds).
+    ///
+    /// # Errors
+    /// Transport failures and refusals of the source, naming what failed.
+    async fn fetch(&self, node: &EnclaveIdentity, now: u64) -> Result<NodeInput>;
+}
+
+/// A recorded series: the latest reading at or before `now`.
+#[derive(Debug, Clone)]
+pub struct SeriesSource {
+    series: Arc<ReserveSeries>,
+}
+
+impl SeriesSource {
+    /// Serves `series`.
+    pub fn new(series: Arc<ReserveSeries>) -> Self {
+        Self { series }
+    }
+
+    /// The reading in force at `now`.
+    pub fn at(&self, now: u64) -> Option<ReserveReading> {
+        let i = self.series.readings.partition_point(|r| r.observed_at <= now);
+        i.checked_sub(1).map(|i| self.series.readings[i])
+    }
+}
+
+#[async_trait::async_trait]
+impl ReserveSource for SeriesSource {
+    async fn fetch(&self, _node: &EnclaveIdentity, now: u64) -> Result<NodeInput> {
+        self.at(now).map(NodeInput::Reading).ok_or_else(|| Error::Series {
+            path: "(series)".into(),
+            why: format!("no reading at or before {now}"),
+        })
+    }
+}
+
+/// A custodian API: `GET {base}/reserves?recipient=<hpke key hex>&at=<unix>` answers
+/// `{"sealed": "0x…"}`, the PoR JSON body HPKE-sealed to the recipient (context
+/// [`POR_INFO`](crate::POR_INFO)). `shr custodian` serves one from a series.
+#[derive(Debug, Clone)]
+pub struct CustodianApiSource {
+    base: String,
+    client: reqwest::Client,
+}
+
+#[derive(serde::Deserialize)]
+struct SealedBody {
+    sealed: alloy::primitives::Bytes,
+}
+
+impl CustodianApiSource {
+    /// A source at `base` (e.g. `http://127.0.0.1:3010`).
+    pub fn new(base: impl Into<String>) -> Self {
+        Self { base: base.into().trim_end_matches('/').to_string(), client: reqwest::Client::new() }
+    }
+}
+
+#[async_trait::async_trait]
+impl ReserveSource for CustodianApiSource {
+    async fn fetch(&self, node: &EnclaveIdentity, now: u64) -> Result<NodeInput> {
+        let url = format!("{}/reserves?recipient={}&at={now}", self.base, node.hpke);
+        let http = |source| Error::Custodian { url: url.clone(), source };
+        let resp =
+            self.client.get(&url).send().await.map_err(http)?.error_for_status().map_err(http)?;
+        let body: SealedBody = resp.json().await.map_err(http)?;
+        Ok(NodeInput::SealedPor(Sealed(body.sealed.to_vec())))
+    }
+}
+
+/// Public reserves: an `AggregatorV3Interface` feed and an ERC-20 `totalSupply`.
+#[derive(Debug, Clone)]
+pub struct FeedSource {
+    chain: Arc<dyn Chain>,
+    feed: Address,
+    token: Address,
+}
+
+impl FeedSource {
+    /// Reads reserves from `feed` and liabilities from `token` on `chain`.
+    pub fn new(chain: Arc<dyn Chain>, feed: Address, token: Address) -> Self {
+        Self { chain, feed, token }
+    }
+
+    /// The reading now: the feed's answer scaled from its decimals to the token's.
+    ///
+    /// # Errors
+    /// Contract errors; [`Error::InvalidAmount`] for a negative answer.
+    pub async fn read(&self) -> Result<ReserveReading> {
+        let c = self.chain.as_ref();
+        let round = view(c, self.feed, &ReserveFeed::latestRoundDataCall {}).await?;
+        let feed_decimals = view(c, self.feed, &ReserveFeed::decimalsCall {}).await?;
+        let token_decimals = view(c, self.token, &TestToken::decimalsCall {}).await?;
+        let supply = view(c, self.token, &TestToken::totalSupplyCall {}).await?;
+        if round._1.is_negative() {
+            return Err(Error::InvalidAmount {
+                field: "latestRoundData.answer".into(),
+                value: round._1.to_string(),
+                why: "negative",
+            });
+        }
+        let answer = round._1.into_raw();
+        let reserves = if token_decimals >= feed_decimals {
+            answer.saturating_mul(U256::from(10).pow(U256::from(token_decimals - feed_decimals)))
+        } else {
+            answer / U256::from(10).pow(U256::from(feed_decimals - token_decimals))
+        };
+        Ok(ReserveReading {
+            observed_at: round._3.try_into().unwrap_or(u64::MAX),
+            reserves,
+            supply,
+            ripcord: false,
+        })
+    }
+}
+
+#[async_trait::async_trait]
+impl ReserveSource for FeedSource {
+    async fn fetch(&self, _node: &EnclaveIdentity, _now: u64) -> Result<NodeInput> {
+        Ok(NodeInput::Public(self.read().await?))
+    }
+}

@@ -1,0 +1,147 @@
+//! The `shr` binary end to end: `attest` on good and bad custodian bodies, a `replay` window of
+//! the real series, the custodian API, and `don signers`.
+
+use std::{
+    io::{BufRead, BufReader},
+    process::{Command, Stdio},
+};
+
+use serde_json::Value;
+
+fn shr(args: &[&str]) -> (i32, Value) {
+    let out = Command::new(env!("CARGO_BIN_EXE_shr"))
+        .args(args)
+        .env("RUST_LOG", "error")
+        .output()
+        .expect("shr runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let v = serde_json::from_str(stdout.trim()).unwrap_or_else(|e| {
+        panic!("not JSON ({e}): {stdout} / {}", String::from_utf8_lossy(&out.stderr))
+    });
+    (out.status.code().unwrap_or(-1), v)
+}
+
+fn body_file(name: &str, body: &str) -> String {
+    let p = std::env::temp_dir().join(format!("shr-cli-{}-{name}.json", std::process::id()));
+    std::fs::write(&p, body).unwrap();
+    p.display().to_string()
+}
+
+#[test]
+fn attest_transmits_a_good_reading() {
+    let f = body_file(
+        "good",
+        r#"{"totalReserve": "150283.12", "totalToken": "150281.31", "timestamp": "2024-10-09T01:17:00Z", "ripcord": false}"#,
+    );
+    let (code, v) = shr(&["attest", "--por-json", &f, "--now", "2024-10-09T01:20:00Z", "--json"]);
+    assert_eq!(code, 0, "{v}");
+    assert_eq!(v["is_solvent"], true);
+    assert_eq!(v["transmitted"], true);
+    assert!(v["gas_used"].as_u64().unwrap() > 50_000);
+}
+
+#[test]
+fn attest_refuses_bad_bodies_with_a_json_error_and_nonzero_exit() {
+    let now = "2024-10-09T01:20:00Z";
+    let cases = [
+        ("malformed", "{not json", "not JSON"),
+        (
+            "missing",
+            r#"{"totalToken": 1, "timestamp": "2024-10-09T01:17:00Z"}"#,
+            "no reserves field",
+        ),
+        (
+            "negative",
+            r#"{"totalReserve": -1, "totalToken": 1, "timestamp": "2024-10-09T01:17:00Z"}"#,
+            "negative",
+        ),
+        (
+            "overflow",
+            &format!(
+                r#"{{"totalReserve": "{}", "totalToken": 1, "timestamp": "2024-10-09T01:17:00Z"}}"#,
+                "9".repeat(80)
+            ),
+            "overflows",
+        ),
+        (
+            "ripcord",
+            r#"{"totalReserve": 1, "totalToken": 1, "timestamp": "2024-10-09T01:17:00Z", "ripcord": true}"#,
+            "ripcord",
+        ),
+        (
+            "stale",
+            r#"{"totalReserve": 1, "totalToken": 1, "updatedAt": "2024-10-01T00:00:00Z"}"#,
+            "stale",
+        ),
+        (
+            "zero",
+            r#"{"totalReserve": 1, "totalToken": 0, "timestamp": "2024-10-09T01:17:00Z"}"#,
+            "supply (liabilities) is zero",
+        ),
+    ];
+    for (name, body, needle) in cases {
+        let f = body_file(name, body);
+        let (code, v) = shr(&["attest", "--por-json", &f, "--now", now, "--json"]);
+        assert_ne!(code, 0, "{name}: {v}");
+        let e = v["error"].as_str().unwrap_or_default();
+        assert!(e.contains(needle), "{name}: {e:?} should mention {needle:?}");
+    }
+}
+
+#[test]
+fn replay_window_of_the_real_series_absorbs_the_glitch() {
+    let (code, v) = shr(&[
+        "replay",
+        "--from",
+        "2024-10-08T00:00:00Z",
+        "--to",
+        "2024-10-10T00:00:00Z",
+        "--json",
+    ]);
+    assert_eq!(code, 0, "{v}");
+    for k in [
+        "rounds",
+        "transmissions",
+        "state_changes",
+        "insolvent_rounds",
+        "median_gas_per_report",
+        "wall_ms",
+    ] {
+        assert!(v.get(k).is_some(), "missing {k}: {v}");
+    }
+    assert!(v["rounds"].as_u64().unwrap() > 40);
+    assert_eq!(v["state_changes"], 0);
+    assert_eq!(v["insolvent_rounds"], 0);
+    assert_eq!(v["final_is_solvent"], true);
+    assert_eq!(v["absorbed_short_readings"][0][0], 1_728_429_449u64);
+}
+
+#[test]
+fn custodian_api_serves_sealed_bodies_that_attest_reads() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_shr"))
+        .args(["custodian", "--port", "0"])
+        .env("RUST_LOG", "error")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let url = line.trim().rsplit(' ').next().unwrap().to_string();
+    let (code, v) =
+        shr(&["attest", "--custodian", &url, "--now", "2024-10-09T02:00:00Z", "--json"]);
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(code, 0, "{v}");
+    assert_eq!(v["is_solvent"], true);
+    assert_eq!(v["votes"], 3);
+}
+
+#[test]
+fn don_signers_lists_four_stable_signers() {
+    let (code, a) = shr(&["don", "signers", "--json"]);
+    let (_, b) = shr(&["don", "signers", "--json"]);
+    assert_eq!(code, 0);
+    assert_eq!(a["nodes"].as_array().unwrap().len(), 4);
+    assert_eq!(a["f"], 1);
+    assert_eq!(a, b, "the dev platform's keys are stable across runs");
+}
