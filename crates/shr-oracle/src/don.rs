@@ -321,7 +321,7 @@ impl Don {
                 }
                 rep.transmission = Some(tx);
             }
-            Err(e @ Error::Contract(shr_contracts::Error::Reverted { .. })) => rep.errors.push(e),
+            Err(Error::Contract(e)) if e.revert().is_some() => rep.errors.push(Error::Contract(e)),
             Err(e) => return Err(e),
         }
         Ok(rep)

@@ -133,8 +133,14 @@ pub enum Error {
     Config(String),
     /// A contract call failed.
     #[error("contract call")]
-    Contract(#[from] shr_contracts::Error),
+    Contract(#[source] Box<shr_contracts::Error>),
     /// A chain call failed.
     #[error("chain")]
     Chain(#[from] shr_chain::Error),
+}
+
+impl From<shr_contracts::Error> for Error {
+    fn from(e: shr_contracts::Error) -> Self {
+        Self::Contract(Box::new(e))
+    }
 }

@@ -135,7 +135,8 @@ impl OracleNode {
         // Group by outcome first, then verify signatures in the largest groups only until 2f+1
         // valid ones are found: a forged or foreign vote never counts, and an honest round
         // costs 2f+1 signature recoveries rather than n.
-        let mut groups: Vec<(Outcome, Vec<(NodeId, [u8; 65])>)> = Vec::new();
+        type Votes = Vec<(NodeId, [u8; 65])>;
+        let mut groups: Vec<(Outcome, Votes)> = Vec::new();
         for m in t.drain(self.id) {
             let Message::Observation { round: r, from, outcome, signature } = m else {
                 t.send(self.id, m);

@@ -183,8 +183,7 @@ mod tests {
             (r.reserves, r.supply, r.observed_at),
             (U256::from(1_050_000_000u64), U256::from(10 * E8), 1_700_000_000)
         );
-        let mut f = PorFields::default();
-        f.reserves = vec!["held".into()];
+        let f = PorFields { reserves: vec!["held".into()], ..Default::default() };
         let r = parse_por_json(
             br#"{"held": 1, "totalToken": 1, "timestamp": "2024-01-01T00:00:00Z"}"#,
             &f,
