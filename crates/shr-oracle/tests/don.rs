@@ -347,3 +347,30 @@ async fn a_report_not_newer_than_the_last_is_ignored() -> R {
     let _ = &s.tee;
     Ok(())
 }
+
+#[tokio::test]
+async fn the_don_reports_through_the_real_forwarder_on_anvil_too() -> R {
+    let anvil = shr_contracts::anvil::Anvil::spawn()?;
+    let chain = shr_chain::RpcChain::connect(shr_chain::RpcConfig::new(anvil.url())).await?;
+    let tee = SimulatedTee::new();
+    let owner = chain.accounts()[0];
+    let mut don = Don::new(&tee, DonConfig::new("wbtc-por", owner, 8))?;
+    let dep = don.deploy(&chain, owner).await?;
+    let now = chain.timestamp().await?;
+    let supply = 1_000 * E8;
+    let mut published = Vec::new();
+    for (i, reserves) in [supply, supply / 10 * 9, supply / 10 * 9, supply].into_iter().enumerate()
+    {
+        let r = reading(now + 10 + i as u64 * 3_600, reserves, supply);
+        let rep = don
+            .round(&chain, &dep, chain.accounts()[1], r.observed_at, |_| NodeInput::Reading(r))
+            .await?;
+        if let Some(t) = rep.transmission {
+            assert!(t.accepted);
+            published.push(t.body.is_solvent);
+        }
+    }
+    assert_eq!(published, vec![true, false, true]);
+    assert!(attested_state(&chain, dep.receiver).await?.0);
+    Ok(())
+}
