@@ -374,3 +374,58 @@ async fn the_don_reports_through_the_real_forwarder_on_anvil_too() -> R {
     assert!(attested_state(&chain, dep.receiver).await?.0);
     Ok(())
 }
+
+#[tokio::test]
+async fn public_feed_source_reads_an_aggregator_v3_feed_and_total_supply() -> R {
+    use shr_contracts::bindings::ReserveFeed;
+    use shr_oracle::{FeedSource, ReserveSource};
+    let s = setup(1_000).await?;
+    let chain: std::sync::Arc<dyn Chain> =
+        std::sync::Arc::new(EmbeddedChain::with_config(shr_chain::EmbeddedConfig {
+            genesis_timestamp: 1_000,
+            ..Default::default()
+        }));
+    let admin = chain.accounts()[0];
+    // A PoR feed with 8 decimals and an 8-decimal token: 150 BTC of reserves, 149 minted.
+    let feed = deploy::reserve_feed(chain.as_ref(), admin, 8, "WBTC PoR", admin).await?;
+    let token = deploy::test_token(chain.as_ref(), admin, "Wrapped BTC", "WBTC", 8, admin).await?;
+    send(
+        chain.as_ref(),
+        admin,
+        token,
+        &TestToken::mintCall { to: admin, amount: U256::from(149 * E8) },
+    )
+    .await?;
+    send(
+        chain.as_ref(),
+        admin,
+        feed,
+        &ReserveFeed::updateAnswerCall {
+            answer: alloy::primitives::I256::try_from(150 * E8)?,
+            updatedAt: U256::from(1_500),
+        },
+    )
+    .await?;
+    let src = FeedSource::new(chain.clone(), feed, token);
+    let r = src.read().await?;
+    assert_eq!(
+        (r.reserves, r.supply, r.observed_at),
+        (U256::from(150 * E8), U256::from(149 * E8), 1_500)
+    );
+    let input = src.fetch(s.don.nodes()[0].identity(), 1_600).await?;
+    assert!(matches!(input, NodeInput::Public(x) if x == r));
+    // A negative answer is refused, naming the field.
+    send(
+        chain.as_ref(),
+        admin,
+        feed,
+        &ReserveFeed::updateAnswerCall {
+            answer: alloy::primitives::I256::try_from(-1)?,
+            updatedAt: U256::from(1_600),
+        },
+    )
+    .await?;
+    let e = src.read().await.unwrap_err().to_string();
+    assert!(e.contains("latestRoundData.answer") && e.contains("negative"), "{e}");
+    Ok(())
+}
