@@ -12,23 +12,13 @@ use axum::{
 use clap::Args;
 use eyre::{Result, WrapErr};
 use shr_enclave::HpkePublicKey;
-use shr_oracle::{POR_INFO, ReserveSeries, SeriesColumns, SeriesSource, amount::format_amount};
+use shr_oracle::{POR_INFO, SeriesSource, amount::format_amount};
 
 /// `shr custodian` flags.
 #[derive(Debug, Args)]
 pub(crate) struct CustodianArgs {
-    /// Reserve series CSV; default: the shipped wBTC series.
-    #[arg(long)]
-    series: Option<std::path::PathBuf>,
-    /// Time column.
-    #[arg(long, default_value = "timestamp")]
-    time_col: String,
-    /// Reserves column.
-    #[arg(long, default_value = "reserves")]
-    reserves_col: String,
-    /// Supply column.
-    #[arg(long, default_value = "supply")]
-    supply_col: String,
+    #[command(flatten)]
+    series: crate::oracle_cmd::SeriesArgs,
     /// Decimals of the amounts served.
     #[arg(long, default_value_t = 8)]
     decimals: u8,
@@ -93,21 +83,7 @@ async fn reserves(
 }
 
 pub(crate) async fn run(args: CustodianArgs) -> Result<()> {
-    let series = match &args.series {
-        Some(p) => {
-            let cols = SeriesColumns {
-                time: args.time_col.clone(),
-                reserves: args.reserves_col.clone(),
-                supply: args.supply_col.clone(),
-            };
-            ReserveSeries::from_path(p, &cols, args.decimals)?
-        }
-        None => ReserveSeries::from_reader(
-            crate::oracle_cmd::WBTC_SERIES,
-            &SeriesColumns::wbtc(),
-            args.decimals,
-        )?,
-    };
+    let series = args.series.load(args.decimals)?;
     let app =
         Arc::new(App { source: SeriesSource::new(Arc::new(series)), decimals: args.decimals });
     let router = Router::new()

@@ -13,7 +13,7 @@ use shr_oracle::{
 };
 
 /// The shipped wBTC series (BitGo custody vs on-chain supply, 2023-07..2025-06), embedded.
-pub(crate) const WBTC_SERIES: &[u8] =
+const WBTC_SERIES: &[u8] =
     include_bytes!("../../../data/wbtc/wbtc_por_timeseries_2023-07_2025-06.csv");
 /// Seed of the development TEE platform (simulated): fixed so that the DON's signer addresses
 /// are stable across runs, like anvil's dev mnemonic. Never for production.
@@ -73,9 +73,9 @@ impl DonArgs {
     }
 }
 
-/// `shr replay` flags.
+/// Which reserve series to read: shared by `replay` and `custodian`.
 #[derive(Debug, Args)]
-pub(crate) struct ReplayArgs {
+pub(crate) struct SeriesArgs {
     /// Reserve series CSV; default: the shipped wBTC series (with its own column names).
     #[arg(long)]
     series: Option<PathBuf>,
@@ -88,6 +88,31 @@ pub(crate) struct ReplayArgs {
     /// Supply column (decimal whole tokens).
     #[arg(long, default_value = "supply")]
     supply_col: String,
+}
+
+impl SeriesArgs {
+    /// Reads the series, amounts scaled to `decimals`.
+    pub(crate) fn load(&self, decimals: u8) -> Result<ReserveSeries> {
+        Ok(match &self.series {
+            Some(p) => {
+                let cols = SeriesColumns {
+                    time: self.time_col.clone(),
+                    reserves: self.reserves_col.clone(),
+                    supply: self.supply_col.clone(),
+                };
+                ReserveSeries::from_path(p, &cols, decimals)
+                    .wrap_err_with(|| format!("reading {}", p.display()))?
+            }
+            None => ReserveSeries::from_reader(WBTC_SERIES, &SeriesColumns::wbtc(), decimals)?,
+        })
+    }
+}
+
+/// `shr replay` flags.
+#[derive(Debug, Args)]
+pub(crate) struct ReplayArgs {
+    #[command(flatten)]
+    series: SeriesArgs,
     /// First reading's time (RFC 3339), inclusive.
     #[arg(long)]
     from: Option<String>,
@@ -114,18 +139,7 @@ fn rfc3339(t: u64) -> String {
 }
 
 pub(crate) async fn replay(args: ReplayArgs, rpc_url: Option<&str>) -> Result<()> {
-    let series = match &args.series {
-        Some(p) => {
-            let cols = SeriesColumns {
-                time: args.time_col.clone(),
-                reserves: args.reserves_col.clone(),
-                supply: args.supply_col.clone(),
-            };
-            ReserveSeries::from_path(p, &cols, args.don.decimals)
-                .wrap_err_with(|| format!("reading {}", p.display()))?
-        }
-        None => ReserveSeries::from_reader(WBTC_SERIES, &SeriesColumns::wbtc(), args.don.decimals)?,
-    };
+    let series = args.series.load(args.don.decimals)?;
     let window = series.window(time_arg("from", &args.from)?, time_arg("to", &args.to)?);
     let Some(first) = window.first() else { bail!("no readings in the chosen window") };
     let chain = crate::connect(rpc_url, Some(first.observed_at.saturating_sub(1))).await?;
