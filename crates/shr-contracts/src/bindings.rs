@@ -50,3 +50,8 @@ alloy::sol!(
     GasBaselineReceiver,
     concat!(env!("OUT_DIR"), "/contracts/GasBaselineReceiver.json")
 );
+alloy::sol!(
+    #[sol(all_derives)]
+    ReserveVault,
+    concat!(env!("OUT_DIR"), "/contracts/ReserveVault.json")
+);

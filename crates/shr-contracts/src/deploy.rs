@@ -9,8 +9,8 @@ use shr_chain::Chain;
 use crate::{
     Error, Result,
     bindings::{
-        KeystoneForwarder, ReserveAttestation, ReserveFeed, TestToken, UniswapV2Factory,
-        UniswapV2Router02, WETH9,
+        KeystoneForwarder, ReserveAttestation, ReserveFeed, ReserveVault, TestToken,
+        UniswapV2Factory, UniswapV2Router02, WETH9,
     },
 };
 
@@ -129,4 +129,20 @@ pub async fn reserve_attestation(
         workflowId_: workflow_id,
     };
     deploy_with(chain, from, &ReserveAttestation::BYTECODE, &args).await
+}
+
+/// Deploys a `ReserveVault` holding `asset`; `admin` is its custodian.
+pub async fn reserve_vault(
+    chain: &dyn Chain,
+    from: Address,
+    asset: Address,
+    admin: Address,
+) -> Result<Address> {
+    deploy_with(
+        chain,
+        from,
+        &ReserveVault::BYTECODE,
+        &ReserveVault::constructorCall { asset_: asset, admin },
+    )
+    .await
 }

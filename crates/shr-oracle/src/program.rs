@@ -28,6 +28,9 @@ pub enum NodeInput {
     Reading(ReserveReading),
     /// A custodian PoR body sealed to this enclave's HPKE key (context [`POR_INFO`]).
     SealedPor(Sealed),
+    /// Another input plus collateral already recovered into the on-chain `ReserveVault`
+    /// (its balance is public, base units), which the enclave adds to the reserves.
+    WithVault(Box<NodeInput>, U256),
     /// Public inputs: reserves from an on-chain feed (e.g. a live Chainlink PoR feed), supply
     /// from ERC-20 `totalSupply`.
     Public(ReserveReading),
@@ -95,16 +98,25 @@ impl ReserveEnclave {
     /// Parse errors of a sealed body, [`Error::Enclave`] when it does not open, and the
     /// evaluator's refusals (ripcord, stale, zero supply). A refusal changes no state.
     pub fn evaluate(&mut self, input: &NodeInput, now: u64) -> Result<Outcome> {
-        let reading = match input {
+        let reading = self.reading(input)?;
+        let ev = self.evaluator.evaluate(&reading, now)?;
+        self.last = Some(ev);
+        Ok(Outcome { is_solvent: ev.is_solvent, observed_at: ev.observed_at })
+    }
+
+    fn reading(&self, input: &NodeInput) -> Result<ReserveReading> {
+        Ok(match input {
             NodeInput::Reading(r) | NodeInput::Public(r) => *r,
             NodeInput::SealedPor(blob) => {
                 let body = self.enclave.open(POR_INFO, blob)?;
                 parse_por_json(&body, &self.fields, self.decimals)?
             }
-        };
-        let ev = self.evaluator.evaluate(&reading, now)?;
-        self.last = Some(ev);
-        Ok(Outcome { is_solvent: ev.is_solvent, observed_at: ev.observed_at })
+            NodeInput::WithVault(inner, vault) => {
+                let mut r = self.reading(inner)?;
+                r.reserves = r.reserves.saturating_add(*vault);
+                r
+            }
+        })
     }
 
     /// Signs an observation for the leader: `keccak256("shr/observation" ‖ round ‖ solvent ‖ observedAt)`.

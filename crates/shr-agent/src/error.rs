@@ -1,0 +1,40 @@
+//! Errors of the recovery agent.
+
+use alloy::primitives::U256;
+
+/// Result with this crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What can go wrong recovering a deficit.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The treasury cannot pay the swap's maximum input.
+    #[error("treasury holds {have} base units of the input asset, the swap may need up to {need}")]
+    InsufficientTreasury {
+        /// Balance, base units.
+        have: U256,
+        /// `amountInMax`, base units.
+        need: U256,
+    },
+    /// The sealed deficit did not open or does not parse.
+    #[error("sealed deficit notice does not open")]
+    SealedDeficit(#[source] shr_enclave::Error),
+    /// The opened notice is not a deficit notice.
+    #[error("deficit notice does not parse")]
+    Notice(#[source] serde_json::Error),
+    /// AMM math refused.
+    #[error("AMM math")]
+    Amm(#[from] shr_primitives::Error),
+    /// A contract call failed (a slippage or deadline revert lands here, decoded).
+    #[error("contract call")]
+    Contract(#[source] Box<shr_contracts::Error>),
+    /// A chain call failed.
+    #[error("chain")]
+    Chain(#[from] shr_chain::Error),
+}
+
+impl From<shr_contracts::Error> for Error {
+    fn from(e: shr_contracts::Error) -> Self {
+        Self::Contract(Box::new(e))
+    }
+}

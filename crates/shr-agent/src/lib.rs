@@ -1,0 +1,16 @@
+//! The recovery agent of Self-Healing Reserve (first part: strategy and the direct swap).
+//!
+//! When `ReserveAttestation` turns `false`, the agent opens the deficit the DON's leader sealed
+//! to its HPKE key ([`open_deficit`]), decides how to restore it ([`choose`]: a direct
+//! exact-output swap on the real Uniswap V2 pool only when the deficit's price impact and USD
+//! value are under the configured bounds, otherwise the dark pool), and executes the swap with a
+//! slippage bound and a deadline, sending the collateral to `ReserveVault` ([`execute_swap`]),
+//! whose balance the next attestation round counts as reserves.
+
+mod error;
+mod executor;
+mod strategy;
+
+pub use error::{Error, Result};
+pub use executor::{SwapOutcome, execute_swap, open_deficit};
+pub use strategy::{Mechanism, StrategyConfig, SwapPlan, V2Pool, choose, largest_direct_swap};
