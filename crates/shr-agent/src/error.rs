@@ -28,6 +28,9 @@ pub enum Error {
     /// A contract call failed (a slippage or deadline revert lands here, decoded).
     #[error("contract call")]
     Contract(#[source] Box<shr_contracts::Error>),
+    /// The attestation workflow failed.
+    #[error("attestation")]
+    Oracle(#[source] Box<shr_oracle::Error>),
     /// A chain call failed.
     #[error("chain")]
     Chain(#[from] shr_chain::Error),
@@ -36,5 +39,11 @@ pub enum Error {
 impl From<shr_contracts::Error> for Error {
     fn from(e: shr_contracts::Error) -> Self {
         Self::Contract(Box::new(e))
+    }
+}
+
+impl From<shr_oracle::Error> for Error {
+    fn from(e: shr_oracle::Error) -> Self {
+        Self::Oracle(Box::new(e))
     }
 }

@@ -9,8 +9,10 @@
 
 mod error;
 mod executor;
+mod scenario;
 mod strategy;
 
 pub use error::{Error, Result};
 pub use executor::{SwapOutcome, execute_swap, open_deficit};
+pub use scenario::{ScenarioReport, SmallDeficitConfig, Step, small_deficit};
 pub use strategy::{Mechanism, StrategyConfig, SwapPlan, V2Pool, choose, largest_direct_swap};

@@ -6,6 +6,7 @@
 
 mod custodian_cmd;
 mod oracle_cmd;
+mod scenario_cmd;
 
 use std::sync::Arc;
 
@@ -35,6 +36,8 @@ enum Command {
     Replay(oracle_cmd::ReplayArgs),
     /// Evaluate one custodian reading and transmit one report.
     Attest(oracle_cmd::AttestArgs),
+    /// Run a scenario end to end on the embedded chain.
+    Scenario(scenario_cmd::ScenarioArgs),
     /// Serve a custodian reserve API (sealed PoR bodies) from a series.
     Custodian(custodian_cmd::CustodianArgs),
     /// The DON.
@@ -84,6 +87,7 @@ async fn main() -> Result<()> {
         Command::Replay(args) => oracle_cmd::replay(args, rpc).await,
         Command::Attest(args) => oracle_cmd::attest(args, rpc).await,
         Command::Custodian(args) => custodian_cmd::run(args).await,
+        Command::Scenario(args) => scenario_cmd::run(args, rpc).await,
         Command::Don { command: DonCommand::Signers { tee_seed, json } } => {
             oracle_cmd::signers(tee_seed, json)
         }

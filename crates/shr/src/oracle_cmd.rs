@@ -73,6 +73,11 @@ impl DonArgs {
     }
 }
 
+/// The shipped wBTC series, amounts scaled to `decimals`.
+pub(crate) fn wbtc_series(decimals: u8) -> Result<ReserveSeries> {
+    Ok(ReserveSeries::from_reader(WBTC_SERIES, &SeriesColumns::wbtc(), decimals)?)
+}
+
 /// Which reserve series to read: shared by `replay` and `custodian`.
 #[derive(Debug, Args)]
 pub(crate) struct SeriesArgs {
@@ -103,7 +108,7 @@ impl SeriesArgs {
                 ReserveSeries::from_path(p, &cols, decimals)
                     .wrap_err_with(|| format!("reading {}", p.display()))?
             }
-            None => ReserveSeries::from_reader(WBTC_SERIES, &SeriesColumns::wbtc(), decimals)?,
+            None => wbtc_series(decimals)?,
         })
     }
 }

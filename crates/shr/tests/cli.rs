@@ -145,3 +145,29 @@ fn don_signers_lists_four_stable_signers() {
     assert_eq!(a["f"], 1);
     assert_eq!(a, b, "the dev platform's keys are stable across runs");
 }
+
+#[test]
+fn small_deficit_scenario_heals_on_chain() {
+    let (code, v) = shr(&["scenario", "small-deficit", "--json"]);
+    assert_eq!(code, 0, "{v}");
+    assert_eq!(v["scenario"], "small-deficit");
+    assert_eq!(v["mechanism"], "direct_swap");
+    assert_eq!(v["restored"], true);
+    assert_eq!(v["final_is_solvent"], true);
+    let steps = v["steps"].as_array().unwrap();
+    assert!(steps.len() >= 6);
+    for s in steps {
+        for k in ["name", "ms", "public", "private"] {
+            assert!(s.get(k).is_some(), "step without {k}: {s}");
+        }
+    }
+    // The deficit is private: never in a public column.
+    let private_deficit =
+        steps.iter().find_map(|s| s["private"]["deficit_sats"].as_str()).unwrap().to_string();
+    let public: String = steps
+        .iter()
+        .filter(|s| s["name"] != "direct swap into ReserveVault")
+        .map(|s| s["public"].to_string())
+        .collect();
+    assert!(!public.contains(&private_deficit));
+}

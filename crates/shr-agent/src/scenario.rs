@@ -1,0 +1,239 @@
+//! `small-deficit`: the whole loop on the embedded chain, each step timed, with what was public
+//! and what stayed private.
+
+use std::time::Instant;
+
+use alloy::primitives::{Address, U256};
+use serde::Serialize;
+use serde_json::{Value, json};
+use shr_chain::Chain;
+use shr_contracts::{
+    bindings::{ReserveVault, TestToken, UniswapV2Router02},
+    deploy::{self, UniswapV2},
+    send, view,
+};
+use shr_enclave::{Enclave, TeePlatform};
+use shr_oracle::{Don, DonConfig, NodeInput, ReserveReading, attested_state};
+
+use crate::{
+    Mechanism, Result, StrategyConfig, V2Pool, choose, execute_swap, largest_direct_swap,
+    open_deficit,
+};
+
+/// Inputs of the scenario.
+#[derive(Debug, Clone)]
+pub struct SmallDeficitConfig {
+    /// The real reading the scenario starts from (reserves and supply, 8-decimal base units).
+    pub reading: ReserveReading,
+    /// Collateral price, USD per whole token with 8 decimals.
+    pub price_usd_e8: u128,
+    /// Uniswap V2 pool reserves `(collateral, treasury asset)`, base units (the real pair).
+    pub pool: (U256, U256),
+    /// Treasury funding, base units of the treasury asset (WETH, 18 decimals).
+    pub treasury: U256,
+    /// Strategy bounds.
+    pub strategy: StrategyConfig,
+}
+
+/// One timed step.
+#[derive(Debug, Clone, Serialize)]
+pub struct Step {
+    /// Step name.
+    pub name: String,
+    /// Wall time, milliseconds.
+    pub ms: f64,
+    /// Gas used by the step's transactions.
+    pub gas: u64,
+    /// Transaction hashes.
+    pub tx: Vec<String>,
+    /// What anyone could see.
+    pub public: Value,
+    /// What stayed inside an enclave or the agent.
+    pub private: Value,
+}
+
+/// The scenario's report.
+#[derive(Debug, Clone, Serialize)]
+pub struct ScenarioReport {
+    /// `small-deficit`.
+    pub scenario: String,
+    /// `direct_swap`, `dark_pool` or `none`.
+    pub mechanism: String,
+    /// Whether a later attestation put `isSolvent = true` on chain.
+    pub restored: bool,
+    /// The final on-chain `isSolvent`.
+    pub final_is_solvent: bool,
+    /// Milliseconds from the shortfall's first reading to `isSolvent = true` (0 if never).
+    pub time_to_heal_ms: f64,
+    /// Why the impact model picked this deficit.
+    pub why: String,
+    /// The steps.
+    pub steps: Vec<Step>,
+}
+
+fn ms(t: Instant) -> f64 {
+    t.elapsed().as_secs_f64() * 1e3
+}
+
+/// Runs `small-deficit` on `chain` (whose clock starts before `cfg.reading.observed_at`).
+///
+/// # Errors
+/// Chain, contract, oracle and agent errors.
+pub async fn small_deficit(
+    chain: &dyn Chain,
+    tee: &dyn TeePlatform,
+    cfg: &SmallDeficitConfig,
+) -> Result<ScenarioReport> {
+    let [admin, transmitter, agent] =
+        [chain.accounts()[0], chain.accounts()[1], chain.accounts()[2]];
+    let mut steps = Vec::new();
+    let t = Instant::now();
+    let agent_key =
+        Enclave::launch(tee, "shr-agent/key-store@0.1.0").map_err(crate::Error::SealedDeficit)?;
+    let wbtc = deploy::test_token(chain, admin, "Wrapped BTC", "WBTC", 8, admin).await?;
+    let weth = deploy::test_token(chain, admin, "Wrapped Ether", "WETH", 18, admin).await?;
+    let uni = UniswapV2::deploy(chain, admin).await?;
+    let (pool_wbtc, pool_weth) = cfg.pool;
+    for (tok, amt) in [(wbtc, pool_wbtc), (weth, pool_weth)] {
+        send(chain, admin, tok, &TestToken::mintCall { to: admin, amount: amt }).await?;
+        send(chain, admin, tok, &TestToken::approveCall { spender: uni.router, value: U256::MAX })
+            .await?;
+    }
+    let t0 = cfg.reading.observed_at;
+    send(
+        chain,
+        admin,
+        uni.router,
+        &UniswapV2Router02::addLiquidityCall {
+            tokenA: wbtc,
+            tokenB: weth,
+            amountADesired: pool_wbtc,
+            amountBDesired: pool_weth,
+            amountAMin: U256::ZERO,
+            amountBMin: U256::ZERO,
+            to: admin,
+            deadline: U256::from(t0 + 86_400),
+        },
+    )
+    .await?;
+    let vault = deploy::reserve_vault(chain, admin, wbtc, admin).await?;
+    send(chain, admin, weth, &TestToken::mintCall { to: agent, amount: cfg.treasury }).await?;
+    let mut dcfg = DonConfig::new("wbtc-por", admin, 8);
+    dcfg.agent_key = Some(agent_key.identity().hpke);
+    let mut don = Don::new(tee, dcfg)?;
+    let dep = don.deploy(chain, admin).await?;
+    steps.push(Step {
+        name: "deploy".into(), ms: ms(t), gas: 0, tx: vec![],
+        public: json!({ "forwarder": dep.forwarder, "receiver": dep.receiver, "router": uni.router, "vault": vault, "pool_wbtc": pool_wbtc.to_string(), "pool_weth": pool_weth.to_string() }),
+        private: json!({}),
+    });
+
+    let pool = V2Pool { reserve_in: pool_weth, reserve_out: pool_wbtc };
+    let deficit = largest_direct_swap(&pool, &cfg.strategy);
+    let why = format!(
+        "largest shortfall whose exact-output buy on the V2 pool stays within {} bps of the fee-free marginal price (the 30 bps LP fee counts): {} sats of a {} sats pool",
+        cfg.strategy.max_impact_bps, deficit, pool_wbtc
+    );
+    let supply = cfg.reading.supply;
+    let short = supply.saturating_sub(deficit);
+    let mut vault_balance = U256::ZERO;
+    let mut heal_start = None;
+    let mut sealed = None;
+    let mut restored_at = None;
+    let rounds = [
+        ("attest (solvent)", supply, 0u64),
+        ("shortfall read (unconfirmed)", short, 3_600),
+        ("attest (insolvent, confirmed)", short, 7_200),
+    ];
+    for (name, reserves, dt) in rounds {
+        let r = ReserveReading { observed_at: t0 + dt, reserves, supply, ripcord: false };
+        let t = Instant::now();
+        if reserves < supply && heal_start.is_none() {
+            heal_start = Some(Instant::now());
+        }
+        let rep = don
+            .round(chain, &dep, transmitter, r.observed_at, |_| {
+                NodeInput::WithVault(Box::new(NodeInput::Reading(r)), vault_balance)
+            })
+            .await?;
+        sealed = sealed.or(rep.sealed_deficit.clone());
+        let tx = rep.transmission.as_ref();
+        steps.push(Step {
+            name: name.into(), ms: ms(t), gas: tx.map_or(0, |t| t.gas_used),
+            tx: tx.map(|t| vec![t.tx_hash.to_string()]).unwrap_or_default(),
+            public: json!({ "isSolvent": tx.map(|t| t.body.is_solvent), "report_transmitted": tx.is_some() }),
+            private: json!({ "reserve_ratio_wad": (reserves * shr_oracle::WAD / supply).to_string(), "deficit_sealed_to_agent": rep.sealed_deficit.is_some() }),
+        });
+    }
+
+    let mut mechanism = "none".to_string();
+    if let Some(sealed) = sealed {
+        let t = Instant::now();
+        let notice = open_deficit(&agent_key, &sealed)?;
+        let decision = choose(notice.deficit, 8, cfg.price_usd_e8, &pool, &cfg.strategy)?;
+        steps.push(Step {
+            name: "agent opens deficit, chooses".into(), ms: ms(t), gas: 0, tx: vec![],
+            public: json!({}),
+            private: json!({ "deficit_sats": notice.deficit.to_string(), "decision": format!("{decision:?}") }),
+        });
+        if let Mechanism::DirectSwap(plan) = decision {
+            mechanism = "direct_swap".into();
+            let t = Instant::now();
+            let now = chain.timestamp().await?;
+            let out = execute_swap(
+                chain,
+                agent,
+                uni.router,
+                vec![weth, wbtc],
+                &plan,
+                vault,
+                now + cfg.strategy.deadline_secs,
+            )
+            .await?;
+            vault_balance = view(chain, vault, &ReserveVault::reservesCall {}).await?;
+            let gas = out.swap.gas_used + out.approve.as_ref().map_or(0, |r| r.gas_used);
+            let mut tx: Vec<String> = out.approve.iter().map(|r| r.tx_hash.to_string()).collect();
+            tx.push(out.swap.tx_hash.to_string());
+            steps.push(Step {
+                name: "direct swap into ReserveVault".into(), ms: ms(t), gas, tx,
+                public: json!({ "wbtc_bought": plan.amount_out.to_string(), "weth_paid": out.amount_in.to_string(), "note": "a DEX swap is public by nature" }),
+                private: json!({ "impact_bps": plan.impact_bps.to_string(), "amount_in_max": plan.amount_in_max.to_string() }),
+            });
+            let r = ReserveReading {
+                observed_at: t0 + 10_800,
+                reserves: short,
+                supply,
+                ripcord: false,
+            };
+            let t = Instant::now();
+            let rep = don
+                .round(chain, &dep, transmitter, r.observed_at, |_| {
+                    NodeInput::WithVault(Box::new(NodeInput::Reading(r)), vault_balance)
+                })
+                .await?;
+            let tx = rep.transmission.as_ref();
+            if tx.is_some_and(|t| t.accepted && t.body.is_solvent) {
+                restored_at = heal_start.map(|s| s.elapsed().as_secs_f64() * 1e3);
+            }
+            steps.push(Step {
+                name: "attest (restored)".into(), ms: ms(t), gas: tx.map_or(0, |t| t.gas_used),
+                tx: tx.map(|t| vec![t.tx_hash.to_string()]).unwrap_or_default(),
+                public: json!({ "isSolvent": tx.map(|t| t.body.is_solvent) }),
+                private: json!({ "reserve_ratio_wad_with_vault": ((short + vault_balance) * shr_oracle::WAD / supply).to_string() }),
+            });
+        } else {
+            mechanism = "dark_pool".into();
+        }
+    }
+    let (final_is_solvent, _) = attested_state(chain, dep.receiver).await?;
+    let _: Address = vault;
+    Ok(ScenarioReport {
+        scenario: "small-deficit".into(),
+        mechanism,
+        restored: restored_at.is_some(),
+        final_is_solvent,
+        time_to_heal_ms: restored_at.unwrap_or(0.0),
+        why,
+        steps,
+    })
+}
