@@ -1,0 +1,205 @@
+//! Persistence of Self-Healing Reserve (sqlx, SQLite; PostgreSQL comes with the server).
+//!
+//! Holds what must survive a crash: the agent's log cursors, its incidents (public status in a
+//! plain column, private state only as a sealed blob the agent's key opens), and the sealed
+//! deficit notices the DON hands off to the agent. Amounts never sit here in plaintext.
+
+use sqlx::{
+    Row,
+    sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions},
+};
+
+/// Result with this crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What can go wrong with the store.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// An invalid database URL.
+    #[error("invalid database URL {url:?}")]
+    Url {
+        /// The URL.
+        url: String,
+        /// The parse error.
+        #[source]
+        source: sqlx::Error,
+    },
+    /// A query failed.
+    #[error("database query {what} failed")]
+    Query {
+        /// Which operation.
+        what: &'static str,
+        /// The database error.
+        #[source]
+        source: sqlx::Error,
+    },
+    /// Migrations failed.
+    #[error("database migration failed")]
+    Migrate(#[source] sqlx::migrate::MigrateError),
+}
+
+/// An incident row: public status, private state sealed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IncidentRow {
+    /// Idempotency key: one per insolvent report (receiver and observation time).
+    pub id: String,
+    /// Observation time of the insolvent report, unix seconds.
+    pub observed_at: u64,
+    /// Public status (`detected`, `decided`, `swap_confirmed`, `restored`, `needs_dark_pool`, `failed`).
+    pub status: String,
+    /// The agent's private state, sealed at rest.
+    pub sealed_state: Vec<u8>,
+    /// Last update, unix seconds.
+    pub updated_at: u64,
+}
+
+/// The store.
+#[derive(Debug, Clone)]
+pub struct Store {
+    pool: SqlitePool,
+}
+
+fn q(what: &'static str) -> impl FnOnce(sqlx::Error) -> Error {
+    move |source| Error::Query { what, source }
+}
+
+impl Store {
+    /// Opens (creating if needed) the SQLite database at `url` (`sqlite:shr.db`,
+    /// `sqlite::memory:`) and runs the migrations.
+    ///
+    /// # Errors
+    /// [`Error::Url`], [`Error::Query`], [`Error::Migrate`].
+    pub async fn open(url: &str) -> Result<Self> {
+        let opts: SqliteConnectOptions =
+            url.parse().map_err(|source| Error::Url { url: url.to_string(), source })?;
+        let pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(opts.create_if_missing(true))
+            .await
+            .map_err(q("connect"))?;
+        sqlx::migrate!("./migrations").run(&pool).await.map_err(Error::Migrate)?;
+        Ok(Self { pool })
+    }
+
+    /// The next block of cursor `name`.
+    pub async fn cursor(&self, name: &str) -> Result<Option<u64>> {
+        let row = sqlx::query("SELECT next_block FROM cursors WHERE name = ?")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(q("read cursor"))?;
+        Ok(row.map(|r| r.get::<i64, _>(0) as u64))
+    }
+
+    /// Persists cursor `name` at `next_block`.
+    pub async fn set_cursor(&self, name: &str, next_block: u64) -> Result<()> {
+        sqlx::query("INSERT INTO cursors (name, next_block) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET next_block = excluded.next_block")
+            .bind(name)
+            .bind(next_block as i64)
+            .execute(&self.pool)
+            .await
+            .map_err(q("write cursor"))?;
+        Ok(())
+    }
+
+    /// The incident `id`.
+    pub async fn incident(&self, id: &str) -> Result<Option<IncidentRow>> {
+        let row = sqlx::query(
+            "SELECT id, observed_at, status, sealed_state, updated_at FROM incidents WHERE id = ?",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(q("read incident"))?;
+        Ok(row.map(|r| IncidentRow {
+            id: r.get(0),
+            observed_at: r.get::<i64, _>(1) as u64,
+            status: r.get(2),
+            sealed_state: r.get(3),
+            updated_at: r.get::<i64, _>(4) as u64,
+        }))
+    }
+
+    /// Inserts or replaces an incident.
+    pub async fn put_incident(&self, i: &IncidentRow) -> Result<()> {
+        sqlx::query("INSERT INTO incidents (id, observed_at, status, sealed_state, updated_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET status = excluded.status, sealed_state = excluded.sealed_state, updated_at = excluded.updated_at")
+            .bind(&i.id)
+            .bind(i.observed_at as i64)
+            .bind(&i.status)
+            .bind(&i.sealed_state)
+            .bind(i.updated_at as i64)
+            .execute(&self.pool)
+            .await
+            .map_err(q("write incident"))?;
+        Ok(())
+    }
+
+    /// Every incident, oldest first.
+    pub async fn incidents(&self) -> Result<Vec<IncidentRow>> {
+        let rows = sqlx::query("SELECT id, observed_at, status, sealed_state, updated_at FROM incidents ORDER BY observed_at")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(q("list incidents"))?;
+        Ok(rows
+            .into_iter()
+            .map(|r| IncidentRow {
+                id: r.get(0),
+                observed_at: r.get::<i64, _>(1) as u64,
+                status: r.get(2),
+                sealed_state: r.get(3),
+                updated_at: r.get::<i64, _>(4) as u64,
+            })
+            .collect())
+    }
+
+    /// Stores the DON's sealed deficit notice for the report observed at `observed_at`.
+    pub async fn put_sealed_deficit(&self, observed_at: u64, sealed: &[u8]) -> Result<()> {
+        sqlx::query("INSERT OR REPLACE INTO sealed_deficits (observed_at, sealed) VALUES (?, ?)")
+            .bind(observed_at as i64)
+            .bind(sealed)
+            .execute(&self.pool)
+            .await
+            .map_err(q("write sealed deficit"))?;
+        Ok(())
+    }
+
+    /// The sealed deficit notice for `observed_at`.
+    pub async fn sealed_deficit(&self, observed_at: u64) -> Result<Option<Vec<u8>>> {
+        let row = sqlx::query("SELECT sealed FROM sealed_deficits WHERE observed_at = ?")
+            .bind(observed_at as i64)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(q("read sealed deficit"))?;
+        Ok(row.map(|r| r.get(0)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn survives_reopening() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite:{}", dir.path().join("shr.db").display());
+        {
+            let s = Store::open(&url).await.unwrap();
+            s.set_cursor("agent", 7).await.unwrap();
+            s.put_incident(&IncidentRow {
+                id: "a".into(),
+                observed_at: 5,
+                status: "detected".into(),
+                sealed_state: vec![1, 2],
+                updated_at: 6,
+            })
+            .await
+            .unwrap();
+            s.put_sealed_deficit(5, &[9]).await.unwrap();
+        }
+        let s = Store::open(&url).await.unwrap();
+        assert_eq!(s.cursor("agent").await.unwrap(), Some(7));
+        assert_eq!(s.incident("a").await.unwrap().unwrap().status, "detected");
+        assert_eq!(s.sealed_deficit(5).await.unwrap(), Some(vec![9]));
+        assert!(Store::open("nonsense://x").await.is_err());
+    }
+}
