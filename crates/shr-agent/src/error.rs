@@ -31,6 +31,15 @@ pub enum Error {
     /// The attestation workflow failed.
     #[error("attestation")]
     Oracle(#[source] Box<shr_oracle::Error>),
+    /// The store failed.
+    #[error("store")]
+    Store(#[from] shr_store::Error),
+    /// The sealed incident state at rest does not open.
+    #[error("incident {0}: sealed state does not open")]
+    IncidentState(String),
+    /// A crash injected by a test at `stage`.
+    #[error("injected crash after {0}")]
+    InjectedCrash(&'static str),
     /// A chain call failed.
     #[error("chain")]
     Chain(#[from] shr_chain::Error),

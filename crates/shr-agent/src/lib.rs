@@ -7,11 +7,13 @@
 //! slippage bound and a deadline, sending the collateral to `ReserveVault` ([`execute_swap`]),
 //! whose balance the next attestation round counts as reserves.
 
+mod agent;
 mod error;
 mod executor;
 mod scenario;
 mod strategy;
 
+pub use agent::{Agent, AgentConfig};
 pub use error::{Error, Result};
 pub use executor::{SwapOutcome, execute_swap, open_deficit};
 pub use scenario::{ScenarioReport, SmallDeficitConfig, Step, small_deficit};
