@@ -8,7 +8,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use shr_chain::Chain;
 use shr_contracts::{
-    bindings::{ReserveVault, TestToken, UniswapV2Router02},
+    bindings::{ReserveVault, TestToken},
     deploy::{self, UniswapV2},
     send, view,
 };
@@ -94,28 +94,8 @@ pub async fn small_deficit(
     let weth = deploy::test_token(chain, admin, "Wrapped Ether", "WETH", 18, admin).await?;
     let uni = UniswapV2::deploy(chain, admin).await?;
     let (pool_wbtc, pool_weth) = cfg.pool;
-    for (tok, amt) in [(wbtc, pool_wbtc), (weth, pool_weth)] {
-        send(chain, admin, tok, &TestToken::mintCall { to: admin, amount: amt }).await?;
-        send(chain, admin, tok, &TestToken::approveCall { spender: uni.router, value: U256::MAX })
-            .await?;
-    }
     let t0 = cfg.reading.observed_at;
-    send(
-        chain,
-        admin,
-        uni.router,
-        &UniswapV2Router02::addLiquidityCall {
-            tokenA: wbtc,
-            tokenB: weth,
-            amountADesired: pool_wbtc,
-            amountBDesired: pool_weth,
-            amountAMin: U256::ZERO,
-            amountBMin: U256::ZERO,
-            to: admin,
-            deadline: U256::from(t0 + 86_400),
-        },
-    )
-    .await?;
+    uni.seed_pair(chain, admin, (wbtc, pool_wbtc), (weth, pool_weth), t0 + 86_400).await?;
     let vault = deploy::reserve_vault(chain, admin, wbtc, admin).await?;
     send(chain, admin, weth, &TestToken::mintCall { to: agent, amount: cfg.treasury }).await?;
     let mut dcfg = DonConfig::new("wbtc-por", admin, 8);

@@ -6,7 +6,7 @@ use alloy::primitives::{Address, U256};
 use shr_agent::{Agent, AgentConfig, Error, StrategyConfig};
 use shr_chain::{Chain, EmbeddedChain, EmbeddedConfig};
 use shr_contracts::{
-    bindings::{ReserveVault, TestToken, UniswapV2Factory, UniswapV2Router02},
+    bindings::{ReserveVault, TestToken},
     deploy::{self, UniswapV2},
     send, view,
 };
@@ -43,29 +43,15 @@ async fn world(deficit: U256) -> R<World> {
     let wbtc = deploy::test_token(&chain, admin, "Wrapped BTC", "WBTC", 8, admin).await?;
     let weth = deploy::test_token(&chain, admin, "Wrapped Ether", "WETH", 18, admin).await?;
     let uni = UniswapV2::deploy(&chain, admin).await?;
-    for (t, a) in [(wbtc, U256::from(POOL_WBTC)), (weth, U256::from(POOL_WETH))] {
-        send(&chain, admin, t, &TestToken::mintCall { to: admin, amount: a }).await?;
-        send(&chain, admin, t, &TestToken::approveCall { spender: uni.router, value: U256::MAX })
-            .await?;
-    }
-    send(
-        &chain,
-        admin,
-        uni.router,
-        &UniswapV2Router02::addLiquidityCall {
-            tokenA: wbtc,
-            tokenB: weth,
-            amountADesired: U256::from(POOL_WBTC),
-            amountBDesired: U256::from(POOL_WETH),
-            amountAMin: U256::ZERO,
-            amountBMin: U256::ZERO,
-            to: admin,
-            deadline: U256::from(T0 + 86_400),
-        },
-    )
-    .await?;
-    let pair =
-        view(&chain, uni.factory, &UniswapV2Factory::getPairCall { _0: wbtc, _1: weth }).await?;
+    let pair = uni
+        .seed_pair(
+            &chain,
+            admin,
+            (wbtc, U256::from(POOL_WBTC)),
+            (weth, U256::from(POOL_WETH)),
+            T0 + 86_400,
+        )
+        .await?;
     let vault = deploy::reserve_vault(&chain, admin, wbtc, admin).await?;
     send(
         &chain,

@@ -8,7 +8,7 @@ use shr_agent::{
 };
 use shr_chain::{Chain, EmbeddedChain, EmbeddedConfig, LogCursor, LogFilter};
 use shr_contracts::{
-    bindings::{ReserveAttestation, ReserveVault, TestToken, UniswapV2Router02},
+    bindings::{ReserveAttestation, ReserveVault, TestToken},
     deploy::{self, UniswapV2},
     send, view,
 };
@@ -36,28 +36,12 @@ async fn a_small_deficit_heals_through_a_direct_swap() -> R {
     let wbtc = deploy::test_token(&chain, admin, "Wrapped BTC", "WBTC", 8, admin).await?;
     let weth = deploy::test_token(&chain, admin, "Wrapped Ether", "WETH", 18, admin).await?;
     let uni = UniswapV2::deploy(&chain, admin).await?;
-    send(&chain, admin, wbtc, &TestToken::mintCall { to: admin, amount: U256::from(POOL_WBTC) })
-        .await?;
-    send(&chain, admin, weth, &TestToken::mintCall { to: admin, amount: U256::from(POOL_WETH) })
-        .await?;
-    for t in [wbtc, weth] {
-        send(&chain, admin, t, &TestToken::approveCall { spender: uni.router, value: U256::MAX })
-            .await?;
-    }
-    send(
+    uni.seed_pair(
         &chain,
         admin,
-        uni.router,
-        &UniswapV2Router02::addLiquidityCall {
-            tokenA: wbtc,
-            tokenB: weth,
-            amountADesired: U256::from(POOL_WBTC),
-            amountBDesired: U256::from(POOL_WETH),
-            amountAMin: U256::ZERO,
-            amountBMin: U256::ZERO,
-            to: admin,
-            deadline: U256::from(t0 + 3600),
-        },
+        (wbtc, U256::from(POOL_WBTC)),
+        (weth, U256::from(POOL_WETH)),
+        t0 + 3600,
     )
     .await?;
     let vault = deploy::reserve_vault(&chain, admin, wbtc, admin).await?;

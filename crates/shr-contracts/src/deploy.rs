@@ -93,6 +93,50 @@ pub struct UniswapV2 {
 }
 
 impl UniswapV2 {
+    /// Creates and seeds the pair of two [`TestToken`]s: mints `amount_a` and `amount_b` (base
+    /// units) to `admin` (their minter), approves the router and adds the liquidity. Returns the
+    /// pair's address.
+    ///
+    /// # Errors
+    /// Contract errors (e.g. `admin` is not the tokens' minter).
+    pub async fn seed_pair(
+        &self,
+        chain: &dyn Chain,
+        admin: Address,
+        (token_a, amount_a): (Address, alloy::primitives::U256),
+        (token_b, amount_b): (Address, alloy::primitives::U256),
+        deadline: u64,
+    ) -> Result<Address> {
+        use alloy::primitives::U256;
+        for (t, a) in [(token_a, amount_a), (token_b, amount_b)] {
+            crate::send(chain, admin, t, &TestToken::mintCall { to: admin, amount: a }).await?;
+            crate::send(
+                chain,
+                admin,
+                t,
+                &TestToken::approveCall { spender: self.router, value: U256::MAX },
+            )
+            .await?;
+        }
+        let add = UniswapV2Router02::addLiquidityCall {
+            tokenA: token_a,
+            tokenB: token_b,
+            amountADesired: amount_a,
+            amountBDesired: amount_b,
+            amountAMin: U256::ZERO,
+            amountBMin: U256::ZERO,
+            to: admin,
+            deadline: U256::from(deadline),
+        };
+        crate::send(chain, admin, self.router, &add).await?;
+        crate::view(
+            chain,
+            self.factory,
+            &UniswapV2Factory::getPairCall { _0: token_a, _1: token_b },
+        )
+        .await
+    }
+
     /// Deploys WETH9, the factory (`feeToSetter = from`) and Router02 from their npm bytecode.
     pub async fn deploy(chain: &dyn Chain, from: Address) -> Result<Self> {
         let weth = deploy_code(chain, from, &WETH9::BYTECODE).await?;
