@@ -42,9 +42,10 @@ pub struct ReplaySummary {
     /// Operator view: readings below the threshold that the confirmation policy kept from
     /// flipping the public state, `(observedAt, reserve ratio)`.
     pub absorbed_short_readings: Vec<(u64, f64)>,
-    /// Sealed deficit notices handed off for the agent.
+    /// Sealed deficit notices handed off for the agent, with the observation time of the
+    /// insolvent report each belongs to.
     #[serde(skip)]
-    pub sealed_deficits: Vec<Sealed>,
+    pub sealed_deficits: Vec<(u64, Sealed)>,
 }
 
 /// Replays `readings` through `don` onto `dep`, transmitting from `transmitter`.
@@ -115,8 +116,8 @@ pub async fn replay(
                 public = Some(t.body.is_solvent);
             }
         }
-        if let Some(d) = rep.sealed_deficit {
-            s.sealed_deficits.push(d);
+        if let (Some(d), Some(t)) = (rep.sealed_deficit, &rep.transmission) {
+            s.sealed_deficits.push((t.body.observed_at, d));
         }
         progress(i + 1, readings.len());
     }

@@ -86,7 +86,7 @@ async fn no_private_number_reaches_calldata_logs_or_storage() -> R {
     assert_eq!(summary.sealed_deficits.len(), 1);
     // The deficit did reach the agent, sealed.
     let notice: DeficitNotice =
-        serde_json::from_slice(&agent.open(DEFICIT_INFO, &summary.sealed_deficits[0])?)?;
+        serde_json::from_slice(&agent.open(DEFICIT_INFO, &summary.sealed_deficits[0].1)?)?;
     assert!(notice.deficit > U256::ZERO);
 
     // Everything the chain saw or holds.

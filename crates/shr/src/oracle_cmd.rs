@@ -19,6 +19,9 @@ const WBTC_SERIES: &[u8] =
 /// are stable across runs, like anvil's dev mnemonic. Never for production.
 const DEV_TEE_SEED: B256 = B256::repeat_byte(0x5e);
 
+/// The agent's key-store program on the simulated platform.
+const AGENT_KEY_PROGRAM: &str = "shr-agent/key-store@0.1.0";
+
 /// DON and policy flags shared by `replay` and `attest`.
 #[derive(Debug, Args)]
 pub(crate) struct DonArgs {
@@ -40,6 +43,9 @@ pub(crate) struct DonArgs {
     /// Seed of the simulated TEE platform (hex, 32 bytes); default: the fixed dev seed.
     #[arg(long)]
     tee_seed: Option<B256>,
+    /// Database where sealed deficit notices are handed off to the agent (SQLite URL).
+    #[arg(long, env = "SHR_DB", default_value = "sqlite:shr.db")]
+    db: String,
     /// Use this deployed KeystoneForwarder instead of deploying one (with --receiver).
     #[arg(long, requires = "receiver")]
     forwarder: Option<Address>,
@@ -59,6 +65,10 @@ impl DonArgs {
             max_staleness: self.max_staleness,
             ..Policy::default()
         };
+        // The recovery agent's key store runs on the same (simulated) platform; confirmed
+        // deficits are sealed to its HPKE key.
+        let agent = shr_enclave::Enclave::launch_instance(&tee, AGENT_KEY_PROGRAM, 0)?;
+        cfg.agent_key = Some(agent.identity().hpke);
         Ok(Don::new(&tee, cfg)?)
     }
 
@@ -173,10 +183,18 @@ pub(crate) async fn replay(args: ReplayArgs, rpc_url: Option<&str>) -> Result<()
     if let Some(b) = bar {
         b.finish_and_clear();
     }
+    if !summary.sealed_deficits.is_empty() {
+        let store = shr_store::Store::open(&args.don.db).await?;
+        for (t, sealed) in &summary.sealed_deficits {
+            store.put_sealed_deficit(*t, sealed.as_bytes()).await?;
+        }
+        tracing::info!(target: "shr::replay", n = summary.sealed_deficits.len(), db = %args.don.db, "sealed deficit notices handed off to the agent");
+    }
     let (is_solvent, last) = attested_state(chain, dep.receiver).await?;
     if args.json {
         let mut v = serde_json::to_value(&summary)?;
         v["final_is_solvent"] = is_solvent.into();
+        v["sealed_deficits_handed_off"] = summary.sealed_deficits.len().into();
         v["final_last_updated"] = last.into();
         v["forwarder"] = dep.forwarder.to_string().into();
         v["receiver"] = dep.receiver.to_string().into();

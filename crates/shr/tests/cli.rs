@@ -171,3 +171,23 @@ fn small_deficit_scenario_heals_on_chain() {
         .collect();
     assert!(!public.contains(&private_deficit));
 }
+
+#[test]
+fn replay_of_the_real_july_2023_shortfall_hands_the_sealed_deficit_to_the_agent_db() {
+    let db = std::env::temp_dir().join(format!("shr-cli-{}-handoff.db", std::process::id()));
+    let url = format!("sqlite:{}", db.display());
+    let (code, v) = shr(&[
+        "replay",
+        "--from",
+        "2023-07-05T18:00:00Z",
+        "--to",
+        "2023-07-06T20:00:00Z",
+        "--json",
+        "--db",
+        &url,
+    ]);
+    assert_eq!(code, 0, "{v}");
+    assert_eq!(v["state_changes"], 2, "{v}");
+    assert_eq!(v["sealed_deficits_handed_off"], 1, "{v}");
+    assert!(db.exists());
+}
