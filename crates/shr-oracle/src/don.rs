@@ -402,3 +402,17 @@ pub fn status_updates(receiver: Address, logs: &[shr_chain::ChainLog]) -> Vec<(b
         .map(|e| (e.isSolvent, e.timestamp.try_into().unwrap_or(u64::MAX)))
         .collect()
 }
+
+/// Every `ReserveStatusUpdated(isSolvent, observedAt)` the receiver has emitted: the public
+/// history, in chain order.
+///
+/// # Errors
+/// Chain errors.
+pub async fn status_history(chain: &dyn Chain, receiver: Address) -> Result<Vec<(bool, u64)>> {
+    let filter = shr_chain::LogFilter::event(
+        receiver,
+        ReserveAttestation::ReserveStatusUpdated::SIGNATURE_HASH,
+        0,
+    );
+    Ok(status_updates(receiver, &chain.logs(&filter).await?))
+}

@@ -37,7 +37,6 @@ struct Setup {
     don: Don,
     dep: Deployment,
     agent: Enclave,
-    tee: SimulatedTee,
 }
 
 async fn setup(genesis: u64) -> R<Setup> {
@@ -52,7 +51,7 @@ async fn setup(genesis: u64) -> R<Setup> {
     cfg.agent_key = Some(agent.identity().hpke);
     let don = Don::new(&tee, cfg)?;
     let dep = don.deploy(&chain, owner).await?;
-    Ok(Setup { chain, don, dep, agent, tee })
+    Ok(Setup { chain, don, dep, agent })
 }
 
 async fn run(s: &mut Setup, readings: &[ReserveReading]) -> R<Vec<shr_oracle::RoundReport>> {
@@ -136,15 +135,7 @@ async fn published_with(
     let reports = run(&mut s, readings).await?;
     let outcomes =
         reports.iter().filter_map(|r| r.outcome.map(|o| (o.observed_at, o.is_solvent))).collect();
-    let logs = s
-        .chain
-        .logs(&shr_chain::LogFilter::event(
-            s.dep.receiver,
-            ReserveAttestation::ReserveStatusUpdated::SIGNATURE_HASH,
-            0,
-        ))
-        .await?;
-    Ok((shr_oracle::status_updates(s.dep.receiver, &logs), outcomes))
+    Ok((shr_oracle::status_history(&s.chain, s.dep.receiver).await?, outcomes))
 }
 
 #[tokio::test]
@@ -335,16 +326,7 @@ async fn a_report_not_newer_than_the_last_is_ignored() -> R {
     assert!(reports.iter().all(|r| r.transmission.is_none()));
     // ...and the receiver ignores one delivered anyway (emits StaleReportIgnored).
     assert_eq!(attested_state(&s.chain, s.dep.receiver).await?, (true, 5_000));
-    let logs = s
-        .chain
-        .logs(&shr_chain::LogFilter::event(
-            s.dep.receiver,
-            ReserveAttestation::ReserveStatusUpdated::SIGNATURE_HASH,
-            0,
-        ))
-        .await?;
-    assert_eq!(logs.len(), 1);
-    let _ = &s.tee;
+    assert_eq!(shr_oracle::status_history(&s.chain, s.dep.receiver).await?.len(), 1);
     Ok(())
 }
 
