@@ -5,24 +5,37 @@
 //! `detected -> decided (plan, vault balance before) -> swap_confirmed -> restored`, or
 //! `needs_dark_pool` / `failed`. After a crash anywhere, the next run resumes from the stored
 //! step; a `decided` incident first checks the vault on chain, so a swap that was sent but not
-//! yet recorded is recognised and never paid twice. Events are read from a persisted cursor;
-//! duplicate and out-of-order deliveries are harmless.
+//! yet recorded is recognised and never paid twice. The swap's deadline is persisted before the
+//! swap is sent: after a crash or a dropped RPC connection the agent sends a new swap only once
+//! that deadline has passed (the router rejects the old one from then on), so a swap still in a
+//! mempool can never be paid a second time. Events are read from a persisted cursor,
+//! only once they are `confirmations` blocks deep (a reorg shallower than that never reaches the
+//! agent); duplicate and out-of-order deliveries are harmless: an incident whose sealed deficit
+//! has not arrived yet waits in `detected` (up to `notice_timeout_secs`) and is resumed on every
+//! run, whether or not a new event arrives.
 
 use alloy::{
     primitives::{Address, U256},
     sol_types::SolEvent,
 };
 use serde::{Deserialize, Serialize};
-use shr_chain::{Chain, LogCursor, LogFilter};
+use shr_chain::{Chain, LogFilter};
 use shr_contracts::{
-    bindings::{ReserveAttestation, ReserveVault, UniswapV2Pair},
+    bindings::{
+        ReserveAttestation, ReserveVault, TestToken, UniswapV2Factory, UniswapV2Pair,
+        UniswapV2Router02,
+    },
     view,
 };
 use shr_enclave::{Enclave, Sealed};
 use shr_store::{IncidentRow, Store};
-use tracing::info;
+use tracing::{info, warn};
 
 use crate::{Error, Mechanism, Result, StrategyConfig, V2Pool, choose, execute_swap, open_deficit};
+
+mod darkpool;
+
+pub use darkpool::DarkPoolConfig;
 
 const STATE_INFO: &str = "shr/agent-incident/v1";
 const CURSOR: &str = "agent/reserve-status";
@@ -32,11 +45,10 @@ const CURSOR: &str = "agent/reserve-status";
 pub struct AgentConfig {
     /// `ReserveAttestation` to watch.
     pub receiver: Address,
-    /// Uniswap V2 Router02.
+    /// Uniswap V2 Router02 (its factory gives the pair of every hop).
     pub router: Address,
-    /// The V2 pair of `path` (read for its real reserves).
-    pub pair: Address,
-    /// `[treasury asset, collateral]`.
+    /// The swap route, treasury asset first, collateral last: `[WETH, WBTC]` or
+    /// `[USDC, WETH, WBTC]`.
     pub path: Vec<Address>,
     /// `ReserveVault`, which receives the collateral.
     pub vault: Address,
@@ -50,6 +62,42 @@ pub struct AgentConfig {
     pub strategy: StrategyConfig,
     /// Send transactions (`false`: dry run, log what would be sent).
     pub execute: bool,
+    /// The dark pool for deficits beyond the direct swap (`None`: such incidents stop at
+    /// `needs_dark_pool`).
+    pub dark_pool: Option<DarkPoolConfig>,
+    /// Blocks an event must be buried under before the agent acts on it (0: act on the latest
+    /// block, right for the embedded chain; 2 or more on a live network).
+    pub confirmations: u64,
+    /// How long an incident waits for its sealed deficit notice before failing, seconds of
+    /// chain time after the report's `observedAt` (default 3,600).
+    pub notice_timeout_secs: u64,
+}
+
+impl AgentConfig {
+    /// A configuration with the default strategy, dry run, no confirmations and a one-hour
+    /// notice timeout.
+    pub fn new(
+        receiver: Address,
+        router: Address,
+        path: Vec<Address>,
+        vault: Address,
+        treasury: Address,
+    ) -> Self {
+        Self {
+            receiver,
+            router,
+            path,
+            vault,
+            treasury,
+            decimals: 8,
+            price_usd_e8: 0,
+            strategy: StrategyConfig::default(),
+            execute: false,
+            dark_pool: None,
+            confirmations: 0,
+            notice_timeout_secs: 3_600,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -62,6 +110,10 @@ enum State {
         quote_in: U256,
         impact_bps: U256,
         vault_before: U256,
+        /// The deadline of a swap that may have been sent: until it passes, the swap may still
+        /// be mined, so none is re-sent.
+        #[serde(default)]
+        in_flight_deadline: Option<u64>,
     },
     SwapConfirmed {
         amount_out: U256,
@@ -70,6 +122,29 @@ enum State {
     Restored,
     NeedsDarkPool {
         deficit: U256,
+        /// 0 for the first request, 1 for the widened retry.
+        #[serde(default)]
+        attempt: u32,
+    },
+    /// The sealed order is in the mailbox under `incident id`; the request may have been sent.
+    DarkPoolRequesting {
+        deficit: U256,
+        attempt: u32,
+        order_hash: alloy::primitives::B256,
+    },
+    DarkPoolRequested {
+        deficit: U256,
+        attempt: u32,
+        request_id: u64,
+    },
+    DarkPoolFilled {
+        deficit: U256,
+        request_id: u64,
+        credited: u128,
+    },
+    Escalated {
+        deficit: U256,
+        last_request: u64,
     },
     Failed {
         reason: String,
@@ -84,6 +159,10 @@ impl State {
             Self::SwapConfirmed { .. } => "swap_confirmed",
             Self::Restored => "restored",
             Self::NeedsDarkPool { .. } => "needs_dark_pool",
+            Self::DarkPoolRequesting { .. } => "dark_pool_requesting",
+            Self::DarkPoolRequested { .. } => "dark_pool_requested",
+            Self::DarkPoolFilled { .. } => "dark_pool_filled",
+            Self::Escalated { .. } => "escalated",
             Self::Failed { .. } => "failed",
         }
     }
@@ -135,20 +214,39 @@ impl<'a> Agent<'a> {
         Ok(Some(serde_json::from_slice(&plain).map_err(Error::Notice)?))
     }
 
-    /// Reads new `ReserveStatusUpdated` events from the persisted cursor and drives every
-    /// incident as far as it can go. Returns `(incident id, public status)` of what it touched.
+    /// Resumes every open incident, then reads the `ReserveStatusUpdated` events that are at
+    /// least `confirmations` blocks deep from the persisted cursor and drives every incident as
+    /// far as it can go. Returns `(incident id, public status)` of what it touched.
     ///
     /// # Errors
     /// Chain, store and contract errors; the cursor only advances past events fully handled.
     pub async fn run_once(&self) -> Result<Vec<(String, String)>> {
+        let mut touched = Vec::new();
+        for row in self.store.incidents().await? {
+            if matches!(
+                row.status.as_str(),
+                "detected"
+                    | "decided"
+                    | "needs_dark_pool"
+                    | "dark_pool_requesting"
+                    | "dark_pool_requested"
+            ) {
+                let status = self.drive(&row.id, row.observed_at).await?;
+                touched.push((row.id, status));
+            }
+        }
         let from = self.store.cursor(CURSOR).await?.unwrap_or(0);
-        let mut cursor = LogCursor::new(LogFilter::event(
+        let head = self.chain.block_number().await?;
+        let Some(to) = head.checked_sub(self.cfg.confirmations).filter(|to| *to >= from) else {
+            return Ok(touched);
+        };
+        let mut filter = LogFilter::event(
             self.cfg.receiver,
             ReserveAttestation::ReserveStatusUpdated::SIGNATURE_HASH,
             from,
-        ));
-        let logs = cursor.poll(self.chain).await?;
-        let mut touched = Vec::new();
+        );
+        filter.to_block = Some(to);
+        let logs = self.chain.logs(&filter).await?;
         for l in &logs {
             let Ok(e) = ReserveAttestation::ReserveStatusUpdated::decode_log(&l.to_primitive())
             else {
@@ -159,20 +257,59 @@ impl<'a> Agent<'a> {
                 // Solvency is back: every earlier open incident is restored.
                 for row in self.store.incidents().await? {
                     if row.observed_at < t
-                        && matches!(row.status.as_str(), "swap_confirmed" | "decided" | "detected")
+                        && matches!(
+                            row.status.as_str(),
+                            "swap_confirmed"
+                                | "decided"
+                                | "detected"
+                                | "dark_pool_requested"
+                                | "dark_pool_filled"
+                        )
                     {
                         self.save(&row.id, row.observed_at, &State::Restored).await?;
-                        touched.push((row.id, "restored".into()));
+                        upsert(&mut touched, row.id, "restored");
                     }
                 }
             } else {
                 let id = format!("{}:{t}", self.cfg.receiver);
                 let status = self.drive(&id, t).await?;
-                touched.push((id, status));
+                upsert(&mut touched, id, &status);
             }
         }
-        self.store.set_cursor(CURSOR, cursor.next_block()).await?;
+        self.store.set_cursor(CURSOR, to + 1).await?;
         Ok(touched)
+    }
+
+    /// The pools of the configured path, from the treasury asset to the collateral, with their
+    /// current reserves (the router's factory's `getPair` for each hop).
+    ///
+    /// # Errors
+    /// [`Error::EmptyRoute`] for a path shorter than two; [`Error::NoPair`] naming the hop
+    /// without a pair; contract errors.
+    pub async fn route(&self) -> Result<Vec<V2Pool>> {
+        if self.cfg.path.len() < 2 {
+            return Err(Error::EmptyRoute);
+        }
+        let factory = view(self.chain, self.cfg.router, &UniswapV2Router02::factoryCall {}).await?;
+        let mut route = Vec::new();
+        for hop in self.cfg.path.windows(2) {
+            let (from, to) = (hop[0], hop[1]);
+            let pair =
+                view(self.chain, factory, &UniswapV2Factory::getPairCall { _0: from, _1: to })
+                    .await?;
+            if pair == Address::ZERO {
+                return Err(Error::NoPair { from, to });
+            }
+            let reserves = view(self.chain, pair, &UniswapV2Pair::getReservesCall {}).await?;
+            let token0 = view(self.chain, pair, &UniswapV2Pair::token0Call {}).await?;
+            let (r0, r1) = (U256::from(reserves._reserve0), U256::from(reserves._reserve1));
+            route.push(if token0 == from {
+                V2Pool { reserve_in: r0, reserve_out: r1 }
+            } else {
+                V2Pool { reserve_in: r1, reserve_out: r0 }
+            });
+        }
+        Ok(route)
     }
 
     async fn drive(&self, id: &str, observed_at: u64) -> Result<String> {
@@ -185,8 +322,13 @@ impl<'a> Agent<'a> {
         };
         self.crash("detected")?;
         if state == State::Detected {
-            state = self.decide(observed_at).await?;
-            self.save(id, observed_at, &state).await?;
+            match self.decide(observed_at).await? {
+                Some(next) => {
+                    state = next;
+                    self.save(id, observed_at, &state).await?;
+                }
+                None => return Ok("detected".into()),
+            }
         }
         self.crash("decided")?;
         if let State::Decided {
@@ -195,20 +337,32 @@ impl<'a> Agent<'a> {
             quote_in,
             impact_bps,
             vault_before,
+            in_flight_deadline,
             ..
         } = state.clone()
         {
             let vault_now =
                 view(self.chain, self.cfg.vault, &ReserveVault::reservesCall {}).await?;
+            let now = self.chain.timestamp().await?;
             if vault_now >= vault_before + amount_out {
                 // Sent before a crash, not yet recorded: never pay twice.
                 state = State::SwapConfirmed { amount_out, vault_after: vault_now };
+            } else if in_flight_deadline.is_some_and(|d| now <= d) {
+                // A swap sent before a crash or a dropped connection may still be mined until
+                // its deadline; only after it can a new one be sent without paying twice.
+                warn!(target: "shr::agent", incident = id, deadline = in_flight_deadline, now, "a swap may be in flight; waiting for its deadline");
+                return Ok("decided".into());
             } else if !self.cfg.execute {
-                info!(target: "shr::agent", incident = id, router = %self.cfg.router, %amount_out, %amount_in_max, "dry run: would send swapTokensForExactTokens to the vault");
+                self.log_dry_run(id, amount_out, amount_in_max).await?;
                 return Ok("decided".into());
             } else {
                 let plan = crate::SwapPlan { amount_out, quote_in, amount_in_max, impact_bps };
-                let deadline = self.chain.timestamp().await? + self.cfg.strategy.deadline_secs;
+                let deadline = now + self.cfg.strategy.deadline_secs;
+                if let State::Decided { in_flight_deadline, .. } = &mut state {
+                    *in_flight_deadline = Some(deadline);
+                }
+                self.save(id, observed_at, &state).await?;
+                self.crash("deadline_set")?;
                 execute_swap(
                     self.chain,
                     self.cfg.treasury,
@@ -227,32 +381,71 @@ impl<'a> Agent<'a> {
             self.save(id, observed_at, &state).await?;
         }
         self.crash("swap_confirmed")?;
+        if matches!(
+            state,
+            State::NeedsDarkPool { .. }
+                | State::DarkPoolRequesting { .. }
+                | State::DarkPoolRequested { .. }
+        ) {
+            state = self.drive_dark_pool(id, observed_at, state).await?;
+        }
         Ok(state.status().into())
     }
 
-    async fn decide(&self, observed_at: u64) -> Result<State> {
+    /// Logs the exact transactions an executing agent would send (to, calldata), sending none.
+    /// The amounts in them are what the swap would make public anyway.
+    async fn log_dry_run(&self, id: &str, amount_out: U256, amount_in_max: U256) -> Result<()> {
+        use alloy::sol_types::SolCall;
+        let deadline = self.chain.timestamp().await? + self.cfg.strategy.deadline_secs;
+        let approve =
+            TestToken::approveCall { spender: self.cfg.router, value: amount_in_max }.abi_encode();
+        let swap = UniswapV2Router02::swapTokensForExactTokensCall {
+            amountOut: amount_out,
+            amountInMax: amount_in_max,
+            path: self.cfg.path.clone(),
+            to: self.cfg.vault,
+            deadline: U256::from(deadline),
+        }
+        .abi_encode();
+        let (from, pay) = (self.cfg.treasury, self.cfg.path[0]);
+        info!(target: "shr::agent::dry_run", incident = id, %from, to = %pay, data = %alloy::hex::encode_prefixed(approve), "dry run: would send approve");
+        info!(target: "shr::agent::dry_run", incident = id, %from, to = %self.cfg.router, data = %alloy::hex::encode_prefixed(swap), "dry run: would send swapTokensForExactTokens");
+        Ok(())
+    }
+
+    /// The next state of a `detected` incident, `None` while its notice has not arrived.
+    async fn decide(&self, observed_at: u64) -> Result<Option<State>> {
+        // Out of order: a later solvent report is already on chain (the agent was behind).
+        let (solvent_now, latest) =
+            shr_oracle::attested_state(self.chain, self.cfg.receiver).await?;
+        if solvent_now && latest > observed_at {
+            info!(target: "shr::agent", observed_at, latest, "a later report is solvent; nothing to do");
+            return Ok(Some(State::Restored));
+        }
         let Some(blob) = self.store.sealed_deficit(observed_at).await? else {
-            return Ok(State::Failed { reason: "no sealed deficit notice for this report".into() });
+            let waited = self.chain.timestamp().await?.saturating_sub(observed_at);
+            if waited > self.cfg.notice_timeout_secs {
+                return Ok(Some(State::Failed {
+                    reason: format!(
+                        "no sealed deficit notice {waited} s after the report (timeout {} s)",
+                        self.cfg.notice_timeout_secs
+                    ),
+                }));
+            }
+            warn!(target: "shr::agent", observed_at, waited, "insolvent report seen before its sealed deficit notice; waiting");
+            return Ok(None);
         };
         let notice = match open_deficit(self.key, &Sealed(blob)) {
             Ok(n) => n,
-            Err(e) => return Ok(State::Failed { reason: format!("{e}") }),
+            Err(e) => return Ok(Some(State::Failed { reason: format!("{e}") })),
         };
-        let reserves = view(self.chain, self.cfg.pair, &UniswapV2Pair::getReservesCall {}).await?;
-        let token0 = view(self.chain, self.cfg.pair, &UniswapV2Pair::token0Call {}).await?;
-        let (r0, r1) = (U256::from(reserves._reserve0), U256::from(reserves._reserve1));
-        let collateral = self.cfg.path[self.cfg.path.len() - 1];
-        let pool = if token0 == collateral {
-            V2Pool { reserve_in: r1, reserve_out: r0 }
-        } else {
-            V2Pool { reserve_in: r0, reserve_out: r1 }
-        };
-        Ok(
+        let route = self.route().await?;
+        Ok(Some(
             match choose(
                 notice.deficit,
                 self.cfg.decimals,
                 self.cfg.price_usd_e8,
-                &pool,
+                &route,
                 &self.cfg.strategy,
             )? {
                 Mechanism::DirectSwap(p) => State::Decided {
@@ -263,9 +456,19 @@ impl<'a> Agent<'a> {
                     impact_bps: p.impact_bps,
                     vault_before: view(self.chain, self.cfg.vault, &ReserveVault::reservesCall {})
                         .await?,
+                    in_flight_deadline: None,
                 },
-                Mechanism::DarkPool { .. } => State::NeedsDarkPool { deficit: notice.deficit },
+                Mechanism::DarkPool { .. } => {
+                    State::NeedsDarkPool { deficit: notice.deficit, attempt: 0 }
+                }
             },
-        )
+        ))
+    }
+}
+
+fn upsert(touched: &mut Vec<(String, String)>, id: String, status: &str) {
+    match touched.iter_mut().find(|(i, _)| *i == id) {
+        Some(t) => t.1 = status.into(),
+        None => touched.push((id, status.into())),
     }
 }

@@ -31,12 +31,32 @@ pub enum Error {
     /// The attestation workflow failed.
     #[error("attestation")]
     Oracle(#[source] Box<shr_oracle::Error>),
+    /// The dark pool (matching, matcher enclave, pool contract) failed.
+    #[error("dark pool")]
+    DarkPool(#[source] Box<shr_darkpool::Error>),
+    /// The risk engine refused to plan (infeasible target, unsavable position, ...).
+    #[error("risk plan")]
+    Risk(#[source] shr_risk::Error),
     /// The store failed.
     #[error("store")]
     Store(#[from] shr_store::Error),
     /// The sealed incident state at rest does not open.
     #[error("incident {0}: sealed state does not open")]
     IncidentState(String),
+    /// The DON attested no shortfall (no sealed deficit notice was produced).
+    #[error("the DON produced no sealed deficit notice for the shortfall")]
+    NoNotice,
+    /// A route with no pool.
+    #[error("the swap route has no pool (path needs at least two tokens)")]
+    EmptyRoute,
+    /// No Uniswap V2 pair exists for a hop of the configured path.
+    #[error("no Uniswap V2 pair for path hop {from} -> {to}")]
+    NoPair {
+        /// Asset paid into the hop.
+        from: alloy::primitives::Address,
+        /// Asset bought by the hop.
+        to: alloy::primitives::Address,
+    },
     /// A crash injected by a test at `stage`.
     #[error("injected crash after {0}")]
     InjectedCrash(&'static str),
@@ -54,5 +74,11 @@ impl From<shr_contracts::Error> for Error {
 impl From<shr_oracle::Error> for Error {
     fn from(e: shr_oracle::Error) -> Self {
         Self::Oracle(Box::new(e))
+    }
+}
+
+impl From<shr_darkpool::Error> for Error {
+    fn from(e: shr_darkpool::Error) -> Self {
+        Self::DarkPool(Box::new(e))
     }
 }

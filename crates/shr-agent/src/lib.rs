@@ -8,13 +8,23 @@
 //! whose balance the next attestation round counts as reserves.
 
 mod agent;
+mod darkpool_route;
+mod darkpool_scenario;
 mod error;
 mod executor;
+pub mod lending;
+mod rebalance;
 mod scenario;
 mod strategy;
+pub mod world;
 
-pub use agent::{Agent, AgentConfig};
+pub use agent::{Agent, AgentConfig, DarkPoolConfig};
+pub use darkpool_route::{DarkPoolPolicy, request as request_collateral};
+pub use darkpool_scenario::{DarkPoolScenarioConfig, MakerSpec, dark_pool, is_final};
 pub use error::{Error, Result};
 pub use executor::{SwapOutcome, execute_swap, open_deficit};
+pub use rebalance::{Executed, RebalanceTarget, execute_plan, sell_impact_bps};
 pub use scenario::{ScenarioReport, SmallDeficitConfig, Step, small_deficit};
-pub use strategy::{Mechanism, StrategyConfig, SwapPlan, V2Pool, choose, largest_direct_swap};
+pub use strategy::{
+    Mechanism, StrategyConfig, SwapPlan, V2Pool, choose, largest_direct_swap, route_amount_in,
+};

@@ -71,8 +71,46 @@ pub struct ScenarioReport {
     pub steps: Vec<Step>,
 }
 
-fn ms(t: Instant) -> f64 {
+pub(crate) fn ms(t: Instant) -> f64 {
     t.elapsed().as_secs_f64() * 1e3
+}
+
+/// The opening of every scenario: the DON attests the real reading at `t0` (solvent), reads the
+/// shortfall `short` at `t0 + 1 h` (unconfirmed: nothing public) and again at `t0 + 2 h`
+/// (confirmed: `isSolvent = false`, deficit sealed to the agent). Returns the sealed deficit and
+/// the instant of the first short reading (where time-to-heal starts).
+pub(crate) async fn opening_rounds(
+    chain: &dyn Chain,
+    don: &mut Don,
+    dep: &shr_oracle::Deployment,
+    transmitter: Address,
+    (t0, supply, short): (u64, U256, U256),
+    steps: &mut Vec<Step>,
+) -> Result<(Option<shr_enclave::Sealed>, Option<Instant>)> {
+    let mut sealed = None;
+    let mut heal_start = None;
+    for (name, reserves, dt) in [
+        ("attest (solvent)", supply, 0u64),
+        ("shortfall read (unconfirmed)", short, 3_600),
+        ("attest (insolvent, confirmed)", short, 7_200),
+    ] {
+        let r = ReserveReading { observed_at: t0 + dt, reserves, supply, ripcord: false };
+        if reserves < supply && heal_start.is_none() {
+            heal_start = Some(Instant::now());
+        }
+        let t = Instant::now();
+        let rep =
+            don.round(chain, dep, transmitter, r.observed_at, |_| NodeInput::Reading(r)).await?;
+        sealed = sealed.or(rep.sealed_deficit.clone());
+        let tx = rep.transmission.as_ref();
+        steps.push(Step {
+            name: name.into(), ms: ms(t), gas: tx.map_or(0, |t| t.gas_used),
+            tx: tx.map(|t| vec![t.tx_hash.to_string()]).unwrap_or_default(),
+            public: json!({ "isSolvent": tx.map(|t| t.body.is_solvent), "report_transmitted": tx.is_some() }),
+            private: json!({ "reserve_ratio_wad": (reserves * shr_oracle::WAD / supply).to_string(), "deficit_sealed_to_agent": rep.sealed_deficit.is_some() }),
+        });
+    }
+    Ok((sealed, heal_start))
 }
 
 /// Runs `small-deficit` on `chain` (whose clock starts before `cfg.reading.observed_at`).
@@ -109,48 +147,22 @@ pub async fn small_deficit(
     });
 
     let pool = V2Pool { reserve_in: pool_weth, reserve_out: pool_wbtc };
-    let deficit = largest_direct_swap(&pool, &cfg.strategy);
+    let deficit = largest_direct_swap(&[pool], &cfg.strategy);
     let why = format!(
         "largest shortfall whose exact-output buy on the V2 pool stays within {} bps of the fee-free marginal price (the 30 bps LP fee counts): {} sats of a {} sats pool",
         cfg.strategy.max_impact_bps, deficit, pool_wbtc
     );
     let supply = cfg.reading.supply;
     let short = supply.saturating_sub(deficit);
-    let mut vault_balance = U256::ZERO;
-    let mut heal_start = None;
-    let mut sealed = None;
     let mut restored_at = None;
-    let rounds = [
-        ("attest (solvent)", supply, 0u64),
-        ("shortfall read (unconfirmed)", short, 3_600),
-        ("attest (insolvent, confirmed)", short, 7_200),
-    ];
-    for (name, reserves, dt) in rounds {
-        let r = ReserveReading { observed_at: t0 + dt, reserves, supply, ripcord: false };
-        let t = Instant::now();
-        if reserves < supply && heal_start.is_none() {
-            heal_start = Some(Instant::now());
-        }
-        let rep = don
-            .round(chain, &dep, transmitter, r.observed_at, |_| {
-                NodeInput::WithVault(Box::new(NodeInput::Reading(r)), vault_balance)
-            })
-            .await?;
-        sealed = sealed.or(rep.sealed_deficit.clone());
-        let tx = rep.transmission.as_ref();
-        steps.push(Step {
-            name: name.into(), ms: ms(t), gas: tx.map_or(0, |t| t.gas_used),
-            tx: tx.map(|t| vec![t.tx_hash.to_string()]).unwrap_or_default(),
-            public: json!({ "isSolvent": tx.map(|t| t.body.is_solvent), "report_transmitted": tx.is_some() }),
-            private: json!({ "reserve_ratio_wad": (reserves * shr_oracle::WAD / supply).to_string(), "deficit_sealed_to_agent": rep.sealed_deficit.is_some() }),
-        });
-    }
+    let (sealed, heal_start) =
+        opening_rounds(chain, &mut don, &dep, transmitter, (t0, supply, short), &mut steps).await?;
 
     let mut mechanism = "none".to_string();
     if let Some(sealed) = sealed {
         let t = Instant::now();
         let notice = open_deficit(&agent_key, &sealed)?;
-        let decision = choose(notice.deficit, 8, cfg.price_usd_e8, &pool, &cfg.strategy)?;
+        let decision = choose(notice.deficit, 8, cfg.price_usd_e8, &[pool], &cfg.strategy)?;
         steps.push(Step {
             name: "agent opens deficit, chooses".into(), ms: ms(t), gas: 0, tx: vec![],
             public: json!({}),
@@ -170,7 +182,7 @@ pub async fn small_deficit(
                 now + cfg.strategy.deadline_secs,
             )
             .await?;
-            vault_balance = view(chain, vault, &ReserveVault::reservesCall {}).await?;
+            let vault_balance = view(chain, vault, &ReserveVault::reservesCall {}).await?;
             let gas = out.swap.gas_used + out.approve.as_ref().map_or(0, |r| r.gas_used);
             let mut tx: Vec<String> = out.approve.iter().map(|r| r.tx_hash.to_string()).collect();
             tx.push(out.swap.tx_hash.to_string());

@@ -8,7 +8,8 @@
 //!   receipts, logs and snapshots; dev accounts derived from the standard test mnemonic (the same
 //!   addresses anvil funds). The demo and most tests run on it, with no external process.
 //! - [`RpcChain`]: an alloy provider over HTTP to any node (anvil for integration tests, or a real
-//!   network), signing locally with the dev keys or any alloy [`Signer`](alloy::signers::Signer).
+//!   network), signing with the dev keys or any alloy [`TxSigner`](alloy::network::TxSigner) (a remote or
+//!   threshold signer fits the same seam).
 //!
 //! The trait speaks raw calldata and bytecode; typed bindings and deploy helpers live in
 //! `shr-contracts`, which also decodes custom revert errors through the contracts' ABIs.
@@ -24,7 +25,7 @@ pub use dev::{DEV_MNEMONIC, dev_signers};
 pub use embedded::{EmbeddedChain, EmbeddedConfig};
 pub use error::{Error, Result};
 pub use recording::RecordingChain;
-pub use rpc::{RpcChain, RpcConfig};
+pub use rpc::{RpcChain, RpcConfig, SharedTxSigner};
 pub use types::{Backend, ChainLog, LogCursor, LogFilter, Receipt, SnapshotId, TxRequest};
 
 use alloy::primitives::{Address, B256, Bytes, U256};

@@ -43,6 +43,33 @@ impl<C: Chain> RecordingChain<C> {
     }
 }
 
+impl RecordingChain<crate::EmbeddedChain> {
+    /// Everything public this chain saw or holds, as byte strings to scan: every transaction's
+    /// calldata, every log's topics and data (from the receipts and from the chain's own log
+    /// index), and every storage slot and value of every account.
+    ///
+    /// # Errors
+    /// Reading the logs failed.
+    pub async fn public_bytes(&self) -> Result<Vec<Vec<u8>>> {
+        let mut hay: Vec<Vec<u8>> = Vec::new();
+        for (tx, receipt) in self.sent() {
+            hay.push(tx.data.to_vec());
+            for l in receipt.into_iter().flat_map(|r| r.logs) {
+                hay.push(l.topics.iter().flat_map(|t| t.0).collect());
+                hay.push(l.data.to_vec());
+            }
+        }
+        for l in self.logs(&LogFilter::default()).await? {
+            hay.push(l.data.to_vec());
+        }
+        for (_, slot, value) in self.inner.storage_dump() {
+            hay.push(slot.to_be_bytes::<32>().to_vec());
+            hay.push(value.to_be_bytes::<32>().to_vec());
+        }
+        Ok(hay)
+    }
+}
+
 #[async_trait::async_trait]
 impl<C: Chain> Chain for RecordingChain<C> {
     fn backend(&self) -> Backend {

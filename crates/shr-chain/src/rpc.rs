@@ -1,14 +1,13 @@
 //! The JSON-RPC backend: an alloy provider over HTTP.
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use alloy::{
     eips::BlockNumberOrTag,
-    network::{EthereumWallet, TransactionBuilder},
-    primitives::{Address, B256, Bytes, U256},
+    network::{EthereumWallet, TransactionBuilder, TxSigner},
+    primitives::{Address, B256, Bytes, Signature, U256},
     providers::{DynProvider, Provider, ProviderBuilder},
     rpc::types::{Filter, TransactionRequest},
-    signers::local::PrivateKeySigner,
     transports::{RpcError, TransportErrorKind},
 };
 use tracing::{debug, warn};
@@ -18,12 +17,14 @@ use crate::{
 };
 
 /// Configuration of an [`RpcChain`].
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct RpcConfig {
     /// HTTP endpoint, e.g. `http://127.0.0.1:8545`.
     pub url: String,
-    /// Local signers; the chain sends from their addresses. Default: the first ten dev accounts.
-    pub signers: Vec<PrivateKeySigner>,
+    /// Transaction signers; the chain sends from their addresses. Any alloy [`TxSigner`] fits
+    /// (a local key, a hardware or remote KMS signer, a threshold-signing client). Default: the
+    /// first ten dev accounts as local keys.
+    pub signers: Vec<SharedTxSigner>,
     /// Connection attempts before [`Error::Unreachable`] (default 3).
     pub connect_attempts: u32,
     /// Delay before the first retry, doubled after each (default 200 ms).
@@ -40,12 +41,36 @@ impl RpcConfig {
     pub fn new(url: impl Into<String>) -> Self {
         Self {
             url: url.into(),
-            signers: dev_signers(10),
+            signers: dev_signers(10).into_iter().map(|s| Arc::new(s) as SharedTxSigner).collect(),
             connect_attempts: 3,
             retry_delay: Duration::from_millis(200),
             receipt_timeout: Duration::from_secs(60),
             poll_interval: None,
         }
+    }
+}
+
+impl std::fmt::Debug for RpcConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RpcConfig")
+            .field("url", &self.url)
+            .field("signers", &self.signers.iter().map(|s| s.address()).collect::<Vec<_>>())
+            .field("connect_attempts", &self.connect_attempts)
+            .field("retry_delay", &self.retry_delay)
+            .field("receipt_timeout", &self.receipt_timeout)
+            .field("poll_interval", &self.poll_interval)
+            .finish()
+    }
+}
+
+/// A transaction signer behind the [`TxSigner`] seam, shared with the provider's wallet.
+pub type SharedTxSigner = Arc<dyn TxSigner<Signature> + Send + Sync>;
+
+impl RpcConfig {
+    /// Replaces the signers with `signers` (e.g. one remote signer for the agent's treasury).
+    pub fn with_signers(mut self, signers: impl IntoIterator<Item = SharedTxSigner>) -> Self {
+        self.signers = signers.into_iter().collect();
+        self
     }
 }
 

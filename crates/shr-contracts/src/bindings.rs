@@ -55,3 +55,28 @@ alloy::sol!(
     ReserveVault,
     concat!(env!("OUT_DIR"), "/contracts/ReserveVault.json")
 );
+alloy::sol!(
+    #[sol(all_derives)]
+    CREDarkPool,
+    concat!(env!("OUT_DIR"), "/contracts/CREDarkPool.json")
+);
+alloy::sol!(
+    #[sol(all_derives)]
+    ReentrantToken,
+    concat!(env!("OUT_DIR"), "/contracts/ReentrantToken.json")
+);
+alloy::sol!(
+    #[sol(all_derives)]
+    ShareVault,
+    concat!(env!("OUT_DIR"), "/contracts/ShareVault.json")
+);
+alloy::sol!(
+    #[sol(all_derives)]
+    LendingMarket,
+    concat!(env!("OUT_DIR"), "/contracts/LendingMarket.json")
+);
+alloy::sol!(
+    #[sol(all_derives)]
+    RebalanceAdapter,
+    concat!(env!("OUT_DIR"), "/contracts/RebalanceAdapter.json")
+);

@@ -5,7 +5,7 @@ use alloy::{
     sol_types::{Panic, Revert as RevertString, SolError, SolInterface},
 };
 
-use crate::bindings::{KeystoneForwarder, ReserveAttestation, ReserveFeed, TestToken};
+use crate::bindings::{CREDarkPool, KeystoneForwarder, ReserveAttestation, ReserveFeed, TestToken};
 
 /// A decoded revert.
 ///
@@ -21,6 +21,9 @@ pub enum Revert {
     TestToken(TestToken::TestTokenErrors),
     /// A `ReserveFeed` custom error.
     ReserveFeed(ReserveFeed::ReserveFeedErrors),
+    /// A `CREDarkPool` custom error (`UnregisteredMatcher`, `StaleCommitment`, `Expired`, ...,
+    /// and OpenZeppelin's `ReentrancyGuardReentrantCall`).
+    CREDarkPool(CREDarkPool::CREDarkPoolErrors),
     /// `Error(string)`: a `require` message (Uniswap V2 uses these).
     Message(String),
     /// `Panic(uint256)`: an assertion, arithmetic overflow, ...
@@ -44,6 +47,9 @@ impl Revert {
         if let Ok(e) = ReserveFeed::ReserveFeedErrors::abi_decode(data) {
             return Self::ReserveFeed(e);
         }
+        if let Ok(e) = CREDarkPool::CREDarkPoolErrors::abi_decode(data) {
+            return Self::CREDarkPool(e);
+        }
         if let Ok(r) = RevertString::abi_decode(data) {
             return Self::Message(r.reason);
         }
@@ -61,6 +67,7 @@ impl std::fmt::Display for Revert {
             Self::ReserveAttestation(e) => write!(f, "ReserveAttestation::{e:?}"),
             Self::TestToken(e) => write!(f, "TestToken::{e:?}"),
             Self::ReserveFeed(e) => write!(f, "ReserveFeed::{e:?}"),
+            Self::CREDarkPool(e) => write!(f, "CREDarkPool::{e:?}"),
             Self::Message(m) => write!(f, "{m:?}"),
             Self::Panic(code) => write!(f, "panic 0x{code:x}"),
             Self::Unknown(data) if data.is_empty() => f.write_str("no revert data"),

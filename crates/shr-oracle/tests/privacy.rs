@@ -5,7 +5,7 @@
 //! strings). The token supply is public by nature and not scanned.
 
 use alloy::primitives::U256;
-use shr_chain::{Chain, EmbeddedChain, EmbeddedConfig, LogFilter, RecordingChain};
+use shr_chain::{Chain, EmbeddedChain, EmbeddedConfig, RecordingChain};
 use shr_enclave::{Enclave, SimulatedTee};
 use shr_oracle::{
     DEFICIT_INFO, DeficitNotice, Don, DonConfig, ReserveSeries, SeriesColumns, WAD,
@@ -90,23 +90,7 @@ async fn no_private_number_reaches_calldata_logs_or_storage() -> R {
     assert!(notice.deficit > U256::ZERO);
 
     // Everything the chain saw or holds.
-    let mut hay: Vec<Vec<u8>> = Vec::new();
-    for (tx, receipt) in chain.sent() {
-        hay.push(tx.data.to_vec());
-        if let Some(r) = receipt {
-            for l in r.logs {
-                hay.push(l.topics.iter().flat_map(|t| t.0).collect());
-                hay.push(l.data.to_vec());
-            }
-        }
-    }
-    for l in chain.logs(&LogFilter::default()).await? {
-        hay.push(l.data.to_vec());
-    }
-    for (_, slot, value) in chain.inner().storage_dump() {
-        hay.push(slot.to_be_bytes::<32>().to_vec());
-        hay.push(value.to_be_bytes::<32>().to_vec());
-    }
+    let hay = chain.public_bytes().await?;
     assert!(
         summary.transmissions >= 3 && hay.len() > 50,
         "the scan covers a real scenario ({} haystacks)",

@@ -10,3 +10,7 @@ pub mod amm;
 mod error;
 
 pub use error::{Error, Result};
+
+/// One in 18-decimal fixed point (a wad).
+pub const WAD: alloy_primitives::U256 =
+    alloy_primitives::U256::from_limbs([1_000_000_000_000_000_000, 0, 0, 0]);

@@ -1,13 +1,11 @@
-//! Persistence of Self-Healing Reserve (sqlx, SQLite; PostgreSQL comes with the server).
+//! Persistence of Self-Healing Reserve (sqlx): a SQLite file by default, PostgreSQL when the
+//! URL says `postgres://` (one migration set, portable SQL, through sqlx's `Any` driver).
 //!
 //! Holds what must survive a crash: the agent's log cursors, its incidents (public status in a
 //! plain column, private state only as a sealed blob the agent's key opens), and the sealed
 //! deficit notices the DON hands off to the agent. Amounts never sit here in plaintext.
 
-use sqlx::{
-    Row,
-    sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions},
-};
+use sqlx::{AnyPool, Row, any::AnyPoolOptions};
 
 /// Result with this crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -56,7 +54,7 @@ pub struct IncidentRow {
 /// The store.
 #[derive(Debug, Clone)]
 pub struct Store {
-    pool: SqlitePool,
+    pool: AnyPool,
 }
 
 fn q(what: &'static str) -> impl FnOnce(sqlx::Error) -> Error {
@@ -64,17 +62,37 @@ fn q(what: &'static str) -> impl FnOnce(sqlx::Error) -> Error {
 }
 
 impl Store {
-    /// Opens (creating if needed) the SQLite database at `url` (`sqlite:shr.db`,
-    /// `sqlite::memory:`) and runs the migrations.
+    /// Opens the database at `url` and runs the migrations: `sqlite:shr.db` (created if
+    /// missing), `sqlite::memory:`, or `postgres://user@host:port/db` (PostgreSQL).
     ///
     /// # Errors
-    /// [`Error::Url`], [`Error::Query`], [`Error::Migrate`].
+    /// [`Error::Url`] for another scheme, [`Error::Query`] when it cannot connect,
+    /// [`Error::Migrate`].
     pub async fn open(url: &str) -> Result<Self> {
-        let opts: SqliteConnectOptions =
-            url.parse().map_err(|source| Error::Url { url: url.to_string(), source })?;
-        let pool = SqlitePoolOptions::new()
-            .max_connections(1)
-            .connect_with(opts.create_if_missing(true))
+        sqlx::any::install_default_drivers();
+        let (url, connections) = if url.starts_with("sqlite:") {
+            // One connection: SQLite serialises writers anyway; create the file if missing.
+            let create = if url.contains("mode=") || url.contains(":memory:") {
+                url.to_string()
+            } else if url.contains('?') {
+                format!("{url}&mode=rwc")
+            } else {
+                format!("{url}?mode=rwc")
+            };
+            (create, 1)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            (url.to_string(), 4)
+        } else {
+            return Err(Error::Url {
+                url: url.to_string(),
+                source: sqlx::Error::Configuration(
+                    "expected sqlite:PATH or postgres://... (DATABASE_URL)".into(),
+                ),
+            });
+        };
+        let pool = AnyPoolOptions::new()
+            .max_connections(connections)
+            .connect(&url)
             .await
             .map_err(q("connect"))?;
         sqlx::migrate!("./migrations").run(&pool).await.map_err(Error::Migrate)?;
@@ -83,7 +101,7 @@ impl Store {
 
     /// The next block of cursor `name`.
     pub async fn cursor(&self, name: &str) -> Result<Option<u64>> {
-        let row = sqlx::query("SELECT next_block FROM cursors WHERE name = ?")
+        let row = sqlx::query("SELECT next_block FROM cursors WHERE name = $1")
             .bind(name)
             .fetch_optional(&self.pool)
             .await
@@ -93,7 +111,7 @@ impl Store {
 
     /// Persists cursor `name` at `next_block`.
     pub async fn set_cursor(&self, name: &str, next_block: u64) -> Result<()> {
-        sqlx::query("INSERT INTO cursors (name, next_block) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET next_block = excluded.next_block")
+        sqlx::query("INSERT INTO cursors (name, next_block) VALUES ($1, $2) ON CONFLICT(name) DO UPDATE SET next_block = excluded.next_block")
             .bind(name)
             .bind(next_block as i64)
             .execute(&self.pool)
@@ -105,7 +123,7 @@ impl Store {
     /// The incident `id`.
     pub async fn incident(&self, id: &str) -> Result<Option<IncidentRow>> {
         let row = sqlx::query(
-            "SELECT id, observed_at, status, sealed_state, updated_at FROM incidents WHERE id = ?",
+            "SELECT id, observed_at, status, sealed_state, updated_at FROM incidents WHERE id = $1",
         )
         .bind(id)
         .fetch_optional(&self.pool)
@@ -122,7 +140,7 @@ impl Store {
 
     /// Inserts or replaces an incident.
     pub async fn put_incident(&self, i: &IncidentRow) -> Result<()> {
-        sqlx::query("INSERT INTO incidents (id, observed_at, status, sealed_state, updated_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET status = excluded.status, sealed_state = excluded.sealed_state, updated_at = excluded.updated_at")
+        sqlx::query("INSERT INTO incidents (id, observed_at, status, sealed_state, updated_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT(id) DO UPDATE SET status = excluded.status, sealed_state = excluded.sealed_state, updated_at = excluded.updated_at")
             .bind(&i.id)
             .bind(i.observed_at as i64)
             .bind(&i.status)
@@ -154,7 +172,7 @@ impl Store {
 
     /// Stores the DON's sealed deficit notice for the report observed at `observed_at`.
     pub async fn put_sealed_deficit(&self, observed_at: u64, sealed: &[u8]) -> Result<()> {
-        sqlx::query("INSERT OR REPLACE INTO sealed_deficits (observed_at, sealed) VALUES (?, ?)")
+        sqlx::query("INSERT INTO sealed_deficits (observed_at, sealed) VALUES ($1, $2) ON CONFLICT(observed_at) DO UPDATE SET sealed = excluded.sealed")
             .bind(observed_at as i64)
             .bind(sealed)
             .execute(&self.pool)
@@ -163,9 +181,33 @@ impl Store {
         Ok(())
     }
 
+    /// Stores a sealed hand-off (`kind` e.g. `order` or `fill`, `key` a public identifier such
+    /// as a request id); replaces an earlier one with the same kind and key.
+    pub async fn put_sealed(&self, kind: &str, key: &str, sealed: &[u8]) -> Result<()> {
+        sqlx::query("INSERT INTO sealed_messages (kind, key, sealed) VALUES ($1, $2, $3) ON CONFLICT(kind, key) DO UPDATE SET sealed = excluded.sealed")
+            .bind(kind)
+            .bind(key)
+            .bind(sealed)
+            .execute(&self.pool)
+            .await
+            .map_err(q("write sealed message"))?;
+        Ok(())
+    }
+
+    /// The sealed hand-off of `kind` under `key`.
+    pub async fn sealed(&self, kind: &str, key: &str) -> Result<Option<Vec<u8>>> {
+        let row = sqlx::query("SELECT sealed FROM sealed_messages WHERE kind = $1 AND key = $2")
+            .bind(kind)
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(q("read sealed message"))?;
+        Ok(row.map(|r| r.get(0)))
+    }
+
     /// The sealed deficit notice for `observed_at`.
     pub async fn sealed_deficit(&self, observed_at: u64) -> Result<Option<Vec<u8>>> {
-        let row = sqlx::query("SELECT sealed FROM sealed_deficits WHERE observed_at = ?")
+        let row = sqlx::query("SELECT sealed FROM sealed_deficits WHERE observed_at = $1")
             .bind(observed_at as i64)
             .fetch_optional(&self.pool)
             .await
@@ -200,6 +242,9 @@ mod tests {
         assert_eq!(s.cursor("agent").await.unwrap(), Some(7));
         assert_eq!(s.incident("a").await.unwrap().unwrap().status, "detected");
         assert_eq!(s.sealed_deficit(5).await.unwrap(), Some(vec![9]));
+        s.put_sealed("order", "1", &[4]).await.unwrap();
+        assert_eq!(s.sealed("order", "1").await.unwrap(), Some(vec![4]));
+        assert_eq!(s.sealed("fill", "1").await.unwrap(), None);
         assert!(Store::open("nonsense://x").await.is_err());
     }
 }

@@ -4,8 +4,10 @@
 //! picks a chain backend (embedded revm by default, `--rpc-url` for any JSON-RPC node) and runs
 //! the subcommand.
 
+mod agent_cmd;
 mod custodian_cmd;
 mod oracle_cmd;
+mod risk_cmd;
 mod scenario_cmd;
 
 use std::sync::Arc;
@@ -40,6 +42,16 @@ enum Command {
     Scenario(scenario_cmd::ScenarioArgs),
     /// Serve a custodian reserve API (sealed PoR bodies) from a series.
     Custodian(custodian_cmd::CustodianArgs),
+    /// The recovery agent.
+    Agent {
+        #[command(subcommand)]
+        command: agent_cmd::AgentCommand,
+    },
+    /// The lending-vault risk engine.
+    Risk {
+        #[command(subcommand)]
+        command: risk_cmd::RiskCommand,
+    },
     /// The DON.
     Don {
         #[command(subcommand)]
@@ -77,6 +89,7 @@ async fn main() -> Result<()> {
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let cli = Cli::parse();
     let rpc = cli.rpc_url.as_deref();
@@ -88,6 +101,8 @@ async fn main() -> Result<()> {
         Command::Attest(args) => oracle_cmd::attest(args, rpc).await,
         Command::Custodian(args) => custodian_cmd::run(args).await,
         Command::Scenario(args) => scenario_cmd::run(args, rpc).await,
+        Command::Agent { command } => agent_cmd::run(command, rpc).await,
+        Command::Risk { command } => risk_cmd::run_cmd(command).await,
         Command::Don { command: DonCommand::Signers { tee_seed, json } } => {
             oracle_cmd::signers(tee_seed, json)
         }

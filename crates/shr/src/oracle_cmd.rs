@@ -17,10 +17,10 @@ const WBTC_SERIES: &[u8] =
     include_bytes!("../../../data/wbtc/wbtc_por_timeseries_2023-07_2025-06.csv");
 /// Seed of the development TEE platform (simulated): fixed so that the DON's signer addresses
 /// are stable across runs, like anvil's dev mnemonic. Never for production.
-const DEV_TEE_SEED: B256 = B256::repeat_byte(0x5e);
+pub(crate) const DEV_TEE_SEED: B256 = B256::repeat_byte(0x5e);
 
 /// The agent's key-store program on the simulated platform.
-const AGENT_KEY_PROGRAM: &str = "shr-agent/key-store@0.1.0";
+pub(crate) const AGENT_KEY_PROGRAM: &str = "shr-agent/key-store@0.1.0";
 
 /// DON and policy flags shared by `replay` and `attest`.
 #[derive(Debug, Args)]
@@ -43,8 +43,9 @@ pub(crate) struct DonArgs {
     /// Seed of the simulated TEE platform (hex, 32 bytes); default: the fixed dev seed.
     #[arg(long)]
     tee_seed: Option<B256>,
-    /// Database where sealed deficit notices are handed off to the agent (SQLite URL).
-    #[arg(long, env = "SHR_DB", default_value = "sqlite:shr.db")]
+    /// Database where sealed deficit notices are handed off to the agent (`sqlite:PATH` or
+    /// `postgres://...`).
+    #[arg(long, env = "DATABASE_URL", default_value = "sqlite:shr.db")]
     db: String,
     /// Use this deployed KeystoneForwarder instead of deploying one (with --receiver).
     #[arg(long, requires = "receiver")]

@@ -1,9 +1,9 @@
-//! `shr scenario small-deficit`.
+//! `shr scenario small-deficit | large-deficit | darkpool-failure`.
 
 use alloy::primitives::U256;
 use clap::{Args, ValueEnum};
 use eyre::{Result, bail};
-use shr_agent::{SmallDeficitConfig, StrategyConfig};
+use shr_agent::{DarkPoolScenarioConfig, SmallDeficitConfig, StrategyConfig};
 use shr_enclave::SimulatedTee;
 
 /// The real Uniswap V2 WBTC/WETH pair at block 17,600,000.
@@ -14,6 +14,11 @@ const UNIV2_POOL: &str = include_str!("../../../data/uniswap/univ2_wbtc_weth_blo
 pub(crate) enum Scenario {
     /// A shortfall the real pool can absorb: detect, attest false, direct swap, attest true.
     SmallDeficit,
+    /// Reserves to 95 %: far beyond the AMM, filled by pre-committed makers in the dark pool.
+    LargeDeficit,
+    /// Committed liquidity short of the deficit: timeout, EXPIRED, widened retry, escalation;
+    /// the reserve stays insolvent and the failure is public only as a status.
+    DarkpoolFailure,
 }
 
 /// `shr scenario` flags.
@@ -48,7 +53,6 @@ struct Pool {
 }
 
 pub(crate) async fn run(args: ScenarioArgs, rpc_url: Option<&str>) -> Result<()> {
-    let Scenario::SmallDeficit = args.scenario;
     let at = shr_oracle::parse_time("at", &args.at)?;
     let series = crate::oracle_cmd::wbtc_series(8)?;
     let Some(reading) = series.window(Some(at), None).first().copied() else {
@@ -68,9 +72,27 @@ pub(crate) async fn run(args: ScenarioArgs, rpc_url: Option<&str>) -> Result<()>
     };
     let chain = crate::connect(rpc_url, Some(reading.observed_at.saturating_sub(10))).await?;
     let tee = SimulatedTee::new();
-    let report = shr_agent::small_deficit(chain.as_ref(), &tee, &cfg).await?;
+    let price = cfg.price_usd_e8;
+    let report = match args.scenario {
+        Scenario::SmallDeficit => shr_agent::small_deficit(chain.as_ref(), &tee, &cfg).await?,
+        Scenario::LargeDeficit => {
+            let c = DarkPoolScenarioConfig::large_deficit(reading, price, cfg.pool);
+            shr_agent::dark_pool(chain.as_ref(), &tee, &c).await?
+        }
+        Scenario::DarkpoolFailure => {
+            let c = DarkPoolScenarioConfig::darkpool_failure(reading, price, cfg.pool);
+            shr_agent::dark_pool(chain.as_ref(), &tee, &c).await?
+        }
+    };
+    // The failure scenario succeeds when the reserve stays insolvent and nothing was revealed.
+    let as_expected = match args.scenario {
+        Scenario::DarkpoolFailure => !report.restored && !report.final_is_solvent,
+        _ => report.restored && report.final_is_solvent,
+    };
     if args.json {
-        println!("{}", serde_json::to_string(&report)?);
+        let mut v = serde_json::to_value(&report)?;
+        v["as_expected"] = as_expected.into();
+        println!("{v}");
     } else {
         println!(
             "scenario {}: mechanism {}, restored {}, final isSolvent {}",
@@ -82,12 +104,16 @@ pub(crate) async fn run(args: ScenarioArgs, rpc_url: Option<&str>) -> Result<()>
             println!("      public : {}", s.public);
             println!("      private: {}", s.private);
         }
-        println!(
-            "time to heal: {:.2} ms (first short reading to isSolvent = true)",
-            report.time_to_heal_ms
-        );
+        if report.restored {
+            println!(
+                "time to heal: {:.2} ms (first short reading to isSolvent = true)",
+                report.time_to_heal_ms
+            );
+        } else {
+            println!("not restored: the reserve stays publicly insolvent");
+        }
     }
-    if !report.restored {
+    if !as_expected {
         std::process::exit(1);
     }
     Ok(())

@@ -147,6 +147,29 @@ fn don_signers_lists_four_stable_signers() {
 }
 
 #[test]
+fn dark_pool_scenarios_report_the_same_shape() {
+    for (name, restored, code_want) in [("large-deficit", true, 0), ("darkpool-failure", false, 0)]
+    {
+        let (code, v) = shr(&["scenario", name, "--json"]);
+        assert_eq!(code, code_want, "{v}");
+        assert_eq!(v["scenario"], name);
+        assert_eq!(v["mechanism"], "dark_pool");
+        assert_eq!(v["restored"], restored);
+        assert_eq!(v["final_is_solvent"], restored);
+        assert_eq!(v["as_expected"], true);
+        let steps = v["steps"].as_array().unwrap();
+        let deficit = steps.iter().find_map(|s| s["private"]["deficit_sats"].as_str()).unwrap();
+        let public: String = steps.iter().map(|s| s["public"].to_string()).collect();
+        assert!(!public.contains(deficit), "{name}: the order size is never public");
+        for s in steps {
+            for k in ["name", "ms", "public", "private"] {
+                assert!(s.get(k).is_some(), "step without {k}: {s}");
+            }
+        }
+    }
+}
+
+#[test]
 fn small_deficit_scenario_heals_on_chain() {
     let (code, v) = shr(&["scenario", "small-deficit", "--json"]);
     assert_eq!(code, 0, "{v}");
@@ -190,4 +213,52 @@ fn replay_of_the_real_july_2023_shortfall_hands_the_sealed_deficit_to_the_agent_
     assert_eq!(v["state_changes"], 2, "{v}");
     assert_eq!(v["sealed_deficits_handed_off"], 1, "{v}");
     assert!(db.exists());
+}
+
+#[test]
+fn risk_replay_of_june_2022_and_a_seeded_simulation() {
+    let (code, v) = shr(&["risk", "replay", "--json"]);
+    assert_eq!(code, 0, "{v}");
+    assert_eq!(v["breached"], true);
+    assert_eq!(v["first_breach"], 20220612);
+    let p = &v["plans"][0];
+    assert_eq!(p["vault_id"], 0);
+    assert!(p["hf_before"].as_str().unwrap() < "1.15");
+    assert!(p["hf_projected"].as_str().unwrap() >= "1.25");
+    assert!(p.get("hf_onchain_after").is_some());
+    // The depeg: the plan sells at the DEX price, below the oracle's.
+    let dex: f64 = p["dex_price_wad"].as_str().unwrap().parse().unwrap();
+    let oracle: f64 = p["oracle_price_wad"].as_str().unwrap().parse().unwrap();
+    assert!(dex < oracle * 0.99);
+
+    let (code, a) = shr(&["risk", "simulate", "--seed", "5", "--json"]);
+    assert_eq!(code, 0, "{a}");
+    let (_, b) = shr(&["risk", "simulate", "--seed", "5", "--json"]);
+    assert_eq!(a, b, "same seed, same run");
+    assert_eq!(a["breached"], true);
+    for p in a["plans"].as_array().unwrap() {
+        assert!(p["hf_projected"].as_str().unwrap() >= "1.25", "{p}");
+    }
+    let (code, e) =
+        shr(&["risk", "replay", "--from", "2030-01-01", "--to", "2030-02-01", "--json"]);
+    assert_ne!(code, 0);
+    assert!(
+        e["error"].as_str().unwrap_or_default().contains("2030-01-01")
+            || e.to_string().contains("2030"),
+        "{e}"
+    );
+}
+
+#[test]
+fn risk_execute_rebalances_on_chain_and_reads_hf_back() {
+    let (code, v) = shr(&["risk", "execute", "--json"]);
+    assert_eq!(code, 0, "{v}");
+    assert_eq!(v["breached"], true);
+    let p = &v["plans"][0];
+    let after: f64 = p["hf_onchain_after"].as_str().unwrap().parse().unwrap();
+    let projected: f64 = p["hf_projected"].as_str().unwrap().parse().unwrap();
+    assert!(after >= 1.25 && (after - projected).abs() < 0.025, "{p}");
+    assert!(p["gas"].as_u64().unwrap() > 100_000);
+    let (code, _) = shr(&["risk", "execute", "--drop-bps", "10000", "--json"]);
+    assert_ne!(code, 0);
 }

@@ -1,0 +1,295 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.24;
+
+import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
+import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
+import {Ownable} from "@openzeppelin/contracts/access/Ownable.sol";
+import {ReentrancyGuard} from "@openzeppelin/contracts/utils/ReentrancyGuard.sol";
+import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
+
+/// @title CREDarkPool
+/// @notice A confidential dark pool for collateral. Allow-listed market makers deposit collateral;
+///         a requester pre-funds its payment asset, then asks for collateral with an order sealed
+///         to the matcher enclave. The matcher (a TEE whose key is registered here with a quote
+///         naming the expected code measurement) matches the order against the makers' sealed
+///         commitments and settles by replacing the commitment to the pool's balance table.
+///         Per-party balances live only in that table (a Poseidon/bn254 commitment with blinding,
+///         so a Groth16 proof can later open it); they become public only when a party
+///         withdraws. Events carry ids, statuses and versions, never sizes or prices.
+contract CREDarkPool is Ownable, ReentrancyGuard {
+    using SafeERC20 for IERC20;
+
+    /// @notice Request lifecycle.
+    enum Status {
+        NONE,
+        PENDING,
+        PARTIALLY_FILLED,
+        FILLED,
+        EXPIRED,
+        CANCELLED
+    }
+
+    struct Request {
+        address requester;
+        uint64 deadline;
+        uint16 premiumBps;
+        Status status;
+        bytes32 orderCommitment;
+    }
+
+    /// @notice A settlement the matcher enclave signs.
+    struct Settlement {
+        /// PARTIALLY_FILLED or FILLED.
+        Status status;
+        /// The balance-table commitment the match started from.
+        bytes32 oldCommitment;
+        /// The balance-table commitment after the fills.
+        bytes32 newCommitment;
+        /// `commitmentVersion + 1`.
+        uint64 version;
+        /// keccak256 of the fill notices sealed to each maker and the requester (off-chain).
+        bytes32 noticesDigest;
+    }
+
+    bytes32 public constant SETTLEMENT_TYPEHASH = keccak256("shr/darkpool/settlement/v1");
+    bytes32 public constant WITHDRAWAL_TYPEHASH = keccak256("shr/darkpool/withdrawal/v1");
+
+    /// @notice The collateral makers sell (wBTC).
+    IERC20 public immutable collateral;
+    /// @notice The asset requesters pay with (WETH, USDC).
+    IERC20 public immutable payment;
+    /// @notice The TEE platform's root key, which signs quotes.
+    address public immutable platformRoot;
+    /// @notice keccak256 of the platform kind carried in quotes ("simulated" here).
+    bytes32 public immutable platformKind;
+    /// @notice The matcher program's code measurement a registered key must be quoted with.
+    bytes32 public immutable matcherMeasurement;
+
+    /// @notice Allow-listed makers.
+    mapping(address => bool) public isMaker;
+    /// @notice Registered matcher-enclave signing keys.
+    mapping(address => bool) public isMatcher;
+    /// @notice Requests by id (ids start at 1).
+    mapping(uint256 => Request) public requests;
+    /// @notice Number of requests made.
+    uint256 public requestCount;
+    /// @notice Commitment to the balance table (Poseidon over bn254, blinded).
+    bytes32 public balanceCommitment;
+    /// @notice Version of `balanceCommitment`, +1 per settlement or withdrawal.
+    uint64 public commitmentVersion;
+
+    event MakerSet(address indexed maker, bool allowed);
+    event MatcherRegistered(address indexed signer, bytes32 hpkeKey);
+    event Deposited(address indexed party, address indexed token);
+    event Withdrawn(address indexed party, address indexed token);
+    event CollateralRequested(uint256 indexed requestId, address indexed requester);
+    event RequestStatusChanged(uint256 indexed requestId, Status status);
+    event CommitmentUpdated(uint64 indexed version, bytes32 commitment);
+
+    error NotMaker(address account);
+    error UnsupportedToken(address token);
+    error ZeroAmount();
+    error UntrustedPlatform(address signer);
+    error WrongMeasurement(bytes32 found);
+    error UnregisteredMatcher(address signer);
+    error UnknownRequest(uint256 requestId);
+    error NotOpen(uint256 requestId, Status status);
+    error Expired(uint256 requestId, uint64 deadline);
+    error NotExpired(uint256 requestId, uint64 deadline);
+    error NotRequester(address account);
+    error StaleCommitment(bytes32 expected, bytes32 found);
+    error BadVersion(uint64 expected, uint64 found);
+    error BadStatus(Status status);
+    error BadTimeout(uint64 timeout);
+    error BadPremium(uint256 premiumBps);
+
+    /// @param collateral_ Collateral token.
+    /// @param payment_ Payment token.
+    /// @param platformRoot_ The TEE platform's quote-signing root.
+    /// @param platformKind_ The platform kind string carried in quotes.
+    /// @param matcherMeasurement_ The matcher program's measurement.
+    /// @param genesisCommitment The commitment to the empty balance table.
+    /// @param owner_ Manages the maker allow-list.
+    constructor(
+        IERC20 collateral_,
+        IERC20 payment_,
+        address platformRoot_,
+        string memory platformKind_,
+        bytes32 matcherMeasurement_,
+        bytes32 genesisCommitment,
+        address owner_
+    ) Ownable(owner_) {
+        collateral = collateral_;
+        payment = payment_;
+        platformRoot = platformRoot_;
+        platformKind = keccak256(bytes(platformKind_));
+        matcherMeasurement = matcherMeasurement_;
+        balanceCommitment = genesisCommitment;
+    }
+
+    /// @notice Adds or removes a maker. Owner only.
+    function setMaker(address maker, bool allowed) external onlyOwner {
+        isMaker[maker] = allowed;
+        emit MakerSet(maker, allowed);
+    }
+
+    /// @notice Registers a matcher-enclave key. Anyone may submit it: the platform root's quote
+    ///         signature over `keccak256(kind ‖ measurement ‖ keccak256(signer ‖ hpkeKey))` must
+    ///         verify and name `matcherMeasurement`.
+    function registerMatcher(address signer, bytes32 hpkeKey, bytes32 measurement, string calldata kind, bytes calldata quoteSignature)
+        external
+    {
+        if (keccak256(bytes(kind)) != platformKind) revert UntrustedPlatform(address(0));
+        bytes32 reportData = keccak256(abi.encodePacked(signer, hpkeKey));
+        bytes32 digest = keccak256(abi.encodePacked(kind, measurement, reportData));
+        address root = ECDSA.recover(digest, quoteSignature);
+        if (root != platformRoot) revert UntrustedPlatform(root);
+        if (measurement != matcherMeasurement) revert WrongMeasurement(measurement);
+        isMatcher[signer] = true;
+        emit MatcherRegistered(signer, hpkeKey);
+    }
+
+    /// @notice Deposits `amount` of `token` into the pool under the caller's balance. Collateral
+    ///         only from makers; the payment asset from anyone (requesters pre-fund). The amount
+    ///         is public (it is an ERC-20 transfer); what happens to it next is not.
+    function deposit(IERC20 token, uint256 amount) external nonReentrant {
+        if (amount == 0) revert ZeroAmount();
+        if (token == collateral) {
+            if (!isMaker[msg.sender]) revert NotMaker(msg.sender);
+        } else if (token != payment) {
+            revert UnsupportedToken(address(token));
+        }
+        token.safeTransferFrom(msg.sender, address(this), amount);
+        emit Deposited(msg.sender, address(token));
+    }
+
+    /// @notice Asks for collateral. Moves no tokens: the payment was pre-funded.
+    /// @param orderCommitment Commitment to the order (hash of the sealed order).
+    /// @param encryptedOrder The order sealed (HPKE) to the matcher enclave; opaque here.
+    /// @param premiumBps The premium over the oracle TWAP the requester accepts, bps (<= 10,000).
+    /// @param timeout Seconds until the request can be expired (1 .. 30 days).
+    /// @return requestId The new request's id.
+    function requestCollateral(bytes32 orderCommitment, bytes calldata encryptedOrder, uint256 premiumBps, uint64 timeout)
+        external
+        returns (uint256 requestId)
+    {
+        if (premiumBps > 10_000) revert BadPremium(premiumBps);
+        if (timeout == 0 || timeout > 30 days) revert BadTimeout(timeout);
+        if (keccak256(encryptedOrder) != orderCommitment) revert StaleCommitment(orderCommitment, keccak256(encryptedOrder));
+        requestId = ++requestCount;
+        requests[requestId] = Request({
+            requester: msg.sender,
+            deadline: uint64(block.timestamp) + timeout,
+            premiumBps: uint16(premiumBps),
+            status: Status.PENDING,
+            orderCommitment: orderCommitment
+        });
+        emit CollateralRequested(requestId, msg.sender);
+        emit RequestStatusChanged(requestId, Status.PENDING);
+    }
+
+    /// @notice The digest the matcher enclave signs for `s` on `requestId`.
+    function settlementDigest(uint256 requestId, Settlement calldata s) public view returns (bytes32) {
+        return keccak256(
+            abi.encode(
+                SETTLEMENT_TYPEHASH,
+                block.chainid,
+                address(this),
+                requestId,
+                s.status,
+                s.oldCommitment,
+                s.newCommitment,
+                s.version,
+                s.noticesDigest
+            )
+        );
+    }
+
+    /// @notice Settles fills on `requestId`: accepted only when signed by a registered matcher
+    ///         key, before the deadline, on the current commitment and the next version.
+    function confidentialFill(uint256 requestId, Settlement calldata settlement, bytes calldata enclaveSignature)
+        external
+        nonReentrant
+    {
+        Request storage r = requests[requestId];
+        if (r.status == Status.NONE) revert UnknownRequest(requestId);
+        if (r.status != Status.PENDING && r.status != Status.PARTIALLY_FILLED) revert NotOpen(requestId, r.status);
+        if (block.timestamp > r.deadline) revert Expired(requestId, r.deadline);
+        if (settlement.status != Status.PARTIALLY_FILLED && settlement.status != Status.FILLED) {
+            revert BadStatus(settlement.status);
+        }
+        address signer = ECDSA.recover(settlementDigest(requestId, settlement), enclaveSignature);
+        if (!isMatcher[signer]) revert UnregisteredMatcher(signer);
+        _advance(settlement.oldCommitment, settlement.newCommitment, settlement.version);
+        r.status = settlement.status;
+        emit RequestStatusChanged(requestId, settlement.status);
+    }
+
+    /// @notice The digest the matcher enclave signs to authorise a withdrawal.
+    function withdrawalDigest(address party, IERC20 token, uint256 amount, bytes32 oldCommitment, bytes32 newCommitment, uint64 version)
+        public
+        view
+        returns (bytes32)
+    {
+        return keccak256(
+            abi.encode(
+                WITHDRAWAL_TYPEHASH, block.chainid, address(this), party, token, amount, oldCommitment, newCommitment, version
+            )
+        );
+    }
+
+    /// @notice Withdraws `amount` of `token` for the caller: the matcher enclave signs only
+    ///         within the caller's private balance, and the commitment moves to the table
+    ///         without it. This is where an amount becomes public.
+    function withdraw(
+        IERC20 token,
+        uint256 amount,
+        bytes32 oldCommitment,
+        bytes32 newCommitment,
+        uint64 version,
+        bytes calldata enclaveSignature
+    ) external nonReentrant {
+        if (amount == 0) revert ZeroAmount();
+        if (token != collateral && token != payment) revert UnsupportedToken(address(token));
+        bytes32 digest = withdrawalDigest(msg.sender, token, amount, oldCommitment, newCommitment, version);
+        address signer = ECDSA.recover(digest, enclaveSignature);
+        if (!isMatcher[signer]) revert UnregisteredMatcher(signer);
+        _advance(oldCommitment, newCommitment, version);
+        token.safeTransfer(msg.sender, amount);
+        emit Withdrawn(msg.sender, address(token));
+    }
+
+    /// @notice Ends an open request after its deadline: EXPIRED; the requester's pre-funded
+    ///         payment, never moved by an unfilled request, stays withdrawable. Anyone may call.
+    function expire(uint256 requestId) external {
+        Request storage r = requests[requestId];
+        if (r.status == Status.NONE) revert UnknownRequest(requestId);
+        if (r.status != Status.PENDING && r.status != Status.PARTIALLY_FILLED) revert NotOpen(requestId, r.status);
+        if (block.timestamp <= r.deadline) revert NotExpired(requestId, r.deadline);
+        r.status = Status.EXPIRED;
+        emit RequestStatusChanged(requestId, Status.EXPIRED);
+    }
+
+    /// @notice Cancels a pending request. Requester only.
+    function cancel(uint256 requestId) external {
+        Request storage r = requests[requestId];
+        if (r.status == Status.NONE) revert UnknownRequest(requestId);
+        if (r.requester != msg.sender) revert NotRequester(msg.sender);
+        if (r.status != Status.PENDING) revert NotOpen(requestId, r.status);
+        r.status = Status.CANCELLED;
+        emit RequestStatusChanged(requestId, Status.CANCELLED);
+    }
+
+    /// @notice The status of `requestId` (NONE for an unknown id).
+    function getRequestStatus(uint256 requestId) external view returns (Status) {
+        return requests[requestId].status;
+    }
+
+    function _advance(bytes32 oldCommitment, bytes32 newCommitment, uint64 version) private {
+        if (oldCommitment != balanceCommitment) revert StaleCommitment(balanceCommitment, oldCommitment);
+        if (version != commitmentVersion + 1) revert BadVersion(commitmentVersion + 1, version);
+        balanceCommitment = newCommitment;
+        commitmentVersion = version;
+        emit CommitmentUpdated(version, newCommitment);
+    }
+}

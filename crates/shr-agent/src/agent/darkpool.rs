@@ -1,0 +1,155 @@
+//! The agent's dark-pool steps: `needs_dark_pool -> dark_pool_requesting -> dark_pool_requested
+//! -> dark_pool_filled`, or after two expiries `escalated`. Each step is persisted before its
+//! transaction; a crash after `requestCollateral` was sent is recognised by the order's
+//! commitment on chain, so a request is never made twice for one attempt.
+
+use alloy::primitives::{Address, U256, keccak256};
+use shr_contracts::{bindings::UniswapV2Pair, view};
+use shr_darkpool::{DarkPool, OrderBody, RequestStatus, fill_key, open_notice, seal_order};
+use shr_enclave::{HpkePublicKey, Sealed};
+use tracing::{error, info};
+
+use super::{Agent, State};
+use crate::{DarkPoolPolicy, Result};
+
+/// Where and how the agent uses the dark pool.
+#[derive(Debug, Clone)]
+pub struct DarkPoolConfig {
+    /// The deployed `CREDarkPool`.
+    pub pool: DarkPool,
+    /// The matcher enclave's HPKE key (from its verified identity).
+    pub matcher: HpkePublicKey,
+    /// A Uniswap V2 pair of the collateral and the pool's payment asset, whose price centres
+    /// the order's band.
+    pub reference_pair: Address,
+    /// Premium, band, retry and timeout.
+    pub policy: DarkPoolPolicy,
+}
+
+impl Agent<'_> {
+    pub(super) async fn drive_dark_pool(
+        &self,
+        id: &str,
+        observed_at: u64,
+        mut state: State,
+    ) -> Result<State> {
+        let Some(dp) = self.cfg.dark_pool.clone() else { return Ok(state) };
+        loop {
+            state = match state {
+                State::NeedsDarkPool { deficit, attempt } => {
+                    if !self.cfg.execute {
+                        info!(target: "shr::agent::dry_run", incident = id, attempt, "dry run: would seal an order to the matcher and call requestCollateral");
+                        return Ok(State::NeedsDarkPool { deficit, attempt });
+                    }
+                    let price = self.spot_wad(&dp).await?;
+                    let now = self.chain.timestamp().await?;
+                    let order = dp.policy.order(deficit.to(), price, attempt, now);
+                    let body = OrderBody {
+                        order,
+                        requester: self.cfg.treasury,
+                        reply_to: self.key.identity().hpke,
+                    };
+                    let sealed = seal_order(&dp.matcher, &body)?;
+                    self.store.put_sealed("order-pending", id, sealed.as_bytes()).await?;
+                    let next = State::DarkPoolRequesting {
+                        deficit,
+                        attempt,
+                        order_hash: keccak256(sealed.as_bytes()),
+                    };
+                    self.save(id, observed_at, &next).await?;
+                    next
+                }
+                State::DarkPoolRequesting { deficit, attempt, order_hash } => {
+                    let sealed =
+                        Sealed(self.store.sealed("order-pending", id).await?.unwrap_or_default());
+                    let found =
+                        dp.pool.find_request(self.chain, self.cfg.treasury, order_hash, 64).await?;
+                    let request_id = match found {
+                        Some(r) => r,
+                        None => {
+                            let (r, _) = dp
+                                .pool
+                                .request(
+                                    self.chain,
+                                    self.cfg.treasury,
+                                    &sealed,
+                                    dp.policy.premium_bps + dp.policy.widen_bps * attempt,
+                                    dp.policy.timeout_secs,
+                                )
+                                .await?;
+                            self.crash("dark_pool_request_sent")?;
+                            r
+                        }
+                    };
+                    // The matcher's mailbox copy of the ciphertext in the calldata.
+                    self.store
+                        .put_sealed("order", &request_id.to_string(), sealed.as_bytes())
+                        .await?;
+                    let next = State::DarkPoolRequested { deficit, attempt, request_id };
+                    self.save(id, observed_at, &next).await?;
+                    info!(target: "shr::agent", incident = id, request_id, attempt, "collateral requested from the dark pool");
+                    next
+                }
+                State::DarkPoolRequested { deficit, attempt, request_id } => {
+                    let (_, deadline, status, _) =
+                        dp.pool.request_info(self.chain, request_id).await?;
+                    let now = self.chain.timestamp().await?;
+                    let next = match status {
+                        RequestStatus::Filled => {
+                            let key = fill_key(request_id, self.cfg.treasury);
+                            let Some(blob) = self.store.sealed("fill", &key).await? else {
+                                return Ok(State::DarkPoolRequested {
+                                    deficit,
+                                    attempt,
+                                    request_id,
+                                });
+                            };
+                            let notice = open_notice(self.key, &Sealed(blob))?;
+                            State::DarkPoolFilled {
+                                deficit,
+                                request_id,
+                                credited: notice.collateral,
+                            }
+                        }
+                        RequestStatus::Pending | RequestStatus::PartiallyFilled
+                            if now > deadline =>
+                        {
+                            dp.pool.expire(self.chain, self.cfg.treasury, request_id).await?;
+                            continue_expired(deficit, attempt, request_id)
+                        }
+                        RequestStatus::Pending | RequestStatus::PartiallyFilled => {
+                            return Ok(State::DarkPoolRequested { deficit, attempt, request_id });
+                        }
+                        RequestStatus::Expired | RequestStatus::Cancelled | RequestStatus::None => {
+                            continue_expired(deficit, attempt, request_id)
+                        }
+                    };
+                    if let State::Escalated { .. } = next {
+                        error!(target: "shr::agent::alert", incident = id, request_id, "dark-pool recovery failed after one widened retry; escalating to the operator");
+                    }
+                    self.save(id, observed_at, &next).await?;
+                    next
+                }
+                other => return Ok(other),
+            };
+        }
+    }
+
+    /// The reference pair's spot price of the collateral in the payment asset, wad.
+    async fn spot_wad(&self, dp: &DarkPoolConfig) -> Result<u128> {
+        let r = view(self.chain, dp.reference_pair, &UniswapV2Pair::getReservesCall {}).await?;
+        let token0 = view(self.chain, dp.reference_pair, &UniswapV2Pair::token0Call {}).await?;
+        let (r0, r1) = (U256::from(r._reserve0), U256::from(r._reserve1));
+        let (base, quote) = if token0 == dp.pool.collateral { (r0, r1) } else { (r1, r0) };
+        Ok(shr_primitives::amm::v2::marginal_price_wad(quote, base).to())
+    }
+}
+
+/// After an expiry: one widened retry, then escalation.
+fn continue_expired(deficit: U256, attempt: u32, request_id: u64) -> State {
+    if attempt == 0 {
+        State::NeedsDarkPool { deficit, attempt: 1 }
+    } else {
+        State::Escalated { deficit, last_request: request_id }
+    }
+}

@@ -1,0 +1,320 @@
+//! `large-deficit` and `darkpool-failure`: a deficit far beyond the AMM goes to the dark pool,
+//! on the embedded chain, each step timed, with what was public beside what stayed private.
+
+use std::time::Instant;
+
+use alloy::primitives::{Address, U256};
+use serde_json::json;
+use shr_chain::Chain;
+use shr_contracts::{
+    bindings::TestToken,
+    deploy::{self, UniswapV2},
+    send,
+};
+use shr_darkpool::{
+    DarkPool, MakerBody, MakerCommitment, MatchStatus, MatcherEnclave, RequestStatus, observe,
+    open_notice, seal_maker, twap_wad,
+};
+use shr_enclave::{Enclave, TeePlatform};
+use shr_oracle::{Don, DonConfig, NodeInput, ReserveReading, attested_state};
+use tracing::error;
+
+use crate::{
+    DarkPoolPolicy, Mechanism, Result, ScenarioReport, Step, StrategyConfig, V2Pool, choose,
+    darkpool_route::request,
+    open_deficit,
+    scenario::{ms, opening_rounds},
+};
+
+/// One maker's pre-committed liquidity in the scenario.
+#[derive(Debug, Clone, Copy)]
+pub struct MakerSpec {
+    /// Committed collateral, sats.
+    pub size: u128,
+    /// Spread over the TWAP, bps.
+    pub spread_bps: u32,
+    /// Minimum fill, sats.
+    pub min_fill: u128,
+}
+
+/// Inputs of the dark-pool scenarios.
+#[derive(Debug, Clone)]
+pub struct DarkPoolScenarioConfig {
+    /// `large-deficit` or `darkpool-failure`.
+    pub name: String,
+    /// The real reading the scenario starts from (8-decimal base units).
+    pub reading: ReserveReading,
+    /// Reserves fall to this share of supply, bps (9,500: 95 %).
+    pub reserves_bps: u32,
+    /// Collateral price, USD per whole token with 8 decimals.
+    pub price_usd_e8: u128,
+    /// The real V2 pool `(collateral, payment)` reserves (for the impact check and the TWAP).
+    pub pool: (U256, U256),
+    /// The makers (accounts 3.. of the chain, at most 7).
+    pub makers: Vec<MakerSpec>,
+    /// Route policy.
+    pub policy: DarkPoolPolicy,
+}
+
+impl DarkPoolScenarioConfig {
+    /// `large-deficit`: reserves at 95 % of supply; seven makers committing 122 % of the deficit
+    /// between them (spreads 5..40 bps), so the first request fills at premium 30 bps.
+    pub fn large_deficit(reading: ReserveReading, price_usd_e8: u128, pool: (U256, U256)) -> Self {
+        Self::with_depth("large-deficit", reading, price_usd_e8, pool, 100)
+    }
+
+    /// `darkpool-failure`: the same makers committing half as much (61 % of the deficit): both
+    /// the request and its widened retry expire unfilled, and the agent escalates.
+    pub fn darkpool_failure(
+        reading: ReserveReading,
+        price_usd_e8: u128,
+        pool: (U256, U256),
+    ) -> Self {
+        Self::with_depth("darkpool-failure", reading, price_usd_e8, pool, 50)
+    }
+
+    fn with_depth(
+        name: &str,
+        reading: ReserveReading,
+        price_usd_e8: u128,
+        pool: (U256, U256),
+        depth_pct: u128,
+    ) -> Self {
+        let reserves_bps = 9_500;
+        let deficit: u128 = (reading.supply
+            - reading.supply * U256::from(reserves_bps) / U256::from(10_000u32))
+        .to();
+        let makers = [(35u128, 5u32), (28, 10), (20, 10), (16, 15), (10, 20), (8, 25), (5, 40)]
+            .into_iter()
+            .map(|(pct, spread_bps)| MakerSpec {
+                size: deficit * pct / 100 * depth_pct / 100,
+                spread_bps,
+                min_fill: deficit / 1_000,
+            })
+            .collect();
+        Self {
+            name: name.into(),
+            reading,
+            reserves_bps,
+            price_usd_e8,
+            pool,
+            makers,
+            policy: DarkPoolPolicy::default(),
+        }
+    }
+}
+
+/// Runs a dark-pool scenario on `chain` (clock before `cfg.reading.observed_at`).
+///
+/// # Errors
+/// Chain, contract, oracle, dark-pool and agent errors.
+pub async fn dark_pool(
+    chain: &dyn Chain,
+    tee: &dyn TeePlatform,
+    cfg: &DarkPoolScenarioConfig,
+) -> Result<ScenarioReport> {
+    let accts = chain.accounts().to_vec();
+    let [admin, transmitter, treasury] = [accts[0], accts[1], accts[2]];
+    let mut steps = Vec::new();
+    let t = Instant::now();
+    let agent_key =
+        Enclave::launch(tee, "shr-agent/key-store@0.1.0").map_err(crate::Error::SealedDeficit)?;
+    let wbtc = deploy::test_token(chain, admin, "Wrapped BTC", "WBTC", 8, admin).await?;
+    let weth = deploy::test_token(chain, admin, "Wrapped Ether", "WETH", 18, admin).await?;
+    let uni = UniswapV2::deploy(chain, admin).await?;
+    let t0 = cfg.reading.observed_at;
+    let (pool_wbtc, pool_weth) = cfg.pool;
+    let pair =
+        uni.seed_pair(chain, admin, (wbtc, pool_wbtc), (weth, pool_weth), t0 + 86_400).await?;
+    let first_obs = observe(chain, pair, wbtc).await?;
+    let vault = deploy::reserve_vault(chain, admin, wbtc, admin).await?;
+    let mut matcher = MatcherEnclave::launch(tee, wbtc, weth, chain.chain_id().await?)?;
+    let pool = DarkPool::deploy(
+        chain,
+        admin,
+        wbtc,
+        weth,
+        tee.root(),
+        matcher.identity(),
+        matcher.committed(),
+    )
+    .await?;
+    matcher.bind(pool.address);
+    pool.register_matcher(chain, admin, matcher.identity()).await?;
+    let mut maker_keys = Vec::new();
+    for (i, spec) in cfg.makers.iter().enumerate().take(7) {
+        let maker = accts[3 + i];
+        // Inventory above the commitment: the deposit (public) does not reveal the commitment.
+        let inventory = spec.size + spec.size / 4 + 12_345_678;
+        pool.set_maker(chain, admin, maker).await?;
+        send(chain, admin, wbtc, &TestToken::mintCall { to: maker, amount: U256::from(inventory) })
+            .await?;
+        pool.deposit(chain, maker, wbtc, U256::from(inventory)).await?;
+        matcher.credit_deposit(maker, wbtc, inventory)?;
+        let key = Enclave::launch_instance(tee, "shr-darkpool/maker-wallet@0.1.0", i as u32)
+            .map_err(crate::Error::SealedDeficit)?;
+        let body = MakerBody {
+            commitment: MakerCommitment {
+                maker,
+                size: spec.size,
+                min_fill: spec.min_fill,
+                spread_bps: spec.spread_bps,
+                expiry: t0 + 30 * 86_400,
+            },
+            reply_to: key.identity().hpke,
+        };
+        matcher.add_maker(&seal_maker(&matcher.identity().hpke, &body)?)?;
+        maker_keys.push((maker, key));
+    }
+    // The treasury pre-funds the pool with the payment asset well before any request.
+    let supply = cfg.reading.supply;
+    let prefund = U256::from(pool_weth) * supply / U256::from(pool_wbtc) / U256::from(10u64);
+    send(chain, admin, weth, &TestToken::mintCall { to: treasury, amount: prefund }).await?;
+    pool.deposit(chain, treasury, weth, prefund).await?;
+    matcher.credit_deposit(treasury, weth, prefund.to::<u128>())?;
+    let mut dcfg = DonConfig::new("wbtc-por", admin, 8);
+    dcfg.agent_key = Some(agent_key.identity().hpke);
+    let mut don = Don::new(tee, dcfg)?;
+    let dep = don.deploy(chain, admin).await?;
+    steps.push(Step {
+        name: "deploy".into(), ms: ms(t), gas: 0, tx: vec![],
+        public: json!({ "receiver": dep.receiver, "dark_pool": pool.address, "matcher": matcher.identity().signer, "makers": cfg.makers.len(), "treasury_prefund_wei": prefund.to_string(), "note": "deposits are ERC-20 transfers, public by nature; commitments are sealed" }),
+        private: json!({ "maker_commitments_sats": cfg.makers.iter().map(|m| m.size.to_string()).collect::<Vec<_>>(), "maker_spreads_bps": cfg.makers.iter().map(|m| m.spread_bps).collect::<Vec<_>>() }),
+    });
+
+    let short = supply * U256::from(cfg.reserves_bps) / U256::from(10_000u32);
+    let (sealed, heal_start) =
+        opening_rounds(chain, &mut don, &dep, transmitter, (t0, supply, short), &mut steps).await?;
+
+    let t = Instant::now();
+    let sealed = sealed.ok_or(crate::Error::NoNotice)?;
+    let notice = open_deficit(&agent_key, &sealed)?;
+    let route = [V2Pool { reserve_in: pool_weth, reserve_out: pool_wbtc }];
+    let decision = choose(notice.deficit, 8, cfg.price_usd_e8, &route, &StrategyConfig::default())?;
+    let why = match decision {
+        Mechanism::DarkPool { impact_bps, value_usd } => format!(
+            "the deficit is {} of supply: buying it on the V2 pool would cost {} bps of impact (limit 50) and is worth ${value_usd} (direct-swap limit $50,000,000), so it goes to the dark pool",
+            format_bps(10_000 - cfg.reserves_bps),
+            if impact_bps == U256::MAX {
+                "more than the pool holds".to_string()
+            } else {
+                impact_bps.to_string()
+            }
+        ),
+        Mechanism::DirectSwap(_) => "small enough for the AMM (not a dark-pool case)".into(),
+    };
+    steps.push(Step {
+        name: "agent opens deficit, chooses".into(), ms: ms(t), gas: 0, tx: vec![],
+        public: json!({}),
+        private: json!({ "deficit_sats": notice.deficit.to_string(), "decision": format!("{decision:?}") }),
+    });
+    let deficit: u128 = notice.deficit.to();
+    // The oracle TWAP over the window since the pool was seeded.
+    let twap = twap_wad(&first_obs, &observe(chain, pair, wbtc).await?)?;
+
+    let mut credited = 0u128;
+    let mut restored_at = None;
+    for attempt in 0..2u32 {
+        let t = Instant::now();
+        let now = chain.timestamp().await?;
+        let order = cfg.policy.order(deficit, twap, attempt, now);
+        let (id, sealed_order, rr) = request(
+            chain,
+            &pool,
+            treasury,
+            &matcher.identity().hpke,
+            &agent_key.identity().hpke,
+            order,
+            &cfg.policy,
+        )
+        .await?;
+        steps.push(Step {
+            name: format!("requestCollateral (attempt {})", attempt + 1), ms: ms(t), gas: rr.gas_used, tx: vec![rr.tx_hash.to_string()],
+            public: json!({ "request_id": id, "status": pool.status(chain, id).await?, "premium_bps": order.premium_bps }),
+            private: json!({ "order_size_sats": order.size.to_string(), "band_wad": [order.min_price_wad.to_string(), order.max_price_wad.to_string()], "twap_wad": twap.to_string() }),
+        });
+        let t = Instant::now();
+        let (outcome, settlement) =
+            matcher.settle(id, &sealed_order, twap, chain.timestamp().await?)?;
+        if let Some(s) = settlement {
+            let r = pool.fill(chain, admin, &s).await?;
+            matcher.confirm()?;
+            let mine =
+                s.notices.iter().find(|(a, _)| *a == treasury).ok_or(crate::Error::NoNotice)?;
+            let n = open_notice(&agent_key, &mine.1)?;
+            credited += n.collateral;
+            steps.push(Step {
+                name: "matcher settles (confidentialFill)".into(), ms: ms(t), gas: r.gas_used, tx: vec![r.tx_hash.to_string()],
+                public: json!({ "request_id": id, "status": pool.status(chain, id).await?, "commitment": s.new_commitment, "version": s.version }),
+                private: json!({ "fills": outcome.fills.iter().map(|f| json!({"maker": f.maker, "sats": f.amount.to_string(), "price_wad": f.price_wad.to_string()})).collect::<Vec<_>>(), "paid_wei": outcome.payment.to_string(), "requester_notice_sats": n.collateral.to_string() }),
+            });
+            if outcome.status == MatchStatus::Filled {
+                break;
+            }
+        } else {
+            // Nothing fills: wait out the timeout, expire (refund), nothing revealed.
+            chain.advance_time(cfg.policy.timeout_secs + 1).await?;
+            let r = pool.expire(chain, admin, id).await?;
+            let status = pool.status(chain, id).await?;
+            steps.push(Step {
+                name: format!("timeout, expire (attempt {})", attempt + 1), ms: ms(t), gas: r.gas_used, tx: vec![r.tx_hash.to_string()],
+                public: json!({ "request_id": id, "status": status }),
+                private: json!({ "committed_liquidity_within_band_short": true, "filled_sats": "0" }),
+            });
+            if attempt == 1 {
+                error!(target: "shr::agent::alert", request_id = id, "dark-pool recovery failed twice; escalating to the operator");
+                steps.push(Step {
+                    name: "escalate (alert)".into(), ms: 0.0, gas: 0, tx: vec![],
+                    public: json!({ "last_request_status": status }),
+                    private: json!({ "alert": "dark-pool recovery failed after one widened retry", "deficit_sats": deficit.to_string() }),
+                });
+            }
+        }
+    }
+
+    // The next round counts the vault and the treasury's credited collateral in the pool.
+    let r = ReserveReading {
+        observed_at: t0 + 10_800 + 2 * cfg.policy.timeout_secs,
+        reserves: short,
+        supply,
+        ripcord: false,
+    };
+    let t = Instant::now();
+    let credit = U256::from(credited);
+    let rep = don
+        .round(chain, &dep, transmitter, r.observed_at.max(chain.timestamp().await? + 1), |_| {
+            NodeInput::WithVault(Box::new(NodeInput::Reading(r)), credit)
+        })
+        .await?;
+    let tx = rep.transmission.as_ref();
+    if tx.is_some_and(|t| t.accepted && t.body.is_solvent) {
+        restored_at = heal_start.map(|s| s.elapsed().as_secs_f64() * 1e3);
+    }
+    let (final_is_solvent, _) = attested_state(chain, dep.receiver).await?;
+    steps.push(Step {
+        name: if final_is_solvent { "attest (restored)".into() } else { "attest (still insolvent)".into() },
+        ms: ms(t), gas: tx.map_or(0, |t| t.gas_used),
+        tx: tx.map(|t| vec![t.tx_hash.to_string()]).unwrap_or_default(),
+        public: json!({ "isSolvent": final_is_solvent }),
+        private: json!({ "reserve_ratio_wad_with_credit": ((short + credit) * shr_oracle::WAD / supply).to_string() }),
+    });
+    let _: (Address, Address) = (vault, uni.router);
+    Ok(ScenarioReport {
+        scenario: cfg.name.clone(),
+        mechanism: "dark_pool".into(),
+        restored: restored_at.is_some(),
+        final_is_solvent,
+        time_to_heal_ms: restored_at.unwrap_or(0.0),
+        why,
+        steps,
+    })
+}
+
+fn format_bps(bps: u32) -> String {
+    format!("{}.{:02} %", bps / 100, bps % 100)
+}
+
+/// Whether a request status is final.
+pub fn is_final(s: RequestStatus) -> bool {
+    matches!(s, RequestStatus::Filled | RequestStatus::Expired | RequestStatus::Cancelled)
+}

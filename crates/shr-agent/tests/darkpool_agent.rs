@@ -1,0 +1,160 @@
+//! The persisted agent on the dark-pool route: a deficit beyond the AMM is requested from the
+//! dark pool, filled by the matcher service, counted by the next round, restored; a crash right
+//! after `requestCollateral` never requests twice; short liquidity expires, is retried once
+//! with a wider band, then escalated.
+
+mod support;
+
+use alloy::primitives::U256;
+use shr_agent::{Agent, DarkPoolConfig, DarkPoolPolicy, Error};
+use shr_chain::{Chain, EmbeddedChain, EmbeddedConfig};
+use shr_contracts::{bindings::TestToken, send, view};
+use shr_darkpool::{DarkPool, MakerBody, MakerCommitment, MatcherEnclave, seal_maker, serve_once};
+use shr_enclave::{Enclave, TeePlatform};
+use shr_oracle::attested_state;
+use support::{R, SUPPLY, TestWorld};
+
+const DEFICIT: u128 = 1_000_000_000; // 10 WBTC: ~6 % impact on the real V2 pair -> dark pool
+const TWAP: u128 = 158_000_000_000_000_000_000_000_000_000; // wei per sat, wad
+
+struct Setup {
+    w: TestWorld<EmbeddedChain>,
+    matcher: MatcherEnclave,
+    pool: DarkPool,
+}
+
+/// The insolvent world plus a dark pool whose three makers commit `depth` sats in total.
+async fn setup(depth: u128) -> R<Setup> {
+    let chain = EmbeddedChain::with_config(EmbeddedConfig {
+        genesis_timestamp: 1_728_000_000,
+        ..Default::default()
+    });
+    let mut w = support::insolvent(chain, U256::from(DEFICIT)).await?;
+    let a = w.chain.accounts().to_vec();
+    let admin = a[0];
+    let (wbtc, weth) = (w.wbtc, w.weth);
+    let mut matcher = MatcherEnclave::launch(&w.tee, wbtc, weth, w.chain.chain_id().await?)?;
+    let pool = DarkPool::deploy(
+        &w.chain,
+        admin,
+        wbtc,
+        weth,
+        w.tee.root(),
+        matcher.identity(),
+        matcher.committed(),
+    )
+    .await?;
+    matcher.bind(pool.address);
+    pool.register_matcher(&w.chain, admin, matcher.identity()).await?;
+    for (i, share) in [(3usize, 45u128), (4, 35), (5, 20)] {
+        let (maker, size) = (a[i], depth * share / 100);
+        let inventory = size * 2 + 1_234_567;
+        pool.set_maker(&w.chain, admin, maker).await?;
+        send(
+            &w.chain,
+            admin,
+            wbtc,
+            &TestToken::mintCall { to: maker, amount: U256::from(inventory) },
+        )
+        .await?;
+        pool.deposit(&w.chain, maker, wbtc, U256::from(inventory)).await?;
+        matcher.credit_deposit(maker, wbtc, inventory)?;
+        let key = Enclave::launch_instance(&w.tee, "maker-wallet", i as u32)?;
+        let body = MakerBody {
+            commitment: MakerCommitment {
+                maker,
+                size,
+                min_fill: 0,
+                spread_bps: 5 * i as u32,
+                expiry: u64::MAX,
+            },
+            reply_to: key.identity().hpke,
+        };
+        matcher.add_maker(&seal_maker(&matcher.identity().hpke, &body)?)?;
+    }
+    let treasury = w.cfg.treasury;
+    let prefund = U256::from(1_000u128 * 10u128.pow(18));
+    send(&w.chain, admin, weth, &TestToken::mintCall { to: treasury, amount: prefund }).await?;
+    pool.deposit(&w.chain, treasury, weth, prefund).await?;
+    matcher.credit_deposit(treasury, weth, prefund.to::<u128>())?;
+    let pair = view(
+        &w.chain,
+        w.uni.factory,
+        &shr_contracts::bindings::UniswapV2Factory::getPairCall { _0: wbtc, _1: weth },
+    )
+    .await?;
+    w.cfg.dark_pool = Some(DarkPoolConfig {
+        pool,
+        matcher: matcher.identity().hpke,
+        reference_pair: pair,
+        policy: DarkPoolPolicy::default(),
+    });
+    Ok(Setup { w, matcher, pool })
+}
+
+async fn serve(
+    m: &mut MatcherEnclave,
+    w: &TestWorld<EmbeddedChain>,
+    pool: &DarkPool,
+) -> R<Vec<(u64, shr_darkpool::RequestStatus)>> {
+    let relayer = w.chain.accounts()[1];
+    Ok(serve_once(m, &w.chain, pool, relayer, &w.store().await?, TWAP).await?)
+}
+
+#[tokio::test]
+async fn a_large_deficit_is_requested_filled_counted_and_restored() -> R {
+    let Setup { w, mut matcher, pool } = setup(2 * DEFICIT).await?;
+    let agent = Agent::new(&w.chain, w.store().await?, &w.key, w.cfg.clone());
+    assert_eq!(agent.run_once().await?, vec![(w.incident(), "dark_pool_requested".into())]);
+    let served = serve(&mut matcher, &w, &pool).await?;
+    assert_eq!(served, vec![(1, shr_darkpool::RequestStatus::Filled)]);
+    assert_eq!(agent.run_once().await?, vec![(w.incident(), "dark_pool_filled".into())]);
+    // The next round counts the credited collateral (from the agent's sealed fill notice).
+    assert_eq!(matcher.balance(w.cfg.treasury, w.wbtc), DEFICIT);
+    w.round(10_800, U256::from(SUPPLY - DEFICIT as u64), U256::from(DEFICIT)).await?;
+    assert!(attested_state(&w.chain, w.dep.receiver).await?.0);
+    assert_eq!(agent.run_once().await?, vec![(w.incident(), "restored".into())]);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_crash_after_the_request_never_requests_twice() -> R {
+    let Setup { w, pool, .. } = setup(2 * DEFICIT).await?;
+    let mut crashing = Agent::new(&w.chain, w.store().await?, &w.key, w.cfg.clone());
+    crashing.crash_after = Some("dark_pool_request_sent");
+    assert!(matches!(crashing.run_once().await, Err(Error::InjectedCrash(_))));
+    let agent = Agent::new(&w.chain, w.store().await?, &w.key, w.cfg.clone());
+    assert_eq!(agent.run_once().await?, vec![(w.incident(), "dark_pool_requested".into())]);
+    let count =
+        view(&w.chain, pool.address, &shr_contracts::bindings::CREDarkPool::requestCountCall {})
+            .await?;
+    assert_eq!(count, U256::from(1), "one request for one attempt");
+    Ok(())
+}
+
+#[tokio::test]
+async fn short_liquidity_expires_retries_once_wider_then_escalates() -> R {
+    let Setup { w, mut matcher, pool } = setup(DEFICIT / 2).await?;
+    let agent = Agent::new(&w.chain, w.store().await?, &w.key, w.cfg.clone());
+    let timeout = DarkPoolPolicy::default().timeout_secs;
+    assert_eq!(agent.run_once().await?[0].1, "dark_pool_requested");
+    assert_eq!(
+        serve(&mut matcher, &w, &pool).await?,
+        vec![(1, shr_darkpool::RequestStatus::Pending)]
+    );
+    w.chain.advance_time(timeout + 1).await?;
+    // Expired: the agent expires it and sends the widened retry.
+    assert_eq!(agent.run_once().await?[0].1, "dark_pool_requested");
+    assert_eq!(pool.status(&w.chain, 1).await?, shr_darkpool::RequestStatus::Expired);
+    let (_, _, status, _) = pool.request_info(&w.chain, 2).await?;
+    assert_eq!(status, shr_darkpool::RequestStatus::Pending);
+    assert_eq!(
+        serve(&mut matcher, &w, &pool).await?,
+        vec![(2, shr_darkpool::RequestStatus::Pending)]
+    );
+    w.chain.advance_time(timeout + 1).await?;
+    assert_eq!(agent.run_once().await?, vec![(w.incident(), "escalated".into())]);
+    assert!(!attested_state(&w.chain, w.dep.receiver).await?.0, "still insolvent");
+    assert_eq!(matcher.balance(w.cfg.treasury, w.wbtc), 0, "nothing filled");
+    Ok(())
+}

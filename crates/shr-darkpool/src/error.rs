@@ -1,0 +1,67 @@
+//! Errors of the dark pool.
+
+use alloy::primitives::Address;
+
+/// Result with this crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What can go wrong matching, committing or settling.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// An order field is invalid.
+    #[error("invalid order: {field} = {value}")]
+    InvalidOrder {
+        /// The field.
+        field: &'static str,
+        /// Its value and why it is refused.
+        value: String,
+    },
+    /// Arithmetic overflow in `what`.
+    #[error("overflow computing {0}")]
+    Overflow(&'static str),
+    /// A party's private balance is short.
+    #[error("{party} holds {have} base units of {token} in the pool, {want} asked")]
+    InsufficientBalance {
+        /// The party.
+        party: Address,
+        /// The token.
+        token: Address,
+        /// Its balance, base units.
+        have: u128,
+        /// The amount asked, base units.
+        want: u128,
+    },
+    /// A token the pool does not trade.
+    #[error("token {0} is neither the pool's collateral nor its payment asset")]
+    UnsupportedToken(Address),
+    /// The Poseidon hasher refused its parameters.
+    #[error("poseidon")]
+    Poseidon(#[source] light_poseidon::PoseidonError),
+    /// A sealed order or maker commitment did not open, or an enclave key operation failed.
+    #[error("enclave")]
+    Enclave(#[from] shr_enclave::Error),
+    /// A sealed body does not parse.
+    #[error("sealed body does not parse")]
+    Body(#[source] serde_json::Error),
+    /// No settlement is staged to confirm.
+    #[error("nothing staged to confirm")]
+    NothingStaged,
+    /// The matcher is not bound to a pool yet.
+    #[error("the matcher is not bound to a deployed pool")]
+    Unbound,
+    /// A contract call failed (reverts decoded).
+    #[error("contract call")]
+    Contract(#[source] Box<shr_contracts::Error>),
+    /// The store failed.
+    #[error("store")]
+    Store(#[source] shr_store::Error),
+    /// A chain call failed.
+    #[error("chain")]
+    Chain(#[from] shr_chain::Error),
+}
+
+impl From<shr_contracts::Error> for Error {
+    fn from(e: shr_contracts::Error) -> Self {
+        Self::Contract(Box::new(e))
+    }
+}

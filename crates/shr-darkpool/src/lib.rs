@@ -1,0 +1,36 @@
+//! The confidential dark pool of Self-Healing Reserve.
+//!
+//! Large deficits cannot go through an AMM without moving the market and telling everyone the
+//! size. Here market makers pre-commit collateral ([`MakerCommitment`], sealed to the matcher),
+//! the recovery agent seals its [`Order`] to the matcher and calls `requestCollateral` on
+//! `CREDarkPool`, and the [`MatcherEnclave`] (a simulated TEE program) matches it with the pure
+//! core ([`match_order`]: best ask first, pro rata at a level, minimum fills honoured, priced at
+//! the oracle TWAP plus each maker's spread inside the requester's band), updates the private
+//! [`BalanceTable`] and settles on chain with a new Poseidon/bn254 commitment and its signature
+//! ([`DarkPool::fill`]). Only statuses, ids and commitments are public; each maker learns its
+//! own fill and the requester its total, from notices sealed to their keys.
+//!
+//! Data flow: attestation false -> agent (`shr-agent`) -> this crate -> `CREDarkPool` -> the
+//! oracle's next round counts the credited collateral.
+
+mod commitment;
+mod error;
+mod matcher;
+mod matching;
+mod pool;
+mod service;
+mod twap;
+
+pub use commitment::{BalanceTable, random_blinding};
+pub use error::{Error, Result};
+pub use matcher::{
+    FILL_INFO, FillNotice, MAKER_INFO, MATCHER_PROGRAM, MakerBody, MatcherEnclave, ORDER_INFO,
+    OrderBody, Settlement, WithdrawalAuth, open_notice, seal_maker, seal_order, settlement_digest,
+    withdrawal_digest,
+};
+pub use matching::{
+    Fill, MakerCommitment, MatchOutcome, MatchStatus, Order, ask_wad, match_order, payment,
+};
+pub use pool::{DarkPool, RequestStatus};
+pub use service::{fill_key, serve_once};
+pub use twap::{Observation, observe, twap_wad};

@@ -1,0 +1,266 @@
+//! `CREDarkPool` on chain: deploy, register the matcher, deposit, request, settle, expire,
+//! withdraw. IO only; the decisions are in [`crate::matching`] and [`crate::matcher`].
+
+use alloy::{
+    primitives::{Address, Bytes, U256, keccak256},
+    sol_types::SolEvent,
+};
+use shr_chain::{Chain, Receipt};
+use shr_contracts::{
+    bindings::{CREDarkPool, TestToken},
+    deploy::deploy_with,
+    send, view,
+};
+use shr_enclave::{EnclaveIdentity, Sealed};
+
+use crate::{Result, Settlement, WithdrawalAuth};
+
+/// Request status, as `CREDarkPool.Status`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum RequestStatus {
+    /// Unknown id.
+    None,
+    /// Open.
+    Pending,
+    /// Some fills, open until the deadline.
+    PartiallyFilled,
+    /// Done.
+    Filled,
+    /// Deadline passed; nothing more fills.
+    Expired,
+    /// Withdrawn by the requester.
+    Cancelled,
+}
+
+impl From<u8> for RequestStatus {
+    fn from(v: u8) -> Self {
+        match v {
+            1 => Self::Pending,
+            2 => Self::PartiallyFilled,
+            3 => Self::Filled,
+            4 => Self::Expired,
+            5 => Self::Cancelled,
+            _ => Self::None,
+        }
+    }
+}
+
+/// A deployed pool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DarkPool {
+    /// The pool's address.
+    pub address: Address,
+    /// Collateral token.
+    pub collateral: Address,
+    /// Payment token.
+    pub payment: Address,
+}
+
+impl DarkPool {
+    /// Deploys `CREDarkPool` from `admin` (its owner): the matcher `identity`'s platform root
+    /// and measurement are the ones it will accept; `genesis` is the empty table's commitment.
+    ///
+    /// # Errors
+    /// Contract errors.
+    pub async fn deploy(
+        chain: &dyn Chain,
+        admin: Address,
+        collateral: Address,
+        payment: Address,
+        platform_root: Address,
+        identity: &EnclaveIdentity,
+        genesis: alloy::primitives::B256,
+    ) -> Result<Self> {
+        let args = CREDarkPool::constructorCall {
+            collateral_: collateral,
+            payment_: payment,
+            platformRoot_: platform_root,
+            platformKind_: identity.quote.platform.clone(),
+            matcherMeasurement_: identity.quote.measurement.0,
+            genesisCommitment: genesis,
+            owner_: admin,
+        };
+        let address = deploy_with(chain, admin, &CREDarkPool::BYTECODE, &args).await?;
+        Ok(Self { address, collateral, payment })
+    }
+
+    /// Submits the matcher's quote (anyone may): `registerMatcher`.
+    ///
+    /// # Errors
+    /// `UntrustedPlatform` / `WrongMeasurement` reverts.
+    pub async fn register_matcher(
+        &self,
+        chain: &dyn Chain,
+        from: Address,
+        identity: &EnclaveIdentity,
+    ) -> Result<Receipt> {
+        let call = CREDarkPool::registerMatcherCall {
+            signer: identity.signer,
+            hpkeKey: identity.hpke.0.into(),
+            measurement: identity.quote.measurement.0,
+            kind: identity.quote.platform.clone(),
+            quoteSignature: Bytes::from(identity.quote.signature.as_bytes().to_vec()),
+        };
+        Ok(send(chain, from, self.address, &call).await?)
+    }
+
+    /// Allow-lists `maker` (owner only).
+    ///
+    /// # Errors
+    /// `OwnableUnauthorizedAccount` revert.
+    pub async fn set_maker(&self, chain: &dyn Chain, owner: Address, maker: Address) -> Result<()> {
+        send(chain, owner, self.address, &CREDarkPool::setMakerCall { maker, allowed: true })
+            .await?;
+        Ok(())
+    }
+
+    /// Approves and deposits `amount` of `token` from `from`.
+    ///
+    /// # Errors
+    /// `NotMaker`, `UnsupportedToken`, ERC-20 reverts.
+    pub async fn deposit(
+        &self,
+        chain: &dyn Chain,
+        from: Address,
+        token: Address,
+        amount: U256,
+    ) -> Result<Receipt> {
+        let approve = TestToken::approveCall { spender: self.address, value: amount };
+        send(chain, from, token, &approve).await?;
+        Ok(send(chain, from, self.address, &CREDarkPool::depositCall { token, amount }).await?)
+    }
+
+    /// `requestCollateral` with the sealed order; returns the request id and the receipt.
+    ///
+    /// # Errors
+    /// `BadPremium`, `BadTimeout` reverts.
+    pub async fn request(
+        &self,
+        chain: &dyn Chain,
+        from: Address,
+        sealed_order: &Sealed,
+        premium_bps: u32,
+        timeout_secs: u64,
+    ) -> Result<(u64, Receipt)> {
+        let call = CREDarkPool::requestCollateralCall {
+            orderCommitment: keccak256(sealed_order.as_bytes()),
+            encryptedOrder: Bytes::from(sealed_order.as_bytes().to_vec()),
+            premiumBps: U256::from(premium_bps),
+            timeout: timeout_secs,
+        };
+        let r = send(chain, from, self.address, &call).await?;
+        let id = r
+            .logs
+            .iter()
+            .find_map(|l| CREDarkPool::CollateralRequested::decode_log(&l.to_primitive()).ok())
+            .map(|e| u64::try_from(e.requestId).unwrap_or(u64::MAX))
+            .unwrap_or_default();
+        Ok((id, r))
+    }
+
+    /// `confidentialFill` with a matcher settlement.
+    ///
+    /// # Errors
+    /// `UnregisteredMatcher`, `Expired`, `NotOpen`, `StaleCommitment`, `BadVersion` reverts.
+    pub async fn fill(&self, chain: &dyn Chain, from: Address, s: &Settlement) -> Result<Receipt> {
+        let call = CREDarkPool::confidentialFillCall {
+            requestId: U256::from(s.request_id),
+            settlement: CREDarkPool::Settlement {
+                status: s.status,
+                oldCommitment: s.old_commitment,
+                newCommitment: s.new_commitment,
+                version: s.version,
+                noticesDigest: s.notices_digest,
+            },
+            enclaveSignature: s.signature.clone(),
+        };
+        Ok(send(chain, from, self.address, &call).await?)
+    }
+
+    /// `withdraw` with a matcher authorisation.
+    ///
+    /// # Errors
+    /// `UnregisteredMatcher` (a signature for another amount or party), `StaleCommitment`.
+    pub async fn withdraw(
+        &self,
+        chain: &dyn Chain,
+        from: Address,
+        token: Address,
+        amount: U256,
+        auth: &WithdrawalAuth,
+    ) -> Result<Receipt> {
+        let call = CREDarkPool::withdrawCall {
+            token,
+            amount,
+            oldCommitment: auth.old_commitment,
+            newCommitment: auth.new_commitment,
+            version: auth.version,
+            enclaveSignature: auth.signature.clone(),
+        };
+        Ok(send(chain, from, self.address, &call).await?)
+    }
+
+    /// `expire` (anyone, after the deadline).
+    ///
+    /// # Errors
+    /// `NotExpired`, `NotOpen` reverts.
+    pub async fn expire(&self, chain: &dyn Chain, from: Address, id: u64) -> Result<Receipt> {
+        let call = CREDarkPool::expireCall { requestId: U256::from(id) };
+        Ok(send(chain, from, self.address, &call).await?)
+    }
+
+    /// `getRequestStatus`.
+    ///
+    /// # Errors
+    /// Contract errors.
+    pub async fn status(&self, chain: &dyn Chain, id: u64) -> Result<RequestStatus> {
+        let call = CREDarkPool::getRequestStatusCall { requestId: U256::from(id) };
+        Ok(RequestStatus::from(view(chain, self.address, &call).await?))
+    }
+
+    /// `(requester, deadline unix s, status, orderCommitment)` of request `id`.
+    ///
+    /// # Errors
+    /// Contract errors.
+    pub async fn request_info(
+        &self,
+        chain: &dyn Chain,
+        id: u64,
+    ) -> Result<(Address, u64, RequestStatus, alloy::primitives::B256)> {
+        let r = view(chain, self.address, &CREDarkPool::requestsCall(U256::from(id))).await?;
+        Ok((r.requester, r.deadline, RequestStatus::from(r.status), r.orderCommitment))
+    }
+
+    /// The id of a request by `requester` whose order commitment is `order_hash`, among the
+    /// last `window` requests (a requester that crashed after sending finds its request).
+    ///
+    /// # Errors
+    /// Contract errors.
+    pub async fn find_request(
+        &self,
+        chain: &dyn Chain,
+        requester: Address,
+        order_hash: alloy::primitives::B256,
+        window: u64,
+    ) -> Result<Option<u64>> {
+        let count: u64 = view(chain, self.address, &CREDarkPool::requestCountCall {}).await?.to();
+        for id in (count.saturating_sub(window) + 1..=count).rev() {
+            let (who, _, _, hash) = self.request_info(chain, id).await?;
+            if who == requester && hash == order_hash {
+                return Ok(Some(id));
+            }
+        }
+        Ok(None)
+    }
+
+    /// `(balanceCommitment, commitmentVersion)`.
+    ///
+    /// # Errors
+    /// Contract errors.
+    pub async fn commitment(&self, chain: &dyn Chain) -> Result<(alloy::primitives::B256, u64)> {
+        let c = view(chain, self.address, &CREDarkPool::balanceCommitmentCall {}).await?;
+        let v = view(chain, self.address, &CREDarkPool::commitmentVersionCall {}).await?;
+        Ok((c, v))
+    }
+}

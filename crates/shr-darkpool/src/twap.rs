@@ -1,0 +1,63 @@
+//! The oracle TWAP the matcher prices fills at: Uniswap V2's cumulative prices, read as
+//! `UniswapV2OracleLibrary.currentCumulativePrices` does (counterfactual accumulation since the
+//! pair's last update), averaged over a window.
+
+use alloy::primitives::{Address, U256};
+use shr_chain::Chain;
+use shr_contracts::{bindings::UniswapV2Pair, view};
+
+use crate::{Error, Result};
+
+/// One cumulative-price observation of a V2 pair.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Observation {
+    /// The cumulative price of `base` in the other token, UQ112x112 times seconds (wrapping).
+    pub cumulative: U256,
+    /// Unix seconds (32-bit, as the pair keeps it).
+    pub timestamp: u32,
+}
+
+/// Observes `pair` now: the cumulative price of `base` (collateral) in the other token, as
+/// `currentCumulativePrices` computes it.
+///
+/// # Errors
+/// Contract and chain errors; [`Error::UnsupportedToken`] when `base` is not in the pair.
+pub async fn observe(chain: &dyn Chain, pair: Address, base: Address) -> Result<Observation> {
+    let token0 = view(chain, pair, &UniswapV2Pair::token0Call {}).await?;
+    let token1 = view(chain, pair, &UniswapV2Pair::token1Call {}).await?;
+    let r = view(chain, pair, &UniswapV2Pair::getReservesCall {}).await?;
+    let now = chain.timestamp().await? as u32;
+    let (mut cumulative, base_reserve, quote_reserve) = if base == token0 {
+        let c = view(chain, pair, &UniswapV2Pair::price0CumulativeLastCall {}).await?;
+        (c, U256::from(r._reserve0), U256::from(r._reserve1))
+    } else if base == token1 {
+        let c = view(chain, pair, &UniswapV2Pair::price1CumulativeLastCall {}).await?;
+        (c, U256::from(r._reserve1), U256::from(r._reserve0))
+    } else {
+        return Err(Error::UnsupportedToken(base));
+    };
+    if r._blockTimestampLast != now && !base_reserve.is_zero() {
+        let elapsed = U256::from(now.wrapping_sub(r._blockTimestampLast));
+        let price: U256 = (quote_reserve << 112usize) / base_reserve;
+        cumulative = cumulative.wrapping_add(price.wrapping_mul(elapsed));
+    }
+    Ok(Observation { cumulative, timestamp: now })
+}
+
+/// The time-weighted average price between two observations, quote base units per base unit,
+/// wad: `(c1 - c0) / (t1 - t0)` in UQ112x112, scaled to 1e18.
+///
+/// # Errors
+/// [`Error::InvalidOrder`] naming `window` when the observations are not in time order.
+pub fn twap_wad(earlier: &Observation, later: &Observation) -> Result<u128> {
+    let dt = later.timestamp.wrapping_sub(earlier.timestamp);
+    if dt == 0 || dt > u32::MAX / 2 {
+        return Err(Error::InvalidOrder {
+            field: "window",
+            value: format!("{} -> {}", earlier.timestamp, later.timestamp),
+        });
+    }
+    let avg = later.cumulative.wrapping_sub(earlier.cumulative) / U256::from(dt);
+    let wad = (avg * U256::from(1_000_000_000_000_000_000u128)) >> 112;
+    u128::try_from(wad).map_err(|_| Error::Overflow("twap"))
+}

@@ -1,0 +1,367 @@
+//! `CREDarkPool` with the matcher enclave on the embedded chain: a settlement goes through, and
+//! every refusal the issue lists reverts with the pool's state unchanged: an unregistered
+//! enclave key, a forged settlement, a fill after expiry, a double settlement, a withdrawal
+//! beyond balance, and reentrancy.
+
+use alloy::{
+    primitives::{Address, B256, Bytes, U256},
+    sol_types::SolCall,
+};
+use shr_chain::{Chain, EmbeddedChain};
+use shr_contracts::{
+    Revert,
+    bindings::{CREDarkPool::CREDarkPoolErrors as E, ReentrantToken, TestToken},
+    deploy, send, view,
+};
+use shr_darkpool::{
+    DarkPool, Error, MakerBody, MakerCommitment, MatchStatus, MatcherEnclave, Order, OrderBody,
+    RequestStatus, Settlement, open_notice, seal_maker, seal_order,
+};
+use shr_enclave::{Enclave, SimulatedTee, TeePlatform};
+
+type R<T = ()> = eyre::Result<T>;
+
+const TWAP: u128 = 158_000_000_000_000_000_000_000_000_000; // wei per sat, wad (~15.8 WETH/WBTC)
+
+struct Pool {
+    chain: EmbeddedChain,
+    tee: SimulatedTee,
+    matcher: MatcherEnclave,
+    pool: DarkPool,
+    requester_key: Enclave,
+    makers: Vec<(Address, Enclave)>,
+    requester: Address,
+}
+
+/// A pool with two makers (6 and 4 WBTC committed) and a requester pre-funded with 200 WETH;
+/// `hostile`: the payment token is the reentrancy test's `ReentrantToken`.
+async fn pool(hostile: bool) -> R<Pool> {
+    let chain = EmbeddedChain::new();
+    let a = chain.accounts().to_vec();
+    let (admin, requester) = (a[0], a[1]);
+    let tee = SimulatedTee::new();
+    let wbtc = deploy::test_token(&chain, admin, "Wrapped BTC", "WBTC", 8, admin).await?;
+    let weth = if hostile {
+        deploy::deploy_code(&chain, admin, &ReentrantToken::BYTECODE).await?
+    } else {
+        deploy::test_token(&chain, admin, "Wrapped Ether", "WETH", 18, admin).await?
+    };
+    let mut matcher = MatcherEnclave::launch(&tee, wbtc, weth, chain.chain_id().await?)?;
+    let pool = DarkPool::deploy(
+        &chain,
+        admin,
+        wbtc,
+        weth,
+        tee.root(),
+        matcher.identity(),
+        matcher.committed(),
+    )
+    .await?;
+    matcher.bind(pool.address);
+    pool.register_matcher(&chain, admin, matcher.identity()).await?;
+    let mut makers = Vec::new();
+    for (i, size) in [(3usize, 600_000_000u128), (4, 400_000_000)] {
+        let m = a[i];
+        pool.set_maker(&chain, admin, m).await?;
+        send(&chain, admin, wbtc, &TestToken::mintCall { to: m, amount: U256::from(size) }).await?;
+        pool.deposit(&chain, m, wbtc, U256::from(size)).await?;
+        matcher.credit_deposit(m, wbtc, size)?;
+        let key = Enclave::launch_instance(&tee, "maker-wallet", i as u32)?;
+        let body = MakerBody {
+            commitment: MakerCommitment {
+                maker: m,
+                size,
+                min_fill: 0,
+                spread_bps: 10 * i as u32,
+                expiry: u64::MAX,
+            },
+            reply_to: key.identity().hpke,
+        };
+        matcher.add_maker(&seal_maker(&matcher.identity().hpke, &body)?)?;
+        makers.push((m, key));
+    }
+    let funding = U256::from(200u128 * 10u128.pow(18));
+    // (`mint(address,uint256)` has the same selector on the hostile token, where it is open.)
+    send(&chain, admin, weth, &TestToken::mintCall { to: requester, amount: funding }).await?;
+    pool.deposit(&chain, requester, weth, funding).await?;
+    matcher.credit_deposit(requester, weth, funding.to::<u128>())?;
+    let requester_key = Enclave::launch(&tee, "shr-agent/key-store@test")?;
+    Ok(Pool { chain, tee, matcher, pool, requester_key, makers, requester })
+}
+
+fn order(size: u128, now: u64) -> Order {
+    Order {
+        size,
+        min_price_wad: 0,
+        max_price_wad: u128::MAX,
+        premium_bps: 50,
+        min_fill: 0,
+        deadline: now + 3_600,
+    }
+}
+
+impl Pool {
+    async fn request(&self, size: u128, timeout: u64) -> R<(u64, shr_enclave::Sealed)> {
+        let now = self.chain.timestamp().await?;
+        let body = OrderBody {
+            order: order(size, now),
+            requester: self.requester,
+            reply_to: self.requester_key.identity().hpke,
+        };
+        let sealed = seal_order(&self.matcher.identity().hpke, &body)?;
+        let (id, _) = self.pool.request(&self.chain, self.requester, &sealed, 50, timeout).await?;
+        Ok((id, sealed))
+    }
+
+    /// Everything a refused call must leave as it was.
+    async fn state(&self, id: u64) -> R<(B256, u64, RequestStatus, U256)> {
+        let (c, v) = self.pool.commitment(&self.chain).await?;
+        let held = view(
+            &self.chain,
+            self.pool.collateral,
+            &TestToken::balanceOfCall { account: self.pool.address },
+        )
+        .await?;
+        Ok((c, v, self.pool.status(&self.chain, id).await?, held))
+    }
+}
+
+fn pool_error(e: Error) -> E {
+    match e {
+        Error::Contract(c) => match c.revert() {
+            Some(Revert::CREDarkPool(e)) => e.clone(),
+            other => panic!("not a pool revert: {other:?} ({c})"),
+        },
+        other => panic!("not a contract error: {other}"),
+    }
+}
+
+#[tokio::test]
+async fn a_matched_request_settles_and_each_party_learns_only_its_own_fill() -> R {
+    let mut p = pool(false).await?;
+    let (id, sealed) = p.request(700_000_000, 3_600).await?;
+    assert_eq!(p.pool.status(&p.chain, id).await?, RequestStatus::Pending);
+    let now = p.chain.timestamp().await?;
+    let (outcome, s) = p.matcher.settle(id, &sealed, TWAP, now)?;
+    assert_eq!(outcome.status, MatchStatus::Filled);
+    let s = s.expect("a settlement");
+    let r = p.pool.fill(&p.chain, p.requester, &s).await?;
+    p.matcher.confirm()?;
+    assert_eq!(p.pool.status(&p.chain, id).await?, RequestStatus::Filled);
+    assert_eq!(p.pool.commitment(&p.chain).await?, (s.new_commitment, 1));
+    println!("confidentialFill gas: {}", r.gas_used);
+    // The makers' notices open with their own keys only, and say only their own fill.
+    let (m3, k3) = &p.makers[0];
+    let mine = s.notices.iter().find(|(a, _)| a == m3).unwrap();
+    let n = open_notice(k3, &mine.1)?;
+    assert_eq!((n.party, n.collateral), (*m3, 600_000_000));
+    assert!(open_notice(&p.makers[1].1, &mine.1).is_err(), "another maker cannot read it");
+    let req = s.notices.iter().find(|(a, _)| *a == p.requester).unwrap();
+    let n = open_notice(&p.requester_key, &req.1)?;
+    assert_eq!(n.collateral, 700_000_000);
+    assert_eq!(p.matcher.balance(p.requester, p.pool.collateral), 700_000_000);
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_unregistered_key_or_platform_or_measurement_is_refused() -> R {
+    let mut p = pool(false).await?;
+    let (id, sealed) = p.request(100_000_000, 3_600).await?;
+    let before = p.state(id).await?;
+    // A second matcher on the same platform and program, never registered, signs a settlement.
+    let mut rogue = MatcherEnclave::launch(&p.tee, p.pool.collateral, p.pool.payment, 31337)?;
+    rogue.bind(p.pool.address);
+    let now = p.chain.timestamp().await?;
+    // (It knows nothing of the table; it still cannot get a settlement accepted.)
+    let rogue_order = seal_order(
+        &rogue.identity().hpke,
+        &OrderBody {
+            order: order(1, now),
+            requester: p.requester,
+            reply_to: p.requester_key.identity().hpke,
+        },
+    )?;
+    let _ = rogue.settle(id, &rogue_order, TWAP, now);
+    let (_, s) = p.matcher.settle(id, &sealed, TWAP, now)?;
+    let mut s = s.unwrap();
+    p.matcher.abort();
+    let rogue_sig = rogue_sign(&p.tee, &s, p.pool.address)?;
+    s.signature = rogue_sig;
+    let e = pool_error(p.pool.fill(&p.chain, p.requester, &s).await.unwrap_err());
+    assert!(matches!(e, E::UnregisteredMatcher(_)), "{e:?}");
+    assert_eq!(p.state(id).await?, before);
+    // Registration needs the platform root's quote naming the matcher measurement.
+    let other_program = Enclave::launch(&p.tee, "not-the-matcher")?;
+    let e = pool_error(
+        p.pool.register_matcher(&p.chain, p.requester, other_program.identity()).await.unwrap_err(),
+    );
+    assert!(matches!(e, E::WrongMeasurement(_)), "{e:?}");
+    let other_platform =
+        MatcherEnclave::launch(&SimulatedTee::new(), p.pool.collateral, p.pool.payment, 31337)?;
+    let e = pool_error(
+        p.pool
+            .register_matcher(&p.chain, p.requester, other_platform.identity())
+            .await
+            .unwrap_err(),
+    );
+    assert!(matches!(e, E::UntrustedPlatform(_)), "{e:?}");
+    Ok(())
+}
+
+/// A validly shaped signature over `s` by an enclave the pool never registered.
+fn rogue_sign(tee: &SimulatedTee, s: &Settlement, pool: Address) -> R<Bytes> {
+    let rogue = Enclave::launch(tee, "shr-darkpool/matcher@0.1.0")?;
+    let d = shr_darkpool::settlement_digest(
+        31337,
+        pool,
+        s.request_id,
+        s.status,
+        s.old_commitment,
+        s.new_commitment,
+        s.version,
+        s.notices_digest,
+    );
+    Ok(Bytes::from(rogue.sign_digest(&d)?.as_bytes().to_vec()))
+}
+
+#[tokio::test]
+async fn a_forged_settlement_is_refused() -> R {
+    let mut p = pool(false).await?;
+    let (id, sealed) = p.request(100_000_000, 3_600).await?;
+    let before = p.state(id).await?;
+    let now = p.chain.timestamp().await?;
+    let (_, s) = p.matcher.settle(id, &sealed, TWAP, now)?;
+    p.matcher.abort();
+    let mut forged = s.unwrap();
+    forged.new_commitment = B256::repeat_byte(0x66); // a table of the forger's choosing
+    let e = pool_error(p.pool.fill(&p.chain, p.requester, &forged).await.unwrap_err());
+    assert!(matches!(e, E::UnregisteredMatcher(_)), "{e:?}");
+    let mut forged2 = forged.clone();
+    forged2.signature = Bytes::from(vec![0u8; 65]);
+    assert!(p.pool.fill(&p.chain, p.requester, &forged2).await.is_err());
+    assert_eq!(p.state(id).await?, before);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_fill_after_expiry_is_refused_and_expire_refunds() -> R {
+    let mut p = pool(false).await?;
+    let (id, sealed) = p.request(100_000_000, 600).await?;
+    let now = p.chain.timestamp().await?;
+    let (_, s) = p.matcher.settle(id, &sealed, TWAP, now)?;
+    let s = s.unwrap();
+    p.chain.advance_time(601).await?;
+    let before = p.state(id).await?;
+    let e = pool_error(p.pool.fill(&p.chain, p.requester, &s).await.unwrap_err());
+    assert!(matches!(e, E::Expired(_)), "{e:?}");
+    p.matcher.abort();
+    assert_eq!(p.state(id).await?, before);
+    p.pool.expire(&p.chain, p.makers[0].0, id).await?;
+    assert_eq!(p.pool.status(&p.chain, id).await?, RequestStatus::Expired);
+    // The pre-funded payment was never moved: still the requester's to withdraw.
+    assert_eq!(p.matcher.balance(p.requester, p.pool.payment), 200 * 10u128.pow(18));
+    // Expire twice or before the deadline: refused.
+    let e = pool_error(p.pool.expire(&p.chain, p.requester, id).await.unwrap_err());
+    assert!(matches!(e, E::NotOpen(_)), "{e:?}");
+    let (id2, _) = p.request(1, 600).await?;
+    let e = pool_error(p.pool.expire(&p.chain, p.requester, id2).await.unwrap_err());
+    assert!(matches!(e, E::NotExpired(_)), "{e:?}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_double_settlement_is_refused() -> R {
+    let mut p = pool(false).await?;
+    let (id, sealed) = p.request(100_000_000, 3_600).await?;
+    let now = p.chain.timestamp().await?;
+    let (_, s) = p.matcher.settle(id, &sealed, TWAP, now)?;
+    let s = s.unwrap();
+    p.pool.fill(&p.chain, p.requester, &s).await?;
+    p.matcher.confirm()?;
+    let before = p.state(id).await?;
+    let e = pool_error(p.pool.fill(&p.chain, p.requester, &s).await.unwrap_err());
+    assert!(matches!(e, E::NotOpen(_)), "{e:?}");
+    // The same settlement replayed on another open request: the commitment moved on.
+    let (id2, _) = p.request(100_000_000, 3_600).await?;
+    let mut replay = s.clone();
+    replay.request_id = id2;
+    assert!(p.pool.fill(&p.chain, p.requester, &replay).await.is_err());
+    assert_eq!(p.state(id).await?, before);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_withdrawal_beyond_balance_is_refused() -> R {
+    let mut p = pool(false).await?;
+    let (m, _) = p.makers[0];
+    let wbtc = p.pool.collateral;
+    let e = p.matcher.authorize_withdrawal(m, wbtc, 600_000_001).unwrap_err();
+    assert!(
+        matches!(e, Error::InsufficientBalance { have: 600_000_000, want: 600_000_001, .. }),
+        "{e}"
+    );
+    // A valid authorisation for 1 WBTC cannot be stretched to 6.000001 WBTC or used by another.
+    let auth = p.matcher.authorize_withdrawal(m, wbtc, 100_000_000)?;
+    let before = p.state(0).await?;
+    let e = pool_error(
+        p.pool.withdraw(&p.chain, m, wbtc, U256::from(600_000_001u64), &auth).await.unwrap_err(),
+    );
+    assert!(matches!(e, E::UnregisteredMatcher(_)), "{e:?}");
+    let e = pool_error(
+        p.pool
+            .withdraw(&p.chain, p.makers[1].0, wbtc, U256::from(100_000_000u64), &auth)
+            .await
+            .unwrap_err(),
+    );
+    assert!(matches!(e, E::UnregisteredMatcher(_)), "{e:?}");
+    assert_eq!(p.state(0).await?, before);
+    // The real one goes through, once; its amount is public from here.
+    p.pool.withdraw(&p.chain, m, wbtc, U256::from(100_000_000u64), &auth).await?;
+    p.matcher.confirm()?;
+    assert_eq!(
+        view(&p.chain, wbtc, &TestToken::balanceOfCall { account: m }).await?,
+        U256::from(100_000_000u64)
+    );
+    let e = pool_error(
+        p.pool.withdraw(&p.chain, m, wbtc, U256::from(100_000_000u64), &auth).await.unwrap_err(),
+    );
+    assert!(matches!(e, E::StaleCommitment(_)), "{e:?}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn reentrancy_is_refused() -> R {
+    let mut p = pool(true).await?;
+    let token = p.pool.payment;
+    let amount = 50u128 * 10u128.pow(18);
+    let auth = p.matcher.authorize_withdrawal(p.requester, token, amount)?;
+    // The hostile token re-enters withdraw with the same authorisation while paying out.
+    let reenter = shr_contracts::bindings::CREDarkPool::withdrawCall {
+        token,
+        amount: U256::from(amount),
+        oldCommitment: auth.old_commitment,
+        newCommitment: auth.new_commitment,
+        version: auth.version,
+        enclaveSignature: auth.signature.clone(),
+    };
+    send(
+        &p.chain,
+        p.requester,
+        token,
+        &ReentrantToken::armCall { target_: p.pool.address, payload_: reenter.abi_encode().into() },
+    )
+    .await?;
+    let before = p.state(0).await?;
+    let held = view(&p.chain, token, &TestToken::balanceOfCall { account: p.pool.address }).await?;
+    let e = pool_error(
+        p.pool.withdraw(&p.chain, p.requester, token, U256::from(amount), &auth).await.unwrap_err(),
+    );
+    assert!(matches!(e, E::ReentrancyGuardReentrantCall(_)), "{e:?}");
+    p.matcher.abort();
+    assert_eq!(p.state(0).await?, before);
+    assert_eq!(
+        view(&p.chain, token, &TestToken::balanceOfCall { account: p.pool.address }).await?,
+        held
+    );
+    Ok(())
+}

@@ -1,0 +1,66 @@
+//! The store's suite on both backends: a SQLite file and PostgreSQL (`SHR_TEST_DATABASE_URL`,
+//! default `postgres://postgres@127.0.0.1:5432/test`, each run in a fresh schema).
+
+use shr_store::{IncidentRow, Store};
+use sqlx::Connection;
+
+async fn suite(url: &str) {
+    let s = Store::open(url).await.unwrap_or_else(|e| panic!("{url}: {e:?}"));
+    assert_eq!(s.cursor("agent").await.unwrap(), None);
+    s.set_cursor("agent", 7).await.unwrap();
+    s.set_cursor("agent", 9).await.unwrap();
+    assert_eq!(s.cursor("agent").await.unwrap(), Some(9));
+    let mut row = IncidentRow {
+        id: "0xabc:1".into(),
+        observed_at: 1_728_000_000,
+        status: "detected".into(),
+        sealed_state: vec![0, 1, 2, 255],
+        updated_at: 1_728_000_001,
+    };
+    s.put_incident(&row).await.unwrap();
+    row.status = "decided".into();
+    s.put_incident(&row).await.unwrap();
+    assert_eq!(s.incident("0xabc:1").await.unwrap(), Some(row.clone()));
+    assert_eq!(s.incidents().await.unwrap(), vec![row]);
+    s.put_sealed_deficit(5, &[9, 9]).await.unwrap();
+    s.put_sealed_deficit(5, &[8]).await.unwrap();
+    assert_eq!(s.sealed_deficit(5).await.unwrap(), Some(vec![8]));
+    s.put_sealed("fill", "1:0xab", &[7]).await.unwrap();
+    assert_eq!(s.sealed("fill", "1:0xab").await.unwrap(), Some(vec![7]));
+    assert_eq!(s.sealed("order", "1:0xab").await.unwrap(), None);
+    // Reopening (a restarted process) runs the migrations again harmlessly and keeps the data.
+    let again = Store::open(url).await.unwrap();
+    assert_eq!(again.cursor("agent").await.unwrap(), Some(9));
+}
+
+#[tokio::test]
+async fn sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    suite(&format!("sqlite:{}", dir.path().join("shr.db").display())).await;
+    assert!(Store::open("mysql://nope").await.is_err(), "other schemes are refused by name");
+}
+
+#[tokio::test]
+async fn postgres() {
+    let base = std::env::var("SHR_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+    let schema = format!(
+        "shr_test_{}_{}",
+        std::process::id(),
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()
+    );
+    let mut admin = sqlx::PgConnection::connect(&base)
+        .await
+        .unwrap_or_else(|e| panic!("PostgreSQL at {base} (scripts/test starts one): {e}"));
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    let sep = if base.contains('?') { '&' } else { '?' };
+    let url = format!("{base}{sep}options=-c%20search_path%3D{schema}");
+    suite(&url).await;
+    sqlx::query(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+}
