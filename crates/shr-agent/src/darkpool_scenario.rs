@@ -23,7 +23,7 @@ use crate::{
     DarkPoolPolicy, Mechanism, Result, ScenarioReport, Step, StrategyConfig, V2Pool, choose,
     darkpool_route::request,
     open_deficit,
-    scenario::{ms, opening_rounds},
+    scenario::{StepObserver, Steps, ms, opening_rounds},
 };
 
 /// One maker's pre-committed liquidity in the scenario.
@@ -113,9 +113,22 @@ pub async fn dark_pool(
     tee: &dyn TeePlatform,
     cfg: &DarkPoolScenarioConfig,
 ) -> Result<ScenarioReport> {
+    dark_pool_observed(chain, tee, cfg, None).await
+}
+
+/// [`dark_pool`], handing each step to `observer` as it completes.
+///
+/// # Errors
+/// Chain, contract, oracle, matcher and agent errors.
+pub async fn dark_pool_observed(
+    chain: &dyn Chain,
+    tee: &dyn TeePlatform,
+    cfg: &DarkPoolScenarioConfig,
+    observer: Option<StepObserver<'_>>,
+) -> Result<ScenarioReport> {
     let accts = chain.accounts().to_vec();
     let [admin, transmitter, treasury] = [accts[0], accts[1], accts[2]];
-    let mut steps = Vec::new();
+    let mut steps = Steps::new(observer);
     let t = Instant::now();
     let agent_key =
         Enclave::launch(tee, "shr-agent/key-store@0.1.0").map_err(crate::Error::SealedDeficit)?;
@@ -306,7 +319,7 @@ pub async fn dark_pool(
         final_is_solvent,
         time_to_heal_ms: restored_at.unwrap_or(0.0),
         why,
-        steps,
+        steps: steps.into_vec(),
     })
 }
 

@@ -71,6 +71,43 @@ pub struct ScenarioReport {
     pub steps: Vec<Step>,
 }
 
+impl ScenarioReport {
+    /// Whether the scenario ended as designed: `darkpool-failure` when the reserve stays
+    /// insolvent (nothing restored), every other scenario when `isSolvent = true` was restored.
+    pub fn as_expected(&self) -> bool {
+        match self.scenario.as_str() {
+            "darkpool-failure" => !self.restored && !self.final_is_solvent,
+            _ => self.restored && self.final_is_solvent,
+        }
+    }
+}
+
+/// Called with each step as soon as it completes (the demo server streams them over SSE).
+pub type StepObserver<'a> = &'a (dyn Fn(&Step) + Send + Sync);
+
+/// The steps of a running scenario: kept in order and handed to the observer as they complete.
+pub(crate) struct Steps<'a> {
+    steps: Vec<Step>,
+    observer: Option<StepObserver<'a>>,
+}
+
+impl<'a> Steps<'a> {
+    pub(crate) fn new(observer: Option<StepObserver<'a>>) -> Self {
+        Self { steps: Vec::new(), observer }
+    }
+
+    pub(crate) fn push(&mut self, step: Step) {
+        if let Some(f) = self.observer {
+            f(&step);
+        }
+        self.steps.push(step);
+    }
+
+    pub(crate) fn into_vec(self) -> Vec<Step> {
+        self.steps
+    }
+}
+
 pub(crate) fn ms(t: Instant) -> f64 {
     t.elapsed().as_secs_f64() * 1e3
 }
@@ -85,7 +122,7 @@ pub(crate) async fn opening_rounds(
     dep: &shr_oracle::Deployment,
     transmitter: Address,
     (t0, supply, short): (u64, U256, U256),
-    steps: &mut Vec<Step>,
+    steps: &mut Steps<'_>,
 ) -> Result<(Option<shr_enclave::Sealed>, Option<Instant>)> {
     let mut sealed = None;
     let mut heal_start = None;
@@ -122,9 +159,22 @@ pub async fn small_deficit(
     tee: &dyn TeePlatform,
     cfg: &SmallDeficitConfig,
 ) -> Result<ScenarioReport> {
+    small_deficit_observed(chain, tee, cfg, None).await
+}
+
+/// [`small_deficit`], handing each step to `observer` as it completes.
+///
+/// # Errors
+/// Chain, contract, oracle and agent errors.
+pub async fn small_deficit_observed(
+    chain: &dyn Chain,
+    tee: &dyn TeePlatform,
+    cfg: &SmallDeficitConfig,
+    observer: Option<StepObserver<'_>>,
+) -> Result<ScenarioReport> {
     let [admin, transmitter, agent] =
         [chain.accounts()[0], chain.accounts()[1], chain.accounts()[2]];
-    let mut steps = Vec::new();
+    let mut steps = Steps::new(observer);
     let t = Instant::now();
     let agent_key =
         Enclave::launch(tee, "shr-agent/key-store@0.1.0").map_err(crate::Error::SealedDeficit)?;
@@ -226,6 +276,6 @@ pub async fn small_deficit(
         final_is_solvent,
         time_to_heal_ms: restored_at.unwrap_or(0.0),
         why,
-        steps,
+        steps: steps.into_vec(),
     })
 }

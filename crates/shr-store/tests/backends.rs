@@ -1,7 +1,7 @@
 //! The store's suite on both backends: a SQLite file and PostgreSQL (`SHR_TEST_DATABASE_URL`,
 //! default `postgres://postgres@127.0.0.1:5432/test`, each run in a fresh schema).
 
-use shr_store::{IncidentRow, Store};
+use shr_store::{IncidentRow, RebalanceRow, RunRow, Store};
 use sqlx::Connection;
 
 async fn suite(url: &str) {
@@ -28,6 +28,37 @@ async fn suite(url: &str) {
     s.put_sealed("fill", "1:0xab", &[7]).await.unwrap();
     assert_eq!(s.sealed("fill", "1:0xab").await.unwrap(), Some(vec![7]));
     assert_eq!(s.sealed("order", "1:0xab").await.unwrap(), None);
+    let mut run = RunRow {
+        id: "small-deficit-1".into(),
+        scenario: "small-deficit".into(),
+        status: "running".into(),
+        started_at: 1_000,
+        finished_at: 0,
+        public_json: "{\"steps\":[]}".into(),
+        sealed_private: vec![1, 2, 3],
+    };
+    s.put_run(&run).await.unwrap();
+    run.status = "passed".into();
+    run.finished_at = 2_000;
+    s.put_run(&run).await.unwrap();
+    let later = RunRow { id: "small-deficit-2".into(), started_at: 3_000, ..run.clone() };
+    s.put_run(&later).await.unwrap();
+    assert_eq!(s.latest_run("small-deficit").await.unwrap(), Some(later.clone()));
+    assert_eq!(s.latest_run("large-deficit").await.unwrap(), None);
+    assert_eq!(s.runs(10).await.unwrap(), vec![later, run]);
+    let reb = RebalanceRow {
+        id: "0xaa:A".into(),
+        vault_id: "A".into(),
+        executed_at: 9,
+        tx: "0xaa".into(),
+        gas: 432_497,
+        hf_before_wad: "1120000000000000000".into(),
+        hf_projected_wad: "1250000000000000000".into(),
+        hf_onchain_after_wad: "1250013000000000000".into(),
+    };
+    s.put_rebalance(&reb).await.unwrap();
+    s.put_rebalance(&reb).await.unwrap();
+    assert_eq!(s.rebalances().await.unwrap(), vec![reb]);
     // Reopening (a restarted process) runs the migrations again harmlessly and keeps the data.
     let again = Store::open(url).await.unwrap();
     assert_eq!(again.cursor("agent").await.unwrap(), Some(9));

@@ -6,6 +6,7 @@
 
 mod agent_cmd;
 mod custodian_cmd;
+mod demo_cmd;
 mod oracle_cmd;
 mod risk_cmd;
 mod scenario_cmd;
@@ -29,6 +30,9 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// The main job: the whole system on the embedded chain with the real data, dashboard at
+    /// http://127.0.0.1:3002 (`--headless` runs the three scenarios and exits).
+    Demo(demo_cmd::DemoArgs),
     /// Chain operations.
     Chain {
         #[command(subcommand)]
@@ -97,6 +101,7 @@ async fn main() -> Result<()> {
         Command::Chain { command: ChainCommand::Info { json } } => {
             chain_info(connect(rpc, None).await?.as_ref(), json).await
         }
+        Command::Demo(args) => demo_cmd::run(args).await,
         Command::Replay(args) => oracle_cmd::replay(args, rpc).await,
         Command::Attest(args) => oracle_cmd::attest(args, rpc).await,
         Command::Custodian(args) => custodian_cmd::run(args).await,

@@ -84,6 +84,16 @@ impl DonArgs {
     }
 }
 
+/// The DON of the demo: default policy on the dev (simulated) TEE platform, deficits sealed to
+/// the agent's key store.
+pub(crate) fn dev_don(owner: Address, decimals: u8) -> Result<Don> {
+    let tee = SimulatedTee::from_seed(DEV_TEE_SEED);
+    let mut cfg = DonConfig::new("wbtc-por", owner, decimals);
+    let agent = shr_enclave::Enclave::launch_instance(&tee, AGENT_KEY_PROGRAM, 0)?;
+    cfg.agent_key = Some(agent.identity().hpke);
+    Ok(Don::new(&tee, cfg)?)
+}
+
 /// The shipped wBTC series, amounts scaled to `decimals`.
 pub(crate) fn wbtc_series(decimals: u8) -> Result<ReserveSeries> {
     Ok(ReserveSeries::from_reader(WBTC_SERIES, &SeriesColumns::wbtc(), decimals)?)

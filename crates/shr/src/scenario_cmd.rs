@@ -3,7 +3,10 @@
 use alloy::primitives::U256;
 use clap::{Args, ValueEnum};
 use eyre::{Result, bail};
-use shr_agent::{DarkPoolScenarioConfig, SmallDeficitConfig, StrategyConfig};
+use shr_agent::{
+    DarkPoolScenarioConfig, ScenarioReport, SmallDeficitConfig, Step, StepObserver, StrategyConfig,
+};
+use shr_chain::Chain;
 use shr_enclave::SimulatedTee;
 
 /// The real Uniswap V2 WBTC/WETH pair at block 17,600,000.
@@ -52,43 +55,101 @@ struct Pool {
     reserves_token1: u128,
 }
 
-pub(crate) async fn run(args: ScenarioArgs, rpc_url: Option<&str>) -> Result<()> {
-    let at = shr_oracle::parse_time("at", &args.at)?;
+/// The real-data inputs every scenario starts from.
+fn config(
+    at: &str,
+    price_usd: u64,
+    strategy: StrategyConfig,
+    treasury_weth: u64,
+) -> Result<SmallDeficitConfig> {
+    let at = shr_oracle::parse_time("at", at)?;
     let series = crate::oracle_cmd::wbtc_series(8)?;
     let Some(reading) = series.window(Some(at), None).first().copied() else {
-        bail!("no reading at or after {}", args.at)
+        bail!("no reading at or after {at}")
     };
     let pool: Pool = serde_json::from_str(UNIV2_POOL)?;
-    let cfg = SmallDeficitConfig {
+    Ok(SmallDeficitConfig {
         reading,
-        price_usd_e8: u128::from(args.price_usd) * 100_000_000,
+        price_usd_e8: u128::from(price_usd) * 100_000_000,
         pool: (U256::from(pool.reserves_token0), U256::from(pool.reserves_token1)),
-        treasury: U256::from(args.treasury_weth) * U256::from(10u64).pow(U256::from(18)),
-        strategy: StrategyConfig {
-            max_impact_bps: args.max_impact_bps,
-            slippage_bps: args.slippage_bps,
-            ..StrategyConfig::default()
-        },
-    };
-    let chain = crate::connect(rpc_url, Some(reading.observed_at.saturating_sub(10))).await?;
+        treasury: U256::from(treasury_weth) * U256::from(10u64).pow(U256::from(18)),
+        strategy,
+    })
+}
+
+/// Runs `scenario` on `chain` with `cfg`, handing each step to `on_step`.
+async fn run_on(
+    scenario: Scenario,
+    chain: &dyn Chain,
+    cfg: &SmallDeficitConfig,
+    on_step: Option<StepObserver<'_>>,
+) -> Result<ScenarioReport> {
     let tee = SimulatedTee::new();
-    let price = cfg.price_usd_e8;
-    let report = match args.scenario {
-        Scenario::SmallDeficit => shr_agent::small_deficit(chain.as_ref(), &tee, &cfg).await?,
+    let (reading, price) = (cfg.reading, cfg.price_usd_e8);
+    Ok(match scenario {
+        Scenario::SmallDeficit => {
+            shr_agent::small_deficit_observed(chain, &tee, cfg, on_step).await?
+        }
         Scenario::LargeDeficit => {
             let c = DarkPoolScenarioConfig::large_deficit(reading, price, cfg.pool);
-            shr_agent::dark_pool(chain.as_ref(), &tee, &c).await?
+            shr_agent::dark_pool_observed(chain, &tee, &c, on_step).await?
         }
         Scenario::DarkpoolFailure => {
             let c = DarkPoolScenarioConfig::darkpool_failure(reading, price, cfg.pool);
-            shr_agent::dark_pool(chain.as_ref(), &tee, &c).await?
+            shr_agent::dark_pool_observed(chain, &tee, &c, on_step).await?
         }
+    })
+}
+
+/// The demo's scenarios: each run on a fresh embedded chain seeded from the real data (the
+/// wBTC reading of 2024-10-09 02:00 UTC, the real Uniswap V2 WBTC/WETH reserves).
+#[derive(Debug, Clone)]
+pub(crate) struct ScenarioSet {
+    cfg: SmallDeficitConfig,
+}
+
+impl ScenarioSet {
+    /// The defaults of `shr scenario`.
+    pub(crate) fn real() -> Result<Self> {
+        Ok(Self { cfg: config("2024-10-09T02:00:00Z", 62_000, StrategyConfig::default(), 100)? })
+    }
+}
+
+impl shr_server::ScenarioRunner for ScenarioSet {
+    fn names(&self) -> Vec<String> {
+        Scenario::value_variants()
+            .iter()
+            .filter_map(|v| v.to_possible_value().map(|p| p.get_name().to_string()))
+            .collect()
+    }
+
+    fn run(
+        &self,
+        name: &str,
+        on_step: &(dyn Fn(&Step) + Send + Sync),
+    ) -> std::result::Result<ScenarioReport, Box<dyn std::error::Error + Send + Sync>> {
+        let scenario = Scenario::from_str(name, false)?;
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+        rt.block_on(async {
+            let mut c = shr_chain::EmbeddedConfig::default();
+            c.genesis_timestamp = self.cfg.reading.observed_at.saturating_sub(10);
+            let chain = shr_chain::EmbeddedChain::with_config(c);
+            run_on(scenario, &chain, &self.cfg, Some(on_step)).await.map_err(Into::into)
+        })
+    }
+}
+
+pub(crate) async fn run(args: ScenarioArgs, rpc_url: Option<&str>) -> Result<()> {
+    let strategy = StrategyConfig {
+        max_impact_bps: args.max_impact_bps,
+        slippage_bps: args.slippage_bps,
+        ..StrategyConfig::default()
     };
+    let cfg = config(&args.at, args.price_usd, strategy, args.treasury_weth)?;
+    let chain = crate::connect(rpc_url, Some(cfg.reading.observed_at.saturating_sub(10))).await?;
+    let report = run_on(args.scenario, chain.as_ref(), &cfg, None).await?;
     // The failure scenario succeeds when the reserve stays insolvent and nothing was revealed.
-    let as_expected = match args.scenario {
-        Scenario::DarkpoolFailure => !report.restored && !report.final_is_solvent,
-        _ => report.restored && report.final_is_solvent,
-    };
+    let as_expected = report.as_expected();
     if args.json {
         let mut v = serde_json::to_value(&report)?;
         v["as_expected"] = as_expected.into();

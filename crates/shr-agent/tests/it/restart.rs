@@ -2,7 +2,7 @@
 //! never loses the incident. Also: duplicate deliveries, dry run, a sealed deficit that does not
 //! open.
 
-mod support;
+use crate::support;
 
 use alloy::primitives::U256;
 use shr_agent::{Agent, Error};

@@ -2,7 +2,7 @@
 //! still be in flight, the USDC -> WETH -> WBTC route, and on anvil (the RPC backend) a reorg
 //! under the confirmation depth, a connection dropped mid-swap, and a non-local signer.
 
-mod support;
+use crate::support;
 
 use std::sync::{
     Arc,

@@ -3,7 +3,7 @@
 //! after `requestCollateral` never requests twice; short liquidity expires, is retried once
 //! with a wider band, then escalated.
 
-mod support;
+use crate::support;
 
 use alloy::primitives::U256;
 use shr_agent::{Agent, DarkPoolConfig, DarkPoolPolicy, Error};

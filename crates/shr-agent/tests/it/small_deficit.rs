@@ -2,7 +2,7 @@
 //! pool -> the next round counts the vault -> attest true, on the embedded chain; with the
 //! executor's refusals (insufficient treasury, past deadline, slippage bound) paying nothing.
 
-mod support;
+use crate::support;
 
 use alloy::{primitives::U256, sol_types::SolEvent};
 use shr_agent::{

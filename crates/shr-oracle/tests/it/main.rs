@@ -1,0 +1,5 @@
+//! Integration tests of `shr-oracle`, one test binary (one link) for the whole crate.
+
+mod don;
+mod gas;
+mod privacy;

@@ -1,0 +1,157 @@
+// Self-Healing Reserve dashboard: public state from /api, live steps from SSE /api/events,
+// private figures only with the operator token (sent as a bearer token, kept in sessionStorage).
+'use strict';
+const $ = (s) => document.querySelector(s);
+const el = (tag, text, cls) => { const e = document.createElement(tag); if (text !== undefined) e.textContent = text; if (cls) e.className = cls; return e; };
+const short = (h) => (h && h.length > 14 ? h.slice(0, 10) + '…' + h.slice(-4) : h);
+const iso = (t) => (t ? new Date(t * 1000).toISOString().replace('.000Z', 'Z') : '–');
+
+let token = sessionStorage.getItem('shr-operator-token') || '';
+const m = location.hash.match(/token=([^&]+)/);
+if (m) { token = decodeURIComponent(m[1]); sessionStorage.setItem('shr-operator-token', token); history.replaceState(null, '', location.pathname); }
+let currentRun = null;
+let privateSteps = {};
+
+async function getJson(path, auth) {
+  const headers = auth && token ? { Authorization: 'Bearer ' + token } : {};
+  const r = await fetch(path, { headers });
+  if (!r.ok) throw new Error(path + ': ' + r.status + ' ' + (await r.text()));
+  return r.json();
+}
+
+function setSolvent(v) {
+  const b = $('#solvent');
+  const s = v === null || v === undefined ? 'unknown' : String(v);
+  b.textContent = s; b.className = 'badge ' + s; b.dataset.value = s;
+}
+
+async function refreshReserve() {
+  const r = await getJson('/api/reserve');
+  setSolvent(r.is_solvent);
+  $('#last-updated').textContent = iso(r.last_updated);
+  $('#rounds').textContent = r.rounds; $('#series').textContent = r.series_readings;
+  $('#reports').textContent = r.history.length; $('#receiver').textContent = r.receiver || '–';
+}
+
+function drawRatio(series) {
+  const svg = $('#ratio-chart'); svg.innerHTML = '';
+  if (!series.length) return;
+  const W = 900, H = 220, P = 28;
+  const ts = series.map((p) => p[0]), ys = series.map((p) => p[1]);
+  const t0 = Math.min(...ts), t1 = Math.max(...ts);
+  const y0 = Math.min(0.99, ...ys), y1 = Math.max(1.01, ...ys);
+  const x = (t) => P + (W - 2 * P) * (t - t0) / Math.max(1, t1 - t0);
+  const y = (v) => H - P - (H - 2 * P) * (v - y0) / (y1 - y0);
+  const ns = 'http://www.w3.org/2000/svg';
+  const line = document.createElementNS(ns, 'line');
+  Object.entries({ x1: P, x2: W - P, y1: y(1), y2: y(1), stroke: '#cf222e', 'stroke-dasharray': '4 4' }).forEach(([k, v]) => line.setAttribute(k, v));
+  svg.appendChild(line);
+  const path = document.createElementNS(ns, 'polyline');
+  path.setAttribute('points', series.map((p) => x(p[0]).toFixed(1) + ',' + y(p[1]).toFixed(1)).join(' '));
+  Object.entries({ fill: 'none', stroke: '#0969da', 'stroke-width': 1.5, id: 'ratio-line' }).forEach(([k, v]) => path.setAttribute(k, v));
+  svg.appendChild(path);
+  const label = (tx, px, py, anchor) => { const t = document.createElementNS(ns, 'text'); t.textContent = tx; t.setAttribute('x', px); t.setAttribute('y', py); t.setAttribute('font-size', 11); t.setAttribute('text-anchor', anchor || 'start'); svg.appendChild(t); };
+  label(iso(t0).slice(0, 10), P, H - 8); label(iso(t1).slice(0, 10), W - P, H - 8, 'end');
+  label(y1.toFixed(4), 2, P - 8); label(y0.toFixed(4), 2, H - P + 12); label('1.0000 (fully backed)', W - P, y(1) - 4, 'end');
+  svg.dataset.points = series.length;
+}
+
+async function refreshOperator() {
+  if (!token) { $('#token-status').textContent = 'public view: private figures hidden'; return; }
+  try {
+    const v = await getJson('/api/operator/view', true);
+    $('#token-status').textContent = 'operator view (' + v.reserve_ratio.length + ' points)';
+    drawRatio(v.reserve_ratio);
+    privateSteps = {};
+    for (const r of v.runs) privateSteps[r.run_id] = r.private;
+    fillPrivate();
+  } catch (e) { $('#token-status').textContent = String(e.message); }
+}
+
+function fillPrivate() {
+  const p = currentRun && privateSteps[currentRun];
+  if (!p) return;
+  document.querySelectorAll('#steps tbody tr').forEach((tr, i) => {
+    const s = p.steps[i];
+    if (s) tr.querySelector('td.private').innerHTML = '<pre>' + escapeHtml(JSON.stringify(s.private, null, 1)) + '</pre>';
+  });
+}
+function escapeHtml(s) { return s.replace(/[&<>]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;' }[c])); }
+
+function addStep(index, s) {
+  const tr = el('tr'); tr.dataset.step = index;
+  tr.appendChild(el('td', String(index + 1)));
+  tr.appendChild(el('td', s.name));
+  tr.appendChild(el('td', s.ms.toFixed(2)));
+  tr.appendChild(el('td', String(s.gas)));
+  const tx = el('td'); s.tx.forEach((h) => { const c = el('code', short(h)); c.title = h; tx.appendChild(c); tx.appendChild(el('br')); }); tr.appendChild(tx);
+  const pub = el('td', undefined, 'public'); pub.appendChild(el('pre', JSON.stringify(s.public, null, 1))); tr.appendChild(pub);
+  tr.appendChild(el('td', s.private_fields.length ? '🔒 ' + s.private_fields.join(', ') : '—', 'private'));
+  $('#steps tbody').appendChild(tr);
+}
+
+function showRun(run) {
+  currentRun = run.run_id;
+  $('#run-id').textContent = run.run_id;
+  $('#steps tbody').innerHTML = '';
+  run.steps.forEach((s, i) => addStep(i, s));
+  setStatus(run.status, run);
+}
+
+function setStatus(status, run) {
+  const s = $('#run-status'); s.textContent = status; s.dataset.status = status;
+  document.querySelectorAll('#scenario-buttons button').forEach((b) => { b.disabled = status === 'running'; });
+  if (run && run.mechanism !== undefined && run.mechanism !== null) {
+    $('#run-outcome').textContent = 'mechanism ' + run.mechanism + ', restored ' + run.restored + ', final isSolvent ' + run.final_is_solvent + (run.restored ? ', healed in ' + run.time_to_heal_ms.toFixed(1) + ' ms' : '');
+  } else if (run && run.error) {
+    $('#run-outcome').textContent = run.error;
+  } else { $('#run-outcome').textContent = ''; }
+}
+
+async function refreshTables() {
+  const dp = await getJson('/api/darkpool/requests');
+  const tb = $('#darkpool tbody'); tb.innerHTML = '';
+  dp.forEach((r) => { const tr = el('tr'); [r.run_id, String(r.request_id), JSON.stringify(r.status)].forEach((t) => tr.appendChild(el('td', t))); tb.appendChild(tr); });
+  const inc = await getJson('/api/incidents');
+  const ti = $('#incidents tbody'); ti.innerHTML = '';
+  inc.slice(-15).reverse().forEach((r) => { const tr = el('tr'); [r.id, r.status, iso(r.updated_at)].forEach((t) => tr.appendChild(el('td', t))); ti.appendChild(tr); });
+}
+
+function logEvent(type, data) {
+  const li = el('li', type + ' ' + JSON.stringify(data).slice(0, 180));
+  const ol = $('#events'); ol.insertBefore(li, ol.firstChild);
+  while (ol.children.length > 40) ol.removeChild(ol.lastChild);
+}
+
+async function start(name) {
+  setStatus('starting');
+  const r = await fetch('/api/scenarios/' + name, { method: 'POST' });
+  const body = await r.json();
+  if (!r.ok) { setStatus('error', { error: body.error }); return; }
+  showRun({ run_id: body.run_id, steps: [], status: 'running' });
+}
+
+function connect() {
+  const es = new EventSource('/api/events');
+  const on = (type, f) => es.addEventListener(type, (e) => { const d = JSON.parse(e.data); logEvent(type, d); f(d); });
+  on('round', () => {});
+  on('attestation', (d) => { if (d.source === 'feed') { setSolvent(d.is_solvent); refreshReserve(); } });
+  on('scenario_started', (d) => { if (d.run_id !== currentRun) showRun({ run_id: d.run_id, steps: [], status: 'running' }); });
+  on('step', (d) => { if (d.run_id === currentRun && !document.querySelector('#steps tr[data-step="' + d.index + '"]')) addStep(d.index, d.step); });
+  on('swap', () => {});
+  on('dark_pool', () => refreshTables());
+  on('scenario_finished', async (d) => {
+    const run = await getJson('/api/scenarios/' + d.scenario);
+    if (run.run_id === currentRun) showRun(run);
+    refreshTables(); refreshOperator();
+  });
+  es.onopen = () => { document.body.dataset.sse = 'open'; };
+}
+
+document.querySelectorAll('#scenario-buttons button').forEach((b) => b.addEventListener('click', () => start(b.dataset.scenario)));
+$('#token-form').addEventListener('submit', (e) => { e.preventDefault(); token = $('#token').value.trim(); sessionStorage.setItem('shr-operator-token', token); refreshOperator(); });
+connect();
+refreshReserve().catch(() => {});
+refreshTables().catch(() => {});
+refreshOperator();
+setInterval(() => refreshReserve().catch(() => {}), 2000);

@@ -1,0 +1,324 @@
+//! Routes under `/api`, the OpenAPI document and the dashboard's static files.
+
+use std::{collections::BTreeMap, convert::Infallible, time::Duration};
+
+use axum::{
+    Json, Router,
+    extract::{Path, State},
+    http::{HeaderMap, StatusCode, header},
+    response::{
+        IntoResponse, Response,
+        sse::{self, KeepAlive, Sse},
+    },
+    routing::{get, post},
+};
+use futures_util::{Stream, StreamExt};
+use serde::Serialize;
+use serde_json::Value;
+use tokio_stream::wrappers::BroadcastStream;
+use utoipa::{OpenApi, ToSchema};
+
+use crate::{
+    AppState, Error, Event, ReserveView, RunView, assets,
+    state::{StartError, now_ms},
+};
+
+/// The OpenAPI document of `/api` (served at `/api/openapi.json`).
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Self-Healing Reserve API",
+        description = "Public attestation state, scenario runs and their steps, dark-pool request statuses, incidents, and an SSE event stream. Private figures only on the operator route (bearer token)."
+    ),
+    paths(
+        reserve,
+        start_scenario,
+        get_scenario,
+        darkpool_requests,
+        incidents,
+        health,
+        events,
+        operator_view
+    ),
+    components(schemas(
+        ReserveView,
+        RunView,
+        Event,
+        ApiError,
+        Started,
+        DarkPoolRequest,
+        Incident,
+        Health
+    ))
+)]
+pub struct ApiDoc;
+
+/// An error body: what was wrong, naming the field or value.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct ApiError {
+    /// Human-readable message.
+    error: String,
+}
+
+fn err(status: StatusCode, msg: impl Into<String>) -> Response {
+    (status, Json(ApiError { error: msg.into() })).into_response()
+}
+
+fn internal(e: Error) -> Response {
+    tracing::error!(target: "shr::server", error = ?e, "request failed");
+    err(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
+}
+
+/// The router: `/api/...`, `/` (dashboard) and `/assets/...`.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/api/reserve", get(reserve))
+        .route("/api/scenarios/{name}", post(start_scenario).get(get_scenario))
+        .route("/api/darkpool/requests", get(darkpool_requests))
+        .route("/api/incidents", get(incidents))
+        .route("/api/health", get(health))
+        .route("/api/events", get(events))
+        .route("/api/operator/view", get(operator_view))
+        .route("/api/openapi.json", get(|| async { Json(ApiDoc::openapi()) }))
+        .route("/", get(assets::index))
+        .route("/assets/{file}", get(assets::file))
+        .with_state(state)
+}
+
+/// Public attestation state of the live reserve feed and its history.
+#[utoipa::path(get, path = "/api/reserve", responses((status = 200, body = ReserveView)))]
+async fn reserve(State(s): State<AppState>) -> Json<ReserveView> {
+    Json(s.reserve())
+}
+
+/// A started run.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct Started {
+    /// Run id; `GET /api/scenarios/{name}` follows it.
+    run_id: String,
+}
+
+/// Starts scenario `name` (`small-deficit`, `large-deficit`, `darkpool-failure`).
+#[utoipa::path(post, path = "/api/scenarios/{name}",
+    params(("name" = String, Path, description = "Scenario name")),
+    responses(
+        (status = 202, body = Started, description = "Started; steps stream on /api/events"),
+        (status = 404, body = ApiError, description = "Unknown scenario"),
+        (status = 409, body = ApiError, description = "A scenario is already running"),
+    ))]
+async fn start_scenario(State(s): State<AppState>, Path(name): Path<String>) -> Response {
+    match s.start(&name) {
+        Ok(run_id) => (StatusCode::ACCEPTED, Json(Started { run_id })).into_response(),
+        Err(StartError::Unknown(e)) => err(StatusCode::NOT_FOUND, e.to_string()),
+        Err(StartError::Busy(running)) => err(
+            StatusCode::CONFLICT,
+            format!("scenario {running:?} is running; one scenario runs at a time"),
+        ),
+    }
+}
+
+/// The latest run of scenario `name` and its public steps.
+#[utoipa::path(get, path = "/api/scenarios/{name}",
+    params(("name" = String, Path, description = "Scenario name")),
+    responses((status = 200, body = RunView), (status = 404, body = ApiError)))]
+async fn get_scenario(State(s): State<AppState>, Path(name): Path<String>) -> Response {
+    let names = s.scenario_names();
+    if !names.contains(&name) {
+        return err(
+            StatusCode::NOT_FOUND,
+            format!("unknown scenario {name:?} (known: {})", names.join(", ")),
+        );
+    }
+    match s.latest_run(&name).await {
+        Ok(Some(v)) => Json(v).into_response(),
+        Ok(None) => err(StatusCode::NOT_FOUND, format!("scenario {name:?} has not run yet")),
+        Err(e) => internal(e),
+    }
+}
+
+/// A dark-pool request: id and status only.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct DarkPoolRequest {
+    /// The run that made the request.
+    run_id: String,
+    /// `CREDarkPool` request id.
+    request_id: u64,
+    /// Last status read from chain.
+    #[schema(value_type = Object)]
+    status: Value,
+    /// Transaction of the last status change.
+    tx: Option<String>,
+}
+
+/// Dark-pool requests of the known runs (ids and statuses; never sizes or prices).
+#[utoipa::path(get, path = "/api/darkpool/requests", responses((status = 200, body = [DarkPoolRequest])))]
+async fn darkpool_requests(State(s): State<AppState>) -> Response {
+    let mut out: BTreeMap<(String, u64), DarkPoolRequest> = BTreeMap::new();
+    for name in s.scenario_names() {
+        let run = match s.latest_run(&name).await {
+            Ok(r) => r,
+            Err(e) => return internal(e),
+        };
+        for step in run.iter().flat_map(|r| r.steps.iter().map(move |st| (r, st))) {
+            let (run, st) = step;
+            if let (Some(id), Some(status)) =
+                (st.public.get("request_id").and_then(Value::as_u64), st.public.get("status"))
+            {
+                out.insert(
+                    (run.run_id.clone(), id),
+                    DarkPoolRequest {
+                        run_id: run.run_id.clone(),
+                        request_id: id,
+                        status: status.clone(),
+                        tx: st.tx.first().cloned(),
+                    },
+                );
+            }
+        }
+    }
+    Json(out.into_values().collect::<Vec<_>>()).into_response()
+}
+
+/// An incident: public columns only (the private state stays sealed in the store).
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct Incident {
+    /// Idempotency key (the agent's) or run id (the demo's).
+    id: String,
+    /// Observation time, unix seconds.
+    observed_at: u64,
+    /// Public status.
+    status: String,
+    /// Last update, unix seconds.
+    updated_at: u64,
+}
+
+/// Incidents in the store, oldest first.
+#[utoipa::path(get, path = "/api/incidents", responses((status = 200, body = [Incident])))]
+async fn incidents(State(s): State<AppState>) -> Response {
+    match s.store().incidents().await {
+        Ok(rows) => Json(
+            rows.into_iter()
+                .map(|r| Incident {
+                    id: r.id,
+                    observed_at: r.observed_at,
+                    status: r.status,
+                    updated_at: r.updated_at,
+                })
+                .collect::<Vec<_>>(),
+        )
+        .into_response(),
+        Err(e) => internal(e.into()),
+    }
+}
+
+/// Liveness and what is running.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct Health {
+    /// `ok`, or `degraded` when the store does not answer.
+    status: String,
+    /// Whether the store answered.
+    store: bool,
+    /// The running scenario, if any.
+    running: Option<String>,
+    /// DON rounds of the live feed so far.
+    rounds: u64,
+    /// Server time, unix milliseconds.
+    now_ms: u64,
+}
+
+/// Liveness: the store answers, what runs.
+#[utoipa::path(get, path = "/api/health", responses((status = 200, body = Health)))]
+async fn health(State(s): State<AppState>) -> Json<Health> {
+    let store = s.store().cursor("health").await.is_ok();
+    Json(Health {
+        status: if store { "ok" } else { "degraded" }.into(),
+        store,
+        running: s.running(),
+        rounds: s.reserve().rounds,
+        now_ms: now_ms(),
+    })
+}
+
+/// Server-sent events: `round`, `attestation`, `scenario_started`, `step`, `swap`, `dark_pool`,
+/// `scenario_finished`; `data:` is the JSON [`Event`]. A client that falls more than the
+/// buffer behind gets a `lagged` event and continues.
+#[utoipa::path(get, path = "/api/events", responses((status = 200, content_type = "text/event-stream", body = Event)))]
+async fn events(
+    State(s): State<AppState>,
+) -> Sse<impl Stream<Item = Result<sse::Event, Infallible>>> {
+    let stream = BroadcastStream::new(s.subscribe()).map(|e| {
+        Ok(match e {
+            Ok(ev) => sse::Event::default()
+                .event(ev.name())
+                .json_data(&ev)
+                .unwrap_or_else(|_| sse::Event::default().event("error")),
+            Err(tokio_stream::wrappers::errors::BroadcastStreamRecvError::Lagged(n)) => {
+                sse::Event::default().event("lagged").data(n.to_string())
+            }
+        })
+    });
+    Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+}
+
+/// Byte-wise comparison whose time does not depend on where the first difference is.
+fn same_token(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// The operator's decrypted view: the reserve-ratio series and each run's private figures.
+/// Needs `Authorization: Bearer <operator_token>`.
+#[utoipa::path(get, path = "/api/operator/view",
+    security(("bearer" = [])),
+    responses((status = 200, description = "Private figures"), (status = 401, body = ApiError), (status = 404, body = ApiError, description = "No operator token configured")))]
+async fn operator_view(State(s): State<AppState>, headers: HeaderMap) -> Response {
+    let Some(token) = s.config().operator_token.as_deref() else {
+        return err(
+            StatusCode::NOT_FOUND,
+            "the operator route is disabled (no operator_token configured)",
+        );
+    };
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    match given {
+        Some(g) if same_token(g.as_bytes(), token.as_bytes()) => {}
+        Some(_) => return err(StatusCode::UNAUTHORIZED, "Authorization: wrong bearer token"),
+        None => {
+            return err(StatusCode::UNAUTHORIZED, "Authorization: Bearer <operator_token> required");
+        }
+    }
+    match s.operator_view(1500).await {
+        Ok(v) => Json(v).into_response(),
+        Err(e) => internal(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn token_comparison() {
+        assert!(same_token(b"abc", b"abc"));
+        assert!(!same_token(b"abc", b"abd"));
+        assert!(!same_token(b"abc", b"abcd"));
+        assert!(!same_token(b"", b"a"));
+    }
+
+    #[test]
+    fn openapi_names_every_route() {
+        let doc = serde_json::to_value(ApiDoc::openapi()).unwrap();
+        for p in [
+            "/api/reserve",
+            "/api/scenarios/{name}",
+            "/api/darkpool/requests",
+            "/api/incidents",
+            "/api/health",
+            "/api/events",
+            "/api/operator/view",
+        ] {
+            assert!(doc["paths"].get(p).is_some(), "{p} missing from the OpenAPI document");
+        }
+    }
+}

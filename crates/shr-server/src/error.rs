@@ -1,0 +1,56 @@
+//! The server's errors.
+
+/// Result with this crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What can go wrong in the server.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The listen address could not be bound.
+    #[error("cannot listen on {addr}")]
+    Bind {
+        /// The address.
+        addr: String,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The HTTP server failed.
+    #[error("HTTP server failed")]
+    Serve(#[source] std::io::Error),
+    /// The store failed.
+    #[error("store")]
+    Store(#[from] shr_store::Error),
+    /// Sealing or opening a private record failed.
+    #[error("sealing a private record")]
+    Seal(#[from] shr_enclave::Error),
+    /// A chain or DON operation failed.
+    #[error("oracle")]
+    Oracle(#[from] shr_oracle::Error),
+    /// A scenario failed with an error (not merely an unexpected outcome).
+    #[error("scenario {name} failed")]
+    Scenario {
+        /// The scenario.
+        name: String,
+        /// What failed.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// No such scenario.
+    #[error("unknown scenario {name:?} (known: {known})")]
+    UnknownScenario {
+        /// The name asked for.
+        name: String,
+        /// The known names, comma-separated.
+        known: String,
+    },
+    /// A scenario is already running (one runs at a time).
+    #[error("scenario {running:?} is running; one scenario runs at a time")]
+    Busy {
+        /// The running scenario.
+        running: String,
+    },
+    /// JSON encoding failed.
+    #[error("JSON")]
+    Json(#[from] serde_json::Error),
+}

@@ -1,0 +1,211 @@
+//! What the server publishes: SSE events and the public view of a scenario step.
+
+use serde::Serialize;
+use serde_json::Value;
+use shr_agent::Step;
+use utoipa::ToSchema;
+
+/// A step as the public sees it: name, timing, gas, transaction hashes and the public fields;
+/// of the private half only the *names* of the fields that stayed private.
+#[derive(Debug, Clone, Serialize, serde::Deserialize, ToSchema)]
+pub struct PublicStep {
+    /// Step name, e.g. `direct swap into ReserveVault`.
+    pub name: String,
+    /// Measured wall time, milliseconds.
+    pub ms: f64,
+    /// Gas used by the step's transactions.
+    pub gas: u64,
+    /// Transaction hashes (0x-hex).
+    pub tx: Vec<String>,
+    /// What anyone could see (on chain or in the report).
+    #[schema(value_type = Object)]
+    pub public: Value,
+    /// Names of the fields that stayed private (inside an enclave or the agent); no values.
+    pub private_fields: Vec<String>,
+}
+
+impl PublicStep {
+    /// The public view of `step`.
+    pub fn of(step: &Step) -> Self {
+        Self {
+            name: step.name.clone(),
+            ms: step.ms,
+            gas: step.gas,
+            tx: step.tx.clone(),
+            public: step.public.clone(),
+            private_fields: redact(&step.private),
+        }
+    }
+}
+
+/// The field names of a private JSON object, values dropped (a non-object yields `["value"]`,
+/// an empty object or `null` nothing).
+pub fn redact(private: &Value) -> Vec<String> {
+    match private {
+        Value::Object(m) => m.keys().cloned().collect(),
+        Value::Null => vec![],
+        _ => vec!["value".into()],
+    }
+}
+
+/// One server-sent event (`event:` is the variant's `type`, `data:` the JSON object).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Event {
+    /// A DON round over the live reserve series ran.
+    Round {
+        /// Round number since the server started.
+        round: u64,
+        /// The reading's observation time, unix seconds.
+        observed_at: u64,
+        /// Whether a report was transmitted on chain.
+        transmitted: bool,
+    },
+    /// A report reached `ReserveAttestation` (the public boolean).
+    Attestation {
+        /// `isSolvent` as attested.
+        is_solvent: bool,
+        /// The report's observation time, unix seconds.
+        observed_at: u64,
+        /// Transmission transaction hash.
+        tx: String,
+        /// Gas used.
+        gas: u64,
+        /// Where the report came from: `feed` (the live series) or a scenario run id.
+        source: String,
+    },
+    /// A scenario run started.
+    ScenarioStarted {
+        /// Run id.
+        run_id: String,
+        /// Scenario name.
+        scenario: String,
+    },
+    /// A step of a scenario run (an incident step) completed.
+    Step {
+        /// Run id.
+        run_id: String,
+        /// Scenario name.
+        scenario: String,
+        /// Step index within the run, from 0.
+        index: usize,
+        /// The public view of the step.
+        step: PublicStep,
+    },
+    /// The agent's direct swap was mined.
+    Swap {
+        /// Run id.
+        run_id: String,
+        /// Transaction hashes (approve, swap).
+        tx: Vec<String>,
+        /// Gas used.
+        gas: u64,
+    },
+    /// A dark-pool request changed status on chain.
+    DarkPool {
+        /// Run id.
+        run_id: String,
+        /// `CREDarkPool` request id.
+        request_id: u64,
+        /// Status as read from chain (`PENDING`, `FILLED`, `EXPIRED`, ...).
+        #[schema(value_type = Object)]
+        status: Value,
+    },
+    /// A scenario run ended.
+    ScenarioFinished {
+        /// Run id.
+        run_id: String,
+        /// Scenario name.
+        scenario: String,
+        /// `passed`, `failed` (ran, but did not end as designed) or `error`.
+        status: String,
+    },
+}
+
+impl Event {
+    /// The SSE `event:` name.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Round { .. } => "round",
+            Self::Attestation { .. } => "attestation",
+            Self::ScenarioStarted { .. } => "scenario_started",
+            Self::Step { .. } => "step",
+            Self::Swap { .. } => "swap",
+            Self::DarkPool { .. } => "dark_pool",
+            Self::ScenarioFinished { .. } => "scenario_finished",
+        }
+    }
+
+    /// The events a completed scenario step implies, besides [`Event::Step`]: an attestation,
+    /// a swap or a dark-pool status, recognised from the step's public fields.
+    pub(crate) fn implied_by(run_id: &str, step: &Step) -> Option<Self> {
+        let p = &step.public;
+        if let (Some(is_solvent), Some(tx)) =
+            (p.get("isSolvent").and_then(Value::as_bool), step.tx.first())
+        {
+            return Some(Self::Attestation {
+                is_solvent,
+                observed_at: 0,
+                tx: tx.clone(),
+                gas: step.gas,
+                source: run_id.into(),
+            });
+        }
+        if let (Some(id), Some(status)) =
+            (p.get("request_id").and_then(Value::as_u64), p.get("status"))
+        {
+            return Some(Self::DarkPool {
+                run_id: run_id.into(),
+                request_id: id,
+                status: status.clone(),
+            });
+        }
+        if step.name.contains("swap") && !step.tx.is_empty() {
+            return Some(Self::Swap { run_id: run_id.into(), tx: step.tx.clone(), gas: step.gas });
+        }
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn step(name: &str, public: Value, tx: &[&str]) -> Step {
+        Step {
+            name: name.into(),
+            ms: 1.0,
+            gas: 7,
+            tx: tx.iter().map(|s| s.to_string()).collect(),
+            public,
+            private: json!({ "deficit_sats": "123456789" }),
+        }
+    }
+
+    #[test]
+    fn public_step_keeps_names_drops_values() {
+        let s = PublicStep::of(&step("x", json!({}), &[]));
+        assert_eq!(s.private_fields, vec!["deficit_sats"]);
+        assert!(!serde_json::to_string(&s).unwrap().contains("123456789"));
+        assert_eq!(redact(&Value::Null), Vec::<String>::new());
+        assert_eq!(redact(&json!(5)), vec!["value"]);
+    }
+
+    #[test]
+    fn implied_events() {
+        let a = Event::implied_by("r", &step("attest", json!({"isSolvent": false}), &["0x1"]));
+        assert!(matches!(a, Some(Event::Attestation { is_solvent: false, .. })));
+        let d = Event::implied_by(
+            "r",
+            &step("req", json!({"request_id": 3, "status": "FILLED"}), &["0x2"]),
+        );
+        assert!(matches!(d, Some(Event::DarkPool { request_id: 3, .. })));
+        let s = Event::implied_by("r", &step("direct swap into ReserveVault", json!({}), &["0x3"]));
+        assert!(matches!(s, Some(Event::Swap { .. })));
+        assert!(Event::implied_by("r", &step("deploy", json!({}), &[])).is_none());
+        // An unconfirmed round transmits nothing: no attestation event.
+        assert!(Event::implied_by("r", &step("read", json!({"isSolvent": null}), &[])).is_none());
+    }
+}

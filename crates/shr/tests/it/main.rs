@@ -1,0 +1,4 @@
+//! Integration tests of `shr`, one test binary (one link) for the whole crate.
+
+mod agent_cli;
+mod cli;
