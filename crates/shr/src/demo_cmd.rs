@@ -5,6 +5,7 @@
 //! `SHR_CONFIG`, else `shr.toml` when present), environment variables, flags.
 
 use std::{
+    io::Write,
     net::{IpAddr, Ipv4Addr, SocketAddr},
     path::PathBuf,
     sync::Arc,
