@@ -134,7 +134,8 @@ async function start(name) {
 function connect() {
   const es = new EventSource('/api/events');
   const on = (type, f) => es.addEventListener(type, (e) => { const d = JSON.parse(e.data); logEvent(type, d); f(d); });
-  on('round', () => {});
+  // Rounds are many (one per hourly reading): the log shows every 250th.
+  es.addEventListener('round', (e) => { const d = JSON.parse(e.data); if (d.round % 250 === 0) logEvent('round', d); });
   on('attestation', (d) => { if (d.source === 'feed') { setSolvent(d.is_solvent); refreshReserve(); } });
   on('scenario_started', (d) => { if (d.run_id !== currentRun) showRun({ run_id: d.run_id, steps: [], status: 'running' }); });
   on('step', (d) => { if (d.run_id === currentRun && !document.querySelector('#steps tr[data-step="' + d.index + '"]')) addStep(d.index, d.step); });
@@ -150,7 +151,16 @@ function connect() {
 
 document.querySelectorAll('#scenario-buttons button').forEach((b) => b.addEventListener('click', () => start(b.dataset.scenario)));
 $('#token-form').addEventListener('submit', (e) => { e.preventDefault(); token = $('#token').value.trim(); sessionStorage.setItem('shr-operator-token', token); refreshOperator(); });
+async function showLatestRun() {
+  const names = [...document.querySelectorAll('#scenario-buttons button')].map((b) => b.dataset.scenario);
+  const runs = (await Promise.all(names.map((n) => fetch('/api/scenarios/' + n).then((r) => (r.ok ? r.json() : null))))).filter(Boolean);
+  if (!runs.length || currentRun) return;
+  runs.sort((a, b) => b.started_at_ms - a.started_at_ms);
+  showRun(runs[0]); fillPrivate();
+}
+
 connect();
+showLatestRun().catch(() => {});
 refreshReserve().catch(() => {});
 refreshTables().catch(() => {});
 refreshOperator();

@@ -285,7 +285,10 @@ async fn operator_view(State(s): State<AppState>, headers: HeaderMap) -> Respons
         Some(g) if same_token(g.as_bytes(), token.as_bytes()) => {}
         Some(_) => return err(StatusCode::UNAUTHORIZED, "Authorization: wrong bearer token"),
         None => {
-            return err(StatusCode::UNAUTHORIZED, "Authorization: Bearer <operator_token> required");
+            return err(
+                StatusCode::UNAUTHORIZED,
+                "Authorization: Bearer <operator_token> required",
+            );
         }
     }
     match s.operator_view(1500).await {

@@ -140,11 +140,16 @@ pub(crate) async fn run(args: DemoArgs) -> Result<()> {
         .await
         .map_err(|source| shr_server::Error::Bind { addr: addr.to_string(), source })?;
     let local = listener.local_addr()?;
-    println!("listening on http://{local}/");
-    println!(
+    // Written, not println!: a closed stdout (a supervisor that read the port) must not stop
+    // the server.
+    let mut out = std::io::stdout();
+    let _ = writeln!(out, "listening on http://{local}/");
+    let _ = writeln!(
+        out,
         "dashboard: http://{local}/  (operator view: http://{local}/#token={})",
         cfg.operator_token
     );
+    let _ = out.flush();
     tracing::info!(target: "shr::demo", %local, db = %cfg.database_url, "demo up");
     spawn_feed(state.clone(), Duration::from_millis(cfg.feed_interval_ms))?;
     let shutdown = async {

@@ -131,9 +131,10 @@ impl shr_server::ScenarioRunner for ScenarioSet {
         let scenario = Scenario::from_str(name, false)?;
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
         rt.block_on(async {
-            let mut c = shr_chain::EmbeddedConfig::default();
-            c.genesis_timestamp = self.cfg.reading.observed_at.saturating_sub(10);
-            let chain = shr_chain::EmbeddedChain::with_config(c);
+            let chain = shr_chain::EmbeddedChain::with_config(shr_chain::EmbeddedConfig {
+                genesis_timestamp: self.cfg.reading.observed_at.saturating_sub(10),
+                ..Default::default()
+            });
             run_on(scenario, &chain, &self.cfg, Some(on_step)).await.map_err(Into::into)
         })
     }

@@ -39,7 +39,12 @@ fn headless_runs_the_three_scenarios() {
         }
     }
     // A confirmed deficit's step names what stayed private.
-    let opened = runs[0]["steps"].as_array().unwrap().iter().find(|s| s["name"] == "agent opens deficit, chooses").unwrap();
+    let opened = runs[0]["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "agent opens deficit, chooses")
+        .unwrap();
     assert_eq!(opened["private_fields"], serde_json::json!(["decision", "deficit_sats"]));
 }
 
@@ -92,15 +97,31 @@ async fn operator_status(base: &str, token: &str) -> u16 {
 async fn server_feed_and_operator_view() {
     let dir = tempfile::tempdir().unwrap();
     let token = "demo-test-token-0123456789abcdef";
-    let d = demo(dir.path(), &["--port", "0", "--db", "sqlite:demo.db", "--feed-interval-ms", "0", "--operator-token", token], &[]);
+    let d = demo(
+        dir.path(),
+        &[
+            "--port",
+            "0",
+            "--db",
+            "sqlite:demo.db",
+            "--feed-interval-ms",
+            "0",
+            "--operator-token",
+            token,
+        ],
+        &[],
+    );
     let base = &d.1;
-    let health: Value = reqwest::get(format!("{base}/api/health")).await.unwrap().json().await.unwrap();
+    let health: Value =
+        reqwest::get(format!("{base}/api/health")).await.unwrap().json().await.unwrap();
     assert_eq!(health["status"], "ok");
     // The feed replays the real series: the public boolean appears, with its history.
     let mut reserve = Value::Null;
     for _ in 0..300 {
         reserve = reqwest::get(format!("{base}/api/reserve")).await.unwrap().json().await.unwrap();
-        if reserve["rounds"].as_u64().unwrap() > 50 && !reserve["history"].as_array().unwrap().is_empty() {
+        if reserve["rounds"].as_u64().unwrap() > 50
+            && !reserve["history"].as_array().unwrap().is_empty()
+        {
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -146,7 +167,11 @@ async fn configuration_precedence_file_env_flag() {
     assert_eq!(operator_status(&d.1, "file-token-0123456789").await, 401);
     drop(d);
     // Flag over environment.
-    let d = demo(dir.path(), &["--operator-token", "flag-token-0123456789"], &[("SHR_OPERATOR_TOKEN", "env-token-0123456789")]);
+    let d = demo(
+        dir.path(),
+        &["--operator-token", "flag-token-0123456789"],
+        &[("SHR_OPERATOR_TOKEN", "env-token-0123456789")],
+    );
     assert_eq!(operator_status(&d.1, "flag-token-0123456789").await, 200);
     assert_eq!(operator_status(&d.1, "env-token-0123456789").await, 401);
     drop(d);
