@@ -166,6 +166,11 @@ impl AppState {
         self.0.events.subscribe()
     }
 
+    /// How many SSE clients (event receivers) are subscribed now.
+    pub fn subscribers(&self) -> usize {
+        self.0.events.receiver_count()
+    }
+
     /// Updates the public reserve view.
     pub fn update_reserve(&self, f: impl FnOnce(&mut ReserveView)) {
         f(&mut self.0.reserve.write().expect("reserve lock"));
