@@ -37,6 +37,14 @@ pub enum Error {
     /// The risk engine refused to plan (infeasible target, unsavable position, ...).
     #[error("risk plan")]
     Risk(#[source] shr_risk::Error),
+    /// No such lending vault.
+    #[error("vault id {id}: no such vault (there are {count})")]
+    UnknownVault {
+        /// The id asked for.
+        id: usize,
+        /// How many vaults exist.
+        count: usize,
+    },
     /// The store failed.
     #[error("store")]
     Store(#[from] shr_store::Error),

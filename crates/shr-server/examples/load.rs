@@ -33,7 +33,8 @@ fn pct(sorted: &[u64], p: f64) -> u64 {
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (secs, conns, sse_clients, events) = (arg(1, 10), arg(2, 32), arg(3, 500), arg(4, 200));
     let dir = tempfile::tempdir()?;
-    let store = shr_store::Store::open(&format!("sqlite:{}", dir.path().join("l.db").display())).await?;
+    let store =
+        shr_store::Store::open(&format!("sqlite:{}", dir.path().join("l.db").display())).await?;
     let tee = SimulatedTee::new();
     let state = AppState::new(
         ServerConfig { operator_token: None, event_buffer: 4096 },
@@ -43,7 +44,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
 
     // The real public history: the whole wBTC series through the DON, no pause.
-    let csv = concat!(env!("CARGO_MANIFEST_DIR"), "/../../data/wbtc/wbtc_por_timeseries_2023-07_2025-06.csv");
+    let csv = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../data/wbtc/wbtc_por_timeseries_2023-07_2025-06.csv"
+    );
     let series = ReserveSeries::from_path(std::path::Path::new(csv), &SeriesColumns::wbtc(), 8)?;
     let chain = EmbeddedChain::with_config(EmbeddedConfig {
         genesis_timestamp: series.readings[0].observed_at - 1,
@@ -53,10 +57,25 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut don = Don::new(&tee, DonConfig::new("wbtc-por", owner, 8))?;
     let dep = don.deploy(&chain, owner).await?;
     let t = Instant::now();
-    shr_server::reserve_feed::run(state.clone(), &chain, &mut don, &dep, chain.accounts()[1], &series.readings, Duration::ZERO).await?;
+    shr_server::reserve_feed::run(
+        state.clone(),
+        &chain,
+        &mut don,
+        &dep,
+        chain.accounts()[1],
+        &series.readings,
+        Duration::ZERO,
+    )
+    .await?;
     let view = state.reserve();
     let body_len = serde_json::to_vec(&view)?.len();
-    println!("feed: {} rounds, {} reports in {:.1} s; /api/reserve body {} bytes", view.rounds, view.history.len(), t.elapsed().as_secs_f64(), body_len);
+    println!(
+        "feed: {} rounds, {} reports in {:.1} s; /api/reserve body {} bytes",
+        view.rounds,
+        view.history.len(),
+        t.elapsed().as_secs_f64(),
+        body_len
+    );
     drop(chain);
 
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
@@ -115,7 +134,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             let mut buf = String::new();
             let mut lat = Vec::with_capacity(events as usize);
             while lat.len() < events as usize {
-                let Ok(Some(Ok(chunk))) = tokio::time::timeout(Duration::from_secs(10), stream.next()).await else {
+                let Ok(Some(Ok(chunk))) =
+                    tokio::time::timeout(Duration::from_secs(10), stream.next()).await
+                else {
                     break;
                 };
                 let now = Instant::now();

@@ -46,14 +46,14 @@ async fn execute(a: ExecuteArgs) -> Result<()> {
     let l = LendingWorld::deploy(shr_chain::EmbeddedChain::new()).await?;
     let price_e8 = 273_000_000_000i64 * (10_000 - a.drop_bps as i64) / 10_000;
     l.set_wsteth_price(price_e8).await?;
-    let hf_before = l.health_factor().await?;
+    let hf_before = l.health_factor(0).await?;
     let cfg = PlanConfig::default();
     let mut plans = Vec::new();
-    match l.plan(price_e8, &cfg).await {
+    match l.plan(0, &cfg).await {
         Ok(Some(p)) => {
             l.authorize_adapter().await?;
             let now = shr_chain::Chain::timestamp(&l.chain).await?;
-            let done = execute_plan(&l.chain, &l.target(), &p, now + 600).await?;
+            let done = execute_plan(&l.chain, &l.target(0)?, &p, now + 600).await?;
             plans.push(json!({
                 "vault_id": 0, "hf_before": wad_str(hf_before), "hf_projected": wad_str(p.hf_projected_wad),
                 "hf_onchain_after": wad_str(done.hf_onchain_after), "sell_collateral_wad": p.sell_collateral_wad.to_string(),
