@@ -50,3 +50,25 @@ mod tests {
         assert_eq!(health_factor(&none, 2_000 * WAD, WAD), U256::MAX);
     }
 }
+
+/// A wad as an exact decimal string with 18 fractional digits (`1.250013000000000000`);
+/// `U256::MAX` (no debt: maximal HF) as `inf`.
+pub fn wad_decimal(v: U256) -> String {
+    if v == U256::MAX {
+        return "inf".into();
+    }
+    let w = U256::from(WAD);
+    format!("{}.{:018}", v / w, (v % w).to::<u128>())
+}
+
+#[cfg(test)]
+mod wad_decimal_tests {
+    use super::*;
+
+    #[test]
+    fn formats_exactly() {
+        assert_eq!(wad_decimal(U256::from(1_250_013_000_000_000_000u128)), "1.250013000000000000");
+        assert_eq!(wad_decimal(U256::from(5u8)), "0.000000000000000005");
+        assert_eq!(wad_decimal(U256::MAX), "inf");
+    }
+}

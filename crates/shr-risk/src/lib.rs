@@ -16,5 +16,5 @@ mod plan;
 
 pub use book::{ASSETS_N, Asset, VaultBook};
 pub use error::{Error, Result};
-pub use hf::{Position, WAD, health_factor};
+pub use hf::{Position, WAD, health_factor, wad_decimal};
 pub use plan::{Plan, PlanConfig, Prices, plan, sell_size};

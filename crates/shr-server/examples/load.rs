@@ -37,7 +37,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         shr_store::Store::open(&format!("sqlite:{}", dir.path().join("l.db").display())).await?;
     let tee = SimulatedTee::new();
     let state = AppState::new(
-        ServerConfig { operator_token: None, event_buffer: 4096 },
+        ServerConfig { operator_token: None, ..Default::default() },
         store,
         Enclave::launch(&tee, "shr-server/load")?,
         Arc::new(ScriptedRunner::new(vec![], Duration::ZERO)),

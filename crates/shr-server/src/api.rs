@@ -23,6 +23,10 @@ use crate::{
     state::{StartError, now_ms},
 };
 
+mod vaults;
+
+use vaults::{execute, rebalances, simulate, vault};
+
 /// The OpenAPI document of `/api` (served at `/api/openapi.json`).
 #[derive(OpenApi)]
 #[openapi(
@@ -60,11 +64,11 @@ pub(crate) struct ApiError {
     error: String,
 }
 
-fn err(status: StatusCode, msg: impl Into<String>) -> Response {
+pub(super) fn err(status: StatusCode, msg: impl Into<String>) -> Response {
     (status, Json(ApiError { error: msg.into() })).into_response()
 }
 
-fn internal(e: Error) -> Response {
+pub(super) fn internal(e: Error) -> Response {
     tracing::error!(target: "shr::server", error = ?e, "request failed");
     err(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
 }
@@ -79,6 +83,11 @@ pub fn router(state: AppState) -> Router {
         .route("/api/health", get(health))
         .route("/api/events", get(events))
         .route("/api/operator/view", get(operator_view))
+        .route("/api/vaults", get(vaults::vaults))
+        .route("/api/vaults/{id}", get(vault))
+        .route("/api/simulate", post(simulate))
+        .route("/api/execute", post(execute))
+        .route("/api/rebalances", get(rebalances))
         .route("/api/openapi.json", get(|| async { Json(ApiDoc::openapi()) }))
         .route("/", get(assets::index))
         .route("/assets/{file}", get(assets::file))

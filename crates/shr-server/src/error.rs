@@ -50,6 +50,22 @@ pub enum Error {
         /// The running scenario.
         running: String,
     },
+    /// A lending-vault operation failed (unknown vault, unsavable position, a revert).
+    #[error("vault desk")]
+    Vault(#[source] Box<shr_agent::Error>),
+    /// The vault asked for is above the trigger: nothing to rebalance.
+    #[error(
+        "vault {vault_id} is not breached (health factor {health_factor} >= trigger 1.15); POST /api/simulate first"
+    )]
+    NotBreached {
+        /// The vault.
+        vault_id: usize,
+        /// Its HF, exact decimal.
+        health_factor: String,
+    },
+    /// The vault desk's thread is gone (it failed or the server is stopping).
+    #[error("the vault desk is not running")]
+    DeskGone,
     /// JSON encoding failed.
     #[error("JSON")]
     Json(#[from] serde_json::Error),

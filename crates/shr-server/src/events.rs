@@ -111,6 +111,21 @@ pub enum Event {
         #[schema(value_type = Object)]
         status: Value,
     },
+    /// A tick of a crash simulation: oracle prices moved on chain, every vault's HF re-read.
+    Tick {
+        /// The tick.
+        tick: crate::vaults::TickView,
+    },
+    /// Every vault as read from chain after a simulation or a rebalance.
+    Snapshot {
+        /// The vaults.
+        vaults: Vec<crate::vaults::VaultView>,
+    },
+    /// A vault was rebalanced atomically on chain.
+    Rebalance {
+        /// The executed plan, with the HF read back from chain.
+        plan: crate::vaults::PlanView,
+    },
     /// A scenario run ended.
     ScenarioFinished {
         /// Run id.
@@ -133,6 +148,9 @@ impl Event {
             Self::Swap { .. } => "swap",
             Self::DarkPool { .. } => "dark_pool",
             Self::ScenarioFinished { .. } => "scenario_finished",
+            Self::Tick { .. } => "tick",
+            Self::Snapshot { .. } => "snapshot",
+            Self::Rebalance { .. } => "rebalance",
         }
     }
 

@@ -10,7 +10,8 @@
 //! The seams: a [`ScenarioRunner`] runs a named scenario and reports its steps as they complete
 //! (the binary's real runner drives `shr-agent`'s scenarios on the embedded chain;
 //! [`ScriptedRunner`] replays fixed steps in memory for tests), and [`reserve_feed`] drives the
-//! DON over a real reserve series on a chain, publishing each round.
+//! DON over a real reserve series on a chain, publishing each round. The [`vaults::VaultDesk`]
+//! runs the lending vaults (risk engine plans, atomic rebalances) on their own chain.
 
 mod api;
 mod assets;
@@ -19,6 +20,7 @@ mod events;
 pub mod reserve_feed;
 mod runner;
 mod state;
+pub mod vaults;
 
 pub use api::{ApiDoc, router};
 pub use error::{Error, Result};

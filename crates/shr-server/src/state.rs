@@ -2,7 +2,7 @@
 
 use std::{
     collections::HashMap,
-    sync::{Arc, Mutex, RwLock},
+    sync::{Arc, Mutex, OnceLock, RwLock},
     time::{SystemTime, UNIX_EPOCH},
 };
 
@@ -27,11 +27,13 @@ pub struct ServerConfig {
     pub operator_token: Option<String>,
     /// Capacity of the SSE broadcast buffer, events (a client further behind skips events).
     pub event_buffer: usize,
+    /// Default seed of `POST /api/simulate` (the `SEED` of the reference design).
+    pub seed: u64,
 }
 
 impl Default for ServerConfig {
     fn default() -> Self {
-        Self { operator_token: None, event_buffer: 4096 }
+        Self { operator_token: None, event_buffer: 4096, seed: 1 }
     }
 }
 
@@ -111,6 +113,7 @@ struct Inner {
     runs: RwLock<HashMap<String, (RunView, PrivateRun)>>,
     reserve: RwLock<ReserveView>,
     reserve_ratio: RwLock<Vec<(u64, f64)>>,
+    vaults: OnceLock<crate::vaults::VaultDesk>,
 }
 
 /// Shared state of every handler (cheap to clone).
@@ -153,6 +156,7 @@ impl AppState {
             runs: RwLock::new(HashMap::new()),
             reserve: RwLock::new(ReserveView::default()),
             reserve_ratio: RwLock::new(Vec::new()),
+            vaults: OnceLock::new(),
         }))
     }
 
@@ -164,6 +168,16 @@ impl AppState {
     /// A receiver of every event published from now on.
     pub fn subscribe(&self) -> broadcast::Receiver<Event> {
         self.0.events.subscribe()
+    }
+
+    /// Attaches the vault desk (the `/api/vaults`, `/api/simulate`, `/api/execute` routes);
+    /// a second call is ignored.
+    pub fn set_vault_desk(&self, desk: crate::vaults::VaultDesk) {
+        let _ = self.0.vaults.set(desk);
+    }
+
+    pub(crate) fn vault_desk(&self) -> Option<&crate::vaults::VaultDesk> {
+        self.0.vaults.get()
     }
 
     /// How many SSE clients (event receivers) are subscribed now.

@@ -43,6 +43,9 @@ pub(crate) struct DemoArgs {
     /// Pause between DON rounds of the live feed over the real wBTC series, ms [default: 25].
     #[arg(long, env = "SHR_FEED_INTERVAL_MS")]
     feed_interval_ms: Option<u64>,
+    /// Default seed of the vaults' crash simulation (`POST /api/simulate`) [default: 1].
+    #[arg(long, env = "SEED")]
+    seed: Option<u64>,
     /// Run the three scenarios in sequence, print a report and exit (non-zero if one fails).
     #[arg(long)]
     headless: bool,
@@ -60,6 +63,7 @@ struct FileConfig {
     operator_token: Option<String>,
     database_url: Option<String>,
     feed_interval_ms: Option<u64>,
+    seed: Option<u64>,
 }
 
 /// The merged configuration.
@@ -70,6 +74,7 @@ pub(crate) struct DemoConfig {
     pub(crate) operator_token: String,
     pub(crate) database_url: String,
     pub(crate) feed_interval_ms: u64,
+    pub(crate) seed: u64,
 }
 
 impl DemoArgs {
@@ -104,6 +109,7 @@ impl DemoArgs {
                 .or(file.database_url)
                 .unwrap_or_else(|| "sqlite:shr.db".into()),
             feed_interval_ms: self.feed_interval_ms.or(file.feed_interval_ms).unwrap_or(25),
+            seed: self.seed.or(file.seed).unwrap_or(1),
         })
     }
 }
@@ -122,7 +128,11 @@ async fn state(cfg: &DemoConfig) -> Result<AppState> {
     let sealer = Enclave::launch_instance(&tee, "shr-server/run-store@0.1.0", 0)?;
     let runner: Arc<dyn ScenarioRunner> = Arc::new(ScenarioSet::real()?);
     Ok(AppState::new(
-        ServerConfig { operator_token: Some(cfg.operator_token.clone()), ..Default::default() },
+        ServerConfig {
+            operator_token: Some(cfg.operator_token.clone()),
+            seed: cfg.seed,
+            ..Default::default()
+        },
         store,
         sealer,
         runner,
@@ -152,6 +162,7 @@ pub(crate) async fn run(args: DemoArgs) -> Result<()> {
     let _ = out.flush();
     tracing::info!(target: "shr::demo", %local, db = %cfg.database_url, "demo up");
     spawn_feed(state.clone(), Duration::from_millis(cfg.feed_interval_ms))?;
+    state.set_vault_desk(shr_server::vaults::VaultDesk::spawn(state.clone())?);
     let shutdown = async {
         let _ = tokio::signal::ctrl_c().await;
     };

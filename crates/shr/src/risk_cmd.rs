@@ -245,9 +245,5 @@ fn run_inner(cmd: RiskCommand) -> Result<()> {
 }
 
 fn wad_str(v: U256) -> String {
-    if v == U256::MAX {
-        return "inf".into();
-    }
-    let w = U256::from(WAD);
-    format!("{}.{:018}", v / w, (v % w).to::<u128>())
+    shr_risk::wad_decimal(v)
 }

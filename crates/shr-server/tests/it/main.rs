@@ -1,0 +1,4 @@
+//! Integration tests of `shr-server`, one test binary (one link) for the whole crate.
+
+mod api;
+mod vaults;
