@@ -98,6 +98,23 @@ try {
     });
   }
 
+  await check('vaults: a seeded crash breaches, the plan executes, HF read back >= 1.25', async () => {
+    await page.waitForSelector('#vaults tbody tr[data-vault="1"]', { timeout: 15_000 });
+    await page.click('#simulate');
+    await page.waitForSelector('#vault-status[data-status="planned"]', { timeout: 60_000 });
+    const ticks = Number(await page.getAttribute('#hf-chart', 'data-ticks'));
+    assert(ticks > 0, 'HF chart fed by SSE ticks: ' + ticks);
+    assert((await page.$$('#vaults tbody tr.breached')).length > 0, 'a breached vault is shown');
+    await page.click('#execute-all');
+    await page.waitForSelector('#vault-status[data-status="executed"]', { timeout: 60_000 });
+    const after = await page.$$eval('#plans td.hf-after', (tds) => tds.map((t) => t.textContent).filter((t) => t !== '–').map(Number));
+    assert(after.length > 0 && after.every((h) => h >= 1.25), 'on-chain HF after: ' + after);
+    await page.waitForFunction(() => document.querySelectorAll('#vaults tbody tr.breached').length === 0, null, { timeout: 15_000 });
+    const reb = await page.evaluate(async () => (await fetch('/api/rebalances')).json());
+    assert(reb.length === after.length, 'rebalances persisted: ' + reb.length);
+    await page.screenshot({ path: join(shots, 'vaults.png'), fullPage: true });
+  });
+
   await check('without the token the page shows no private figure', async () => {
     const pub = await ctx.newPage();
     await pub.goto(base + '/');

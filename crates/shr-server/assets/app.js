@@ -141,6 +141,9 @@ function connect() {
   on('step', (d) => { if (d.run_id === currentRun && !document.querySelector('#steps tr[data-step="' + d.index + '"]')) addStep(d.index, d.step); });
   on('swap', () => {});
   on('dark_pool', () => refreshTables());
+  on('tick', (d) => { hfTicks.push(d.tick); drawHf(); });
+  on('snapshot', (d) => renderVaults(d.vaults));
+  on('rebalance', () => {});
   on('scenario_finished', async (d) => {
     const run = await getJson('/api/scenarios/' + d.scenario);
     if (run.run_id === currentRun) showRun(run);
@@ -151,6 +154,74 @@ function connect() {
 
 document.querySelectorAll('#scenario-buttons button').forEach((b) => b.addEventListener('click', () => start(b.dataset.scenario)));
 $('#token-form').addEventListener('submit', (e) => { e.preventDefault(); token = $('#token').value.trim(); sessionStorage.setItem('shr-operator-token', token); refreshOperator(); });
+// --- Lending vaults ---------------------------------------------------------------------
+const hfTicks = [];
+function renderVaults(vs) {
+  const tb = $('#vaults tbody'); tb.innerHTML = '';
+  if (!vs) return;
+  vs.forEach((v) => {
+    const tr = el('tr'); tr.dataset.vault = v.id; if (v.breached) tr.className = 'breached';
+    [v.name + ' (market ' + v.id + ')', Number(v.collateral_wad).toFixed(4) + ' ' + v.collateral, Number(v.debt_wad).toFixed(4) + ' ' + v.debt,
+      v.collateral + ' ' + v.collateral_price_usd.toFixed(2) + ' / debt ' + v.debt_price_usd.toFixed(2), (v.liquidation_threshold_bps / 100) + ' %',
+      v.health_factor === 'inf' ? '∞' : Number(v.health_factor).toFixed(4), v.breached ? 'breached (< 1.15)' : 'healthy'].forEach((t) => tr.appendChild(el('td', t)));
+    tb.appendChild(tr);
+  });
+}
+async function refreshVaults() {
+  const r = await fetch('/api/vaults');
+  if (!r.ok) { $('#vaults-card').hidden = true; return; }
+  renderVaults(await r.json());
+}
+function drawHf() {
+  const svg = $('#hf-chart'); svg.innerHTML = '';
+  if (!hfTicks.length) return;
+  const W = 900, H = 160, P = 20, ns = 'http://www.w3.org/2000/svg';
+  const all = hfTicks.flatMap((t) => t.health_factors.map(Number)).filter(isFinite);
+  const y0 = Math.min(1.0, ...all), y1 = Math.max(1.5, ...all);
+  const x = (i) => P + (W - 2 * P) * i / Math.max(1, hfTicks.length - 1);
+  const y = (v) => H - P - (H - 2 * P) * (v - y0) / (y1 - y0);
+  [[1.15, '#cf222e'], [1.25, '#1a7f37']].forEach(([v, c]) => { const l = document.createElementNS(ns, 'line'); Object.entries({ x1: P, x2: W - P, y1: y(v), y2: y(v), stroke: c, 'stroke-dasharray': '4 4' }).forEach(([k, a]) => l.setAttribute(k, a)); svg.appendChild(l); });
+  ['#0969da', '#8250df'].forEach((color, vi) => {
+    const pl = document.createElementNS(ns, 'polyline');
+    pl.setAttribute('points', hfTicks.map((t, i) => x(i).toFixed(1) + ',' + y(Number(t.health_factors[vi])).toFixed(1)).join(' '));
+    Object.entries({ fill: 'none', stroke: color, 'stroke-width': 2 }).forEach(([k, a]) => pl.setAttribute(k, a));
+    svg.appendChild(pl);
+  });
+  svg.dataset.ticks = hfTicks.length;
+}
+function renderPlans(plans) {
+  const tb = $('#plans tbody'); tb.innerHTML = '';
+  plans.forEach((p) => {
+    const tr = el('tr'); tr.dataset.vault = p.vault_id;
+    const f = (v) => (v === null || v === undefined ? '–' : v === 'inf' ? '∞' : Number(v).toFixed(4));
+    [String(p.vault_id), f(p.hf_before), p.error ? 'no plan: ' + p.error : f(p.hf_projected), f(p.hf_onchain_after),
+      p.sell_collateral_wad ? (Number(p.sell_collateral_wad) / 1e18).toFixed(4) : '–', p.slippage_bps === null || p.slippage_bps === undefined ? '–' : p.slippage_bps + ' bps',
+      p.gas ? String(p.gas) : '–'].forEach((t) => tr.appendChild(el('td', t)));
+    const tx = el('td'); if (p.tx) { const c = el('code', short(p.tx)); c.title = p.tx; tx.appendChild(c); } tr.appendChild(tx);
+    tr.querySelector('td:nth-child(4)').className = 'hf-after';
+    tb.appendChild(tr);
+  });
+}
+function vaultStatus(s) { const e = $('#vault-status'); e.textContent = s; e.dataset.status = s.split(':')[0]; }
+$('#simulate').addEventListener('click', async () => {
+  hfTicks.length = 0; drawHf(); vaultStatus('simulating');
+  const r = await fetch('/api/simulate?extraTicks=0', { method: 'POST' });
+  const body = await r.json();
+  if (!r.ok) { vaultStatus('error: ' + body.error); return; }
+  renderPlans(body.plans);
+  vaultStatus(body.breached ? 'breached at tick ' + body.first_breach + ': ' + body.plans.length + ' plan(s)' : 'no breach');
+  $('#vault-status').dataset.status = body.breached ? 'planned' : 'healthy';
+});
+$('#execute-all').addEventListener('click', async () => {
+  vaultStatus('executing');
+  const r = await fetch('/api/execute', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ applyAll: true }) });
+  const body = await r.json();
+  if (!r.ok) { vaultStatus('error: ' + body.error); return; }
+  renderPlans(body);
+  vaultStatus('executed: ' + body.filter((p) => p.tx).length + ' rebalance(s)');
+  $('#vault-status').dataset.status = 'executed';
+});
+
 async function showLatestRun() {
   const names = [...document.querySelectorAll('#scenario-buttons button')].map((b) => b.dataset.scenario);
   const runs = (await Promise.all(names.map((n) => fetch('/api/scenarios/' + n).then((r) => (r.ok ? r.json() : null))))).filter(Boolean);
@@ -160,6 +231,7 @@ async function showLatestRun() {
 }
 
 connect();
+refreshVaults().catch(() => {});
 showLatestRun().catch(() => {});
 refreshReserve().catch(() => {});
 refreshTables().catch(() => {});
