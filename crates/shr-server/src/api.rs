@@ -44,6 +44,7 @@ use vaults::{execute, rebalances, simulate, vault};
         events,
         operator_view
     ),
+    modifiers(&BearerScheme),
     components(schemas(
         ReserveView,
         RunView,
@@ -56,6 +57,20 @@ use vaults::{execute, rebalances, simulate, vault};
     ))
 )]
 pub struct ApiDoc;
+
+/// Declares the operator route's `bearer` security scheme.
+struct BearerScheme;
+
+impl utoipa::Modify for BearerScheme {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
 
 /// An error body: what was wrong, naming the field or value.
 #[derive(Debug, Serialize, ToSchema)]
@@ -332,5 +347,6 @@ mod tests {
         ] {
             assert!(doc["paths"].get(p).is_some(), "{p} missing from the OpenAPI document");
         }
+        assert_eq!(doc["components"]["securitySchemes"]["bearer"]["scheme"], "bearer");
     }
 }
