@@ -253,7 +253,13 @@ pub(crate) struct Health {
 /// Liveness: the store answers, what runs.
 #[utoipa::path(get, path = "/api/health", responses((status = 200, body = Health)))]
 async fn health(State(s): State<AppState>) -> Json<Health> {
-    let store = s.store().cursor("health").await.is_ok();
+    let store = match s.store().cursor("health").await {
+        Ok(_) => true,
+        Err(e) => {
+            tracing::warn!(target: "shr::server", error = ?e, "health: the store does not answer");
+            false
+        }
+    };
     Json(Health {
         status: if store { "ok" } else { "degraded" }.into(),
         store,

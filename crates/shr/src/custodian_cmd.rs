@@ -82,14 +82,18 @@ async fn reserves(
     ))
 }
 
-pub(crate) async fn run(args: CustodianArgs) -> Result<()> {
-    let series = args.series.load(args.decimals)?;
-    let app =
-        Arc::new(App { source: SeriesSource::new(Arc::new(series)), decimals: args.decimals });
-    let router = Router::new()
+/// The custodian API over `series`: `GET /reserves?recipient=<hpke key hex>&at=<unix>` (a
+/// body sealed to the recipient) and `GET /health`.
+pub(crate) fn router(series: shr_oracle::ReserveSeries, decimals: u8) -> Router {
+    let app = Arc::new(App { source: SeriesSource::new(Arc::new(series)), decimals });
+    Router::new()
         .route("/reserves", get(reserves))
         .route("/health", get(|| async { "ok" }))
-        .with_state(app);
+        .with_state(app)
+}
+
+pub(crate) async fn run(args: CustodianArgs) -> Result<()> {
+    let router = router(args.series.load(args.decimals)?, args.decimals);
     let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], args.port)))
         .await
         .wrap_err_with(|| format!("binding 127.0.0.1:{}", args.port))?;

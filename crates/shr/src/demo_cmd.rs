@@ -159,6 +159,10 @@ pub(crate) async fn run(args: DemoArgs) -> Result<()> {
         "dashboard: http://{local}/  (operator view: http://{local}/#token={})",
         cfg.operator_token
     );
+    let _ = writeln!(
+        out,
+        "custodian API: http://{local}/custodian (try: shr attest --custodian http://{local}/custodian)"
+    );
     let _ = out.flush();
     tracing::info!(target: "shr::demo", %local, db = %cfg.database_url, "demo up");
     spawn_feed(state.clone(), Duration::from_millis(cfg.feed_interval_ms))?;
@@ -166,19 +170,19 @@ pub(crate) async fn run(args: DemoArgs) -> Result<()> {
     let shutdown = async {
         let _ = tokio::signal::ctrl_c().await;
     };
-    shr_server::serve(listener, state, shutdown).await?;
+    // The custodian's reserve API (sealed PoR bodies of the same real series) beside /api.
+    let app = shr_server::router(state)
+        .nest("/custodian", crate::custodian_cmd::router(oracle_cmd::wbtc_series(8)?, 8));
+    axum::serve(listener, app).with_graceful_shutdown(shutdown).await?;
     Ok(())
 }
 
-/// The live feed on its own thread and chain: DON rounds over the real wBTC series.
+/// The live feed on its own chain, a task of the server's runtime (the store it hands sealed
+/// deficits to lives there): DON rounds over the real wBTC series.
 fn spawn_feed(state: AppState, pace: Duration) -> Result<()> {
     let series = oracle_cmd::wbtc_series(8)?;
-    std::thread::Builder::new().name("shr-feed".into()).spawn(move || {
-        let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
-            Ok(rt) => rt,
-            Err(e) => return tracing::error!(target: "shr::feed", error = %e, "no runtime"),
-        };
-        let result: Result<()> = rt.block_on(async {
+    tokio::spawn(async move {
+        let result: Result<()> = async {
             let first = series.readings.first().map_or(0, |r| r.observed_at);
             let chain = EmbeddedChain::with_config(EmbeddedConfig {
                 genesis_timestamp: first.saturating_sub(1),
@@ -199,11 +203,12 @@ fn spawn_feed(state: AppState, pace: Duration) -> Result<()> {
             )
             .await?;
             Ok(())
-        });
+        }
+        .await;
         if let Err(e) = result {
             tracing::error!(target: "shr::feed", error = ?e, "live feed stopped");
         }
-    })?;
+    });
     Ok(())
 }
 

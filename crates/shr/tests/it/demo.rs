@@ -144,6 +144,18 @@ async fn server_feed_and_operator_view() {
     assert!((0.9..1.1).contains(&r0), "a real wBTC reserve ratio: {r0}");
     // The public reserve view carries no ratio.
     assert!(!reserve.to_string().contains(&format!("{r0}")));
+    // The custodian API runs beside /api: bodies only sealed to a recipient key.
+    let key = "11".repeat(32);
+    let sealed: Value =
+        reqwest::get(format!("{base}/custodian/reserves?recipient={key}&at=1700000000"))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+    assert!(sealed["sealed"].as_str().unwrap().starts_with("0x"), "{sealed}");
+    let unsealed = reqwest::get(format!("{base}/custodian/reserves")).await.unwrap();
+    assert_eq!(unsealed.status(), 400);
     let page = reqwest::get(format!("{base}/")).await.unwrap().text().await.unwrap();
     assert!(page.contains("data-scenario=\"small-deficit\""));
 }
