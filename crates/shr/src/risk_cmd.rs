@@ -30,7 +30,10 @@ pub(crate) enum RiskCommand {
 /// `shr risk execute` flags.
 #[derive(Debug, Args)]
 pub(crate) struct ExecuteArgs {
-    /// How far the wstETH oracle price falls from $2,730, bps.
+    /// Which vault: 0 (A: wstETH against bUSDC) or 1 (B: weETH against bETH).
+    #[arg(long, default_value_t = 0)]
+    vault: usize,
+    /// How far the vault's collateral oracle price falls (A from $2,730, B from $2,704), bps.
     #[arg(long, default_value_t = 2_000)]
     drop_bps: u32,
     /// Print one JSON object.
@@ -44,32 +47,36 @@ async fn execute(a: ExecuteArgs) -> Result<()> {
         bail!("--drop-bps {}: must be below 10,000", a.drop_bps);
     }
     let l = LendingWorld::deploy(shr_chain::EmbeddedChain::new()).await?;
-    let price_e8 = 273_000_000_000i64 * (10_000 - a.drop_bps as i64) / 10_000;
-    l.set_wsteth_price(price_e8).await?;
-    let hf_before = l.health_factor(0).await?;
+    let id = a.vault;
+    let Some(v) = l.vaults.get(id) else { bail!("--vault {id}: no such vault (0 = A, 1 = B)") };
+    let (feed, name) =
+        (v.collateral_feed, format!("vault {} ({} against {})", v.name, v.collateral, v.debt));
+    let start_e8 = l.price_e8(feed).await?;
+    l.set_price(feed, start_e8 * (10_000 - a.drop_bps as i64) / 10_000).await?;
+    let hf_before = l.health_factor(id).await?;
     let cfg = PlanConfig::default();
     let mut plans = Vec::new();
-    match l.plan(0, &cfg).await {
+    match l.plan(id, &cfg).await {
         Ok(Some(p)) => {
             l.authorize_adapter().await?;
             let now = shr_chain::Chain::timestamp(&l.chain).await?;
-            let done = execute_plan(&l.chain, &l.target(0)?, &p, now + 600).await?;
+            let done = execute_plan(&l.chain, &l.target(id)?, &p, now + 600).await?;
             plans.push(json!({
-                "vault_id": 0, "hf_before": wad_str(hf_before), "hf_projected": wad_str(p.hf_projected_wad),
+                "vault_id": id, "hf_before": wad_str(hf_before), "hf_projected": wad_str(p.hf_projected_wad),
                 "hf_onchain_after": wad_str(done.hf_onchain_after), "sell_collateral_wad": p.sell_collateral_wad.to_string(),
                 "repay_shares": done.shares.to_string(), "slippage_bps": p.slippage_bps, "gas": done.receipt.gas_used,
                 "tx": done.receipt.tx_hash.to_string(),
             }));
         }
         Ok(None) => {}
-        Err(shr_agent::Error::Risk(e)) => plans.push(json!({ "vault_id": 0, "hf_before": wad_str(hf_before), "error": e.to_string(), "hf_onchain_after": null })),
+        Err(shr_agent::Error::Risk(e)) => plans.push(json!({ "vault_id": id, "hf_before": wad_str(hf_before), "error": e.to_string(), "hf_onchain_after": null })),
         Err(e) => return Err(e.into()),
     }
     let report = json!({ "breached": hf_before < U256::from(cfg.trigger_wad), "plans": plans });
     if a.json {
         println!("{report}");
     } else {
-        println!("vault A after a {} bps oracle drop: HF {}", a.drop_bps, wad_str(hf_before));
+        println!("{name} after a {} bps oracle drop: HF {}", a.drop_bps, wad_str(hf_before));
         for p in &plans {
             println!("  {p}");
         }

@@ -261,4 +261,13 @@ fn risk_execute_rebalances_on_chain_and_reads_hf_back() {
     assert!(p["gas"].as_u64().unwrap() > 100_000);
     let (code, _) = shr(&["risk", "execute", "--drop-bps", "10000", "--json"]);
     assert_ne!(code, 0);
+    // Vault B: weETH against bETH, one hop weETH -> WETH.
+    let (code, v) = shr(&["risk", "execute", "--vault", "1", "--json"]);
+    assert_eq!(code, 0, "{v}");
+    assert_eq!(v["plans"][0]["vault_id"], 1);
+    let after: f64 = v["plans"][0]["hf_onchain_after"].as_str().unwrap().parse().unwrap();
+    assert!(after >= 1.25, "{v}");
+    let (code, v) = shr(&["risk", "execute", "--vault", "3", "--json"]);
+    assert_ne!(code, 0);
+    assert!(v["error"].as_str().unwrap().contains("--vault 3"), "{v}");
 }
