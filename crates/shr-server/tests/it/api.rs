@@ -2,13 +2,14 @@
 //! going, SSE, the operator route's bearer token, and a privacy scan of everything public (HTTP
 //! bodies, the SSE stream, the SQLite file).
 
-use std::{sync::Arc, time::Duration};
+use std::time::Duration;
 
 use futures_util::StreamExt;
 use serde_json::{Value, json};
 use shr_agent::{ScenarioReport, Step};
-use shr_enclave::{Enclave, SimulatedTee};
-use shr_server::{AppState, ScriptedRunner, ServerConfig};
+use shr_server::{ScriptedRunner, ServerConfig};
+
+use crate::support::{self, Server};
 
 /// Figures that must never leave through a public channel.
 const SECRET_DEFICIT: &str = "751407000123";
@@ -60,32 +61,15 @@ fn report(name: &str) -> ScenarioReport {
     }
 }
 
-struct Server {
-    base: String,
-    db: tempfile::TempDir,
-    state: AppState,
-}
-
 async fn server() -> Server {
-    let db = tempfile::tempdir().unwrap();
-    let url = format!("sqlite:{}", db.path().join("shr.db").display());
-    let store = shr_store::Store::open(&url).await.unwrap();
-    let sealer = Enclave::launch(&SimulatedTee::new(), "shr-server/test").unwrap();
     let runner = ScriptedRunner::new(
         vec![report("small-deficit"), report("large-deficit")],
         Duration::from_millis(150),
     );
-    let state = AppState::new(
-        ServerConfig { operator_token: Some(TOKEN.into()), ..Default::default() },
-        store,
-        sealer,
-        Arc::new(runner),
-    );
+    let cfg = ServerConfig { operator_token: Some(TOKEN.into()), ..Default::default() };
+    let (state, db) = support::state(cfg, runner).await;
     state.set_reserve_ratio(vec![(1, 0.95), (2, 1.0)]);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(shr_server::serve(listener, state.clone(), std::future::pending()));
-    Server { base, db, state }
+    support::serve(state, db).await
 }
 
 async fn wait_finished(c: &reqwest::Client, base: &str, name: &str) -> Value {
@@ -214,19 +198,9 @@ async fn routes_conflict_sse_operator_and_privacy() {
 
 #[tokio::test]
 async fn operator_route_disabled_without_token() {
-    let db = tempfile::tempdir().unwrap();
-    let store = shr_store::Store::open(&format!("sqlite:{}", db.path().join("s.db").display()))
-        .await
-        .unwrap();
-    let state = AppState::new(
-        ServerConfig::default(),
-        store,
-        Enclave::launch(&SimulatedTee::new(), "t").unwrap(),
-        Arc::new(ScriptedRunner::new(vec![], Duration::ZERO)),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(shr_server::serve(listener, state, std::future::pending()));
+    let (state, db) =
+        support::state(ServerConfig::default(), ScriptedRunner::new(vec![], Duration::ZERO)).await;
+    let base = support::serve(state, db).await.base;
     let r = reqwest::get(format!("{base}/api/operator/view")).await.unwrap();
     assert_eq!(r.status(), 404);
     let h: Value = reqwest::get(format!("{base}/api/health")).await.unwrap().json().await.unwrap();

@@ -1,4 +1,5 @@
 //! Integration tests of `shr-server`, one test binary (one link) for the whole crate.
 
 mod api;
+mod support;
 mod vaults;

@@ -2,12 +2,13 @@
 //! refused execute before any breach, bad input named, a seeded crash with SSE ticks, every
 //! breached vault rebalanced atomically with the HF read back, rebalances persisted.
 
-use std::{sync::Arc, time::Duration};
+use std::time::Duration;
 
 use futures_util::StreamExt;
 use serde_json::{Value, json};
-use shr_enclave::{Enclave, SimulatedTee};
-use shr_server::{AppState, ScriptedRunner, ServerConfig, vaults::VaultDesk};
+use shr_server::{ScriptedRunner, ServerConfig, vaults::VaultDesk};
+
+use crate::support;
 
 fn hf(v: &Value) -> f64 {
     v.as_str().unwrap().parse().unwrap()
@@ -15,20 +16,11 @@ fn hf(v: &Value) -> f64 {
 
 #[tokio::test]
 async fn crash_plan_execute_persist() {
-    let db = tempfile::tempdir().unwrap();
-    let store = shr_store::Store::open(&format!("sqlite:{}", db.path().join("v.db").display()))
-        .await
-        .unwrap();
-    let state = AppState::new(
-        ServerConfig { seed: 7, ..Default::default() },
-        store,
-        Enclave::launch(&SimulatedTee::new(), "t").unwrap(),
-        Arc::new(ScriptedRunner::new(vec![], Duration::ZERO)),
-    );
+    let cfg = ServerConfig { seed: 7, ..Default::default() };
+    let (state, db) = support::state(cfg, ScriptedRunner::new(vec![], Duration::ZERO)).await;
     state.set_vault_desk(VaultDesk::spawn(state.clone()).unwrap());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(shr_server::serve(listener, state, std::future::pending()));
+    let server = support::serve(state, db).await;
+    let base = &server.base;
     let c = reqwest::Client::new();
 
     let vaults: Value =
