@@ -38,7 +38,7 @@ fn heal(c: &mut Criterion) {
                     genesis_timestamp: 1_728_438_000,
                     ..Default::default()
                 });
-                let r = rt.block_on(small_deficit(&chain, &tee, &cfg)).expect("scenario");
+                let r = rt.block_on(small_deficit(&chain, &tee, &cfg, None)).expect("scenario");
                 assert!(r.restored);
                 total += Duration::from_secs_f64(r.time_to_heal_ms / 1e3);
             }

@@ -104,23 +104,12 @@ impl DarkPoolScenarioConfig {
     }
 }
 
-/// Runs a dark-pool scenario on `chain` (clock before `cfg.reading.observed_at`).
+/// Runs a dark-pool scenario on `chain` (clock before `cfg.reading.observed_at`), handing each
+/// step to `observer` as it completes.
 ///
 /// # Errors
-/// Chain, contract, oracle, dark-pool and agent errors.
+/// Chain, contract, oracle, matcher, dark-pool and agent errors.
 pub async fn dark_pool(
-    chain: &dyn Chain,
-    tee: &dyn TeePlatform,
-    cfg: &DarkPoolScenarioConfig,
-) -> Result<ScenarioReport> {
-    dark_pool_observed(chain, tee, cfg, None).await
-}
-
-/// [`dark_pool`], handing each step to `observer` as it completes.
-///
-/// # Errors
-/// Chain, contract, oracle, matcher and agent errors.
-pub async fn dark_pool_observed(
     chain: &dyn Chain,
     tee: &dyn TeePlatform,
     cfg: &DarkPoolScenarioConfig,

@@ -150,23 +150,12 @@ pub(crate) async fn opening_rounds(
     Ok((sealed, heal_start))
 }
 
-/// Runs `small-deficit` on `chain` (whose clock starts before `cfg.reading.observed_at`).
+/// Runs `small-deficit` on `chain` (whose clock starts before `cfg.reading.observed_at`),
+/// handing each step to `observer` as it completes.
 ///
 /// # Errors
 /// Chain, contract, oracle and agent errors.
 pub async fn small_deficit(
-    chain: &dyn Chain,
-    tee: &dyn TeePlatform,
-    cfg: &SmallDeficitConfig,
-) -> Result<ScenarioReport> {
-    small_deficit_observed(chain, tee, cfg, None).await
-}
-
-/// [`small_deficit`], handing each step to `observer` as it completes.
-///
-/// # Errors
-/// Chain, contract, oracle and agent errors.
-pub async fn small_deficit_observed(
     chain: &dyn Chain,
     tee: &dyn TeePlatform,
     cfg: &SmallDeficitConfig,

@@ -87,16 +87,14 @@ async fn run_on(
     let tee = SimulatedTee::new();
     let (reading, price) = (cfg.reading, cfg.price_usd_e8);
     Ok(match scenario {
-        Scenario::SmallDeficit => {
-            shr_agent::small_deficit_observed(chain, &tee, cfg, on_step).await?
-        }
+        Scenario::SmallDeficit => shr_agent::small_deficit(chain, &tee, cfg, on_step).await?,
         Scenario::LargeDeficit => {
             let c = DarkPoolScenarioConfig::large_deficit(reading, price, cfg.pool);
-            shr_agent::dark_pool_observed(chain, &tee, &c, on_step).await?
+            shr_agent::dark_pool(chain, &tee, &c, on_step).await?
         }
         Scenario::DarkpoolFailure => {
             let c = DarkPoolScenarioConfig::darkpool_failure(reading, price, cfg.pool);
-            shr_agent::dark_pool_observed(chain, &tee, &c, on_step).await?
+            shr_agent::dark_pool(chain, &tee, &c, on_step).await?
         }
     })
 }

@@ -28,7 +28,7 @@ async fn run(cfg: &DarkPoolScenarioConfig) -> R<(ScenarioReport, Vec<Vec<u8>>)> 
         genesis_timestamp: cfg.reading.observed_at - 10,
         ..Default::default()
     }));
-    let report = dark_pool(&chain, &SimulatedTee::new(), cfg).await?;
+    let report = dark_pool(&chain, &SimulatedTee::new(), cfg, None).await?;
     let hay = chain.public_bytes().await?;
     Ok((report, hay))
 }
