@@ -26,11 +26,11 @@ function setSolvent(v) {
 }
 
 async function refreshReserve() {
-  const r = await getJson('/api/reserve');
+  const r = await getJson('/api/reserve?history=1');
   setSolvent(r.is_solvent);
   $('#last-updated').textContent = iso(r.last_updated);
   $('#rounds').textContent = r.rounds; $('#series').textContent = r.series_readings;
-  $('#reports').textContent = r.history.length; $('#receiver').textContent = r.receiver || '–';
+  $('#reports').textContent = r.reports; $('#receiver').textContent = r.receiver || '–';
 }
 
 function drawRatio(series) {

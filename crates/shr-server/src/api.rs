@@ -109,10 +109,28 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Public attestation state of the live reserve feed and its history.
-#[utoipa::path(get, path = "/api/reserve", responses((status = 200, body = ReserveView)))]
-async fn reserve(State(s): State<AppState>) -> Json<ReserveView> {
-    Json(s.reserve())
+/// `GET /api/reserve` query.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReserveQuery {
+    /// Only the last N reports of the history.
+    history: Option<usize>,
+}
+
+/// Public attestation state of the live reserve feed and its history (every accepted report,
+/// or the last `history` of them; `reports` counts them all).
+#[utoipa::path(get, path = "/api/reserve",
+    params(("history" = Option<usize>, Query, description = "Only the last N reports")),
+    responses((status = 200, body = ReserveView), (status = 400, body = ApiError)))]
+async fn reserve(
+    State(s): State<AppState>,
+    q: Result<axum::extract::Query<ReserveQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let q = match q {
+        Ok(q) => q.0,
+        Err(e) => return err(StatusCode::BAD_REQUEST, e.body_text()),
+    };
+    Json(s.reserve_tail(q.history)).into_response()
 }
 
 /// A started run.

@@ -65,7 +65,9 @@ pub struct ReserveView {
     pub rounds: u64,
     /// Readings in the series being replayed.
     pub series_readings: u64,
-    /// Every accepted report, oldest first (the public history).
+    /// Accepted reports so far.
+    pub reports: u64,
+    /// Accepted reports, oldest first (the public history; all of it unless a tail was asked).
     pub history: Vec<Attestation>,
 }
 
@@ -192,7 +194,23 @@ impl AppState {
 
     /// The public reserve view.
     pub fn reserve(&self) -> ReserveView {
-        self.0.reserve.read().expect("reserve lock").clone()
+        self.reserve_tail(None)
+    }
+
+    /// The public reserve view with only the last `history` reports (all when `None`).
+    pub fn reserve_tail(&self, history: Option<usize>) -> ReserveView {
+        let v = self.0.reserve.read().expect("reserve lock");
+        let skip = history.map_or(0, |n| v.history.len().saturating_sub(n));
+        ReserveView {
+            is_solvent: v.is_solvent,
+            last_updated: v.last_updated,
+            receiver: v.receiver.clone(),
+            forwarder: v.forwarder.clone(),
+            rounds: v.rounds,
+            series_readings: v.series_readings,
+            reports: v.history.len() as u64,
+            history: v.history[skip..].to_vec(),
+        }
     }
 
     /// Sets the operator's reserve-ratio series: `(observed_at, reserves / supply)`.

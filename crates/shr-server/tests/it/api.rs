@@ -147,6 +147,12 @@ async fn routes_conflict_sse_operator_and_privacy() {
         assert_eq!(r.status(), 200, "{path}");
         public_bodies.push_str(&r.text().await.unwrap());
     }
+    let tail: Value =
+        c.get(format!("{base}/api/reserve?history=0")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(tail["history"], json!([]));
+    let bad = c.get(format!("{base}/api/reserve?history=x")).send().await.unwrap();
+    assert_eq!(bad.status(), 400);
+    assert!(bad.text().await.unwrap().contains("history"));
     let dp: Value =
         c.get(format!("{base}/api/darkpool/requests")).send().await.unwrap().json().await.unwrap();
     assert_eq!(

@@ -128,6 +128,13 @@ async fn server_feed_and_operator_view() {
     }
     assert_eq!(reserve["series_readings"], 16_442, "{reserve}");
     assert_eq!(reserve["is_solvent"], true);
+    assert_eq!(
+        reserve["reports"].as_u64().unwrap() as usize,
+        reserve["history"].as_array().unwrap().len()
+    );
+    let tail: Value =
+        reqwest::get(format!("{base}/api/reserve?history=1")).await.unwrap().json().await.unwrap();
+    assert_eq!(tail["history"].as_array().unwrap().len(), 1);
     assert!(reserve["receiver"].as_str().unwrap().starts_with("0x"));
     let op: Value = reqwest::Client::new()
         .get(format!("{base}/api/operator/view"))
