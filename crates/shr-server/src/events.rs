@@ -211,6 +211,24 @@ mod tests {
         assert_eq!(redact(&json!(5)), vec!["value"]);
     }
 
+    proptest::proptest! {
+        /// Whatever a step keeps private, its public view carries the field names and none of
+        /// the values (against the naive check: no value's text in the serialised view).
+        #[test]
+        fn public_view_never_carries_a_private_value(
+            fields in proptest::collection::btree_map("[a-z_]{1,12}", 10_000_000u64..u64::MAX, 1..8),
+        ) {
+            let private = Value::Object(fields.iter().map(|(k, v)| (k.clone(), json!(v.to_string()))).collect());
+            let mut s = step("x", json!({"isSolvent": true}), &["0xab"]);
+            s.private = private;
+            let public = serde_json::to_string(&PublicStep::of(&s)).unwrap();
+            for (k, v) in &fields {
+                proptest::prop_assert!(!public.contains(&v.to_string()), "{v} leaked");
+                proptest::prop_assert!(public.contains(k.as_str()));
+            }
+        }
+    }
+
     #[test]
     fn implied_events() {
         let a = Event::implied_by("r", &step("attest", json!({"isSolvent": false}), &["0x1"]));
