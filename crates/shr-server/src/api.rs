@@ -192,17 +192,18 @@ pub(crate) struct DarkPoolRequest {
     tx: Option<String>,
 }
 
-/// Dark-pool requests of the known runs (ids and statuses; never sizes or prices).
+/// Dark-pool requests of the last 50 runs and the running one (ids and statuses; never sizes
+/// or prices).
 #[utoipa::path(get, path = "/api/darkpool/requests", responses((status = 200, body = [DarkPoolRequest])))]
 async fn darkpool_requests(State(s): State<AppState>) -> Response {
+    let runs = match s.recent_runs(50).await {
+        Ok(r) => r,
+        Err(e) => return internal(e),
+    };
+    // The last status each request reached, keyed by run and request id.
     let mut out: BTreeMap<(String, u64), DarkPoolRequest> = BTreeMap::new();
-    for name in s.scenario_names() {
-        let run = match s.latest_run(&name).await {
-            Ok(r) => r,
-            Err(e) => return internal(e),
-        };
-        for step in run.iter().flat_map(|r| r.steps.iter().map(move |st| (r, st))) {
-            let (run, st) = step;
+    for run in &runs {
+        for st in &run.steps {
             if let (Some(id), Some(status)) =
                 (st.public.get("request_id").and_then(Value::as_u64), st.public.get("status"))
             {

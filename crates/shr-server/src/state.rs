@@ -74,7 +74,7 @@ pub struct ReserveView {
 /// A scenario run as the public sees it (also the stored public record of the run).
 #[derive(Debug, Clone, Serialize, serde::Deserialize, ToSchema)]
 pub struct RunView {
-    /// Run id (`<scenario>-<unix ms>`).
+    /// Run id (`<scenario>-<unix ms>`, the start time made unique within the process).
     pub run_id: String,
     /// Scenario name.
     pub scenario: String,
@@ -116,6 +116,7 @@ struct Inner {
     reserve: RwLock<ReserveView>,
     reserve_ratio: RwLock<Vec<(u64, f64)>>,
     vaults: OnceLock<crate::vaults::VaultDesk>,
+    last_start_ms: Mutex<u64>,
 }
 
 /// Shared state of every handler (cheap to clone).
@@ -159,6 +160,7 @@ impl AppState {
             reserve: RwLock::new(ReserveView::default()),
             reserve_ratio: RwLock::new(Vec::new()),
             vaults: OnceLock::new(),
+            last_start_ms: Mutex::new(0),
         }))
     }
 
@@ -250,6 +252,23 @@ impl AppState {
         }
     }
 
+    /// The last `limit` finished runs from the store and the running one, newest first.
+    ///
+    /// # Errors
+    /// [`Error::Store`], [`Error::Json`].
+    pub async fn recent_runs(&self, limit: u32) -> Result<Vec<RunView>> {
+        let mut out = Vec::new();
+        if let Some(name) = self.running()
+            && let Some((v, _)) = self.0.runs.read().expect("runs lock").get(&name)
+        {
+            out.push(v.clone());
+        }
+        for row in self.0.store.runs(limit).await? {
+            out.push(serde_json::from_str(&row.public_json)?);
+        }
+        Ok(out)
+    }
+
     /// The operator's decrypted view: the reserve-ratio series (downsampled to at most
     /// `max_points`) and each known run's private figures, opened from the store's sealed rows.
     ///
@@ -305,7 +324,13 @@ impl AppState {
             }
             *running = Some(name.to_string());
         }
+        // Never the same id twice, even for two runs started within one millisecond.
         let started = now_ms();
+        let started = {
+            let mut last = self.0.last_start_ms.lock().expect("start lock");
+            *last = started.max(*last + 1);
+            *last
+        };
         let run_id = format!("{name}-{started}");
         let view = RunView {
             run_id: run_id.clone(),

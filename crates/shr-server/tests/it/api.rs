@@ -163,6 +163,16 @@ async fn routes_conflict_sse_operator_and_privacy() {
         c.get(format!("{base}/api/incidents")).send().await.unwrap().json().await.unwrap();
     assert_eq!(inc[0]["id"], run_id);
     assert_eq!(inc[0]["status"], "restored");
+    // A second run of the same scenario: the requests of both runs are listed.
+    let again = c.post(format!("{base}/api/scenarios/small-deficit")).send().await.unwrap();
+    assert_eq!(again.status(), 202);
+    let run2 = wait_finished(&c, base, "small-deficit").await;
+    assert_ne!(run2["run_id"], run_id);
+    let dp: Value =
+        c.get(format!("{base}/api/darkpool/requests")).send().await.unwrap().json().await.unwrap();
+    let runs: Vec<_> = dp.as_array().unwrap().iter().map(|r| r["run_id"].clone()).collect();
+    assert_eq!(runs.len(), 2, "{dp}");
+    assert!(runs.contains(&run_id.clone().into()) && runs.contains(&run2["run_id"]));
 
     // Operator route: no token, wrong token -> 401 (and nothing private); right token -> figures.
     let none = c.get(format!("{base}/api/operator/view")).send().await.unwrap();
