@@ -114,6 +114,18 @@ impl DemoArgs {
     }
 }
 
+/// `url` with any password replaced by `***` (fit for logs and error messages).
+pub(crate) fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let userinfo = &url[s + 3..at];
+            let user = userinfo.split(':').next().unwrap_or_default();
+            format!("{}{user}:***{}", &url[..s + 3], &url[at..])
+        }
+        _ => url.to_string(),
+    }
+}
+
 fn hex_token(b: B256) -> String {
     b.to_string().trim_start_matches("0x").to_string()
 }
@@ -121,7 +133,7 @@ fn hex_token(b: B256) -> String {
 async fn state(cfg: &DemoConfig) -> Result<AppState> {
     let store = shr_store::Store::open(&cfg.database_url)
         .await
-        .wrap_err_with(|| format!("opening the database {}", cfg.database_url))?;
+        .wrap_err_with(|| format!("opening the database {}", redact_url(&cfg.database_url)))?;
     // The server's sealing key lives in a (simulated) enclave on the dev platform: the same key
     // after a restart, so sealed run records stay readable by the operator.
     let tee = SimulatedTee::from_seed(oracle_cmd::DEV_TEE_SEED);
@@ -164,7 +176,7 @@ pub(crate) async fn run(args: DemoArgs) -> Result<()> {
         "custodian API: http://{local}/custodian (try: shr attest --custodian http://{local}/custodian)"
     );
     let _ = out.flush();
-    tracing::info!(target: "shr::demo", %local, db = %cfg.database_url, "demo up");
+    tracing::info!(target: "shr::demo", %local, db = %redact_url(&cfg.database_url), "demo up");
     spawn_feed(state.clone(), Duration::from_millis(cfg.feed_interval_ms))?;
     state.set_vault_desk(shr_server::vaults::VaultDesk::spawn(state.clone())?);
     let shutdown = async {
@@ -266,4 +278,19 @@ async fn headless(state: &AppState, json: bool) -> Result<()> {
         std::process::exit(1);
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_stay_out_of_logs() {
+        assert_eq!(
+            redact_url("postgres://shr:s3cret@db:5432/shr"),
+            "postgres://shr:***@db:5432/shr"
+        );
+        assert_eq!(redact_url("sqlite:shr.db"), "sqlite:shr.db");
+        assert_eq!(redact_url("postgres://db/shr"), "postgres://db/shr");
+    }
 }

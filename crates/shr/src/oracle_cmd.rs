@@ -199,7 +199,7 @@ pub(crate) async fn replay(args: ReplayArgs, rpc_url: Option<&str>) -> Result<()
         for (t, sealed) in &summary.sealed_deficits {
             store.put_sealed_deficit(*t, sealed.as_bytes()).await?;
         }
-        tracing::info!(target: "shr::replay", n = summary.sealed_deficits.len(), db = %args.don.db, "sealed deficit notices handed off to the agent");
+        tracing::info!(target: "shr::replay", n = summary.sealed_deficits.len(), db = %crate::demo_cmd::redact_url(&args.don.db), "sealed deficit notices handed off to the agent");
     }
     let (is_solvent, last) = attested_state(chain, dep.receiver).await?;
     if args.json {
