@@ -13,7 +13,7 @@ use shr_contracts::{
 };
 use shr_darkpool::{
     DarkPool, MakerBody, MakerCommitment, MatchStatus, MatcherEnclave, RequestStatus, observe,
-    open_notice, seal_maker, twap_wad,
+    onboard_maker, open_notice, twap_wad,
 };
 use shr_enclave::{Enclave, TeePlatform};
 use shr_oracle::{Don, DonConfig, NodeInput, ReserveReading, attested_state};
@@ -148,11 +148,8 @@ pub async fn dark_pool(
         let maker = accts[3 + i];
         // Inventory above the commitment: the deposit (public) does not reveal the commitment.
         let inventory = spec.size + spec.size / 4 + 12_345_678;
-        pool.set_maker(chain, admin, maker).await?;
         send(chain, admin, wbtc, &TestToken::mintCall { to: maker, amount: U256::from(inventory) })
             .await?;
-        pool.deposit(chain, maker, wbtc, U256::from(inventory)).await?;
-        matcher.credit_deposit(maker, wbtc, inventory)?;
         let key = Enclave::launch_instance(tee, "shr-darkpool/maker-wallet@0.1.0", i as u32)
             .map_err(crate::Error::SealedDeficit)?;
         let body = MakerBody {
@@ -165,7 +162,7 @@ pub async fn dark_pool(
             },
             reply_to: key.identity().hpke,
         };
-        matcher.add_maker(&seal_maker(&matcher.identity().hpke, &body)?)?;
+        onboard_maker(chain, &pool, &mut matcher, (admin, wbtc, inventory), &body).await?;
         maker_keys.push((maker, key));
     }
     // The treasury pre-funds the pool with the payment asset well before any request.

@@ -32,5 +32,5 @@ pub use matching::{
     Fill, MakerCommitment, MatchOutcome, MatchStatus, Order, ask_wad, match_order, payment,
 };
 pub use pool::{DarkPool, RequestStatus};
-pub use service::{fill_key, serve_once};
+pub use service::{fill_key, onboard_maker, serve_once};
 pub use twap::{Observation, observe, twap_wad};

@@ -5,16 +5,39 @@
 //! requester next to the `requestCollateral` calldata that carries the same ciphertext; notices
 //! leave through it (`fill`, `"{request id}:{party}"`). Both are HPKE ciphertexts.
 
-use alloy::{primitives::Address, sol_types::SolEvent};
+use alloy::{
+    primitives::{Address, U256},
+    sol_types::SolEvent,
+};
 use shr_chain::{Chain, LogFilter};
 use shr_contracts::bindings::CREDarkPool;
 use shr_enclave::Sealed;
 use shr_store::Store;
 use tracing::{info, warn};
 
-use crate::{DarkPool, MatcherEnclave, RequestStatus, Result};
+use crate::{DarkPool, MakerBody, MatcherEnclave, RequestStatus, Result, seal_maker};
 
 const CURSOR: &str = "matcher/requests";
+
+/// Onboards the maker of `body`: `admin` allow-lists it on `pool`, the maker deposits
+/// `inventory` base units of `token` it already holds (public: an ERC-20 transfer), the matcher
+/// is credited, and the commitment reaches the matcher sealed to its HPKE key (private).
+///
+/// # Errors
+/// Chain and contract errors (allow-list, approve, deposit), enclave errors (sealing, opening).
+pub async fn onboard_maker(
+    chain: &dyn Chain,
+    pool: &DarkPool,
+    matcher: &mut MatcherEnclave,
+    (admin, token, inventory): (Address, Address, u128),
+    body: &MakerBody,
+) -> Result<()> {
+    let maker = body.commitment.maker;
+    pool.set_maker(chain, admin, maker).await?;
+    pool.deposit(chain, maker, token, U256::from(inventory)).await?;
+    matcher.credit_deposit(maker, token, inventory)?;
+    matcher.add_maker(&seal_maker(&matcher.identity().hpke, body)?)
+}
 
 /// The mailbox key of `party`'s fill notice for `request_id`.
 pub fn fill_key(request_id: u64, party: Address) -> String {

@@ -15,7 +15,7 @@ use shr_contracts::{
 };
 use shr_darkpool::{
     DarkPool, Error, MakerBody, MakerCommitment, MatchStatus, MatcherEnclave, Order, OrderBody,
-    RequestStatus, Settlement, open_notice, seal_maker, seal_order,
+    RequestStatus, Settlement, onboard_maker, open_notice, seal_order,
 };
 use shr_enclave::{Enclave, SimulatedTee, TeePlatform};
 
@@ -62,10 +62,7 @@ async fn pool(hostile: bool) -> R<Pool> {
     let mut makers = Vec::new();
     for (i, size) in [(3usize, 600_000_000u128), (4, 400_000_000)] {
         let m = a[i];
-        pool.set_maker(&chain, admin, m).await?;
         send(&chain, admin, wbtc, &TestToken::mintCall { to: m, amount: U256::from(size) }).await?;
-        pool.deposit(&chain, m, wbtc, U256::from(size)).await?;
-        matcher.credit_deposit(m, wbtc, size)?;
         let key = Enclave::launch_instance(&tee, "maker-wallet", i as u32)?;
         let body = MakerBody {
             commitment: MakerCommitment {
@@ -77,7 +74,7 @@ async fn pool(hostile: bool) -> R<Pool> {
             },
             reply_to: key.identity().hpke,
         };
-        matcher.add_maker(&seal_maker(&matcher.identity().hpke, &body)?)?;
+        onboard_maker(&chain, &pool, &mut matcher, (admin, wbtc, size), &body).await?;
         makers.push((m, key));
     }
     let funding = U256::from(200u128 * 10u128.pow(18));

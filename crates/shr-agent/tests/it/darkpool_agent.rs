@@ -9,7 +9,9 @@ use alloy::primitives::U256;
 use shr_agent::{Agent, DarkPoolConfig, DarkPoolPolicy, Error};
 use shr_chain::{Chain, EmbeddedChain, EmbeddedConfig};
 use shr_contracts::{bindings::TestToken, send, view};
-use shr_darkpool::{DarkPool, MakerBody, MakerCommitment, MatcherEnclave, seal_maker, serve_once};
+use shr_darkpool::{
+    DarkPool, MakerBody, MakerCommitment, MatcherEnclave, onboard_maker, serve_once,
+};
 use shr_enclave::{Enclave, TeePlatform};
 use shr_oracle::attested_state;
 use support::{R, SUPPLY, TestWorld};
@@ -49,7 +51,6 @@ async fn setup(depth: u128) -> R<Setup> {
     for (i, share) in [(3usize, 45u128), (4, 35), (5, 20)] {
         let (maker, size) = (a[i], depth * share / 100);
         let inventory = size * 2 + 1_234_567;
-        pool.set_maker(&w.chain, admin, maker).await?;
         send(
             &w.chain,
             admin,
@@ -57,8 +58,6 @@ async fn setup(depth: u128) -> R<Setup> {
             &TestToken::mintCall { to: maker, amount: U256::from(inventory) },
         )
         .await?;
-        pool.deposit(&w.chain, maker, wbtc, U256::from(inventory)).await?;
-        matcher.credit_deposit(maker, wbtc, inventory)?;
         let key = Enclave::launch_instance(&w.tee, "maker-wallet", i as u32)?;
         let body = MakerBody {
             commitment: MakerCommitment {
@@ -70,7 +69,7 @@ async fn setup(depth: u128) -> R<Setup> {
             },
             reply_to: key.identity().hpke,
         };
-        matcher.add_maker(&seal_maker(&matcher.identity().hpke, &body)?)?;
+        onboard_maker(&w.chain, &pool, &mut matcher, (admin, wbtc, inventory), &body).await?;
     }
     let treasury = w.cfg.treasury;
     let prefund = U256::from(1_000u128 * 10u128.pow(18));
