@@ -65,8 +65,9 @@ pub enum Event {
     Attestation {
         /// `isSolvent` as attested.
         is_solvent: bool,
-        /// The report's observation time, unix seconds.
-        observed_at: u64,
+        /// The report's observation time, unix seconds, as read back from the receiver (`None`
+        /// for a scenario's report: its step carries the boolean and the transaction only).
+        observed_at: Option<u64>,
         /// Transmission transaction hash.
         tx: String,
         /// Gas used.
@@ -163,7 +164,7 @@ impl Event {
         {
             return Some(Self::Attestation {
                 is_solvent,
-                observed_at: 0,
+                observed_at: None,
                 tx: tx.clone(),
                 gas: step.gas,
                 source: run_id.into(),

@@ -69,7 +69,7 @@ pub async fn run(
             });
             state.publish(Event::Attestation {
                 is_solvent,
-                observed_at: last_updated,
+                observed_at: Some(last_updated),
                 tx: a.tx,
                 gas: a.gas,
                 source: "feed".into(),

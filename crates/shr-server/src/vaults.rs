@@ -229,7 +229,9 @@ impl Desk {
         Ok(out)
     }
 
-    async fn plan_view(&self, id: usize) -> Result<Option<PlanView>> {
+    /// The plan of vault `id` at the current prices and its view (`None` when not breached;
+    /// a view with `error` and no plan when a guard refuses).
+    async fn plan(&self, id: usize) -> Result<Option<(PlanView, Option<shr_risk::Plan>)>> {
         let hf = self.world.health_factor(id).await.map_err(vault_err)?;
         let mut v = PlanView {
             vault_id: id,
@@ -243,18 +245,22 @@ impl Desk {
             gas: None,
             error: None,
         };
-        match self.world.plan(id, &PlanConfig::default()).await {
+        let plan = match self.world.plan(id, &PlanConfig::default()).await {
             Ok(None) => return Ok(None),
             Ok(Some(p)) => {
                 v.hf_projected = Some(wad_decimal(p.hf_projected_wad));
                 v.sell_collateral_wad = Some(p.sell_collateral_wad.to_string());
                 v.repay_debt_wad = Some(p.repay_debt_wad.to_string());
                 v.slippage_bps = Some(p.slippage_bps);
+                Some(p)
             }
-            Err(shr_agent::Error::Risk(e)) => v.error = Some(e.to_string()),
+            Err(shr_agent::Error::Risk(e)) => {
+                v.error = Some(e.to_string());
+                None
+            }
             Err(e) => return Err(vault_err(e)),
-        }
-        Ok(Some(v))
+        };
+        Ok(Some((v, plan)))
     }
 
     async fn simulate(&mut self, seed: u64, extra_ticks: usize) -> Result<SimulateReport> {
@@ -303,8 +309,8 @@ impl Desk {
         }
         let mut plans = Vec::new();
         for i in 0..self.world.vaults.len() {
-            if let Some(p) = self.plan_view(i).await? {
-                plans.push(p);
+            if let Some((v, _)) = self.plan(i).await? {
+                plans.push(v);
             }
         }
         info!(target: "shr::vaults", seed, ticks = ticks.len(), ?first_breach, plans = plans.len(), "crash simulated");
@@ -327,7 +333,7 @@ impl Desk {
         };
         let mut done = Vec::new();
         for id in ids {
-            let Some(mut v) = self.plan_view(id).await? else {
+            let Some((mut v, plan)) = self.plan(id).await? else {
                 if let Which::One(_) = which {
                     return Err(Error::NotBreached {
                         vault_id: id,
@@ -338,13 +344,11 @@ impl Desk {
                 }
                 continue;
             };
-            if v.error.is_some() {
+            let Some(plan) = plan else {
                 warn!(target: "shr::vaults", vault_id = id, error = ?v.error, "no plan: not executed");
                 done.push(v);
                 continue;
-            }
-            let plan = self.world.plan(id, &PlanConfig::default()).await.map_err(vault_err)?;
-            let Some(plan) = plan else { continue };
+            };
             if !self.authorized {
                 self.world.authorize_adapter().await.map_err(vault_err)?;
                 self.authorized = true;
