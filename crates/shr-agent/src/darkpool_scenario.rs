@@ -6,11 +6,7 @@ use std::time::Instant;
 use alloy::primitives::{Address, U256};
 use serde_json::json;
 use shr_chain::Chain;
-use shr_contracts::{
-    bindings::TestToken,
-    deploy::{self, UniswapV2},
-    send,
-};
+use shr_contracts::{bindings::TestToken, deploy, send};
 use shr_darkpool::{
     DarkPool, MakerBody, MakerCommitment, MatchStatus, MatcherEnclave, RequestStatus, observe,
     onboard_maker, open_notice, twap_wad,
@@ -23,7 +19,7 @@ use crate::{
     DarkPoolPolicy, Mechanism, Result, ScenarioReport, Step, StrategyConfig, V2Pool, choose,
     darkpool_route::request,
     open_deficit,
-    scenario::{StepObserver, Steps, ms, opening_rounds},
+    scenario::{Market, StepObserver, Steps, ms, opening_rounds},
 };
 
 /// One maker's pre-committed liquidity in the scenario.
@@ -119,30 +115,14 @@ pub async fn dark_pool(
     let [admin, transmitter, treasury] = [accts[0], accts[1], accts[2]];
     let mut steps = Steps::new(observer);
     let t = Instant::now();
-    let agent_key =
-        Enclave::launch(tee, "shr-agent/key-store@0.1.0").map_err(crate::Error::SealedDeficit)?;
-    let wbtc = deploy::test_token(chain, admin, "Wrapped BTC", "WBTC", 8, admin).await?;
-    let weth = deploy::test_token(chain, admin, "Wrapped Ether", "WETH", 18, admin).await?;
-    let uni = UniswapV2::deploy(chain, admin).await?;
     let t0 = cfg.reading.observed_at;
     let (pool_wbtc, pool_weth) = cfg.pool;
-    let pair =
-        uni.seed_pair(chain, admin, (wbtc, pool_wbtc), (weth, pool_weth), t0 + 86_400).await?;
+    let Market { agent_key, wbtc, weth, uni, pair } =
+        Market::deploy(chain, tee, admin, cfg.pool, t0).await?;
     let first_obs = observe(chain, pair, wbtc).await?;
     let vault = deploy::reserve_vault(chain, admin, wbtc, admin).await?;
     let mut matcher = MatcherEnclave::launch(tee, wbtc, weth, chain.chain_id().await?)?;
-    let pool = DarkPool::deploy(
-        chain,
-        admin,
-        wbtc,
-        weth,
-        tee.root(),
-        matcher.identity(),
-        matcher.committed(),
-    )
-    .await?;
-    matcher.bind(pool.address);
-    pool.register_matcher(chain, admin, matcher.identity()).await?;
+    let pool = DarkPool::deploy_for(chain, admin, tee.root(), &mut matcher).await?;
     let mut maker_keys = Vec::new();
     for (i, spec) in cfg.makers.iter().enumerate().take(7) {
         let maker = accts[3 + i];

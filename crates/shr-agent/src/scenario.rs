@@ -82,6 +82,36 @@ impl ScenarioReport {
     }
 }
 
+/// What every scenario starts from: the agent's key store, WBTC and WETH test tokens, the real
+/// Uniswap V2 contracts with the WBTC/WETH pair seeded at the configured (real) depth.
+pub(crate) struct Market {
+    pub(crate) agent_key: Enclave,
+    pub(crate) wbtc: Address,
+    pub(crate) weth: Address,
+    pub(crate) uni: UniswapV2,
+    pub(crate) pair: Address,
+}
+
+impl Market {
+    /// Deploys it; the pair's price window opens at `t0 + 1 day`.
+    pub(crate) async fn deploy(
+        chain: &dyn Chain,
+        tee: &dyn TeePlatform,
+        admin: Address,
+        (pool_wbtc, pool_weth): (U256, U256),
+        t0: u64,
+    ) -> Result<Self> {
+        let agent_key = Enclave::launch(tee, "shr-agent/key-store@0.1.0")
+            .map_err(crate::Error::SealedDeficit)?;
+        let wbtc = deploy::test_token(chain, admin, "Wrapped BTC", "WBTC", 8, admin).await?;
+        let weth = deploy::test_token(chain, admin, "Wrapped Ether", "WETH", 18, admin).await?;
+        let uni = UniswapV2::deploy(chain, admin).await?;
+        let pair =
+            uni.seed_pair(chain, admin, (wbtc, pool_wbtc), (weth, pool_weth), t0 + 86_400).await?;
+        Ok(Self { agent_key, wbtc, weth, uni, pair })
+    }
+}
+
 /// Called with each step as soon as it completes (the demo server streams them over SSE).
 pub type StepObserver<'a> = &'a (dyn Fn(&Step) + Send + Sync);
 
@@ -165,14 +195,10 @@ pub async fn small_deficit(
         [chain.accounts()[0], chain.accounts()[1], chain.accounts()[2]];
     let mut steps = Steps::new(observer);
     let t = Instant::now();
-    let agent_key =
-        Enclave::launch(tee, "shr-agent/key-store@0.1.0").map_err(crate::Error::SealedDeficit)?;
-    let wbtc = deploy::test_token(chain, admin, "Wrapped BTC", "WBTC", 8, admin).await?;
-    let weth = deploy::test_token(chain, admin, "Wrapped Ether", "WETH", 18, admin).await?;
-    let uni = UniswapV2::deploy(chain, admin).await?;
     let (pool_wbtc, pool_weth) = cfg.pool;
     let t0 = cfg.reading.observed_at;
-    uni.seed_pair(chain, admin, (wbtc, pool_wbtc), (weth, pool_weth), t0 + 86_400).await?;
+    let Market { agent_key, wbtc, weth, uni, .. } =
+        Market::deploy(chain, tee, admin, cfg.pool, t0).await?;
     let vault = deploy::reserve_vault(chain, admin, wbtc, admin).await?;
     send(chain, admin, weth, &TestToken::mintCall { to: agent, amount: cfg.treasury }).await?;
     let mut dcfg = DonConfig::new("wbtc-por", admin, 8);

@@ -210,6 +210,11 @@ impl MatcherEnclave {
         self.enclave.identity()
     }
 
+    /// The pool's tokens: `(collateral, payment)`.
+    pub fn tokens(&self) -> (Address, Address) {
+        (self.collateral, self.payment)
+    }
+
     /// The commitment the chain holds (genesis before any settlement).
     pub fn committed(&self) -> B256 {
         self.state.committed

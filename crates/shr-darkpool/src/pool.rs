@@ -85,6 +85,33 @@ impl DarkPool {
         Ok(Self { address, collateral, payment })
     }
 
+    /// Deploys the pool `matcher` serves (its tokens, its measurement, its genesis commitment;
+    /// owned by `admin`), binds the matcher to it and registers the matcher's quote.
+    ///
+    /// # Errors
+    /// Deployment errors; `UntrustedPlatform` / `WrongMeasurement` reverts.
+    pub async fn deploy_for(
+        chain: &dyn Chain,
+        admin: Address,
+        platform_root: Address,
+        matcher: &mut crate::MatcherEnclave,
+    ) -> Result<Self> {
+        let (collateral, payment) = matcher.tokens();
+        let pool = Self::deploy(
+            chain,
+            admin,
+            collateral,
+            payment,
+            platform_root,
+            matcher.identity(),
+            matcher.committed(),
+        )
+        .await?;
+        matcher.bind(pool.address);
+        pool.register_matcher(chain, admin, matcher.identity()).await?;
+        Ok(pool)
+    }
+
     /// Submits the matcher's quote (anyone may): `registerMatcher`.
     ///
     /// # Errors

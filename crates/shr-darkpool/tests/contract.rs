@@ -47,18 +47,7 @@ async fn pool(hostile: bool) -> R<Pool> {
         deploy::test_token(&chain, admin, "Wrapped Ether", "WETH", 18, admin).await?
     };
     let mut matcher = MatcherEnclave::launch(&tee, wbtc, weth, chain.chain_id().await?)?;
-    let pool = DarkPool::deploy(
-        &chain,
-        admin,
-        wbtc,
-        weth,
-        tee.root(),
-        matcher.identity(),
-        matcher.committed(),
-    )
-    .await?;
-    matcher.bind(pool.address);
-    pool.register_matcher(&chain, admin, matcher.identity()).await?;
+    let pool = DarkPool::deploy_for(&chain, admin, tee.root(), &mut matcher).await?;
     let mut makers = Vec::new();
     for (i, size) in [(3usize, 600_000_000u128), (4, 400_000_000)] {
         let m = a[i];

@@ -36,18 +36,7 @@ async fn setup(depth: u128) -> R<Setup> {
     let admin = a[0];
     let (wbtc, weth) = (w.wbtc, w.weth);
     let mut matcher = MatcherEnclave::launch(&w.tee, wbtc, weth, w.chain.chain_id().await?)?;
-    let pool = DarkPool::deploy(
-        &w.chain,
-        admin,
-        wbtc,
-        weth,
-        w.tee.root(),
-        matcher.identity(),
-        matcher.committed(),
-    )
-    .await?;
-    matcher.bind(pool.address);
-    pool.register_matcher(&w.chain, admin, matcher.identity()).await?;
+    let pool = DarkPool::deploy_for(&w.chain, admin, w.tee.root(), &mut matcher).await?;
     for (i, share) in [(3usize, 45u128), (4, 35), (5, 20)] {
         let (maker, size) = (a[i], depth * share / 100);
         let inventory = size * 2 + 1_234_567;
