@@ -4,6 +4,9 @@
 //  - ours, contracts/src/*.sol, with the pinned solc-js (settings below);
 //  - Chainlink's KeystoneForwarder from @chainlink/contracts, with Chainlink's own keystone
 //    settings (solc 0.8.24, optimizer 1,000,000 runs, evm paris);
+//  - Morpho Blue's Morpho.sol from @morpho-org/morpho-blue 1.0.0, with the compiler it pins
+//    (solc 0.8.19, the npm alias solc-0.8.19) and Morpho's own foundry profile (via-IR,
+//    optimizer 999,999 runs, evm paris, no metadata hash);
 //  - Uniswap V2 factory, pair, Router02 and WETH9, whose shipped npm bytecode is used as is
 //    (v2-core is built with solc 0.5.16; the router's init-code hash matches this pair bytecode).
 // Usage: node scripts/build.js OUT_DIR
@@ -21,6 +24,11 @@ fs.mkdirSync(out, { recursive: true });
 const OURS = { optimizer: { enabled: true, runs: 200 }, evmVersion: 'cancun', viaIR: false };
 // Chainlink keystone's foundry profile.
 const KEYSTONE = { optimizer: { enabled: true, runs: 1000000 }, evmVersion: 'paris', viaIR: false };
+// Morpho Blue's foundry.toml [profile.default].
+const MORPHO = {
+  optimizer: { enabled: true, runs: 999999 }, evmVersion: 'paris', viaIR: true,
+  metadata: { bytecodeHash: 'none' },
+};
 
 // Import resolution: '@openzeppelin/contracts@4.8.3/...' is the aliased package
 // '@openzeppelin/contracts-4.8.3'; everything else resolves inside node_modules.
@@ -36,7 +44,7 @@ function findImports(p) {
   }
 }
 
-function compile(sources, settings, wanted) {
+function compile(sources, settings, wanted, compiler = solc) {
   const input = {
     language: 'Solidity',
     sources,
@@ -45,7 +53,7 @@ function compile(sources, settings, wanted) {
       outputSelection: { '*': { '*': ['abi', 'evm.bytecode.object', 'evm.deployedBytecode.object'] } },
     },
   };
-  const output = JSON.parse(solc.compile(JSON.stringify(input), { import: findImports }));
+  const output = JSON.parse(compiler.compile(JSON.stringify(input), { import: findImports }));
   const errors = (output.errors || []).filter((e) => e.severity === 'error');
   if (errors.length) {
     for (const e of errors) console.error(e.formattedMessage);
@@ -78,7 +86,13 @@ const fwd = '@chainlink/contracts/src/v0.8/keystone/KeystoneForwarder.sol';
 compile({ [fwd]: { content: fs.readFileSync(path.join(nm, fwd), 'utf8') } }, KEYSTONE,
   (file, name) => file === fwd && name === 'KeystoneForwarder');
 
-// 3. Uniswap V2 and WETH9: shipped artifacts.
+// 3. Morpho Blue, as Morpho builds it (its own pinned compiler).
+const solcMorpho = require('solc-0.8.19');
+const morpho = '@morpho-org/morpho-blue/src/Morpho.sol';
+compile({ [morpho]: { content: fs.readFileSync(path.join(nm, morpho), 'utf8') } }, MORPHO,
+  (file, name) => file === morpho && name === 'Morpho', solcMorpho);
+
+// 4. Uniswap V2 and WETH9: shipped artifacts.
 const shipped = [
   ['@uniswap/v2-core/build/UniswapV2Factory.json', 'UniswapV2Factory'],
   ['@uniswap/v2-core/build/UniswapV2Pair.json', 'UniswapV2Pair'],
@@ -92,6 +106,7 @@ for (const [file, name] of shipped) {
 
 fs.writeFileSync(path.join(out, 'BUILD_INFO.json'), JSON.stringify({
   solc: solc.version(), ours: OURS, keystoneForwarder: KEYSTONE,
+  morpho: { solc: solcMorpho.version(), settings: MORPHO },
   uniswap: 'shipped bytecode from @uniswap/v2-core 1.0.1 and @uniswap/v2-periphery 1.1.0-beta.0',
 }, null, 1));
 console.error(`contracts built into ${out}`);

@@ -16,6 +16,13 @@ import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
 ///         Per-party balances live only in that table (a Poseidon/bn254 commitment with blinding,
 ///         so a Groth16 proof can later open it); they become public only when a party
 ///         withdraws. Events carry ids, statuses and versions, never sizes or prices.
+/// @dev Hardened (docs/SECURITY.md): only the owner registers matcher keys, with a quote bound to
+///      this chain, this pool and an expiry, and can revoke them; a settlement is bound to its
+///      request's requester and order commitment, and an order hash is used by one request only;
+///      deposits are counted on chain per party (`depositedTotal`) so the enclave reads them
+///      from the chain, not from its host; and if no settlement or withdrawal is accepted for
+///      `exitDelay` seconds, the pool freezes and each party leaves with its last exit ticket
+///      (a matcher-signed balance for the current version) plus its deposits since.
 contract CREDarkPool is Ownable, ReentrancyGuard {
     using SafeERC20 for IERC20;
 
@@ -53,6 +60,11 @@ contract CREDarkPool is Ownable, ReentrancyGuard {
 
     bytes32 public constant SETTLEMENT_TYPEHASH = keccak256("shr/darkpool/settlement/v1");
     bytes32 public constant WITHDRAWAL_TYPEHASH = keccak256("shr/darkpool/withdrawal/v1");
+    bytes32 public constant EXIT_TYPEHASH = keccak256("shr/darkpool/exit/v1");
+    bytes32 public constant LIVENESS_TYPEHASH = keccak256("shr/darkpool/liveness/v1");
+    bytes32 public constant REGISTRATION_TYPEHASH = keccak256("shr/darkpool/matcher/v1");
+    /// @notice The shortest escape-hatch delay a pool may be deployed with, seconds.
+    uint64 public constant MIN_EXIT_DELAY = 1 days;
 
     /// @notice The collateral makers sell (wBTC).
     IERC20 public immutable collateral;
@@ -64,6 +76,8 @@ contract CREDarkPool is Ownable, ReentrancyGuard {
     bytes32 public immutable platformKind;
     /// @notice The matcher program's code measurement a registered key must be quoted with.
     bytes32 public immutable matcherMeasurement;
+    /// @notice Seconds without an accepted settlement or withdrawal after which parties may exit.
+    uint64 public immutable exitDelay;
 
     /// @notice Allow-listed makers.
     mapping(address => bool) public isMaker;
@@ -77,10 +91,27 @@ contract CREDarkPool is Ownable, ReentrancyGuard {
     bytes32 public balanceCommitment;
     /// @notice Version of `balanceCommitment`, +1 per settlement or withdrawal.
     uint64 public commitmentVersion;
+    /// @notice When a settlement or withdrawal was last accepted (deployment before any).
+    uint64 public lastProgress;
+    /// @notice Set by the first exit: the pool is frozen at `commitmentVersion` for good.
+    bool public exitMode;
+    /// @notice The request that used an order commitment (0: unused). A requester that crashed
+    ///         after sending finds its request here, whatever came after it.
+    mapping(bytes32 => uint256) public requestOfOrder;
+    /// @notice Cumulative deposits per party and token, base units (public: ERC-20 transfers).
+    mapping(address => mapping(address => uint256)) public depositedTotal;
+    /// @notice The commitment version at a party's first deposit of a token, plus one (0: none).
+    mapping(address => mapping(address => uint64)) public firstDepositVersion;
+    /// @notice Whether a party has exited a token.
+    mapping(address => mapping(address => bool)) public exited;
 
     event MakerSet(address indexed maker, bool allowed);
     event MatcherRegistered(address indexed signer, bytes32 hpkeKey);
-    event Deposited(address indexed party, address indexed token);
+    event MatcherRevoked(address indexed signer);
+    /// @notice `amount` and `total` are public anyway: the ERC-20 `Transfer` carries the amount.
+    event Deposited(address indexed party, address indexed token, uint256 amount, uint256 total);
+    event ExitOpened(uint64 version);
+    event Exited(address indexed party, address indexed token);
     event Withdrawn(address indexed party, address indexed token);
     event CollateralRequested(uint256 indexed requestId, address indexed requester);
     event RequestStatusChanged(uint256 indexed requestId, Status status);
@@ -102,6 +133,13 @@ contract CREDarkPool is Ownable, ReentrancyGuard {
     error BadStatus(Status status);
     error BadTimeout(uint64 timeout);
     error BadPremium(uint256 premiumBps);
+    error QuoteExpired(uint64 expiry);
+    error OrderReused(bytes32 orderCommitment);
+    error Frozen();
+    error ExitNotOpen(uint64 opensAt);
+    error AlreadyExited(address party, address token);
+    error BadTicket(uint256 depositedSeen, uint256 depositedTotal);
+    error BadExitDelay(uint64 exitDelay);
 
     /// @param collateral_ Collateral token.
     /// @param payment_ Payment token.
@@ -109,7 +147,8 @@ contract CREDarkPool is Ownable, ReentrancyGuard {
     /// @param platformKind_ The platform kind string carried in quotes.
     /// @param matcherMeasurement_ The matcher program's measurement.
     /// @param genesisCommitment The commitment to the empty balance table.
-    /// @param owner_ Manages the maker allow-list.
+    /// @param owner_ Manages the maker allow-list and the matcher keys.
+    /// @param exitDelay_ Escape-hatch delay, seconds (>= `MIN_EXIT_DELAY`).
     constructor(
         IERC20 collateral_,
         IERC20 payment_,
@@ -117,14 +156,18 @@ contract CREDarkPool is Ownable, ReentrancyGuard {
         string memory platformKind_,
         bytes32 matcherMeasurement_,
         bytes32 genesisCommitment,
-        address owner_
+        address owner_,
+        uint64 exitDelay_
     ) Ownable(owner_) {
+        if (exitDelay_ < MIN_EXIT_DELAY) revert BadExitDelay(exitDelay_);
         collateral = collateral_;
         payment = payment_;
         platformRoot = platformRoot_;
         platformKind = keccak256(bytes(platformKind_));
         matcherMeasurement = matcherMeasurement_;
         balanceCommitment = genesisCommitment;
+        exitDelay = exitDelay_;
+        lastProgress = uint64(block.timestamp);
     }
 
     /// @notice Adds or removes a maker. Owner only.
@@ -133,15 +176,27 @@ contract CREDarkPool is Ownable, ReentrancyGuard {
         emit MakerSet(maker, allowed);
     }
 
-    /// @notice Registers a matcher-enclave key. Anyone may submit it: the platform root's quote
-    ///         signature over `keccak256(kind ‖ measurement ‖ keccak256(signer ‖ hpkeKey))` must
-    ///         verify and name `matcherMeasurement`.
-    function registerMatcher(address signer, bytes32 hpkeKey, bytes32 measurement, string calldata kind, bytes calldata quoteSignature)
-        external
-    {
+    /// @notice The report data a registration quote must carry for `signer` and `hpkeKey`:
+    ///         `keccak256(abi.encode(REGISTRATION_TYPEHASH, signer, hpkeKey, chainid, pool, expiry))`.
+    function registrationReportData(address signer, bytes32 hpkeKey, uint64 expiry) public view returns (bytes32) {
+        return keccak256(abi.encode(REGISTRATION_TYPEHASH, signer, hpkeKey, block.chainid, address(this), expiry));
+    }
+
+    /// @notice Registers a matcher-enclave key. Owner only: the platform root's quote signature
+    ///         over `keccak256(kind ‖ measurement ‖ registrationReportData(signer, hpkeKey, expiry))`
+    ///         must verify, name `matcherMeasurement`, and not be past `expiry`. The report data
+    ///         binds the quote to this chain and this pool, so a quote cannot be replayed elsewhere.
+    function registerMatcher(
+        address signer,
+        bytes32 hpkeKey,
+        bytes32 measurement,
+        string calldata kind,
+        uint64 expiry,
+        bytes calldata quoteSignature
+    ) external onlyOwner {
+        if (block.timestamp > expiry) revert QuoteExpired(expiry);
         if (keccak256(bytes(kind)) != platformKind) revert UntrustedPlatform(address(0));
-        bytes32 reportData = keccak256(abi.encodePacked(signer, hpkeKey));
-        bytes32 digest = keccak256(abi.encodePacked(kind, measurement, reportData));
+        bytes32 digest = keccak256(abi.encodePacked(kind, measurement, registrationReportData(signer, hpkeKey, expiry)));
         address root = ECDSA.recover(digest, quoteSignature);
         if (root != platformRoot) revert UntrustedPlatform(root);
         if (measurement != matcherMeasurement) revert WrongMeasurement(measurement);
@@ -149,21 +204,38 @@ contract CREDarkPool is Ownable, ReentrancyGuard {
         emit MatcherRegistered(signer, hpkeKey);
     }
 
+    /// @notice Revokes a matcher key (a compromised or retired enclave). Owner only.
+    function revokeMatcher(address signer) external onlyOwner {
+        if (!isMatcher[signer]) revert UnregisteredMatcher(signer);
+        isMatcher[signer] = false;
+        emit MatcherRevoked(signer);
+    }
+
     /// @notice Deposits `amount` of `token` into the pool under the caller's balance. Collateral
     ///         only from makers; the payment asset from anyone (requesters pre-fund). The amount
     ///         is public (it is an ERC-20 transfer); what happens to it next is not.
     function deposit(IERC20 token, uint256 amount) external nonReentrant {
+        if (exitMode) revert Frozen();
         if (amount == 0) revert ZeroAmount();
         if (token == collateral) {
             if (!isMaker[msg.sender]) revert NotMaker(msg.sender);
         } else if (token != payment) {
             revert UnsupportedToken(address(token));
         }
+        uint256 before = token.balanceOf(address(this));
         token.safeTransferFrom(msg.sender, address(this), amount);
-        emit Deposited(msg.sender, address(token));
+        uint256 received = token.balanceOf(address(this)) - before;
+        if (firstDepositVersion[msg.sender][address(token)] == 0) {
+            firstDepositVersion[msg.sender][address(token)] = commitmentVersion + 1;
+        }
+        uint256 total = depositedTotal[msg.sender][address(token)] + received;
+        depositedTotal[msg.sender][address(token)] = total;
+        emit Deposited(msg.sender, address(token), received, total);
     }
 
     /// @notice Asks for collateral. Moves no tokens: the payment was pre-funded.
+    ///         An order commitment is usable once: replaying a public `encryptedOrder` under a
+    ///         new request is refused.
     /// @param orderCommitment Commitment to the order (hash of the sealed order).
     /// @param encryptedOrder The order sealed (HPKE) to the matcher enclave; opaque here.
     /// @param premiumBps The premium over the oracle TWAP the requester accepts, bps (<= 10,000).
@@ -173,10 +245,13 @@ contract CREDarkPool is Ownable, ReentrancyGuard {
         external
         returns (uint256 requestId)
     {
+        if (exitMode) revert Frozen();
         if (premiumBps > 10_000) revert BadPremium(premiumBps);
         if (timeout == 0 || timeout > 30 days) revert BadTimeout(timeout);
         if (keccak256(encryptedOrder) != orderCommitment) revert StaleCommitment(orderCommitment, keccak256(encryptedOrder));
+        if (requestOfOrder[orderCommitment] != 0) revert OrderReused(orderCommitment);
         requestId = ++requestCount;
+        requestOfOrder[orderCommitment] = requestId;
         requests[requestId] = Request({
             requester: msg.sender,
             deadline: uint64(block.timestamp) + timeout,
@@ -188,14 +263,19 @@ contract CREDarkPool is Ownable, ReentrancyGuard {
         emit RequestStatusChanged(requestId, Status.PENDING);
     }
 
-    /// @notice The digest the matcher enclave signs for `s` on `requestId`.
+    /// @notice The digest the matcher enclave signs for `s` on `requestId`: it binds the
+    ///         request's requester and order commitment, so a settlement can only spend the
+    ///         balance of the party that made the request, for the order it committed to.
     function settlementDigest(uint256 requestId, Settlement calldata s) public view returns (bytes32) {
+        Request storage r = requests[requestId];
         return keccak256(
             abi.encode(
                 SETTLEMENT_TYPEHASH,
                 block.chainid,
                 address(this),
                 requestId,
+                r.requester,
+                r.orderCommitment,
                 s.status,
                 s.oldCommitment,
                 s.newCommitment,
@@ -285,11 +365,81 @@ contract CREDarkPool is Ownable, ReentrancyGuard {
         return requests[requestId].status;
     }
 
+    /// @notice The digest the matcher enclave signs in an exit ticket: `party` holds `amount` of
+    ///         `token` at commitment `version`, having had `depositedSeen` of its deposits counted.
+    function exitDigest(address party, IERC20 token, uint256 amount, uint256 depositedSeen, uint64 version)
+        public
+        view
+        returns (bytes32)
+    {
+        return keccak256(
+            abi.encode(EXIT_TYPEHASH, block.chainid, address(this), party, token, amount, depositedSeen, version)
+        );
+    }
+
+    /// @notice A registered matcher's proof of life while nothing needs settling: moves
+    ///         `lastProgress` to `at` (unix seconds, not in the future, after the last progress),
+    ///         so an idle pool with a live matcher does not open its escape hatch. Anyone may
+    ///         relay it; only the enclave can sign it.
+    function poke(uint64 at, bytes calldata signature) external {
+        if (exitMode) revert Frozen();
+        if (at > block.timestamp || at <= lastProgress) revert BadTimeout(at);
+        bytes32 digest = keccak256(abi.encode(LIVENESS_TYPEHASH, block.chainid, address(this), commitmentVersion, at));
+        address signer = ECDSA.recover(digest, signature);
+        if (!isMatcher[signer]) revert UnregisteredMatcher(signer);
+        lastProgress = at;
+    }
+
+    /// @notice When parties may exit (unix seconds): `exitDelay` after the last accepted
+    ///         settlement or withdrawal.
+    function exitOpensAt() public view returns (uint64) {
+        return lastProgress + exitDelay;
+    }
+
+    /// @notice The escape hatch. Once nothing has been settled or withdrawn for `exitDelay`
+    ///         seconds, the first call freezes the pool at the current version (no deposit,
+    ///         request, settlement or withdrawal after it) and each party withdraws, once per
+    ///         token, the balance of its exit ticket for the current version (signed by a
+    ///         registered matcher key, sealed to the party off-chain) plus the deposits the
+    ///         ticket had not counted. A party whose first deposit came after the last version
+    ///         change (the matcher cannot have moved it) leaves with its deposits and no ticket
+    ///         (`amount = depositedSeen = 0`, empty signature). What it reveals: each exiting
+    ///         party's balance at the frozen version, as a withdrawal would.
+    function exit(IERC20 token, uint256 amount, uint256 depositedSeen, bytes calldata ticketSignature)
+        external
+        nonReentrant
+    {
+        if (block.timestamp <= exitOpensAt()) revert ExitNotOpen(exitOpensAt());
+        if (token != collateral && token != payment) revert UnsupportedToken(address(token));
+        if (!exitMode) {
+            exitMode = true;
+            emit ExitOpened(commitmentVersion);
+        }
+        if (exited[msg.sender][address(token)]) revert AlreadyExited(msg.sender, address(token));
+        uint256 total = depositedTotal[msg.sender][address(token)];
+        if (ticketSignature.length == 0) {
+            if (amount != 0 || depositedSeen != 0 || firstDepositVersion[msg.sender][address(token)] != commitmentVersion + 1) {
+                revert UnregisteredMatcher(address(0));
+            }
+        } else {
+            address signer =
+                ECDSA.recover(exitDigest(msg.sender, token, amount, depositedSeen, commitmentVersion), ticketSignature);
+            if (!isMatcher[signer]) revert UnregisteredMatcher(signer);
+        }
+        if (depositedSeen > total) revert BadTicket(depositedSeen, total);
+        exited[msg.sender][address(token)] = true;
+        uint256 payout = amount + (total - depositedSeen);
+        if (payout > 0) token.safeTransfer(msg.sender, payout);
+        emit Exited(msg.sender, address(token));
+    }
+
     function _advance(bytes32 oldCommitment, bytes32 newCommitment, uint64 version) private {
+        if (exitMode) revert Frozen();
         if (oldCommitment != balanceCommitment) revert StaleCommitment(balanceCommitment, oldCommitment);
         if (version != commitmentVersion + 1) revert BadVersion(commitmentVersion + 1, version);
         balanceCommitment = newCommitment;
         commitmentVersion = version;
+        lastProgress = uint64(block.timestamp);
         emit CommitmentUpdated(version, newCommitment);
     }
 }

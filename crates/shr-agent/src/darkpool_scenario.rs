@@ -8,8 +8,8 @@ use serde_json::json;
 use shr_chain::Chain;
 use shr_contracts::{bindings::TestToken, deploy, send};
 use shr_darkpool::{
-    DarkPool, MakerBody, MakerCommitment, MatchStatus, MatcherEnclave, RequestStatus, observe,
-    onboard_maker, open_notice, twap_wad,
+    DEFAULT_TWAP_WINDOW_SECS, DarkPool, MakerBody, MakerCommitment, MatchStatus, MatcherEnclave,
+    RequestStatus, TwapPolicy, observe, onboard_maker, open_notice, sync_deposits, twap_checked,
 };
 use shr_enclave::{Enclave, TeePlatform};
 use shr_oracle::{Don, DonConfig, NodeInput, ReserveReading, attested_state};
@@ -122,7 +122,7 @@ pub async fn dark_pool(
     let first_obs = observe(chain, pair, wbtc).await?;
     let vault = deploy::reserve_vault(chain, admin, wbtc, admin).await?;
     let mut matcher = MatcherEnclave::launch(tee, wbtc, weth, chain.chain_id().await?)?;
-    let pool = DarkPool::deploy_for(chain, admin, tee.root(), &mut matcher).await?;
+    let pool = DarkPool::deploy_for(chain, admin, tee, &mut matcher).await?;
     let mut maker_keys = Vec::new();
     for (i, spec) in cfg.makers.iter().enumerate().take(7) {
         let maker = accts[3 + i];
@@ -150,7 +150,6 @@ pub async fn dark_pool(
     let prefund = U256::from(pool_weth) * supply / U256::from(pool_wbtc) / U256::from(10u64);
     send(chain, admin, weth, &TestToken::mintCall { to: treasury, amount: prefund }).await?;
     pool.deposit(chain, treasury, weth, prefund).await?;
-    matcher.credit_deposit(treasury, weth, prefund.to::<u128>())?;
     let mut dcfg = DonConfig::new("wbtc-por", admin, 8);
     dcfg.agent_key = Some(agent_key.identity().hpke);
     let mut don = Don::new(tee, dcfg)?;
@@ -188,8 +187,21 @@ pub async fn dark_pool(
         private: json!({ "deficit_sats": notice.deficit.to_string(), "decision": format!("{decision:?}") }),
     });
     let deficit: u128 = notice.deficit.to();
-    // The oracle TWAP over the window since the pool was seeded.
-    let twap = twap_wad(&first_obs, &observe(chain, pair, wbtc).await?)?;
+    // The oracle TWAP over a bounded window (30 min to 1 h) of the pair's cumulative prices,
+    // refused when the spot price diverges from it by more than 2 %.
+    let mut earlier = first_obs;
+    let elapsed = chain.timestamp().await?.saturating_sub(u64::from(earlier.timestamp));
+    if elapsed > 2 * DEFAULT_TWAP_WINDOW_SECS {
+        earlier = observe(chain, pair, wbtc).await?;
+        chain.advance_time(DEFAULT_TWAP_WINDOW_SECS).await?;
+    } else if elapsed < DEFAULT_TWAP_WINDOW_SECS {
+        chain.advance_time(DEFAULT_TWAP_WINDOW_SECS - elapsed).await?;
+    }
+    let twap = twap_checked(chain, pair, wbtc, &earlier, &TwapPolicy::default()).await?;
+    // The matcher counts the pool's deposits from the chain's logs once they are final.
+    chain.mine().await?;
+    chain.mine().await?;
+    sync_deposits(&mut matcher, chain).await?;
 
     let mut credited = 0u128;
     let mut restored_at = None;
@@ -213,8 +225,9 @@ pub async fn dark_pool(
             private: json!({ "order_size_sats": order.size.to_string(), "band_wad": [order.min_price_wad.to_string(), order.max_price_wad.to_string()], "twap_wad": twap.to_string() }),
         });
         let t = Instant::now();
+        let request = pool.request_ref(chain, id).await?;
         let (outcome, settlement) =
-            matcher.settle(id, &sealed_order, twap, chain.timestamp().await?)?;
+            matcher.settle(&request, &sealed_order, twap, chain.timestamp().await?)?;
         if let Some(s) = settlement {
             let r = pool.fill(chain, admin, &s).await?;
             matcher.confirm()?;

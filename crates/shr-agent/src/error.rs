@@ -37,6 +37,9 @@ pub enum Error {
     /// The risk engine refused to plan (infeasible target, unsavable position, ...).
     #[error("risk plan")]
     Risk(#[source] shr_risk::Error),
+    /// The owner's key could not sign an authorisation.
+    #[error("signing a Morpho authorisation")]
+    Sign(#[source] alloy::signers::Error),
     /// No such lending vault.
     #[error("vault id {id}: no such vault (there are {count})")]
     UnknownVault {

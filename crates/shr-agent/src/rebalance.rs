@@ -1,10 +1,14 @@
-//! Executing a lending-vault rebalancing plan (`shr-risk`) on chain, atomically, as the position
-//! owner, through `RebalanceAdapter` and `LendingMarket`, then reading the health factor back.
+//! Executing a lending-vault rebalancing plan (`shr-risk`) on Morpho Blue, atomically, as the
+//! position owner, through `RebalanceAdapter` and Morpho's `onMorphoRepay` callback.
 
-use alloy::primitives::{Address, U256};
+use alloy::{
+    primitives::{Address, B256, U256, keccak256},
+    signers::{SignerSync, local::PrivateKeySigner},
+    sol_types::SolValue,
+};
 use shr_chain::{Chain, Receipt};
 use shr_contracts::{
-    bindings::{LendingMarket, RebalanceAdapter, ShareVault},
+    bindings::{Morpho, RebalanceAdapter},
     send, view,
 };
 use shr_primitives::amm::v2;
@@ -15,17 +19,20 @@ use crate::{Result, V2Pool};
 /// Where a plan executes.
 #[derive(Debug, Clone)]
 pub struct RebalanceTarget {
-    /// `LendingMarket`.
-    pub market: Address,
-    /// Market id.
-    pub id: u64,
-    /// `RebalanceAdapter` (authorised by the owner on the market).
+    /// Morpho Blue.
+    pub morpho: Address,
+    /// The market.
+    pub params: Morpho::MarketParams,
+    /// Its id.
+    pub market_id: B256,
+    /// `RebalanceAdapter`.
     pub adapter: Address,
-    /// The position owner, who sends the transaction.
-    pub owner: Address,
-    /// Swap path, collateral first, the debt vault's underlying last.
+    /// The position owner's key: it sends the transaction and signs the per-call Morpho
+    /// authorisation of the adapter and its revocation.
+    pub owner: PrivateKeySigner,
+    /// Swap path, collateral first, the loan token last.
     pub path: Vec<Address>,
-    /// The debt vault's underlying decimals (6 for USDC).
+    /// The loan token's decimals (6 for USDC).
     pub debt_decimals: u8,
 }
 
@@ -34,15 +41,53 @@ pub struct RebalanceTarget {
 pub struct Executed {
     /// The rebalance transaction.
     pub receipt: Receipt,
-    /// Debt-vault shares repaid.
-    pub shares: U256,
-    /// The market's `healthFactor` after, wad.
-    pub hf_onchain_after: U256,
+    /// Loan token repaid, base units.
+    pub repaid: U256,
 }
 
-/// Sends `rebalance(market, id, shares, amountInMaximum = plan.sell_collateral_wad, path,
-/// deadline)` from the owner: `plan.repay_debt_wad` (wad) becomes underlying base units, then
-/// shares (ERC-4626 `previewWithdraw`, rounded up, capped at the debt). Reads HF back.
+/// Morpho's EIP-712 `Authorization` typehash.
+fn authorization_typehash() -> B256 {
+    keccak256(
+        "Authorization(address authorizer,address authorized,bool isAuthorized,uint256 nonce,uint256 deadline)",
+    )
+}
+
+/// The owner's signed Morpho `Authorization` of `authorized` (EIP-712 over Morpho's
+/// `DOMAIN_SEPARATOR`, as `setAuthorizationWithSig` checks it).
+///
+/// # Errors
+/// Signing errors.
+pub fn sign_authorization(
+    owner: &PrivateKeySigner,
+    domain_separator: B256,
+    auth: &Morpho::Authorization,
+) -> Result<Morpho::Signature> {
+    let hash_struct = keccak256(
+        (
+            authorization_typehash(),
+            auth.authorizer,
+            auth.authorized,
+            auth.isAuthorized,
+            auth.nonce,
+            auth.deadline,
+        )
+            .abi_encode(),
+    );
+    let digest =
+        keccak256([&[0x19u8, 0x01][..], domain_separator.as_slice(), hash_struct.as_slice()].concat());
+    let sig = owner.sign_hash_sync(&digest).map_err(crate::Error::Sign)?;
+    Ok(Morpho::Signature {
+        v: 27 + u8::from(sig.v()),
+        r: sig.r().into(),
+        s: sig.s().into(),
+    })
+}
+
+/// Sends `rebalance(params, repayAssets, amountInMaximum = plan.sell_collateral_wad, path,
+/// deadline, grant, revoke)` from the owner: `plan.repay_debt_wad` (wad) becomes loan base
+/// units, capped at the debt (Morpho's `toAssetsUp` of the borrow shares). The owner signs the
+/// adapter's authorisation (nonce n) and its revocation (nonce n + 1), both expiring at
+/// `deadline`: the adapter is authorised for this transaction only.
 ///
 /// # Errors
 /// Contract errors; a revert (slippage over `amountInMaximum`, deadline, unhealthy) changes
@@ -53,26 +98,60 @@ pub async fn execute_plan(
     plan: &Plan,
     deadline: u64,
 ) -> Result<Executed> {
-    let id = U256::from(t.id);
-    let m = view(chain, t.market, &LendingMarket::marketsCall(id)).await?;
+    let owner = t.owner.address();
     let scale = U256::from(10u64).pow(U256::from(18 - t.debt_decimals as u64));
-    let assets = U256::from(plan.repay_debt_wad) / scale;
-    let debt =
-        view(chain, t.market, &LendingMarket::debtSharesOfCall { _0: id, _1: t.owner }).await?;
-    let shares =
-        view(chain, m.debtVault, &ShareVault::previewWithdrawCall { assets }).await?.min(debt);
+    let p = view(chain, t.morpho, &Morpho::positionCall { _0: t.market_id, _1: owner }).await?;
+    let m = view(chain, t.morpho, &Morpho::marketCall(t.market_id)).await?;
+    let debt = (U256::from(p.borrowShares) * (U256::from(m.totalBorrowAssets) + U256::from(1)))
+        .div_ceil(U256::from(m.totalBorrowShares) + U256::from(1_000_000u64));
+    let repaid = (U256::from(plan.repay_debt_wad) / scale).min(debt);
+    let domain = view(chain, t.morpho, &Morpho::DOMAIN_SEPARATORCall {}).await?;
+    let nonce = view(chain, t.morpho, &Morpho::nonceCall(owner)).await?;
+    let auth = |is_authorized: bool, nonce: U256| Morpho::Authorization {
+        authorizer: owner,
+        authorized: t.adapter,
+        isAuthorized: is_authorized,
+        nonce,
+        deadline: U256::from(deadline),
+    };
+    let (grant, revoke) = (auth(true, nonce), auth(false, nonce + U256::from(1)));
     let call = RebalanceAdapter::rebalanceCall {
-        market: t.market,
-        id,
-        repayShares: shares,
+        marketParams: conv_params(&t.params),
+        repayAssets: repaid,
         amountInMaximum: U256::from(plan.sell_collateral_wad),
         path: t.path.clone(),
         deadline: U256::from(deadline),
+        grantSig: conv_sig(sign_authorization(&t.owner, domain, &grant)?),
+        revokeSig: conv_sig(sign_authorization(&t.owner, domain, &revoke)?),
+        grant: conv_auth(&grant),
+        revoke: conv_auth(&revoke),
     };
-    let receipt = send(chain, t.owner, t.adapter, &call).await?;
-    let hf_onchain_after =
-        view(chain, t.market, &LendingMarket::healthFactorCall { id, user: t.owner }).await?;
-    Ok(Executed { receipt, shares, hf_onchain_after })
+    let receipt = send(chain, owner, t.adapter, &call).await?;
+    Ok(Executed { receipt, repaid })
+}
+
+fn conv_params(p: &Morpho::MarketParams) -> RebalanceAdapter::MarketParams {
+    RebalanceAdapter::MarketParams {
+        loanToken: p.loanToken,
+        collateralToken: p.collateralToken,
+        oracle: p.oracle,
+        irm: p.irm,
+        lltv: p.lltv,
+    }
+}
+
+fn conv_auth(a: &Morpho::Authorization) -> RebalanceAdapter::Authorization {
+    RebalanceAdapter::Authorization {
+        authorizer: a.authorizer,
+        authorized: a.authorized,
+        isAuthorized: a.isAuthorized,
+        nonce: a.nonce,
+        deadline: a.deadline,
+    }
+}
+
+fn conv_sig(s: Morpho::Signature) -> RebalanceAdapter::Signature {
+    RebalanceAdapter::Signature { v: s.v, r: s.r, s: s.s }
 }
 
 /// Price impact, bps, of selling `amount_in` along `route` (exact input, every hop's

@@ -67,13 +67,13 @@ alloy::sol!(
 );
 alloy::sol!(
     #[sol(all_derives)]
-    ShareVault,
-    concat!(env!("OUT_DIR"), "/contracts/ShareVault.json")
+    Morpho,
+    concat!(env!("OUT_DIR"), "/contracts/Morpho.json")
 );
 alloy::sol!(
     #[sol(all_derives)]
-    LendingMarket,
-    concat!(env!("OUT_DIR"), "/contracts/LendingMarket.json")
+    FeedPairOracle,
+    concat!(env!("OUT_DIR"), "/contracts/FeedPairOracle.json")
 );
 alloy::sol!(
     #[sol(all_derives)]

@@ -1,7 +1,7 @@
 //! Deploy helpers: creation code plus ABI-encoded constructor arguments, on any [`Chain`].
 
 use alloy::{
-    primitives::{Address, Bytes},
+    primitives::{Address, Bytes, U256},
     sol_types::SolConstructor,
 };
 use shr_chain::Chain;
@@ -158,8 +158,12 @@ impl UniswapV2 {
     }
 }
 
+/// The receiver's default freshness: `(heartbeat, grace)`, seconds (Chainlink PoR feeds' usual
+/// 24 h heartbeat, one hour of grace).
+pub const DEFAULT_FRESHNESS: (u64, u64) = (86_400, 3_600);
+
 /// Deploys a `ReserveAttestation` receiver accepting reports only from `forwarder` for
-/// `workflow_owner` and `workflow_id`.
+/// `workflow_owner` and `workflow_id`, with [`DEFAULT_FRESHNESS`].
 pub async fn reserve_attestation(
     chain: &dyn Chain,
     from: Address,
@@ -167,10 +171,13 @@ pub async fn reserve_attestation(
     workflow_owner: Address,
     workflow_id: alloy::primitives::B256,
 ) -> Result<Address> {
+    let (heartbeat, grace) = DEFAULT_FRESHNESS;
     let args = ReserveAttestation::constructorCall {
         forwarder_: forwarder,
         workflowOwner_: workflow_owner,
         workflowId_: workflow_id,
+        heartbeat_: U256::from(heartbeat),
+        grace_: U256::from(grace),
     };
     deploy_with(chain, from, &ReserveAttestation::BYTECODE, &args).await
 }

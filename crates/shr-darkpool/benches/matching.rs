@@ -4,11 +4,16 @@
 
 #![allow(missing_docs)]
 
-use alloy::primitives::{Address, B256};
+use alloy::{
+    primitives::{Address, B256, U256, keccak256},
+    sol_types::SolEvent,
+};
+use shr_chain::ChainLog;
+use shr_contracts::bindings::CREDarkPool;
 use criterion::{Criterion, criterion_group, criterion_main};
 use shr_darkpool::{
-    MakerBody, MakerCommitment, MatcherEnclave, Order, OrderBody, match_order, seal_maker,
-    seal_order,
+    MakerBody, MakerCommitment, MatcherEnclave, Order, OrderBody, RequestRef, match_order,
+    seal_maker, seal_order,
 };
 use shr_enclave::{Enclave, SimulatedTee};
 
@@ -44,15 +49,35 @@ fn settle(c: &mut Criterion) {
     let tee = SimulatedTee::from_seed(B256::repeat_byte(9));
     let (wbtc, weth) = (Address::repeat_byte(0xb), Address::repeat_byte(0xe));
     let mut matcher = MatcherEnclave::launch(&tee, wbtc, weth, 31337).unwrap();
-    matcher.bind(Address::repeat_byte(0xd));
+    let pool = Address::repeat_byte(0xd);
+    matcher.bind(pool);
     let reply = Enclave::launch(&tee, "maker-wallet").unwrap().identity().hpke;
-    for m in makers(100) {
-        matcher.credit_deposit(m.maker, wbtc, m.size).unwrap();
+    // The pool's Deposited logs, as the host hands them to the enclave.
+    let log = |i: usize, party: Address, token: Address, amount: u128| {
+        let e = CREDarkPool::Deposited {
+            party,
+            token,
+            amount: U256::from(amount),
+            total: U256::from(amount),
+        };
+        let data = e.encode_log_data();
+        ChainLog {
+            address: pool,
+            topics: data.topics().to_vec(),
+            data: data.data,
+            block_number: 1,
+            tx_hash: keccak256(i.to_be_bytes()),
+            log_index: i as u64,
+        }
+    };
+    let requester = Address::repeat_byte(0xaa);
+    let mut logs = vec![log(0, requester, weth, u128::MAX / 4)];
+    for (i, m) in makers(100).into_iter().enumerate() {
+        logs.push(log(i + 1, m.maker, wbtc, m.size));
         let body = MakerBody { commitment: m, reply_to: reply };
         matcher.add_maker(&seal_maker(&matcher.identity().hpke, &body).unwrap()).unwrap();
     }
-    let requester = Address::repeat_byte(0xaa);
-    matcher.credit_deposit(requester, weth, u128::MAX / 4).unwrap();
+    matcher.admit_deposits(&logs, 10).unwrap();
     let order = Order {
         size: 50_000_000_000, // 500 WBTC: about ten makers
         min_price_wad: 0,
@@ -65,9 +90,11 @@ fn settle(c: &mut Criterion) {
         seal_order(&matcher.identity().hpke, &OrderBody { order, requester, reply_to: reply })
             .unwrap();
     let twap = 158_000_000_000_000_000_000_000_000_000u128;
+    let request =
+        RequestRef { id: 1, requester, order_commitment: keccak256(sealed.as_bytes()) };
     c.bench_function("matcher enclave settles 1 request (100 makers)", |b| {
         b.iter(|| {
-            let out = matcher.settle(1, &sealed, twap, 1_800_000_000).unwrap();
+            let out = matcher.settle(&request, &sealed, twap, 1_800_000_000).unwrap();
             matcher.abort();
             out
         })

@@ -17,10 +17,24 @@ use serde::{Deserialize, Serialize};
 
 use crate::{Error, Result};
 
-/// Per-party, per-token balances inside the pool, base units.
+/// Per-party, per-token balances inside the pool, base units. Serialised as a list of
+/// `(party, token, amount)` (JSON maps need string keys).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "Vec<(Address, Address, u128)>", into = "Vec<(Address, Address, u128)>")]
 pub struct BalanceTable {
     entries: BTreeMap<(Address, Address), u128>,
+}
+
+impl From<Vec<(Address, Address, u128)>> for BalanceTable {
+    fn from(v: Vec<(Address, Address, u128)>) -> Self {
+        Self { entries: v.into_iter().map(|(p, t, a)| ((p, t), a)).collect() }
+    }
+}
+
+impl From<BalanceTable> for Vec<(Address, Address, u128)> {
+    fn from(t: BalanceTable) -> Self {
+        t.entries.into_iter().map(|((p, t), a)| (p, t, a)).collect()
+    }
 }
 
 impl BalanceTable {

@@ -43,6 +43,46 @@ pub enum Error {
     /// A sealed body does not parse.
     #[error("sealed body does not parse")]
     Body(#[source] serde_json::Error),
+    /// The sealed order does not hash to the request's on-chain order commitment.
+    #[error("request {request_id}: the sealed order is not the one the request committed to")]
+    OrderMismatch {
+        /// The request.
+        request_id: u64,
+    },
+    /// The sealed order names another requester than the one who made the request.
+    #[error("request {request_id}: the order names another requester")]
+    RequesterMismatch {
+        /// The request.
+        request_id: u64,
+    },
+    /// The order was already used by a settlement.
+    #[error("request {request_id}: the order was already used")]
+    OrderReused {
+        /// The request.
+        request_id: u64,
+    },
+    /// The chain holds a commitment the enclave cannot open.
+    #[error(
+        "the pool's commitment (version {chain_version}) is neither the matcher's confirmed one \
+         (version {local_version}) nor a staged one"
+    )]
+    Desynchronised {
+        /// The chain's version.
+        chain_version: u64,
+        /// The enclave's confirmed version.
+        local_version: u64,
+    },
+    /// A deposit log failed the enclave's checks.
+    #[error("deposit log in block {block} refused: {why}")]
+    DepositLog {
+        /// Its block.
+        block: u64,
+        /// Which check failed.
+        why: &'static str,
+    },
+    /// Sealed state or internal state inconsistent.
+    #[error("matcher state: {0}")]
+    StateMismatch(&'static str),
     /// No settlement is staged to confirm.
     #[error("nothing staged to confirm")]
     NothingStaged,

@@ -17,20 +17,27 @@ mod commitment;
 mod error;
 mod matcher;
 mod matching;
+mod messages;
 mod pool;
 mod service;
 mod twap;
 
 pub use commitment::{BalanceTable, random_blinding};
 pub use error::{Error, Result};
-pub use matcher::{
-    FILL_INFO, FillNotice, MAKER_INFO, MATCHER_PROGRAM, MakerBody, MatcherEnclave, ORDER_INFO,
-    OrderBody, Settlement, WithdrawalAuth, open_notice, seal_maker, seal_order, settlement_digest,
-    withdrawal_digest,
+pub use matcher::{DEFAULT_FINALITY_DEPTH, MatcherEnclave, Reconciled, STATE_INFO};
+pub use messages::{
+    EXIT_INFO, ExitTicket, FILL_INFO, FillNotice, MAKER_INFO, MATCHER_PROGRAM, MakerBody,
+    ORDER_INFO, OrderBody, Registration, RequestRef, Settlement, WithdrawalAuth, exit_digest,
+    liveness_digest, open_exit_ticket, open_notice, registration_report_data, seal_maker,
+    seal_order, settlement_digest, withdrawal_digest,
 };
 pub use matching::{
     Fill, MakerCommitment, MatchOutcome, MatchStatus, Order, ask_wad, match_order, payment,
 };
-pub use pool::{DarkPool, RequestStatus};
-pub use service::{fill_key, onboard_maker, serve_once};
-pub use twap::{Observation, observe, twap_wad};
+pub use pool::{DEFAULT_EXIT_DELAY_SECS, DarkPool, REGISTRATION_VALIDITY_SECS, RequestStatus};
+pub use service::{
+    STATE_KEY, Served, exit_key, fill_key, onboard_maker, reconcile, serve_once, sync_deposits,
+};
+pub use twap::{
+    DEFAULT_TWAP_WINDOW_SECS, Observation, TwapPolicy, observe, twap_checked, twap_wad,
+};

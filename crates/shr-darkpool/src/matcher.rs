@@ -4,163 +4,81 @@
 //! table and its blinding, runs the matching core, and builds the settlement: the new
 //! balance-table commitment, one fill notice sealed to each filled maker and one to the
 //! requester, and its signature over the digest `CREDarkPool` checks. Nothing in a settlement
-//! reveals a size, a price or an allocation. A settlement is *staged* until the chain accepts
-//! it ([`MatcherEnclave::confirm`]); a rejected one is dropped ([`MatcherEnclave::abort`]).
+//! reveals a size, a price or an allocation.
+//!
+//! Hardening (docs/SECURITY.md):
+//! - a settlement is for one request as the chain holds it ([`RequestRef`]): the sealed order
+//!   must hash to the request's order commitment, name its requester, and not have been used;
+//! - deposits are admitted from the pool's `Deposited` logs, checked here (emitting contract,
+//!   finality depth, cumulative totals), never credited on the host's word;
+//! - transitions are *staged* in a queue until the chain accepts them; [`MatcherEnclave::reconcile`]
+//!   adopts whatever the chain's `(commitment, version)` shows, so an RPC error after a mined
+//!   fill does not fork the enclave from the chain;
+//! - the state is sealed at rest ([`MatcherEnclave::seal_state`]) and resumed after a restart;
+//! - exit tickets, sealed to each party, let it leave through the pool's escape hatch.
+
+use std::collections::{BTreeMap, BTreeSet};
 
 use alloy::{
-    primitives::{Address, B256, Bytes, U256, keccak256},
-    sol_types::SolValue,
+    primitives::{Address, B256, Bytes, keccak256},
+    sol_types::SolEvent,
 };
 use serde::{Deserialize, Serialize};
+use shr_chain::ChainLog;
+use shr_contracts::bindings::CREDarkPool;
 use shr_enclave::{Enclave, EnclaveIdentity, HpkePublicKey, Sealed, TeePlatform, seal};
 
 use crate::{
-    BalanceTable, Error, MakerCommitment, MatchOutcome, MatchStatus, Order, Result, match_order,
-    random_blinding,
+    BalanceTable, EXIT_INFO, Error, ExitTicket, FILL_INFO, FillNotice, MAKER_INFO, MATCHER_PROGRAM,
+    MakerBody, MakerCommitment, MatchOutcome, MatchStatus, ORDER_INFO, OrderBody, Registration,
+    RequestRef, Result, Settlement, WithdrawalAuth, exit_digest, liveness_digest, match_order,
+    random_blinding, registration_report_data, settlement_digest, withdrawal_digest,
 };
 
-/// The matcher program (its measurement is what `CREDarkPool` expects).
-pub const MATCHER_PROGRAM: &str = "shr-darkpool/matcher@0.1.0";
-/// HPKE context of orders.
-pub const ORDER_INFO: &str = "shr/darkpool/order/v1";
-/// HPKE context of maker commitments.
-pub const MAKER_INFO: &str = "shr/darkpool/maker/v1";
-/// HPKE context of fill notices.
-pub const FILL_INFO: &str = "shr/darkpool/fill/v1";
+/// HPKE context of the matcher's state sealed at rest.
+pub const STATE_INFO: &str = "shr/darkpool/matcher-state/v1";
+/// Blocks a `Deposited` log must be buried under before the matcher counts it (default).
+pub const DEFAULT_FINALITY_DEPTH: u64 = 2;
 
-/// What a requester seals to the matcher.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct OrderBody {
-    /// The order.
-    pub order: Order,
-    /// The requester's pool account (`msg.sender` of `requestCollateral`).
-    pub requester: Address,
-    /// Where the requester's fill notice is sealed.
-    pub reply_to: HpkePublicKey,
-}
-
-/// What a maker seals to the matcher.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct MakerBody {
-    /// The commitment.
-    pub commitment: MakerCommitment,
-    /// Where the maker's fill notices are sealed.
-    pub reply_to: HpkePublicKey,
-}
-
-/// A fill notice: a maker learns its own fill only; the requester learns its total.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct FillNotice {
-    /// The request.
-    pub request_id: u64,
-    /// Whose notice.
-    pub party: Address,
-    /// Collateral moved for this party, base units (sold by a maker, bought by the requester).
-    pub collateral: u128,
-    /// Payment moved, base units (received by a maker, paid by the requester).
-    pub payment: U256,
-    /// The request's status after the settlement.
-    pub status: MatchStatus,
-}
-
-/// A signed settlement for `CREDarkPool.confidentialFill`.
-#[derive(Debug, Clone)]
-pub struct Settlement {
-    /// The request.
-    pub request_id: u64,
-    /// `PARTIALLY_FILLED` (2) or `FILLED` (3), the contract's enum.
-    pub status: u8,
-    /// Commitment before.
-    pub old_commitment: B256,
-    /// Commitment after.
-    pub new_commitment: B256,
-    /// The commitment's new version.
-    pub version: u64,
-    /// keccak256 over the sealed notices, in order.
-    pub notices_digest: B256,
-    /// The matcher's signature over [`settlement_digest`].
-    pub signature: Bytes,
-    /// `(party, notice sealed to it)`, delivered off-chain.
-    pub notices: Vec<(Address, Sealed)>,
-}
-
-/// A signed withdrawal authorisation for `CREDarkPool.withdraw`.
-#[derive(Debug, Clone)]
-pub struct WithdrawalAuth {
-    /// Commitment before.
-    pub old_commitment: B256,
-    /// Commitment after.
-    pub new_commitment: B256,
-    /// The commitment's new version.
-    pub version: u64,
-    /// The matcher's signature.
-    pub signature: Bytes,
-}
-
-/// `CREDarkPool.settlementDigest`, computed independently by the enclave.
-#[allow(clippy::too_many_arguments)]
-pub fn settlement_digest(
-    chain_id: u64,
-    pool: Address,
-    request_id: u64,
-    status: u8,
-    old: B256,
-    new: B256,
-    version: u64,
-    notices_digest: B256,
-) -> B256 {
-    let typehash = keccak256("shr/darkpool/settlement/v1");
-    keccak256(
-        (
-            typehash,
-            U256::from(chain_id),
-            pool,
-            U256::from(request_id),
-            U256::from(status),
-            old,
-            new,
-            U256::from(version),
-            notices_digest,
-        )
-            .abi_encode(),
-    )
-}
-
-/// `CREDarkPool.withdrawalDigest`.
-#[allow(clippy::too_many_arguments)]
-pub fn withdrawal_digest(
-    chain_id: u64,
-    pool: Address,
-    party: Address,
-    token: Address,
-    amount: u128,
-    old: B256,
-    new: B256,
-    version: u64,
-) -> B256 {
-    let typehash = keccak256("shr/darkpool/withdrawal/v1");
-    keccak256(
-        (
-            typehash,
-            U256::from(chain_id),
-            pool,
-            party,
-            token,
-            U256::from(amount),
-            old,
-            new,
-            U256::from(version),
-        )
-            .abi_encode(),
-    )
-}
-
-#[derive(Debug, Clone)]
 struct State {
     table: BalanceTable,
+    blinding: B256,
     makers: Vec<(MakerCommitment, HpkePublicKey)>,
+    reply_keys: BTreeMap<Address, HpkePublicKey>,
     committed: B256,
     version: u64,
+    /// Deposits counted per party and token (the chain's `depositedTotal` as last seen).
+    deposits: BTreeMap<Address, BTreeMap<Address, u128>>,
+    /// The first block whose `Deposited` logs are not counted yet.
+    deposit_block: u64,
+    used_orders: BTreeSet<B256>,
+}
+
+impl State {
+    fn counted(&self, party: Address, token: Address) -> u128 {
+        self.deposits.get(&party).and_then(|m| m.get(&token)).copied().unwrap_or(0)
+    }
+}
+
+/// What the sealed state binds besides the table: the pool it serves.
+#[derive(Debug, Serialize, Deserialize)]
+struct Snapshot {
+    chain_id: u64,
+    pool: Option<Address>,
+    collateral: Address,
+    payment: Address,
+    state: State,
+}
+
+/// What [`MatcherEnclave::reconcile`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reconciled {
+    /// The chain holds the enclave's confirmed commitment: every staged transition was dropped
+    /// (`usize` of them).
+    Unchanged(usize),
+    /// The chain accepted staged transitions: the enclave advanced by that many.
+    Advanced(usize),
 }
 
 /// The matcher enclave (simulated TEE; see `shr-enclave`).
@@ -171,14 +89,16 @@ pub struct MatcherEnclave {
     payment: Address,
     chain_id: u64,
     pool: Option<Address>,
-    blinding: B256,
+    finality: u64,
     state: State,
-    staged: Option<State>,
+    staged: Vec<State>,
 }
 
 impl MatcherEnclave {
     /// Launches the matcher on `platform` for a pool trading `collateral` against `payment` on
-    /// chain `chain_id`, with an empty table under a fresh blinding.
+    /// chain `chain_id`, with an empty table under a fresh blinding. Its keys derive from the
+    /// platform's sealing secret for the matcher's measurement, so a restarted matcher on the
+    /// same platform has the same (registered) identity.
     ///
     /// # Errors
     /// Enclave errors.
@@ -188,24 +108,74 @@ impl MatcherEnclave {
         payment: Address,
         chain_id: u64,
     ) -> Result<Self> {
-        let enclave = Enclave::launch(platform, MATCHER_PROGRAM)?;
+        let enclave = Enclave::launch_instance(platform, MATCHER_PROGRAM, 0)?;
         let blinding = random_blinding();
         let table = BalanceTable::default();
         let committed = table.commitment(blinding)?;
-        let state = State { table, makers: Vec::new(), committed, version: 0 };
+        let state = State {
+            table,
+            blinding,
+            makers: Vec::new(),
+            reply_keys: BTreeMap::new(),
+            committed,
+            version: 0,
+            deposits: BTreeMap::new(),
+            deposit_block: 0,
+            used_orders: BTreeSet::new(),
+        };
         Ok(Self {
             enclave,
             collateral,
             payment,
             chain_id,
             pool: None,
-            blinding,
+            finality: DEFAULT_FINALITY_DEPTH,
             state,
-            staged: None,
+            staged: Vec::new(),
         })
     }
 
-    /// The matcher's public identity (signer, HPKE key, quote).
+    /// Restarts the matcher from its state sealed at rest ([`MatcherEnclave::seal_state`]).
+    /// Only the matcher program on the same platform opens it; the tokens and chain must match.
+    /// Call [`MatcherEnclave::reconcile`] with the chain's commitment next.
+    ///
+    /// # Errors
+    /// [`Error::Enclave`] when the blob is not this program's; [`Error::StateMismatch`].
+    pub fn resume(
+        platform: &dyn TeePlatform,
+        collateral: Address,
+        payment: Address,
+        chain_id: u64,
+        sealed_state: &Sealed,
+    ) -> Result<Self> {
+        let mut m = Self::launch(platform, collateral, payment, chain_id)?;
+        let plain = m.enclave.open_at_rest(STATE_INFO, sealed_state)?;
+        let snap: Snapshot = serde_json::from_slice(&plain).map_err(Error::Body)?;
+        if (snap.chain_id, snap.collateral, snap.payment) != (chain_id, collateral, payment) {
+            return Err(Error::StateMismatch("chain or tokens"));
+        }
+        m.pool = snap.pool;
+        m.state = snap.state;
+        Ok(m)
+    }
+
+    /// The confirmed state sealed at rest (the staged queue is not: the chain decides it).
+    ///
+    /// # Errors
+    /// Sealing errors.
+    pub fn seal_state(&self) -> Result<Sealed> {
+        let snap = Snapshot {
+            chain_id: self.chain_id,
+            pool: self.pool,
+            collateral: self.collateral,
+            payment: self.payment,
+            state: self.state.clone(),
+        };
+        let json = serde_json::to_vec(&snap).map_err(Error::Body)?;
+        Ok(self.enclave.seal_at_rest(STATE_INFO, &json)?)
+    }
+
+    /// The matcher's public identity (signer, HPKE key, launch quote).
     pub fn identity(&self) -> &EnclaveIdentity {
         self.enclave.identity()
     }
@@ -215,9 +185,19 @@ impl MatcherEnclave {
         (self.collateral, self.payment)
     }
 
-    /// The commitment the chain holds (genesis before any settlement).
+    /// The confirmed commitment (genesis before any settlement).
     pub fn committed(&self) -> B256 {
         self.state.committed
+    }
+
+    /// The confirmed commitment's version.
+    pub fn version(&self) -> u64 {
+        self.state.version
+    }
+
+    /// The pool it is bound to.
+    pub fn pool(&self) -> Option<Address> {
+        self.pool
     }
 
     /// Binds the matcher to the deployed pool its signatures name.
@@ -225,15 +205,88 @@ impl MatcherEnclave {
         self.pool = Some(pool);
     }
 
-    /// Records a deposit seen on chain (public: an ERC-20 transfer into the pool).
+    /// Blocks a deposit must be buried under before it counts ([`DEFAULT_FINALITY_DEPTH`]).
+    pub fn set_finality_depth(&mut self, blocks: u64) {
+        self.finality = blocks;
+    }
+
+    /// The first block whose `Deposited` logs the matcher has not counted.
+    pub fn deposit_cursor(&self) -> u64 {
+        self.state.deposit_block
+    }
+
+    /// A registration of this enclave's key on the bound pool: a fresh quote from `platform`
+    /// whose report data binds the keys, the chain id, the pool and `expiry` (unix seconds).
     ///
     /// # Errors
-    /// [`Error::UnsupportedToken`]; [`Error::Overflow`].
-    pub fn credit_deposit(&mut self, party: Address, token: Address, amount: u128) -> Result<()> {
-        if token != self.collateral && token != self.payment {
-            return Err(Error::UnsupportedToken(token));
+    /// [`Error::Unbound`]; platform errors.
+    pub fn registration(&self, platform: &dyn TeePlatform, expiry: u64) -> Result<Registration> {
+        let pool = self.pool.ok_or(Error::Unbound)?;
+        let id = self.identity();
+        let data = registration_report_data(id.signer, &id.hpke, self.chain_id, pool, expiry);
+        let quote = self.enclave.quote_for(platform, data)?;
+        Ok(Registration {
+            signer: id.signer,
+            hpke: id.hpke,
+            measurement: quote.measurement.0,
+            kind: quote.platform,
+            expiry,
+            signature: Bytes::from(quote.signature.as_bytes().to_vec()),
+        })
+    }
+
+    /// Admits the pool's `Deposited` logs up to block `head - finality`: each must come from the
+    /// bound pool, be a `Deposited` event of a pool token, and continue the party's cumulative
+    /// total (`total = counted + amount`). Logs of blocks already counted are skipped; logs not
+    /// yet final are left for a later call. The host passes every log from
+    /// [`MatcherEnclave::deposit_cursor`] to `head` (a real TEE backend would check them against
+    /// block headers; the simulated one trusts their completeness, see docs/SECURITY.md).
+    /// Returns how many deposits were counted.
+    ///
+    /// # Errors
+    /// [`Error::Unbound`]; [`Error::DepositLog`] for a log that fails a check (nothing is
+    /// counted then).
+    pub fn admit_deposits(&mut self, logs: &[ChainLog], head: u64) -> Result<usize> {
+        let pool = self.pool.ok_or(Error::Unbound)?;
+        let Some(last_final) = head.checked_sub(self.finality) else { return Ok(0) };
+        let mut next = self.state.clone();
+        let mut credits = Vec::new();
+        let mut logs: Vec<&ChainLog> = logs
+            .iter()
+            .filter(|l| l.block_number >= next.deposit_block && l.block_number <= last_final)
+            .collect();
+        logs.sort_by_key(|l| (l.block_number, l.log_index));
+        for l in logs {
+            let bad = |why| Error::DepositLog { block: l.block_number, why };
+            if l.address != pool {
+                return Err(bad("emitted by another contract"));
+            }
+            let e = CREDarkPool::Deposited::decode_log(&l.to_primitive())
+                .map_err(|_| bad("not a Deposited event"))?;
+            if e.token != self.collateral && e.token != self.payment {
+                return Err(bad("token not traded by the pool"));
+            }
+            let amount = u128::try_from(e.amount).map_err(|_| bad("amount beyond 128 bits"))?;
+            let total = u128::try_from(e.total).map_err(|_| bad("total beyond 128 bits"))?;
+            let counted = next.counted(e.party, e.token);
+            if counted.checked_add(amount) != Some(total) {
+                return Err(bad("cumulative total does not continue the counted deposits"));
+            }
+            next.deposits.entry(e.party).or_default().insert(e.token, total);
+            next.table.credit(e.party, e.token, amount)?;
+            credits.push((e.party, e.token, amount, total));
         }
-        self.state.table.credit(party, token, amount)
+        next.deposit_block = last_final + 1;
+        // Staged transitions were built before these deposits: they gain them too.
+        for s in &mut self.staged {
+            for &(party, token, amount, total) in &credits {
+                s.deposits.entry(party).or_default().insert(token, total);
+                s.table.credit(party, token, amount)?;
+            }
+            s.deposit_block = next.deposit_block;
+        }
+        self.state = next;
+        Ok(credits.len())
     }
 
     /// Opens a maker commitment sealed to this enclave and keeps it.
@@ -243,30 +296,49 @@ impl MatcherEnclave {
     pub fn add_maker(&mut self, sealed: &Sealed) -> Result<()> {
         let plain = self.enclave.open(MAKER_INFO, sealed)?;
         let body: MakerBody = serde_json::from_slice(&plain).map_err(Error::Body)?;
-        self.state.makers.push((body.commitment, body.reply_to));
+        for s in std::iter::once(&mut self.state).chain(self.staged.iter_mut()) {
+            s.reply_keys.insert(body.commitment.maker, body.reply_to);
+            s.makers.push((body.commitment, body.reply_to));
+        }
         Ok(())
     }
 
-    /// Matches the sealed order of `request_id` at `twap_wad` (payment base units per
-    /// collateral base unit, wad) at `now`, and stages the resulting settlement. Makers'
-    /// commitments count only up to their collateral in the pool; the requester must hold the
-    /// payment. Returns the outcome (inside the enclave) and the settlement to send, `None`
-    /// when nothing fills (nothing is revealed then).
+    fn tip(&self) -> &State {
+        self.staged.last().unwrap_or(&self.state)
+    }
+
+    /// Matches the sealed order of `request` at `twap_wad` (payment base units per collateral
+    /// base unit, wad) at `now` (unix seconds), and stages the resulting settlement on top of
+    /// any staged one. Makers' commitments count only up to their collateral in the pool; the
+    /// requester must hold the payment. Returns the outcome (inside the enclave) and the
+    /// settlement to send, `None` when nothing fills (nothing is revealed then).
     ///
     /// # Errors
-    /// [`Error::Unbound`]; opening/parsing errors; [`Error::InvalidOrder`];
+    /// [`Error::Unbound`]; [`Error::OrderMismatch`] when the sealed order does not hash to the
+    /// request's commitment, [`Error::RequesterMismatch`] when it names another requester,
+    /// [`Error::OrderReused`]; opening/parsing errors; [`Error::InvalidOrder`];
     /// [`Error::InsufficientBalance`] when the requester's pre-funded payment is short.
     pub fn settle(
         &mut self,
-        request_id: u64,
+        request: &RequestRef,
         sealed_order: &Sealed,
         twap_wad: u128,
         now: u64,
     ) -> Result<(MatchOutcome, Option<Settlement>)> {
         let pool = self.pool.ok_or(Error::Unbound)?;
+        let request_id = request.id;
+        if keccak256(sealed_order.as_bytes()) != request.order_commitment {
+            return Err(Error::OrderMismatch { request_id });
+        }
         let plain = self.enclave.open(ORDER_INFO, sealed_order)?;
         let body: OrderBody = serde_json::from_slice(&plain).map_err(Error::Body)?;
-        let mut next = self.state.clone();
+        if body.requester != request.requester {
+            return Err(Error::RequesterMismatch { request_id });
+        }
+        if self.tip().used_orders.contains(&request.order_commitment) {
+            return Err(Error::OrderReused { request_id });
+        }
+        let mut next = self.tip().clone();
         let backed: Vec<MakerCommitment> = next
             .makers
             .iter()
@@ -283,6 +355,8 @@ impl MatcherEnclave {
             u128::try_from(outcome.payment).map_err(|_| Error::Overflow("payment"))?;
         next.table.debit(body.requester, self.payment, total_payment)?;
         next.table.credit(body.requester, self.collateral, outcome.filled)?;
+        next.reply_keys.insert(body.requester, body.reply_to);
+        next.used_orders.insert(request.order_commitment);
         let mut notices = Vec::new();
         for f in &outcome.fills {
             let pay = u128::try_from(f.payment).map_err(|_| Error::Overflow("payment"))?;
@@ -292,7 +366,7 @@ impl MatcherEnclave {
                 .makers
                 .iter_mut()
                 .find(|(m, _)| m.maker == f.maker)
-                .expect("a fill comes from a known maker");
+                .ok_or(Error::StateMismatch("a fill from an unknown maker"))?;
             m.size -= f.amount.min(m.size);
             let notice = FillNotice {
                 request_id,
@@ -301,7 +375,7 @@ impl MatcherEnclave {
                 payment: f.payment,
                 status: outcome.status,
             };
-            notices.push((f.maker, self.seal_notice(key, &notice)?));
+            notices.push((f.maker, seal_json(key, FILL_INFO, &notice)?));
         }
         let mine = FillNotice {
             request_id,
@@ -310,8 +384,8 @@ impl MatcherEnclave {
             payment: outcome.payment,
             status: outcome.status,
         };
-        notices.push((body.requester, self.seal_notice(&body.reply_to, &mine)?));
-        let new = next.table.commitment(self.blinding)?;
+        notices.push((body.requester, seal_json(&body.reply_to, FILL_INFO, &mine)?));
+        let new = next.table.commitment(next.blinding)?;
         let version = next.version + 1;
         let status = if outcome.status == MatchStatus::Filled { 3 } else { 2 };
         let notices_digest =
@@ -319,7 +393,7 @@ impl MatcherEnclave {
         let digest = settlement_digest(
             self.chain_id,
             pool,
-            request_id,
+            request,
             status,
             next.committed,
             new,
@@ -339,7 +413,7 @@ impl MatcherEnclave {
         };
         next.committed = new;
         next.version = version;
-        self.staged = Some(next);
+        self.staged.push(next);
         Ok((outcome, Some(s)))
     }
 
@@ -358,9 +432,9 @@ impl MatcherEnclave {
         if token != self.collateral && token != self.payment {
             return Err(Error::UnsupportedToken(token));
         }
-        let mut next = self.state.clone();
+        let mut next = self.tip().clone();
         next.table.debit(party, token, amount)?;
-        let new = next.table.commitment(self.blinding)?;
+        let new = next.table.commitment(next.blinding)?;
         let version = next.version + 1;
         let digest = withdrawal_digest(
             self.chain_id,
@@ -381,58 +455,108 @@ impl MatcherEnclave {
         };
         next.committed = new;
         next.version = version;
-        self.staged = Some(next);
+        self.staged.push(next);
         Ok(auth)
     }
 
-    /// The chain accepted the staged settlement or withdrawal: make it current.
+    /// The chain accepted the oldest staged transition: make it current.
     ///
     /// # Errors
     /// [`Error::NothingStaged`].
     pub fn confirm(&mut self) -> Result<()> {
-        self.state = self.staged.take().ok_or(Error::NothingStaged)?;
+        if self.staged.is_empty() {
+            return Err(Error::NothingStaged);
+        }
+        self.state = self.staged.remove(0);
         Ok(())
     }
 
-    /// The chain refused the staged change: drop it (the table is as before).
+    /// The chain refused the staged transitions: drop them all (each builds on the previous).
     pub fn abort(&mut self) {
-        self.staged = None;
+        self.staged.clear();
     }
 
-    /// A party's private balance (inside the enclave; for the operator view and tests).
+    /// Brings the enclave to the chain's `(commitment, version)`: a staged transition the chain
+    /// shows accepted becomes current (with those before it), otherwise the staged queue is
+    /// dropped when the chain still holds the confirmed commitment.
+    ///
+    /// # Errors
+    /// [`Error::Desynchronised`] when neither matches (another enclave's transition, or state
+    /// lost): the matcher must not sign on a commitment it cannot open.
+    pub fn reconcile(&mut self, commitment: B256, version: u64) -> Result<Reconciled> {
+        if let Some(i) =
+            self.staged.iter().position(|s| s.committed == commitment && s.version == version)
+        {
+            self.state = self.staged.remove(i);
+            self.staged.drain(..i);
+            // What remains was built on the accepted state and may still land.
+            return Ok(Reconciled::Advanced(i + 1));
+        }
+        if self.state.committed == commitment && self.state.version == version {
+            let dropped = self.staged.len();
+            self.staged.clear();
+            return Ok(Reconciled::Unchanged(dropped));
+        }
+        Err(Error::Desynchronised { chain_version: version, local_version: self.state.version })
+    }
+
+    /// Exit tickets for the confirmed state, sealed to each party with a known key: one per
+    /// party and token it holds or has deposited (see `CREDarkPool.exit`).
+    ///
+    /// # Errors
+    /// [`Error::Unbound`]; signing and sealing errors.
+    pub fn exit_tickets(&self) -> Result<Vec<(Address, Address, Sealed)>> {
+        let pool = self.pool.ok_or(Error::Unbound)?;
+        let s = &self.state;
+        let mut out = Vec::new();
+        for (&party, key) in &s.reply_keys {
+            for token in [self.collateral, self.payment] {
+                let (amount, seen) = (s.table.balance(party, token), s.counted(party, token));
+                if amount == 0 && seen == 0 {
+                    continue;
+                }
+                let digest =
+                    exit_digest(self.chain_id, pool, (party, token), amount, seen, s.version);
+                let signature =
+                    Bytes::from(self.enclave.sign_digest(&digest)?.as_bytes().to_vec());
+                let ticket = ExitTicket {
+                    party,
+                    token,
+                    amount,
+                    deposited_seen: seen,
+                    version: s.version,
+                    signature,
+                };
+                out.push((party, token, seal_json(key, EXIT_INFO, &ticket)?));
+            }
+        }
+        Ok(out)
+    }
+
+    /// The matcher's proof of life at `at` (unix seconds) for `CREDarkPool.poke`.
+    ///
+    /// # Errors
+    /// [`Error::Unbound`]; signing errors.
+    pub fn liveness(&self, at: u64) -> Result<Bytes> {
+        let pool = self.pool.ok_or(Error::Unbound)?;
+        let digest = liveness_digest(self.chain_id, pool, self.state.version, at);
+        Ok(Bytes::from(self.enclave.sign_digest(&digest)?.as_bytes().to_vec()))
+    }
+
+    /// Sum of every party's `token` in the confirmed state, base units (what the pool must
+    /// hold at least: the invariant the fuzzing checks).
+    pub fn total(&self, token: Address) -> u128 {
+        self.state.table.total(token)
+    }
+
+    /// A party's private balance in the confirmed state (inside the enclave; for the operator
+    /// view and tests).
     pub fn balance(&self, party: Address, token: Address) -> u128 {
         self.state.table.balance(party, token)
     }
-
-    fn seal_notice(&self, to: &HpkePublicKey, notice: &FillNotice) -> Result<Sealed> {
-        let json = serde_json::to_vec(notice).map_err(Error::Body)?;
-        Ok(seal(to, FILL_INFO, &json)?)
-    }
 }
 
-/// Seals `body` to the matcher (what a requester does before `requestCollateral`).
-///
-/// # Errors
-/// Sealing errors.
-pub fn seal_order(matcher: &HpkePublicKey, body: &OrderBody) -> Result<Sealed> {
-    let json = serde_json::to_vec(body).map_err(Error::Body)?;
-    Ok(seal(matcher, ORDER_INFO, &json)?)
-}
-
-/// Seals a maker's commitment to the matcher.
-///
-/// # Errors
-/// Sealing errors.
-pub fn seal_maker(matcher: &HpkePublicKey, body: &MakerBody) -> Result<Sealed> {
-    let json = serde_json::to_vec(body).map_err(Error::Body)?;
-    Ok(seal(matcher, MAKER_INFO, &json)?)
-}
-
-/// Opens a fill notice with the recipient's key.
-///
-/// # Errors
-/// [`Error::Enclave`] when it is not for this key; [`Error::Body`].
-pub fn open_notice(key: &Enclave, sealed: &Sealed) -> Result<FillNotice> {
-    let plain = key.open(FILL_INFO, sealed)?;
-    serde_json::from_slice(&plain).map_err(Error::Body)
+fn seal_json<T: Serialize>(to: &HpkePublicKey, info: &str, value: &T) -> Result<Sealed> {
+    let json = serde_json::to_vec(value).map_err(Error::Body)?;
+    Ok(seal(to, info, &json)?)
 }

@@ -11,9 +11,15 @@ use shr_contracts::{
     deploy::deploy_with,
     send, view,
 };
-use shr_enclave::{EnclaveIdentity, Sealed};
+use shr_enclave::{EnclaveIdentity, Sealed, TeePlatform};
 
-use crate::{Result, Settlement, WithdrawalAuth};
+use crate::{ExitTicket, Registration, RequestRef, Result, Settlement, WithdrawalAuth};
+
+/// The escape hatch's default delay: parties may exit after this many seconds without an
+/// accepted settlement, withdrawal or matcher liveness proof (3 days).
+pub const DEFAULT_EXIT_DELAY_SECS: u64 = 3 * 86_400;
+/// How long a registration quote stays valid by default, seconds.
+pub const REGISTRATION_VALIDITY_SECS: u64 = 3_600;
 
 /// Request status, as `CREDarkPool.Status`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -59,7 +65,8 @@ pub struct DarkPool {
 
 impl DarkPool {
     /// Deploys `CREDarkPool` from `admin` (its owner): the matcher `identity`'s platform root
-    /// and measurement are the ones it will accept; `genesis` is the empty table's commitment.
+    /// and measurement are the ones it will accept; `genesis` is the empty table's commitment;
+    /// the escape hatch opens after [`DEFAULT_EXIT_DELAY_SECS`].
     ///
     /// # Errors
     /// Contract errors.
@@ -80,22 +87,25 @@ impl DarkPool {
             matcherMeasurement_: identity.quote.measurement.0,
             genesisCommitment: genesis,
             owner_: admin,
+            exitDelay_: DEFAULT_EXIT_DELAY_SECS,
         };
         let address = deploy_with(chain, admin, &CREDarkPool::BYTECODE, &args).await?;
         Ok(Self { address, collateral, payment })
     }
 
     /// Deploys the pool `matcher` serves (its tokens, its measurement, its genesis commitment;
-    /// owned by `admin`), binds the matcher to it and registers the matcher's quote.
+    /// owned by `admin`), binds the matcher to it and registers the matcher's key with a quote
+    /// from `platform` bound to this chain and pool.
     ///
     /// # Errors
     /// Deployment errors; `UntrustedPlatform` / `WrongMeasurement` reverts.
     pub async fn deploy_for(
         chain: &dyn Chain,
         admin: Address,
-        platform_root: Address,
+        platform: &dyn TeePlatform,
         matcher: &mut crate::MatcherEnclave,
     ) -> Result<Self> {
+        let platform_root = platform.root();
         let (collateral, payment) = matcher.tokens();
         let pool = Self::deploy(
             chain,
@@ -108,28 +118,94 @@ impl DarkPool {
         )
         .await?;
         matcher.bind(pool.address);
-        pool.register_matcher(chain, admin, matcher.identity()).await?;
+        let expiry = chain.timestamp().await? + REGISTRATION_VALIDITY_SECS;
+        pool.register_matcher(chain, admin, &matcher.registration(platform, expiry)?).await?;
         Ok(pool)
     }
 
-    /// Submits the matcher's quote (anyone may): `registerMatcher`.
+    /// `registerMatcher` (owner only) with a registration quote.
     ///
     /// # Errors
-    /// `UntrustedPlatform` / `WrongMeasurement` reverts.
+    /// `OwnableUnauthorizedAccount`, `QuoteExpired`, `UntrustedPlatform`, `WrongMeasurement`.
     pub async fn register_matcher(
         &self,
         chain: &dyn Chain,
-        from: Address,
-        identity: &EnclaveIdentity,
+        owner: Address,
+        r: &Registration,
     ) -> Result<Receipt> {
         let call = CREDarkPool::registerMatcherCall {
-            signer: identity.signer,
-            hpkeKey: identity.hpke.0.into(),
-            measurement: identity.quote.measurement.0,
-            kind: identity.quote.platform.clone(),
-            quoteSignature: Bytes::from(identity.quote.signature.as_bytes().to_vec()),
+            signer: r.signer,
+            hpkeKey: r.hpke.0.into(),
+            measurement: r.measurement,
+            kind: r.kind.clone(),
+            expiry: r.expiry,
+            quoteSignature: r.signature.clone(),
         };
-        Ok(send(chain, from, self.address, &call).await?)
+        Ok(send(chain, owner, self.address, &call).await?)
+    }
+
+    /// `revokeMatcher` (owner only).
+    ///
+    /// # Errors
+    /// `OwnableUnauthorizedAccount`, `UnregisteredMatcher`.
+    pub async fn revoke_matcher(
+        &self,
+        chain: &dyn Chain,
+        owner: Address,
+        signer: Address,
+    ) -> Result<Receipt> {
+        Ok(send(chain, owner, self.address, &CREDarkPool::revokeMatcherCall { signer }).await?)
+    }
+
+    /// `poke`: relays the matcher's proof of life at `at` (unix seconds).
+    ///
+    /// # Errors
+    /// `UnregisteredMatcher`, `BadTimeout`, `Frozen`.
+    pub async fn poke(
+        &self,
+        chain: &dyn Chain,
+        from: Address,
+        at: u64,
+        signature: Bytes,
+    ) -> Result<Receipt> {
+        Ok(send(chain, from, self.address, &CREDarkPool::pokeCall { at, signature }).await?)
+    }
+
+    /// `exit` with `party`'s ticket (or none: `amount = depositedSeen = 0`, no signature).
+    ///
+    /// # Errors
+    /// `ExitNotOpen`, `AlreadyExited`, `UnregisteredMatcher`, `BadTicket`.
+    pub async fn exit(
+        &self,
+        chain: &dyn Chain,
+        party: Address,
+        token: Address,
+        ticket: Option<&ExitTicket>,
+    ) -> Result<Receipt> {
+        let call = CREDarkPool::exitCall {
+            token,
+            amount: U256::from(ticket.map_or(0, |t| t.amount)),
+            depositedSeen: U256::from(ticket.map_or(0, |t| t.deposited_seen)),
+            ticketSignature: ticket.map(|t| t.signature.clone()).unwrap_or_default(),
+        };
+        Ok(send(chain, party, self.address, &call).await?)
+    }
+
+    /// `lastProgress`: when a settlement, withdrawal or liveness proof was last accepted.
+    ///
+    /// # Errors
+    /// Contract errors.
+    pub async fn last_progress(&self, chain: &dyn Chain) -> Result<u64> {
+        Ok(view(chain, self.address, &CREDarkPool::lastProgressCall {}).await?)
+    }
+
+    /// The request as the chain holds it, for [`crate::MatcherEnclave::settle`].
+    ///
+    /// # Errors
+    /// Contract errors.
+    pub async fn request_ref(&self, chain: &dyn Chain, id: u64) -> Result<RequestRef> {
+        let (requester, _, _, order_commitment) = self.request_info(chain, id).await?;
+        Ok(RequestRef { id, requester, order_commitment })
     }
 
     /// Allow-lists `maker` (owner only).
@@ -259,8 +335,9 @@ impl DarkPool {
         Ok((r.requester, r.deadline, RequestStatus::from(r.status), r.orderCommitment))
     }
 
-    /// The id of a request by `requester` whose order commitment is `order_hash`, among the
-    /// last `window` requests (a requester that crashed after sending finds its request).
+    /// The id of `requester`'s request whose order commitment is `order_hash`
+    /// (`requestOfOrder`: a requester that crashed after sending finds its request however
+    /// many requests came after it). `None` when there is none, or it is someone else's.
     ///
     /// # Errors
     /// Contract errors.
@@ -269,16 +346,14 @@ impl DarkPool {
         chain: &dyn Chain,
         requester: Address,
         order_hash: alloy::primitives::B256,
-        window: u64,
     ) -> Result<Option<u64>> {
-        let count: u64 = view(chain, self.address, &CREDarkPool::requestCountCall {}).await?.to();
-        for id in (count.saturating_sub(window) + 1..=count).rev() {
-            let (who, _, _, hash) = self.request_info(chain, id).await?;
-            if who == requester && hash == order_hash {
-                return Ok(Some(id));
-            }
+        let call = CREDarkPool::requestOfOrderCall(order_hash);
+        let id: u64 = view(chain, self.address, &call).await?.saturating_to();
+        if id == 0 {
+            return Ok(None);
         }
-        Ok(None)
+        let (who, _, _, _) = self.request_info(chain, id).await?;
+        Ok((who == requester).then_some(id))
     }
 
     /// `(balanceCommitment, commitmentVersion)`.

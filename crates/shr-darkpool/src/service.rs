@@ -1,27 +1,35 @@
-//! The matcher's host loop: read new requests from the chain, hand their sealed orders to the
-//! enclave, send the settlements, deliver the sealed notices.
+//! The matcher's host loop: admit the pool's deposits, read new requests from the chain, hand
+//! their sealed orders to the enclave, send the settlements, reconcile with the chain, deliver
+//! the sealed notices and exit tickets, keep the enclave's state sealed at rest.
 //!
 //! Sealed orders arrive through the store's mailbox (`order`, request id), written by the
 //! requester next to the `requestCollateral` calldata that carries the same ciphertext; notices
-//! leave through it (`fill`, `"{request id}:{party}"`). Both are HPKE ciphertexts.
+//! leave through it (`fill`, `"{request id}:{party}"`), exit tickets too (`exit`,
+//! `"{party}:{token}"`). All are HPKE ciphertexts. One request's failure is logged and skipped:
+//! it never holds up the requests behind it.
 
 use alloy::{
     primitives::{Address, U256},
     sol_types::SolEvent,
 };
 use shr_chain::{Chain, LogFilter};
-use shr_contracts::bindings::CREDarkPool;
+use shr_contracts::{bindings::CREDarkPool, view};
 use shr_enclave::Sealed;
 use shr_store::Store;
 use tracing::{info, warn};
 
-use crate::{DarkPool, MakerBody, MatcherEnclave, RequestStatus, Result, seal_maker};
+use crate::{
+    DarkPool, Error, MakerBody, MatcherEnclave, Reconciled, RequestStatus, Result, seal_maker,
+};
 
 const CURSOR: &str = "matcher/requests";
+/// Mailbox kind and key of the matcher's sealed state.
+pub const STATE_KEY: (&str, &str) = ("matcher", "state");
 
 /// Onboards the maker of `body`: `admin` allow-lists it on `pool`, the maker deposits
-/// `inventory` base units of `token` it already holds (public: an ERC-20 transfer), the matcher
-/// is credited, and the commitment reaches the matcher sealed to its HPKE key (private).
+/// `inventory` base units of `token` it already holds (public: an ERC-20 transfer), and the
+/// commitment reaches the matcher sealed to its HPKE key (private). The matcher counts the
+/// deposit from the chain's log once it is final ([`sync_deposits`]).
 ///
 /// # Errors
 /// Chain and contract errors (allow-list, approve, deposit), enclave errors (sealing, opening).
@@ -35,8 +43,22 @@ pub async fn onboard_maker(
     let maker = body.commitment.maker;
     pool.set_maker(chain, admin, maker).await?;
     pool.deposit(chain, maker, token, U256::from(inventory)).await?;
-    matcher.credit_deposit(maker, token, inventory)?;
     matcher.add_maker(&seal_maker(&matcher.identity().hpke, body)?)
+}
+
+/// Hands the enclave every `Deposited` log of its pool from its cursor to the head; it counts
+/// those buried under its finality depth. Returns how many it counted.
+///
+/// # Errors
+/// [`Error::Unbound`], chain errors, [`Error::DepositLog`].
+pub async fn sync_deposits(matcher: &mut MatcherEnclave, chain: &dyn Chain) -> Result<usize> {
+    let pool = matcher.pool().ok_or(Error::Unbound)?;
+    let head = chain.block_number().await?;
+    let mut filter =
+        LogFilter::event(pool, CREDarkPool::Deposited::SIGNATURE_HASH, matcher.deposit_cursor());
+    filter.to_block = Some(head);
+    let logs = chain.logs(&filter).await?;
+    matcher.admit_deposits(&logs, head)
 }
 
 /// The mailbox key of `party`'s fill notice for `request_id`.
@@ -44,13 +66,59 @@ pub fn fill_key(request_id: u64, party: Address) -> String {
     format!("{request_id}:{party}")
 }
 
-/// One pass: every `CollateralRequested` since the persisted cursor that is still open and has
-/// its sealed order in the mailbox is matched at `twap_wad`; a fill is sent from `relayer`, and
-/// the enclave's staged table is confirmed only once the chain accepted it. Returns
-/// `(request id, status after)` for each request looked at.
+/// The mailbox key of `party`'s exit ticket for `token`.
+pub fn exit_key(party: Address, token: Address) -> String {
+    format!("{party}:{token}")
+}
+
+/// What one pass did.
+#[derive(Debug, Default)]
+pub struct Served {
+    /// `(request id, status after)` for each request looked at.
+    pub statuses: Vec<(u64, RequestStatus)>,
+    /// Requests that failed in the enclave or on chain, with why; the loop went on.
+    pub failures: Vec<(u64, Error)>,
+}
+
+/// Brings the enclave to the chain's commitment, persists its sealed state and, when it
+/// advanced, its exit tickets.
 ///
 /// # Errors
-/// Chain, contract, store and enclave errors (a refused settlement is aborted, then returned).
+/// [`Error::Desynchronised`]; chain, contract and store errors.
+pub async fn reconcile(
+    matcher: &mut MatcherEnclave,
+    chain: &dyn Chain,
+    pool: &DarkPool,
+    store: &Store,
+) -> Result<Reconciled> {
+    let (c, v) = pool.commitment(chain).await?;
+    let r = matcher.reconcile(c, v)?;
+    persist(matcher, store).await?;
+    Ok(r)
+}
+
+async fn persist(matcher: &MatcherEnclave, store: &Store) -> Result<()> {
+    let sealed = matcher.seal_state()?;
+    store.put_sealed(STATE_KEY.0, STATE_KEY.1, sealed.as_bytes()).await.map_err(Error::Store)?;
+    for (party, token, ticket) in matcher.exit_tickets()? {
+        store
+            .put_sealed("exit", &exit_key(party, token), ticket.as_bytes())
+            .await
+            .map_err(Error::Store)?;
+    }
+    Ok(())
+}
+
+/// One pass: deposits are synced, then every `CollateralRequested` since the persisted cursor
+/// that is still open and has its sealed order in the mailbox is matched at `twap_wad`; a fill
+/// is sent from `relayer`. The enclave's staged table becomes current only once the chain shows
+/// it (an error after a mined fill is reconciled from the chain's commitment, not aborted). A
+/// failing request is recorded in [`Served::failures`] and the pass goes on; the cursor always
+/// advances. When the pool has been idle for half its exit delay, the matcher's liveness proof
+/// is relayed so the escape hatch stays shut while it is alive.
+///
+/// # Errors
+/// Chain and store errors outside a request; [`Error::Desynchronised`].
 pub async fn serve_once(
     matcher: &mut MatcherEnclave,
     chain: &dyn Chain,
@@ -58,48 +126,93 @@ pub async fn serve_once(
     relayer: Address,
     store: &Store,
     twap_wad: u128,
-) -> Result<Vec<(u64, RequestStatus)>> {
-    let from = store.cursor(CURSOR).await.map_err(crate::Error::Store)?.unwrap_or(0);
+) -> Result<Served> {
+    reconcile(matcher, chain, pool, store).await?;
+    sync_deposits(matcher, chain).await?;
+    let from = store.cursor(CURSOR).await.map_err(Error::Store)?.unwrap_or(0);
     let head = chain.block_number().await?;
     let mut filter =
         LogFilter::event(pool.address, CREDarkPool::CollateralRequested::SIGNATURE_HASH, from);
     filter.to_block = Some(head);
-    let mut out = Vec::new();
+    let mut out = Served::default();
     for l in chain.logs(&filter).await? {
         let Ok(e) = CREDarkPool::CollateralRequested::decode_log(&l.to_primitive()) else {
             continue;
         };
-        let id: u64 = e.requestId.to();
-        if pool.status(chain, id).await? != RequestStatus::Pending {
-            continue;
+        let Ok(id) = u64::try_from(e.requestId) else { continue };
+        match serve_request(matcher, chain, pool, relayer, store, twap_wad, id).await {
+            Ok(Some(status)) => out.statuses.push((id, status)),
+            Ok(None) => {}
+            Err(err) => {
+                warn!(target: "shr::darkpool", request_id = id, error = %err, "request failed; moving on");
+                out.failures.push((id, err));
+            }
         }
-        let Some(blob) =
-            store.sealed("order", &id.to_string()).await.map_err(crate::Error::Store)?
-        else {
-            warn!(target: "shr::darkpool", request_id = id, "no sealed order in the mailbox yet");
-            continue;
-        };
-        let now = chain.timestamp().await?;
-        let (outcome, settlement) = matcher.settle(id, &Sealed(blob), twap_wad, now)?;
-        let Some(s) = settlement else {
-            info!(target: "shr::darkpool", request_id = id, "not enough committed liquidity; the request will expire");
-            out.push((id, RequestStatus::Pending));
-            continue;
-        };
-        if let Err(err) = pool.fill(chain, relayer, &s).await {
-            matcher.abort();
-            return Err(err);
-        }
-        matcher.confirm()?;
-        for (party, sealed) in &s.notices {
-            store
-                .put_sealed("fill", &fill_key(id, *party), sealed.as_bytes())
-                .await
-                .map_err(crate::Error::Store)?;
-        }
-        info!(target: "shr::darkpool", request_id = id, fills = outcome.fills.len(), "settled");
-        out.push((id, pool.status(chain, id).await?));
     }
-    store.set_cursor(CURSOR, head + 1).await.map_err(crate::Error::Store)?;
+    store.set_cursor(CURSOR, head + 1).await.map_err(Error::Store)?;
+    keep_alive(matcher, chain, pool, relayer).await?;
     Ok(out)
+}
+
+async fn serve_request(
+    matcher: &mut MatcherEnclave,
+    chain: &dyn Chain,
+    pool: &DarkPool,
+    relayer: Address,
+    store: &Store,
+    twap_wad: u128,
+    id: u64,
+) -> Result<Option<RequestStatus>> {
+    if pool.status(chain, id).await? != RequestStatus::Pending {
+        return Ok(None);
+    }
+    let Some(blob) = store.sealed("order", &id.to_string()).await.map_err(Error::Store)? else {
+        warn!(target: "shr::darkpool", request_id = id, "no sealed order in the mailbox yet");
+        return Ok(None);
+    };
+    let request = pool.request_ref(chain, id).await?;
+    let now = chain.timestamp().await?;
+    let (outcome, settlement) = matcher.settle(&request, &Sealed(blob), twap_wad, now)?;
+    let Some(s) = settlement else {
+        info!(target: "shr::darkpool", request_id = id, "not enough committed liquidity; the request will expire");
+        return Ok(Some(RequestStatus::Pending));
+    };
+    if let Err(err) = pool.fill(chain, relayer, &s).await {
+        // The transaction may have been mined even though the call failed (an RPC error after
+        // broadcast): the chain's commitment decides.
+        match reconcile(matcher, chain, pool, store).await? {
+            Reconciled::Advanced(_) => {
+                warn!(target: "shr::darkpool", request_id = id, error = %err, "fill reported an error but the chain accepted it");
+            }
+            Reconciled::Unchanged(_) => return Err(err),
+        }
+    } else {
+        matcher.confirm()?;
+        persist(matcher, store).await?;
+    }
+    for (party, sealed) in &s.notices {
+        store
+            .put_sealed("fill", &fill_key(id, *party), sealed.as_bytes())
+            .await
+            .map_err(Error::Store)?;
+    }
+    info!(target: "shr::darkpool", request_id = id, fills = outcome.fills.len(), "settled");
+    Ok(Some(pool.status(chain, id).await?))
+}
+
+/// Relays the matcher's liveness proof when the pool has been idle for half its exit delay.
+async fn keep_alive(
+    matcher: &MatcherEnclave,
+    chain: &dyn Chain,
+    pool: &DarkPool,
+    relayer: Address,
+) -> Result<()> {
+    let delay = view(chain, pool.address, &CREDarkPool::exitDelayCall {}).await?;
+    let last = pool.last_progress(chain).await?;
+    let now = chain.timestamp().await?;
+    if now > last + delay / 2 {
+        pool.poke(chain, relayer, now, matcher.liveness(now)?).await?;
+        info!(target: "shr::darkpool", "liveness proof relayed");
+    }
+    Ok(())
 }

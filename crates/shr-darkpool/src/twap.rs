@@ -1,6 +1,7 @@
 //! The oracle TWAP the matcher prices fills at: Uniswap V2's cumulative prices, read as
 //! `UniswapV2OracleLibrary.currentCumulativePrices` does (counterfactual accumulation since the
-//! pair's last update), averaged over a window.
+//! pair's last update), averaged over a bounded window ([`TwapPolicy`]: 30 min by default, at
+//! most twice that), and refused when the spot price strays from it (a flash-loan-moved pool).
 
 use alloy::primitives::{Address, U256};
 use shr_chain::Chain;
@@ -60,4 +61,68 @@ pub fn twap_wad(earlier: &Observation, later: &Observation) -> Result<u128> {
     let avg = later.cumulative.wrapping_sub(earlier.cumulative) / U256::from(dt);
     let wad = (avg * U256::from(1_000_000_000_000_000_000u128)) >> 112;
     u128::try_from(wad).map_err(|_| Error::Overflow("twap"))
+}
+
+/// The default TWAP window, seconds (30 minutes).
+pub const DEFAULT_TWAP_WINDOW_SECS: u64 = 1_800;
+
+/// How a TWAP is read and checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TwapPolicy {
+    /// The shortest window, seconds; the longest is twice it (a lifetime average is refused).
+    pub window_secs: u64,
+    /// The largest spot/TWAP divergence accepted, bps of the TWAP.
+    pub max_divergence_bps: u32,
+}
+
+impl Default for TwapPolicy {
+    fn default() -> Self {
+        Self { window_secs: DEFAULT_TWAP_WINDOW_SECS, max_divergence_bps: 200 }
+    }
+}
+
+/// The TWAP of `base` in `pair` from `earlier` (taken by the caller at least
+/// `policy.window_secs` ago, at most twice that) to now, wad, checked against the spot price.
+///
+/// # Errors
+/// [`Error::InvalidOrder`] naming `twap_window` when `earlier` is too recent or too old, or
+/// `spot_divergence_bps` when the spot price strays more than `max_divergence_bps`; chain and
+/// contract errors.
+pub async fn twap_checked(
+    chain: &dyn Chain,
+    pair: Address,
+    base: Address,
+    earlier: &Observation,
+    policy: &TwapPolicy,
+) -> Result<u128> {
+    let later = observe(chain, pair, base).await?;
+    let dt = u64::from(later.timestamp.wrapping_sub(earlier.timestamp));
+    if dt < policy.window_secs || dt > 2 * policy.window_secs {
+        return Err(Error::InvalidOrder {
+            field: "twap_window",
+            value: format!("{dt} s, need {} ..= {} s", policy.window_secs, 2 * policy.window_secs),
+        });
+    }
+    let twap = twap_wad(earlier, &later)?;
+    let token0 = view(chain, pair, &UniswapV2Pair::token0Call {}).await?;
+    let r = view(chain, pair, &UniswapV2Pair::getReservesCall {}).await?;
+    let (rb, rq) = if token0 == base {
+        (U256::from(r._reserve0), U256::from(r._reserve1))
+    } else {
+        (U256::from(r._reserve1), U256::from(r._reserve0))
+    };
+    if rb.is_zero() || twap == 0 {
+        return Err(Error::InvalidOrder { field: "twap", value: "empty pool".into() });
+    }
+    let spot = rq * U256::from(1_000_000_000_000_000_000u128) / rb;
+    let t = U256::from(twap);
+    let diff = if spot > t { spot - t } else { t - spot };
+    let bps = diff * U256::from(10_000u32) / t;
+    if bps > U256::from(policy.max_divergence_bps) {
+        return Err(Error::InvalidOrder {
+            field: "spot_divergence_bps",
+            value: format!("{bps} > {}", policy.max_divergence_bps),
+        });
+    }
+    Ok(twap)
 }

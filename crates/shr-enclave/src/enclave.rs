@@ -123,6 +123,17 @@ impl Enclave {
         &self.identity
     }
 
+    /// A fresh quote from `platform` over `report_data` for this enclave's measurement: what an
+    /// enclave asks its platform for when a verifier wants the quote bound to more than its keys
+    /// (a chain, a contract, an expiry). The caller builds `report_data` from this enclave's
+    /// public keys; the platform signs only what the enclave hands it.
+    ///
+    /// # Errors
+    /// [`Error::Sign`] if the platform cannot issue the quote.
+    pub fn quote_for(&self, platform: &dyn TeePlatform, report_data: B256) -> Result<Quote> {
+        platform.quote(&self.measurement, report_data)
+    }
+
     /// Signs a 32-byte digest as is (no EIP-191 prefix) with the enclave's secp256k1 key.
     ///
     /// # Errors

@@ -50,6 +50,17 @@ pub enum Error {
         #[source]
         source: hpke::HpkeError,
     },
+    /// The simulated platform's public dev seed on a chain that is not a dev chain: anyone can
+    /// derive its root key and forge quotes, so it never guards real funds by default.
+    #[error(
+        "the simulated TEE platform's public dev seed is refused on chain {chain_id} (only on          dev chain {dev}); give a --tee-seed of your own, or --allow-dev-tee to accept forgeable          quotes"
+    )]
+    DevPlatform {
+        /// The chain's id.
+        chain_id: u64,
+        /// The dev chain id ([`crate::DEV_CHAIN_ID`]).
+        dev: u64,
+    },
     /// A sealed blob too short to hold an encapsulated key.
     #[error("sealed blob of {len} bytes is too short")]
     Truncated {

@@ -23,4 +23,4 @@ mod platform;
 pub use enclave::{Enclave, EnclaveIdentity};
 pub use error::{Error, Result};
 pub use hpke_box::{HpkePublicKey, Sealed, seal};
-pub use platform::{Measurement, Quote, SimulatedTee, TeePlatform};
+pub use platform::{DEV_CHAIN_ID, Measurement, Quote, SimulatedTee, TeePlatform};

@@ -86,7 +86,28 @@ pub struct SimulatedTee {
     secret: B256,
 }
 
+/// Chain id of local dev chains (anvil, hardhat and the embedded chain).
+pub const DEV_CHAIN_ID: u64 = 31_337;
+
 impl SimulatedTee {
+    /// The public dev seed: fixed so that dev runs have stable signer addresses, like anvil's dev
+    /// mnemonic. Anyone can derive its root key, so quotes from it prove nothing.
+    pub const DEV_SEED: B256 = B256::repeat_byte(0x5e);
+
+    /// The platform for a node, agent or matcher on chain `chain_id`: `seed`, or
+    /// [`SimulatedTee::DEV_SEED`] when none is given. The dev seed is refused on any chain but
+    /// [`DEV_CHAIN_ID`] unless `allow_dev_seed` (the CLI's `--allow-dev-tee`) says so.
+    ///
+    /// # Errors
+    /// [`Error::DevPlatform`].
+    pub fn for_chain(seed: Option<B256>, chain_id: u64, allow_dev_seed: bool) -> Result<Self> {
+        let seed = seed.unwrap_or(Self::DEV_SEED);
+        if seed == Self::DEV_SEED && chain_id != DEV_CHAIN_ID && !allow_dev_seed {
+            return Err(Error::DevPlatform { chain_id, dev: DEV_CHAIN_ID });
+        }
+        Ok(Self::from_seed(seed))
+    }
+
     /// A platform with a fresh random root key and secret.
     pub fn new() -> Self {
         let root = PrivateKeySigner::random();

@@ -270,7 +270,16 @@ impl Don {
         if self.nodes[leader].behavior() == Behavior::FlipOutcome {
             outcome.is_solvent = !outcome.is_solvent;
         }
-        let body = ReportBody { is_solvent: outcome.is_solvent, observed_at: outcome.observed_at };
+        let chain_id = chain.chain_id().await?;
+        for node in &mut self.nodes {
+            node.set_target(chain_id, dep.receiver);
+        }
+        let body = ReportBody {
+            is_solvent: outcome.is_solvent,
+            observed_at: outcome.observed_at,
+            chain_id,
+            receiver: dep.receiver,
+        };
         let w = self.cfg.workflow;
         let raw = RawReport {
             execution_id: keccak256(
@@ -374,7 +383,12 @@ impl Don {
         }
         let is_solvent = view(chain, dep.receiver, &ReserveAttestation::isSolventCall {}).await?;
         debug!(target: "shr::oracle", %last, is_solvent, "read attested state");
-        Ok(Some(ReportBody { is_solvent, observed_at: last.try_into().unwrap_or(u64::MAX) }))
+        Ok(Some(ReportBody {
+            is_solvent,
+            observed_at: last.try_into().unwrap_or(u64::MAX),
+            chain_id: chain.chain_id().await?,
+            receiver: dep.receiver,
+        }))
     }
 }
 

@@ -31,12 +31,18 @@ pub struct OracleNode {
     enclave: ReserveEnclave,
     behavior: Behavior,
     workflow: WorkflowConfig,
+    target: (u64, Address),
 }
 
 impl OracleNode {
     /// A node with its enclave.
     pub fn new(id: NodeId, enclave: ReserveEnclave, workflow: WorkflowConfig) -> Self {
-        Self { id, enclave, behavior: Behavior::Honest, workflow }
+        Self { id, enclave, behavior: Behavior::Honest, workflow, target: (0, Address::ZERO) }
+    }
+
+    /// The `(chain id, receiver)` this node's reports are for: it signs no body naming another.
+    pub fn set_target(&mut self, chain_id: u64, receiver: Address) {
+        self.target = (chain_id, receiver);
     }
 
     /// Its enclave's public identity.
@@ -104,7 +110,9 @@ impl OracleNode {
                     Behavior::ForgeSignatures => Ok([9u8; 65]),
                     // A compromised node signs whatever it is asked to sign.
                     Behavior::FlipOutcome => self.enclave.sign_unchecked(&raw, &context),
-                    _ => self.enclave.sign_report(&raw, &context, &self.workflow, round),
+                    _ => {
+                        self.enclave.sign_report(&raw, &context, &self.workflow, self.target, round)
+                    }
                 };
                 match signature {
                     Ok(signature) => {

@@ -137,6 +137,7 @@ impl ReserveEnclave {
         raw: &[u8],
         context: &[u8],
         expected: &WorkflowConfig,
+        target: (u64, Address),
         round: u64,
     ) -> Result<[u8; 65]> {
         let refuse = |why| Error::ReportRefused { node: 0, round, why };
@@ -145,6 +146,9 @@ impl ReserveEnclave {
             return Err(refuse("foreign workflow or DON config"));
         }
         let body = ReportBody::decode(&report.body).ok_or_else(|| refuse("malformed body"))?;
+        if (body.chain_id, body.receiver) != target {
+            return Err(refuse("body names another chain or receiver"));
+        }
         let own = self.last.ok_or_else(|| refuse("no observation of its own"))?;
         if body.is_solvent != own.is_solvent || body.observed_at != own.observed_at {
             return Err(refuse("body differs from its own observation"));

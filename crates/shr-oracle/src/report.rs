@@ -51,28 +51,44 @@ impl WorkflowConfig {
     }
 }
 
-/// The public report body: `abi.encode(bool isSolvent, uint256 observedAt)`.
+/// The public report body: `abi.encode(bool isSolvent, uint256 observedAt, uint256 chainId,
+/// address receiver)`, 128 bytes. The chain id and the receiver bind the report to one
+/// `ReserveAttestation` (a redeployment or another chain refuses it); there is no amount.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct ReportBody {
     /// The confirmed outcome.
     pub is_solvent: bool,
     /// Observation time, unix seconds.
     pub observed_at: u64,
+    /// The chain the report is for (EIP-155 id).
+    pub chain_id: u64,
+    /// The receiver the report is for.
+    pub receiver: Address,
 }
 
 impl ReportBody {
-    /// ABI encoding, 64 bytes.
+    /// Length of [`ReportBody::encode`], bytes.
+    pub const LEN: usize = 128;
+
+    /// ABI encoding, [`ReportBody::LEN`] bytes.
     pub fn encode(&self) -> Vec<u8> {
-        (self.is_solvent, U256::from(self.observed_at)).abi_encode()
+        (self.is_solvent, U256::from(self.observed_at), U256::from(self.chain_id), self.receiver)
+            .abi_encode()
     }
 
-    /// Decodes a 64-byte body.
+    /// Decodes a [`ReportBody::LEN`]-byte body (`None` for any other length or a bad encoding).
     pub fn decode(b: &[u8]) -> Option<Self> {
-        if b.len() != 64 {
+        if b.len() != Self::LEN {
             return None;
         }
-        let (is_solvent, t) = <(bool, U256)>::abi_decode(b).ok()?;
-        Some(Self { is_solvent, observed_at: t.try_into().ok()? })
+        let (is_solvent, t, chain, receiver) =
+            <(bool, U256, U256, Address)>::abi_decode(b).ok()?;
+        Some(Self {
+            is_solvent,
+            observed_at: t.try_into().ok()?,
+            chain_id: chain.try_into().ok()?,
+            receiver,
+        })
     }
 }
 
@@ -182,10 +198,16 @@ mod tests {
             execution_id: B256::repeat_byte(0x11),
             timestamp: 1_700_000_000,
             workflow: w,
-            body: ReportBody { is_solvent: true, observed_at: 1_700_000_000 }.encode(),
+            body: ReportBody {
+                is_solvent: true,
+                observed_at: 1_700_000_000,
+                chain_id: 31_337,
+                receiver: Address::repeat_byte(0xBB),
+            }
+            .encode(),
         };
         let raw = r.encode();
-        assert_eq!(raw.len(), METADATA_LENGTH + 64);
+        assert_eq!(raw.len(), METADATA_LENGTH + ReportBody::LEN);
         // The forwarder reads donId|configVersion as one u64 at offset 37.
         assert_eq!(u64::from_be_bytes(raw[37..45].try_into().unwrap()), (1u64 << 32) | 1);
         assert_eq!(

@@ -145,7 +145,7 @@ impl VaultDesk {
                         Err(e) => return drop(ready_tx.send(Err(vault_err(e)))),
                     };
                     let _ = ready_tx.send(Ok(()));
-                    let mut desk = Desk { world, state, authorized: false };
+                    let mut desk = Desk { world, state };
                     while let Some(cmd) = rx.recv().await {
                         match cmd {
                             Cmd::Vaults(r) => drop(r.send(desk.vaults().await)),
@@ -199,7 +199,6 @@ impl VaultDesk {
 struct Desk {
     world: LendingWorld<EmbeddedChain>,
     state: AppState,
-    authorized: bool,
 }
 
 impl Desk {
@@ -349,19 +348,16 @@ impl Desk {
                 done.push(v);
                 continue;
             };
-            if !self.authorized {
-                self.world.authorize_adapter().await.map_err(vault_err)?;
-                self.authorized = true;
-            }
             let now = self.world.chain.timestamp().await.map_err(|e| vault_err(e.into()))?;
             let target = self.world.target(id).map_err(vault_err)?;
             let x = execute_plan(&self.world.chain, &target, &plan, now + 600)
                 .await
                 .map_err(vault_err)?;
-            v.hf_onchain_after = Some(wad_decimal(x.hf_onchain_after));
+            let hf_after = self.world.health_factor(id).await.map_err(vault_err)?;
+            v.hf_onchain_after = Some(wad_decimal(hf_after));
             v.tx = Some(x.receipt.tx_hash.to_string());
             v.gas = Some(x.receipt.gas_used);
-            info!(target: "shr::vaults", vault_id = id, hf_after = %wad_decimal(x.hf_onchain_after), gas = x.receipt.gas_used, "rebalanced");
+            info!(target: "shr::vaults", vault_id = id, hf_after = %wad_decimal(hf_after), gas = x.receipt.gas_used, "rebalanced");
             done.push(v);
         }
         Ok(done)

@@ -13,7 +13,7 @@ use shr_chain::{Chain, RpcChain, RpcConfig, SharedTxSigner};
 use shr_enclave::{Enclave, SimulatedTee};
 use shr_store::Store;
 
-use crate::oracle_cmd::{AGENT_KEY_PROGRAM, DEV_TEE_SEED};
+use crate::oracle_cmd::AGENT_KEY_PROGRAM;
 
 /// `shr agent` subcommands.
 #[derive(Debug, Subcommand)]
@@ -75,6 +75,10 @@ pub(crate) struct RunArgs {
     /// Seed of the simulated TEE platform holding the agent's key (hex, 32 bytes).
     #[arg(long)]
     tee_seed: Option<B256>,
+    /// Accept the simulated platform's public dev seed on a chain other than the dev chain
+    /// 31337 (anyone can derive the agent's key from it: experiments only).
+    #[arg(long)]
+    allow_dev_tee: bool,
     /// Send transactions; without it the agent logs the exact transactions it would send.
     #[arg(long)]
     execute: bool,
@@ -117,7 +121,11 @@ pub(crate) async fn run(cmd: AgentCommand, rpc_url: Option<&str>) -> Result<()> 
     if !chain.accounts().contains(&treasury) {
         bail!("--treasury {treasury}: no signer for this account (give --treasury-key)");
     }
-    let tee = SimulatedTee::from_seed(args.tee_seed.unwrap_or(DEV_TEE_SEED));
+    let chain_id = chain.chain_id().await?;
+    let tee = SimulatedTee::for_chain(args.tee_seed, chain_id, args.allow_dev_tee)?;
+    if args.allow_dev_tee && chain_id != shr_enclave::DEV_CHAIN_ID {
+        tracing::warn!(target: "shr::cli", chain_id, "--allow-dev-tee: the agent's key derives from the public dev seed on this chain");
+    }
     let key = Enclave::launch_instance(&tee, AGENT_KEY_PROGRAM, 0)?;
     let mut cfg = AgentConfig::new(args.receiver, args.router, args.path, args.vault, treasury);
     cfg.decimals = args.decimals;

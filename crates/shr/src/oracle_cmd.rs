@@ -16,8 +16,9 @@ use shr_oracle::{
 const WBTC_SERIES: &[u8] =
     include_bytes!("../../../data/wbtc/wbtc_por_timeseries_2023-07_2025-06.csv");
 /// Seed of the development TEE platform (simulated): fixed so that the DON's signer addresses
-/// are stable across runs, like anvil's dev mnemonic. Never for production.
-pub(crate) const DEV_TEE_SEED: B256 = B256::repeat_byte(0x5e);
+/// are stable across runs, like anvil's dev mnemonic. Refused on non-dev chains unless
+/// `--allow-dev-tee` (`SimulatedTee::for_chain`).
+pub(crate) const DEV_TEE_SEED: B256 = SimulatedTee::DEV_SEED;
 
 /// The agent's key-store program on the simulated platform.
 pub(crate) const AGENT_KEY_PROGRAM: &str = "shr-agent/key-store@0.1.0";
@@ -43,6 +44,10 @@ pub(crate) struct DonArgs {
     /// Seed of the simulated TEE platform (hex, 32 bytes); default: the fixed dev seed.
     #[arg(long)]
     tee_seed: Option<B256>,
+    /// Accept the simulated platform's public dev seed on a chain other than the dev chain
+    /// 31337 (anyone can forge its quotes: for experiments only, never for real funds).
+    #[arg(long)]
+    allow_dev_tee: bool,
     /// Database where sealed deficit notices are handed off to the agent (`sqlite:PATH` or
     /// `postgres://...`).
     #[arg(long, env = "DATABASE_URL", default_value = "sqlite:shr.db")]
@@ -56,8 +61,11 @@ pub(crate) struct DonArgs {
 }
 
 impl DonArgs {
-    fn don(&self, owner: Address) -> Result<Don> {
-        let tee = SimulatedTee::from_seed(self.tee_seed.unwrap_or(DEV_TEE_SEED));
+    fn don(&self, owner: Address, chain_id: u64) -> Result<Don> {
+        let tee = SimulatedTee::for_chain(self.tee_seed, chain_id, self.allow_dev_tee)?;
+        if self.allow_dev_tee && chain_id != shr_enclave::DEV_CHAIN_ID {
+            tracing::warn!(target: "shr::cli", chain_id, "--allow-dev-tee: the simulated platform's public dev seed guards this chain; anyone can forge its quotes");
+        }
         let mut cfg = DonConfig::new("wbtc-por", owner, self.decimals);
         cfg.policy = Policy {
             threshold_bps: self.threshold_bps,
@@ -170,7 +178,7 @@ pub(crate) async fn replay(args: ReplayArgs, rpc_url: Option<&str>) -> Result<()
     let Some(first) = window.first() else { bail!("no readings in the chosen window") };
     let chain = crate::connect(rpc_url, Some(first.observed_at.saturating_sub(1))).await?;
     let chain = chain.as_ref();
-    let mut don = args.don.don(chain.accounts()[0])?;
+    let mut don = args.don.don(chain.accounts()[0], chain.chain_id().await?)?;
     let dep = args.don.deployment(&don, chain).await?;
     tracing::info!(target: "shr::replay", readings = window.len(), forwarder = %dep.forwarder, receiver = %dep.receiver, backend = %chain.backend(), "replaying");
     let bar = (!args.json && window.len() > 500).then(|| {
@@ -307,7 +315,7 @@ async fn attest_inner(args: &AttestArgs, rpc_url: Option<&str>) -> Result<serde_
         None => chrono::Utc::now().timestamp() as u64,
     };
     let chain = crate::connect(rpc_url, Some(now.saturating_sub(1))).await?;
-    let mut don = args.don.don(chain.accounts()[0])?;
+    let mut don = args.don.don(chain.accounts()[0], chain.chain_id().await?)?;
     let dep = args.don.deployment(&don, chain.as_ref()).await?;
     let source: Box<dyn ReserveSource> =
         match (&args.por_json, &args.custodian, args.feed, args.token) {

@@ -58,13 +58,13 @@ async fn execute(a: ExecuteArgs) -> Result<()> {
     let mut plans = Vec::new();
     match l.plan(id, &cfg).await {
         Ok(Some(p)) => {
-            l.authorize_adapter().await?;
             let now = shr_chain::Chain::timestamp(&l.chain).await?;
             let done = execute_plan(&l.chain, &l.target(id)?, &p, now + 600).await?;
+            let hf_after = l.health_factor(id).await?;
             plans.push(json!({
                 "vault_id": id, "hf_before": wad_str(hf_before), "hf_projected": wad_str(p.hf_projected_wad),
-                "hf_onchain_after": wad_str(done.hf_onchain_after), "sell_collateral_wad": p.sell_collateral_wad.to_string(),
-                "repay_shares": done.shares.to_string(), "slippage_bps": p.slippage_bps, "gas": done.receipt.gas_used,
+                "hf_onchain_after": wad_str(hf_after), "sell_collateral_wad": p.sell_collateral_wad.to_string(),
+                "repaid": done.repaid.to_string(), "slippage_bps": p.slippage_bps, "gas": done.receipt.gas_used,
                 "tx": done.receipt.tx_hash.to_string(),
             }));
         }

@@ -63,7 +63,7 @@ impl Agent<'_> {
                     let sealed =
                         Sealed(self.store.sealed("order-pending", id).await?.unwrap_or_default());
                     let found =
-                        dp.pool.find_request(self.chain, self.cfg.treasury, order_hash, 64).await?;
+                        dp.pool.find_request(self.chain, self.cfg.treasury, order_hash).await?;
                     let request_id = match found {
                         Some(r) => r,
                         None => {

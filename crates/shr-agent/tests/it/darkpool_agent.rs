@@ -12,7 +12,7 @@ use shr_contracts::{bindings::TestToken, send, view};
 use shr_darkpool::{
     DarkPool, MakerBody, MakerCommitment, MatcherEnclave, onboard_maker, serve_once,
 };
-use shr_enclave::{Enclave, TeePlatform};
+use shr_enclave::Enclave;
 use shr_oracle::attested_state;
 use support::{R, SUPPLY, TestWorld};
 
@@ -36,7 +36,7 @@ async fn setup(depth: u128) -> R<Setup> {
     let admin = a[0];
     let (wbtc, weth) = (w.wbtc, w.weth);
     let mut matcher = MatcherEnclave::launch(&w.tee, wbtc, weth, w.chain.chain_id().await?)?;
-    let pool = DarkPool::deploy_for(&w.chain, admin, w.tee.root(), &mut matcher).await?;
+    let pool = DarkPool::deploy_for(&w.chain, admin, &w.tee, &mut matcher).await?;
     for (i, share) in [(3usize, 45u128), (4, 35), (5, 20)] {
         let (maker, size) = (a[i], depth * share / 100);
         let inventory = size * 2 + 1_234_567;
@@ -64,7 +64,6 @@ async fn setup(depth: u128) -> R<Setup> {
     let prefund = U256::from(1_000u128 * 10u128.pow(18));
     send(&w.chain, admin, weth, &TestToken::mintCall { to: treasury, amount: prefund }).await?;
     pool.deposit(&w.chain, treasury, weth, prefund).await?;
-    matcher.credit_deposit(treasury, weth, prefund.to::<u128>())?;
     let pair = view(
         &w.chain,
         w.uni.factory,
@@ -86,7 +85,9 @@ async fn serve(
     pool: &DarkPool,
 ) -> R<Vec<(u64, shr_darkpool::RequestStatus)>> {
     let relayer = w.chain.accounts()[1];
-    Ok(serve_once(m, &w.chain, pool, relayer, &w.store().await?, TWAP).await?)
+    let served = serve_once(m, &w.chain, pool, relayer, &w.store().await?, TWAP).await?;
+    assert!(served.failures.is_empty(), "{:?}", served.failures);
+    Ok(served.statuses)
 }
 
 #[tokio::test]

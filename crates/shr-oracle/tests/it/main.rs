@@ -3,3 +3,4 @@
 mod don;
 mod gas;
 mod privacy;
+mod receiver;

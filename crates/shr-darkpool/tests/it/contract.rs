@@ -15,27 +15,28 @@ use shr_contracts::{
 };
 use shr_darkpool::{
     DarkPool, Error, MakerBody, MakerCommitment, MatchStatus, MatcherEnclave, Order, OrderBody,
-    RequestStatus, Settlement, onboard_maker, open_notice, seal_order,
+    Registration, RequestRef, RequestStatus, Settlement, onboard_maker, open_notice,
+    registration_report_data, seal_order, sync_deposits,
 };
-use shr_enclave::{Enclave, SimulatedTee, TeePlatform};
+use shr_enclave::{Enclave, SimulatedTee};
 
-type R<T = ()> = eyre::Result<T>;
+pub(crate) type R<T = ()> = eyre::Result<T>;
 
-const TWAP: u128 = 158_000_000_000_000_000_000_000_000_000; // wei per sat, wad (~15.8 WETH/WBTC)
+pub(crate) const TWAP: u128 = 158_000_000_000_000_000_000_000_000_000; // wei per sat, wad (~15.8 WETH/WBTC)
 
-struct Pool {
-    chain: EmbeddedChain,
-    tee: SimulatedTee,
-    matcher: MatcherEnclave,
-    pool: DarkPool,
-    requester_key: Enclave,
-    makers: Vec<(Address, Enclave)>,
-    requester: Address,
+pub(crate) struct Pool {
+    pub(crate) chain: EmbeddedChain,
+    pub(crate) tee: SimulatedTee,
+    pub(crate) matcher: MatcherEnclave,
+    pub(crate) pool: DarkPool,
+    pub(crate) requester_key: Enclave,
+    pub(crate) makers: Vec<(Address, Enclave)>,
+    pub(crate) requester: Address,
 }
 
 /// A pool with two makers (6 and 4 WBTC committed) and a requester pre-funded with 200 WETH;
 /// `hostile`: the payment token is the reentrancy test's `ReentrantToken`.
-async fn pool(hostile: bool) -> R<Pool> {
+pub(crate) async fn pool(hostile: bool) -> R<Pool> {
     let chain = EmbeddedChain::new();
     let a = chain.accounts().to_vec();
     let (admin, requester) = (a[0], a[1]);
@@ -47,7 +48,7 @@ async fn pool(hostile: bool) -> R<Pool> {
         deploy::test_token(&chain, admin, "Wrapped Ether", "WETH", 18, admin).await?
     };
     let mut matcher = MatcherEnclave::launch(&tee, wbtc, weth, chain.chain_id().await?)?;
-    let pool = DarkPool::deploy_for(&chain, admin, tee.root(), &mut matcher).await?;
+    let pool = DarkPool::deploy_for(&chain, admin, &tee, &mut matcher).await?;
     let mut makers = Vec::new();
     for (i, size) in [(3usize, 600_000_000u128), (4, 400_000_000)] {
         let m = a[i];
@@ -70,12 +71,15 @@ async fn pool(hostile: bool) -> R<Pool> {
     // (`mint(address,uint256)` has the same selector on the hostile token, where it is open.)
     send(&chain, admin, weth, &TestToken::mintCall { to: requester, amount: funding }).await?;
     pool.deposit(&chain, requester, weth, funding).await?;
-    matcher.credit_deposit(requester, weth, funding.to::<u128>())?;
+    // The matcher counts deposits from the pool's logs once they are final (2 blocks).
+    chain.mine().await?;
+    chain.mine().await?;
+    assert_eq!(sync_deposits(&mut matcher, &chain).await?, 3);
     let requester_key = Enclave::launch(&tee, "shr-agent/key-store@test")?;
     Ok(Pool { chain, tee, matcher, pool, requester_key, makers, requester })
 }
 
-fn order(size: u128, now: u64) -> Order {
+pub(crate) fn order(size: u128, now: u64) -> Order {
     Order {
         size,
         min_price_wad: 0,
@@ -87,7 +91,11 @@ fn order(size: u128, now: u64) -> Order {
 }
 
 impl Pool {
-    async fn request(&self, size: u128, timeout: u64) -> R<(u64, shr_enclave::Sealed)> {
+    pub(crate) async fn rref(&self, id: u64) -> R<RequestRef> {
+        Ok(self.pool.request_ref(&self.chain, id).await?)
+    }
+
+    pub(crate) async fn request(&self, size: u128, timeout: u64) -> R<(u64, shr_enclave::Sealed)> {
         let now = self.chain.timestamp().await?;
         let body = OrderBody {
             order: order(size, now),
@@ -100,7 +108,7 @@ impl Pool {
     }
 
     /// Everything a refused call must leave as it was.
-    async fn state(&self, id: u64) -> R<(B256, u64, RequestStatus, U256)> {
+    pub(crate) async fn state(&self, id: u64) -> R<(B256, u64, RequestStatus, U256)> {
         let (c, v) = self.pool.commitment(&self.chain).await?;
         let held = view(
             &self.chain,
@@ -112,7 +120,7 @@ impl Pool {
     }
 }
 
-fn pool_error(e: Error) -> E {
+pub(crate) fn pool_error(e: Error) -> E {
     match e {
         Error::Contract(c) => match c.revert() {
             Some(Revert::CREDarkPool(e)) => e.clone(),
@@ -128,7 +136,7 @@ async fn a_matched_request_settles_and_each_party_learns_only_its_own_fill() -> 
     let (id, sealed) = p.request(700_000_000, 3_600).await?;
     assert_eq!(p.pool.status(&p.chain, id).await?, RequestStatus::Pending);
     let now = p.chain.timestamp().await?;
-    let (outcome, s) = p.matcher.settle(id, &sealed, TWAP, now)?;
+    let (outcome, s) = p.matcher.settle(&p.rref(id).await?, &sealed, TWAP, now)?;
     assert_eq!(outcome.status, MatchStatus::Filled);
     let s = s.expect("a settlement");
     let r = p.pool.fill(&p.chain, p.requester, &s).await?;
@@ -167,40 +175,50 @@ async fn an_unregistered_key_or_platform_or_measurement_is_refused() -> R {
             reply_to: p.requester_key.identity().hpke,
         },
     )?;
-    let _ = rogue.settle(id, &rogue_order, TWAP, now);
-    let (_, s) = p.matcher.settle(id, &sealed, TWAP, now)?;
+    let _ = rogue.settle(&p.rref(id).await?, &rogue_order, TWAP, now);
+    let (_, s) = p.matcher.settle(&p.rref(id).await?, &sealed, TWAP, now)?;
     let mut s = s.unwrap();
     p.matcher.abort();
-    let rogue_sig = rogue_sign(&p.tee, &s, p.pool.address)?;
+    let rogue_sig = rogue_sign(&p.tee, &s, &p.rref(id).await?, p.pool.address)?;
     s.signature = rogue_sig;
     let e = pool_error(p.pool.fill(&p.chain, p.requester, &s).await.unwrap_err());
     assert!(matches!(e, E::UnregisteredMatcher(_)), "{e:?}");
     assert_eq!(p.state(id).await?, before);
-    // Registration needs the platform root's quote naming the matcher measurement.
+    // Registration is the owner's, with the platform root's quote naming the matcher
+    // measurement and bound to this chain, this pool and an expiry.
+    let admin = p.chain.accounts()[0];
+    let expiry = p.chain.timestamp().await? + 600;
     let other_program = Enclave::launch(&p.tee, "not-the-matcher")?;
-    let e = pool_error(
-        p.pool.register_matcher(&p.chain, p.requester, other_program.identity()).await.unwrap_err(),
-    );
+    let id = other_program.identity();
+    let data = registration_report_data(id.signer, &id.hpke, 31337, p.pool.address, expiry);
+    let quote = other_program.quote_for(&p.tee, data)?;
+    let wrong = Registration {
+        signer: id.signer,
+        hpke: id.hpke,
+        measurement: quote.measurement.0,
+        kind: quote.platform,
+        expiry,
+        signature: Bytes::from(quote.signature.as_bytes().to_vec()),
+    };
+    let e = pool_error(p.pool.register_matcher(&p.chain, admin, &wrong).await.unwrap_err());
     assert!(matches!(e, E::WrongMeasurement(_)), "{e:?}");
-    let other_platform =
-        MatcherEnclave::launch(&SimulatedTee::new(), p.pool.collateral, p.pool.payment, 31337)?;
-    let e = pool_error(
-        p.pool
-            .register_matcher(&p.chain, p.requester, other_platform.identity())
-            .await
-            .unwrap_err(),
-    );
+    let other_tee = SimulatedTee::new();
+    let mut other_platform =
+        MatcherEnclave::launch(&other_tee, p.pool.collateral, p.pool.payment, 31337)?;
+    other_platform.bind(p.pool.address);
+    let r = other_platform.registration(&other_tee, expiry)?;
+    let e = pool_error(p.pool.register_matcher(&p.chain, admin, &r).await.unwrap_err());
     assert!(matches!(e, E::UntrustedPlatform(_)), "{e:?}");
     Ok(())
 }
 
 /// A validly shaped signature over `s` by an enclave the pool never registered.
-fn rogue_sign(tee: &SimulatedTee, s: &Settlement, pool: Address) -> R<Bytes> {
-    let rogue = Enclave::launch(tee, "shr-darkpool/matcher@0.1.0")?;
+fn rogue_sign(tee: &SimulatedTee, s: &Settlement, r: &RequestRef, pool: Address) -> R<Bytes> {
+    let rogue = Enclave::launch(tee, shr_darkpool::MATCHER_PROGRAM)?;
     let d = shr_darkpool::settlement_digest(
         31337,
         pool,
-        s.request_id,
+        r,
         s.status,
         s.old_commitment,
         s.new_commitment,
@@ -216,7 +234,7 @@ async fn a_forged_settlement_is_refused() -> R {
     let (id, sealed) = p.request(100_000_000, 3_600).await?;
     let before = p.state(id).await?;
     let now = p.chain.timestamp().await?;
-    let (_, s) = p.matcher.settle(id, &sealed, TWAP, now)?;
+    let (_, s) = p.matcher.settle(&p.rref(id).await?, &sealed, TWAP, now)?;
     p.matcher.abort();
     let mut forged = s.unwrap();
     forged.new_commitment = B256::repeat_byte(0x66); // a table of the forger's choosing
@@ -234,7 +252,7 @@ async fn a_fill_after_expiry_is_refused_and_expire_refunds() -> R {
     let mut p = pool(false).await?;
     let (id, sealed) = p.request(100_000_000, 600).await?;
     let now = p.chain.timestamp().await?;
-    let (_, s) = p.matcher.settle(id, &sealed, TWAP, now)?;
+    let (_, s) = p.matcher.settle(&p.rref(id).await?, &sealed, TWAP, now)?;
     let s = s.unwrap();
     p.chain.advance_time(601).await?;
     let before = p.state(id).await?;
@@ -260,7 +278,7 @@ async fn a_double_settlement_is_refused() -> R {
     let mut p = pool(false).await?;
     let (id, sealed) = p.request(100_000_000, 3_600).await?;
     let now = p.chain.timestamp().await?;
-    let (_, s) = p.matcher.settle(id, &sealed, TWAP, now)?;
+    let (_, s) = p.matcher.settle(&p.rref(id).await?, &sealed, TWAP, now)?;
     let s = s.unwrap();
     p.pool.fill(&p.chain, p.requester, &s).await?;
     p.matcher.confirm()?;

@@ -1,0 +1,298 @@
+//! What crosses the matcher enclave's boundary: the sealed bodies (orders, maker commitments,
+//! fill notices, exit tickets), the signed settlement and withdrawal authorisations, and the
+//! digests `CREDarkPool` checks, computed independently of the contract.
+
+use alloy::{
+    primitives::{Address, B256, Bytes, U256, keccak256},
+    sol_types::SolValue,
+};
+use serde::{Deserialize, Serialize};
+use shr_enclave::{Enclave, HpkePublicKey, Sealed, seal};
+
+use crate::{Error, MakerCommitment, MatchStatus, Order, Result};
+
+/// The matcher program (its measurement is what `CREDarkPool` expects).
+pub const MATCHER_PROGRAM: &str = "shr-darkpool/matcher@0.2.0";
+/// HPKE context of orders.
+pub const ORDER_INFO: &str = "shr/darkpool/order/v1";
+/// HPKE context of maker commitments.
+pub const MAKER_INFO: &str = "shr/darkpool/maker/v1";
+/// HPKE context of fill notices.
+pub const FILL_INFO: &str = "shr/darkpool/fill/v1";
+/// HPKE context of exit tickets.
+pub const EXIT_INFO: &str = "shr/darkpool/exit/v1";
+
+/// What a requester seals to the matcher.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct OrderBody {
+    /// The order.
+    pub order: Order,
+    /// The requester's pool account (`msg.sender` of `requestCollateral`); the matcher refuses
+    /// an order whose request was made by anyone else.
+    pub requester: Address,
+    /// Where the requester's fill notice is sealed.
+    pub reply_to: HpkePublicKey,
+}
+
+/// What a maker seals to the matcher.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MakerBody {
+    /// The commitment.
+    pub commitment: MakerCommitment,
+    /// Where the maker's fill notices and exit tickets are sealed.
+    pub reply_to: HpkePublicKey,
+}
+
+/// A fill notice: a maker learns its own fill only; the requester learns its total.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FillNotice {
+    /// The request.
+    pub request_id: u64,
+    /// Whose notice.
+    pub party: Address,
+    /// Collateral moved for this party, base units (sold by a maker, bought by the requester).
+    pub collateral: u128,
+    /// Payment moved, base units (received by a maker, paid by the requester).
+    pub payment: U256,
+    /// The request's status after the settlement.
+    pub status: MatchStatus,
+}
+
+/// A party's exit ticket for one token at one commitment version: what `CREDarkPool.exit` pays
+/// if the pool freezes at that version (plus the deposits the ticket had not counted).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExitTicket {
+    /// The party.
+    pub party: Address,
+    /// The token.
+    pub token: Address,
+    /// Its balance at `version`, base units.
+    pub amount: u128,
+    /// Its deposits of `token` the enclave had counted, base units (`depositedTotal` then).
+    pub deposited_seen: u128,
+    /// The commitment version the ticket is for.
+    pub version: u64,
+    /// The matcher's signature over [`exit_digest`].
+    pub signature: Bytes,
+}
+
+/// The request a settlement is for, as the chain holds it (`CREDarkPool.requests(id)`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RequestRef {
+    /// The request id.
+    pub id: u64,
+    /// Who made it.
+    pub requester: Address,
+    /// `keccak256(encryptedOrder)`.
+    pub order_commitment: B256,
+}
+
+/// A signed settlement for `CREDarkPool.confidentialFill`.
+#[derive(Debug, Clone)]
+pub struct Settlement {
+    /// The request.
+    pub request_id: u64,
+    /// `PARTIALLY_FILLED` (2) or `FILLED` (3), the contract's enum.
+    pub status: u8,
+    /// Commitment before.
+    pub old_commitment: B256,
+    /// Commitment after.
+    pub new_commitment: B256,
+    /// The commitment's new version.
+    pub version: u64,
+    /// keccak256 over the sealed notices, in order.
+    pub notices_digest: B256,
+    /// The matcher's signature over [`settlement_digest`].
+    pub signature: Bytes,
+    /// `(party, notice sealed to it)`, delivered off-chain.
+    pub notices: Vec<(Address, Sealed)>,
+}
+
+/// A signed withdrawal authorisation for `CREDarkPool.withdraw`.
+#[derive(Debug, Clone)]
+pub struct WithdrawalAuth {
+    /// Commitment before.
+    pub old_commitment: B256,
+    /// Commitment after.
+    pub new_commitment: B256,
+    /// The commitment's new version.
+    pub version: u64,
+    /// The matcher's signature.
+    pub signature: Bytes,
+}
+
+/// A registration of the matcher's key for `CREDarkPool.registerMatcher`: a platform quote whose
+/// report data binds the keys, the chain, the pool and an expiry.
+#[derive(Debug, Clone)]
+pub struct Registration {
+    /// The enclave's signing address.
+    pub signer: Address,
+    /// The enclave's HPKE key.
+    pub hpke: HpkePublicKey,
+    /// The program measurement.
+    pub measurement: B256,
+    /// The platform kind.
+    pub kind: String,
+    /// Unix seconds after which the quote is refused.
+    pub expiry: u64,
+    /// The platform root's quote signature.
+    pub signature: Bytes,
+}
+
+fn typehash(name: &str) -> B256 {
+    keccak256(name)
+}
+
+/// `CREDarkPool.settlementDigest`, computed independently by the enclave: binds the chain, the
+/// pool, the request, its requester and order commitment, the transition and the notices.
+#[allow(clippy::too_many_arguments)]
+pub fn settlement_digest(
+    chain_id: u64,
+    pool: Address,
+    request: &RequestRef,
+    status: u8,
+    old: B256,
+    new: B256,
+    version: u64,
+    notices_digest: B256,
+) -> B256 {
+    keccak256(
+        (
+            typehash("shr/darkpool/settlement/v1"),
+            U256::from(chain_id),
+            pool,
+            U256::from(request.id),
+            request.requester,
+            request.order_commitment,
+            U256::from(status),
+            old,
+            new,
+            U256::from(version),
+            notices_digest,
+        )
+            .abi_encode(),
+    )
+}
+
+/// `CREDarkPool.withdrawalDigest`.
+#[allow(clippy::too_many_arguments)]
+pub fn withdrawal_digest(
+    chain_id: u64,
+    pool: Address,
+    party: Address,
+    token: Address,
+    amount: u128,
+    old: B256,
+    new: B256,
+    version: u64,
+) -> B256 {
+    keccak256(
+        (
+            typehash("shr/darkpool/withdrawal/v1"),
+            U256::from(chain_id),
+            pool,
+            party,
+            token,
+            U256::from(amount),
+            old,
+            new,
+            U256::from(version),
+        )
+            .abi_encode(),
+    )
+}
+
+/// `CREDarkPool.exitDigest`.
+pub fn exit_digest(
+    chain_id: u64,
+    pool: Address,
+    (party, token): (Address, Address),
+    amount: u128,
+    deposited_seen: u128,
+    version: u64,
+) -> B256 {
+    keccak256(
+        (
+            typehash("shr/darkpool/exit/v1"),
+            U256::from(chain_id),
+            pool,
+            party,
+            token,
+            U256::from(amount),
+            U256::from(deposited_seen),
+            U256::from(version),
+        )
+            .abi_encode(),
+    )
+}
+
+/// The digest of `CREDarkPool.poke` (the matcher's proof of life at `at`, unix seconds).
+pub fn liveness_digest(chain_id: u64, pool: Address, version: u64, at: u64) -> B256 {
+    keccak256(
+        (
+            typehash("shr/darkpool/liveness/v1"),
+            U256::from(chain_id),
+            pool,
+            U256::from(version),
+            U256::from(at),
+        )
+            .abi_encode(),
+    )
+}
+
+/// `CREDarkPool.registrationReportData`: what a registration quote's report data must be.
+pub fn registration_report_data(
+    signer: Address,
+    hpke: &HpkePublicKey,
+    chain_id: u64,
+    pool: Address,
+    expiry: u64,
+) -> B256 {
+    keccak256(
+        (
+            typehash("shr/darkpool/matcher/v1"),
+            signer,
+            B256::from(hpke.0),
+            U256::from(chain_id),
+            pool,
+            U256::from(expiry),
+        )
+            .abi_encode(),
+    )
+}
+
+/// Seals `body` to the matcher (what a requester does before `requestCollateral`).
+///
+/// # Errors
+/// Sealing errors.
+pub fn seal_order(matcher: &HpkePublicKey, body: &OrderBody) -> Result<Sealed> {
+    let json = serde_json::to_vec(body).map_err(Error::Body)?;
+    Ok(seal(matcher, ORDER_INFO, &json)?)
+}
+
+/// Seals a maker's commitment to the matcher.
+///
+/// # Errors
+/// Sealing errors.
+pub fn seal_maker(matcher: &HpkePublicKey, body: &MakerBody) -> Result<Sealed> {
+    let json = serde_json::to_vec(body).map_err(Error::Body)?;
+    Ok(seal(matcher, MAKER_INFO, &json)?)
+}
+
+/// Opens a fill notice with the recipient's key.
+///
+/// # Errors
+/// [`Error::Enclave`] when it is not for this key; [`Error::Body`].
+pub fn open_notice(key: &Enclave, sealed: &Sealed) -> Result<FillNotice> {
+    let plain = key.open(FILL_INFO, sealed)?;
+    serde_json::from_slice(&plain).map_err(Error::Body)
+}
+
+/// Opens an exit ticket with the recipient's key.
+///
+/// # Errors
+/// [`Error::Enclave`] when it is not for this key; [`Error::Body`].
+pub fn open_exit_ticket(key: &Enclave, sealed: &Sealed) -> Result<ExitTicket> {
+    let plain = key.open(EXIT_INFO, sealed)?;
+    serde_json::from_slice(&plain).map_err(Error::Body)
+}

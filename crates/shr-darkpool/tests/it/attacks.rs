@@ -1,0 +1,269 @@
+//! The security review's attacks on the dark pool (docs/SECURITY.md, findings 2, 3, 4, 5 and
+//! 10) and the escape hatch, each performed against the hardened pool and matcher.
+
+use alloy::{
+    primitives::{Address, B256, Bytes, U256, keccak256},
+    sol_types::SolEvent,
+};
+use shr_chain::{Chain, ChainLog};
+use shr_contracts::bindings::{CREDarkPool, CREDarkPool::CREDarkPoolErrors as E, TestToken};
+use shr_contracts::{send, view};
+use shr_darkpool::{
+    DEFAULT_EXIT_DELAY_SECS, DarkPool, Error, MatcherEnclave, OrderBody, Reconciled,
+    RequestStatus, open_exit_ticket, seal_order, serve_once,
+};
+use shr_enclave::{SimulatedTee, TeePlatform};
+use shr_store::Store;
+
+use crate::contract::{R, TWAP, order, pool, pool_error};
+
+/// Finding 2 (critical): anyone could register a matcher key with a quote bound to nothing, and
+/// nothing revoked one. Registration is now the owner's, the quote binds chain, pool and
+/// expiry, keys can be revoked, and the public dev seed is refused off the dev chain.
+#[tokio::test]
+async fn matcher_registration_is_gated_bound_and_revocable() -> R {
+    let mut p = pool(false).await?;
+    let (admin, attacker) = (p.chain.accounts()[0], p.chain.accounts()[9]);
+    let now = p.chain.timestamp().await?;
+    // The attacker's own enclave on the (public-seed) dev platform, with a valid quote.
+    let dev = SimulatedTee::from_seed(SimulatedTee::DEV_SEED);
+    let mut rogue = MatcherEnclave::launch(&dev, p.pool.collateral, p.pool.payment, 31337)?;
+    rogue.bind(p.pool.address);
+    let r = rogue.registration(&p.tee, now + 600)?;
+    let e = pool_error(p.pool.register_matcher(&p.chain, attacker, &r).await.unwrap_err());
+    assert!(matches!(e, E::OwnableUnauthorizedAccount(_)), "{e:?}");
+    // A quote bound to another pool does not verify here, even from the owner.
+    let other = DarkPool::deploy(
+        &p.chain,
+        admin,
+        p.pool.collateral,
+        p.pool.payment,
+        p.tee.root(),
+        p.matcher.identity(),
+        B256::ZERO,
+    )
+    .await?;
+    rogue.bind(other.address);
+    let foreign = rogue.registration(&p.tee, now + 600)?;
+    let e = pool_error(p.pool.register_matcher(&p.chain, admin, &foreign).await.unwrap_err());
+    assert!(matches!(e, E::UntrustedPlatform(_)), "{e:?}");
+    // An expired quote is refused.
+    rogue.bind(p.pool.address);
+    let stale = rogue.registration(&p.tee, now.saturating_sub(1))?;
+    let e = pool_error(p.pool.register_matcher(&p.chain, admin, &stale).await.unwrap_err());
+    assert!(matches!(e, E::QuoteExpired(_)), "{e:?}");
+    // Revocation: the matcher's valid settlement no longer lands once its key is revoked.
+    let (id, sealed) = p.request(100_000_000, 3_600).await?;
+    let (_, s) = p.matcher.settle(&p.rref(id).await?, &sealed, TWAP, now)?;
+    p.pool.revoke_matcher(&p.chain, admin, p.matcher.identity().signer).await?;
+    let e = pool_error(p.pool.fill(&p.chain, admin, &s.unwrap()).await.unwrap_err());
+    assert!(matches!(e, E::UnregisteredMatcher(_)), "{e:?}");
+    // The public dev seed guards nothing off the dev chain unless asked for, loudly.
+    assert!(matches!(
+        SimulatedTee::for_chain(None, 1, false),
+        Err(shr_enclave::Error::DevPlatform { chain_id: 1, .. })
+    ));
+    assert!(SimulatedTee::for_chain(None, 1, true).is_ok());
+    assert!(SimulatedTee::for_chain(None, 31_337, false).is_ok());
+    assert!(SimulatedTee::for_chain(Some(B256::repeat_byte(1)), 1, false).is_ok());
+    Ok(())
+}
+
+/// Finding 3 (high): a settlement was not bound to its request. An attacker's order naming the
+/// treasury, or the treasury's public ciphertext replayed under a new request, spent the
+/// treasury's pre-funded balance.
+#[tokio::test]
+async fn a_settlement_is_bound_to_its_request_and_order() -> R {
+    let mut p = pool(false).await?;
+    let attacker = p.chain.accounts()[9];
+    let now = p.chain.timestamp().await?;
+    // The attacker seals an order naming the treasury (the requester) and requests with it.
+    let body = OrderBody {
+        order: order(500_000_000, now),
+        requester: p.requester,
+        reply_to: p.requester_key.identity().hpke,
+    };
+    let forged = seal_order(&p.matcher.identity().hpke, &body)?;
+    let (id, _) = p.pool.request(&p.chain, attacker, &forged, 50, 3_600).await?;
+    let e = p.matcher.settle(&p.rref(id).await?, &forged, TWAP, now).unwrap_err();
+    assert!(matches!(e, Error::RequesterMismatch { .. }), "{e}");
+    // The treasury's own public ciphertext replayed under a new request: refused on chain.
+    let (id, sealed) = p.request(100_000_000, 3_600).await?;
+    let e = pool_error(p.pool.request(&p.chain, attacker, &sealed, 50, 3_600).await.unwrap_err());
+    assert!(matches!(e, E::OrderReused(_)), "{e:?}");
+    // A host handing the enclave another ciphertext than the request's: refused.
+    let e = p.matcher.settle(&p.rref(id).await?, &forged, TWAP, now).unwrap_err();
+    assert!(matches!(e, Error::OrderMismatch { .. }), "{e}");
+    // Crash recovery finds the request by its order hash however many requests follow.
+    for _ in 0..70 {
+        let junk = seal_order(&p.matcher.identity().hpke, &body)?;
+        p.pool.request(&p.chain, attacker, &junk, 50, 3_600).await?;
+    }
+    let found = p.pool.find_request(&p.chain, p.requester, keccak256(sealed.as_bytes())).await?;
+    assert_eq!(found, Some(id));
+    assert_eq!(p.matcher.balance(p.requester, p.pool.payment), 200 * 10u128.pow(18));
+    Ok(())
+}
+
+/// Finding 4 (high): matcher state lived only in memory, with one staged slot. A restart, or
+/// an RPC error on a mined fill, left the enclave's commitment different from the chain's and
+/// froze the pool. The state is now sealed at rest and reconciled from the chain.
+#[tokio::test]
+async fn the_matcher_survives_a_restart_and_an_error_after_a_mined_fill() -> R {
+    let mut p = pool(false).await?;
+    let now = p.chain.timestamp().await?;
+    let (id, sealed) = p.request(300_000_000, 3_600).await?;
+    let (_, s) = p.matcher.settle(&p.rref(id).await?, &sealed, TWAP, now)?;
+    let s = s.unwrap();
+    // The fill is mined but the host never hears back (no confirm): the chain decides.
+    p.pool.fill(&p.chain, p.requester, &s).await?;
+    let (c, v) = p.pool.commitment(&p.chain).await?;
+    assert_eq!(p.matcher.reconcile(c, v)?, Reconciled::Advanced(1));
+    assert_eq!(p.matcher.committed(), c);
+    // Two transitions staged at once: the queue keeps both, each on top of the previous.
+    let (m, _) = p.makers[0];
+    let a1 = p.matcher.authorize_withdrawal(m, p.pool.collateral, 1_000)?;
+    let a2 = p.matcher.authorize_withdrawal(m, p.pool.collateral, 2_000)?;
+    p.pool.withdraw(&p.chain, m, p.pool.collateral, U256::from(1_000u64), &a1).await?;
+    p.pool.withdraw(&p.chain, m, p.pool.collateral, U256::from(2_000u64), &a2).await?;
+    let (c, v) = p.pool.commitment(&p.chain).await?;
+    assert_eq!(p.matcher.reconcile(c, v)?, Reconciled::Advanced(2));
+    let before = p.matcher.balance(m, p.pool.collateral);
+    // Restart: the sealed state opens in a new instance of the matcher program only.
+    let sealed_state = p.matcher.seal_state()?;
+    let (wbtc, weth) = p.matcher.tokens();
+    let mut back = MatcherEnclave::resume(&p.tee, wbtc, weth, 31337, &sealed_state)?;
+    assert_eq!(back.reconcile(c, v)?, Reconciled::Unchanged(0));
+    assert_eq!(back.balance(m, wbtc), before);
+    assert!(MatcherEnclave::resume(&SimulatedTee::new(), wbtc, weth, 31337, &sealed_state).is_err());
+    // And it keeps working: another withdrawal lands.
+    let a3 = back.authorize_withdrawal(m, wbtc, 3_000)?;
+    p.pool.withdraw(&p.chain, m, wbtc, U256::from(3_000u64), &a3).await?;
+    back.confirm()?;
+    // A commitment it cannot open is refused, not signed over.
+    assert!(matches!(back.reconcile(B256::repeat_byte(7), 99), Err(Error::Desynchronised { .. })));
+    Ok(())
+}
+
+/// Finding 5 (medium): one request's error stopped the matcher loop before its cursor moved.
+#[tokio::test]
+async fn one_bad_request_does_not_halt_the_matcher_loop() -> R {
+    let mut p = pool(false).await?;
+    let store = Store::open("sqlite::memory:").await?;
+    let attacker = p.chain.accounts()[9];
+    // The attacker's request carries a ciphertext the matcher cannot open.
+    let junk = shr_enclave::Sealed(vec![7u8; 120]);
+    let (bad, _) = p.pool.request(&p.chain, attacker, &junk, 50, 3_600).await?;
+    store.put_sealed("order", &bad.to_string(), junk.as_bytes()).await?;
+    let (good, sealed) = p.request(100_000_000, 3_600).await?;
+    store.put_sealed("order", &good.to_string(), sealed.as_bytes()).await?;
+    let relayer = p.chain.accounts()[1];
+    let served = serve_once(&mut p.matcher, &p.chain, &p.pool, relayer, &store, TWAP).await?;
+    assert_eq!(served.failures.len(), 1, "{:?}", served.failures);
+    assert_eq!(served.failures[0].0, bad);
+    assert_eq!(served.statuses, vec![(good, RequestStatus::Filled)]);
+    Ok(())
+}
+
+fn deposit_log(pool: Address, block: u64, party: Address, token: Address, amount: u128, total: u128) -> ChainLog {
+    let e = CREDarkPool::Deposited {
+        party,
+        token,
+        amount: U256::from(amount),
+        total: U256::from(total),
+    };
+    let data = e.encode_log_data();
+    ChainLog {
+        address: pool,
+        topics: data.topics().to_vec(),
+        data: data.data,
+        block_number: block,
+        tx_hash: B256::repeat_byte(1),
+        log_index: 0,
+    }
+}
+
+/// Finding 10 (high): the host could credit itself deposits it never made. Deposits now come
+/// from the pool's own logs, final, continuing the chain's cumulative totals.
+#[tokio::test]
+async fn a_host_cannot_credit_deposits_the_chain_does_not_show() -> R {
+    let mut p = pool(false).await?;
+    let (host, weth) = (p.chain.accounts()[9], p.pool.payment);
+    let head = p.chain.block_number().await?;
+    let block = p.matcher.deposit_cursor();
+    // A log from another contract: refused, nothing counted.
+    let fake = deposit_log(Address::repeat_byte(0x66), block, host, weth, 10, 10);
+    assert!(matches!(p.matcher.admit_deposits(&[fake], head + 10), Err(Error::DepositLog { .. })));
+    // A log whose total does not continue the host's counted deposits (none): refused.
+    let jump = deposit_log(p.pool.address, block, host, weth, 10, 20);
+    assert!(matches!(p.matcher.admit_deposits(&[jump], head + 10), Err(Error::DepositLog { .. })));
+    assert_eq!(p.matcher.balance(host, weth), 0);
+    // A real deposit counts only once it is final.
+    send(&p.chain, p.chain.accounts()[0], weth, &TestToken::mintCall { to: host, amount: U256::from(5u64) }).await?;
+    p.pool.deposit(&p.chain, host, weth, U256::from(5u64)).await?;
+    shr_darkpool::sync_deposits(&mut p.matcher, &p.chain).await?;
+    assert_eq!(p.matcher.balance(host, weth), 0, "not final yet");
+    p.chain.mine().await?;
+    p.chain.mine().await?;
+    shr_darkpool::sync_deposits(&mut p.matcher, &p.chain).await?;
+    assert_eq!(p.matcher.balance(host, weth), 5);
+    Ok(())
+}
+
+/// The escape hatch: when nothing is settled or withdrawn for the exit delay (and the matcher
+/// proves no liveness), each party leaves with its exit ticket; the pool is frozen after.
+#[tokio::test]
+async fn parties_exit_through_the_hatch_when_the_matcher_is_gone() -> R {
+    let mut p = pool(false).await?;
+    let now = p.chain.timestamp().await?;
+    let (id, sealed) = p.request(700_000_000, 3_600).await?;
+    let (_, s) = p.matcher.settle(&p.rref(id).await?, &sealed, TWAP, now)?;
+    p.pool.fill(&p.chain, p.requester, &s.unwrap()).await?;
+    p.matcher.confirm()?;
+    let tickets = p.matcher.exit_tickets()?;
+    let (wbtc, weth) = p.matcher.tokens();
+    // Too early: refused.
+    let e = pool_error(p.pool.exit(&p.chain, p.requester, wbtc, None).await.unwrap_err());
+    assert!(matches!(e, E::ExitNotOpen(_)), "{e:?}");
+    // A live matcher keeps the hatch shut while idle.
+    p.chain.advance_time(DEFAULT_EXIT_DELAY_SECS / 2 + 10).await?;
+    let at = p.chain.timestamp().await?;
+    p.pool.poke(&p.chain, p.requester, at, p.matcher.liveness(at)?).await?;
+    p.chain.advance_time(DEFAULT_EXIT_DELAY_SECS / 2 + 10).await?;
+    let e = pool_error(p.pool.exit(&p.chain, p.requester, wbtc, None).await.unwrap_err());
+    assert!(matches!(e, E::ExitNotOpen(_)), "{e:?}");
+    // The matcher goes silent for the whole delay: the requester leaves with its collateral.
+    p.chain.advance_time(DEFAULT_EXIT_DELAY_SECS).await?;
+    let mine = tickets
+        .iter()
+        .filter(|(party, token, _)| *party == p.requester && *token == wbtc)
+        .map(|(_, _, t)| open_exit_ticket(&p.requester_key, t))
+        .next()
+        .expect("a ticket")?;
+    assert_eq!(mine.amount, 700_000_000);
+    p.pool.exit(&p.chain, p.requester, wbtc, Some(&mine)).await?;
+    let got = view(&p.chain, wbtc, &TestToken::balanceOfCall { account: p.requester }).await?;
+    assert_eq!(got, U256::from(700_000_000u64));
+    // Once per token, and the pool is frozen: no settlement, deposit or request after.
+    let e = pool_error(p.pool.exit(&p.chain, p.requester, wbtc, Some(&mine)).await.unwrap_err());
+    assert!(matches!(e, E::AlreadyExited(..)), "{e:?}");
+    let e = pool_error(p.pool.deposit(&p.chain, p.requester, weth, U256::from(1u64)).await.unwrap_err());
+    assert!(matches!(e, E::Frozen(_)), "{e:?}");
+    // A ticket inflated by its holder does not verify.
+    let maker = &p.makers[0];
+    let t = tickets
+        .iter()
+        .filter(|(party, token, _)| *party == maker.0 && *token == wbtc)
+        .map(|(_, _, t)| open_exit_ticket(&maker.1, t))
+        .next()
+        .expect("a maker ticket")?;
+    let mut inflated = t.clone();
+    inflated.amount += 1;
+    let e = pool_error(p.pool.exit(&p.chain, maker.0, wbtc, Some(&inflated)).await.unwrap_err());
+    assert!(matches!(e, E::UnregisteredMatcher(_)), "{e:?}");
+    p.pool.exit(&p.chain, maker.0, wbtc, Some(&t)).await?;
+    let bal = view(&p.chain, wbtc, &TestToken::balanceOfCall { account: maker.0 }).await?;
+    assert_eq!(bal, U256::from(t.amount));
+    let _ = Bytes::new();
+    Ok(())
+}

@@ -1,0 +1,197 @@
+//! Stateful invariant fuzzing of `CREDarkPool` with the matcher enclave on the embedded chain:
+//! random sequences of deposits, requests, honest settlements and withdrawals, forged
+//! settlements and withdrawals, expiries and time jumps, from honest and hostile callers. After
+//! every call: the pool's token balances cover what the table can release, the chain's
+//! commitment is the enclave's (no transition without an accepted signature), and a request in
+//! a final state never changes. `SHR_FUZZ_CASES` sets the number of sequences (1,000 in CI).
+
+use std::{cell::RefCell, collections::BTreeMap};
+
+use alloy::primitives::{B256, Bytes, U256};
+use proptest::{
+    collection::vec,
+    prelude::*,
+    test_runner::{Config, TestCaseError, TestRunner},
+};
+use shr_chain::Chain;
+use shr_contracts::{bindings::TestToken, send, view};
+use shr_darkpool::{MatcherEnclave, OrderBody, RequestStatus, seal_order, sync_deposits};
+
+use crate::contract::{Pool, TWAP, order, pool};
+
+#[derive(Debug, Clone)]
+enum Op {
+    MakerDeposit { maker: usize, amount: u32 },
+    Fund { amount: u32 },
+    Request { size: u32, timeout: u16 },
+    Settle,
+    ForgedFill { byte: u8 },
+    Withdraw { maker: usize, amount: u32 },
+    StolenWithdraw { amount: u32 },
+    Expire,
+    Advance { secs: u16 },
+    Sync,
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        (0..2usize, 1..1_000_000_000u32).prop_map(|(maker, amount)| Op::MakerDeposit { maker, amount }),
+        (1..u32::MAX).prop_map(|amount| Op::Fund { amount }),
+        (1..2_000_000_000u32, 1..4_000u16).prop_map(|(size, timeout)| Op::Request { size, timeout }),
+        Just(Op::Settle),
+        Just(Op::Settle),
+        any::<u8>().prop_map(|byte| Op::ForgedFill { byte }),
+        (0..2usize, 1..800_000_000u32).prop_map(|(maker, amount)| Op::Withdraw { maker, amount }),
+        (1..u32::MAX).prop_map(|amount| Op::StolenWithdraw { amount }),
+        Just(Op::Expire),
+        (1..5_000u16).prop_map(|secs| Op::Advance { secs }),
+        Just(Op::Sync),
+    ]
+}
+
+fn fail(e: impl std::fmt::Display) -> TestCaseError {
+    TestCaseError::fail(e.to_string())
+}
+
+async fn check(p: &Pool, statuses: &mut BTreeMap<u64, RequestStatus>) -> Result<(), TestCaseError> {
+    for token in [p.pool.collateral, p.pool.payment] {
+        let held = view(&p.chain, token, &TestToken::balanceOfCall { account: p.pool.address })
+            .await
+            .map_err(fail)?;
+        let owed = U256::from(p.matcher.total(token));
+        prop_assert!(held >= owed, "pool holds {held} of {token}, the table can release {owed}");
+    }
+    let (c, v) = p.pool.commitment(&p.chain).await.map_err(fail)?;
+    prop_assert_eq!((c, v), (p.matcher.committed(), p.matcher.version()));
+    for (id, before) in statuses.iter_mut() {
+        let now = p.pool.status(&p.chain, *id).await.map_err(fail)?;
+        if matches!(before, RequestStatus::Filled | RequestStatus::Expired | RequestStatus::Cancelled) {
+            prop_assert_eq!(now, *before, "request {} left a final state", id);
+        }
+        *before = now;
+    }
+    Ok(())
+}
+
+async fn run(p: &mut Pool, ops: &[Op]) -> Result<(), TestCaseError> {
+    let a = p.chain.accounts().to_vec();
+    let (admin, attacker) = (a[0], a[9]);
+    let (wbtc, weth) = (p.pool.collateral, p.pool.payment);
+    let mut statuses = BTreeMap::new();
+    let mut last: Option<(u64, shr_enclave::Sealed)> = None;
+    for op in ops {
+        match *op {
+            Op::MakerDeposit { maker, amount } => {
+                let m = p.makers[maker].0;
+                let amount = U256::from(amount);
+                send(&p.chain, admin, wbtc, &TestToken::mintCall { to: m, amount }).await.map_err(fail)?;
+                p.pool.deposit(&p.chain, m, wbtc, amount).await.map_err(fail)?;
+            }
+            Op::Fund { amount } => {
+                let amount = U256::from(amount) * U256::from(1_000_000_000u64);
+                send(&p.chain, admin, weth, &TestToken::mintCall { to: p.requester, amount })
+                    .await
+                    .map_err(fail)?;
+                p.pool.deposit(&p.chain, p.requester, weth, amount).await.map_err(fail)?;
+            }
+            Op::Request { size, timeout } => {
+                let now = p.chain.timestamp().await.map_err(fail)?;
+                let body = OrderBody {
+                    order: order(u128::from(size), now),
+                    requester: p.requester,
+                    reply_to: p.requester_key.identity().hpke,
+                };
+                let sealed = seal_order(&p.matcher.identity().hpke, &body).map_err(fail)?;
+                let (id, _) = p
+                    .pool
+                    .request(&p.chain, p.requester, &sealed, 50, u64::from(timeout))
+                    .await
+                    .map_err(fail)?;
+                statuses.insert(id, RequestStatus::Pending);
+                last = Some((id, sealed));
+            }
+            Op::Settle => {
+                let Some((id, sealed)) = &last else { continue };
+                let now = p.chain.timestamp().await.map_err(fail)?;
+                let r = p.pool.request_ref(&p.chain, *id).await.map_err(fail)?;
+                if let Ok((_, Some(s))) = p.matcher.settle(&r, sealed, TWAP, now) {
+                    match p.pool.fill(&p.chain, admin, &s).await {
+                        Ok(_) => p.matcher.confirm().map_err(fail)?,
+                        Err(_) => p.matcher.abort(),
+                    }
+                }
+            }
+            Op::ForgedFill { byte } => {
+                let Some((id, sealed)) = &last else { continue };
+                let now = p.chain.timestamp().await.map_err(fail)?;
+                let r = p.pool.request_ref(&p.chain, *id).await.map_err(fail)?;
+                if let Ok((_, Some(mut s))) = p.matcher.settle(&r, sealed, TWAP, now) {
+                    p.matcher.abort();
+                    if byte % 2 == 0 {
+                        s.new_commitment = B256::repeat_byte(byte);
+                    } else {
+                        s.signature = Bytes::from(vec![byte; 65]);
+                    }
+                    let _ = p.pool.fill(&p.chain, attacker, &s).await;
+                }
+            }
+            Op::Withdraw { maker, amount } => {
+                let m = p.makers[maker].0;
+                if let Ok(auth) = p.matcher.authorize_withdrawal(m, wbtc, u128::from(amount)) {
+                    match p.pool.withdraw(&p.chain, m, wbtc, U256::from(amount), &auth).await {
+                        Ok(_) => p.matcher.confirm().map_err(fail)?,
+                        Err(_) => p.matcher.abort(),
+                    }
+                }
+            }
+            Op::StolenWithdraw { amount } => {
+                let (c, v) = p.pool.commitment(&p.chain).await.map_err(fail)?;
+                let auth = shr_darkpool::WithdrawalAuth {
+                    old_commitment: c,
+                    new_commitment: B256::repeat_byte(1),
+                    version: v + 1,
+                    signature: Bytes::from(vec![amount as u8; 65]),
+                };
+                let _ = p.pool.withdraw(&p.chain, attacker, wbtc, U256::from(amount), &auth).await;
+            }
+            Op::Expire => {
+                if let Some((id, _)) = &last {
+                    let _ = p.pool.expire(&p.chain, attacker, *id).await;
+                }
+            }
+            Op::Advance { secs } => {
+                p.chain.advance_time(u64::from(secs)).await.map_err(fail)?;
+            }
+            Op::Sync => {
+                p.chain.mine().await.map_err(fail)?;
+                p.chain.mine().await.map_err(fail)?;
+                sync_deposits(&mut p.matcher, &p.chain).await.map_err(fail)?;
+            }
+        }
+        check(p, &mut statuses).await?;
+    }
+    Ok(())
+}
+
+#[test]
+fn dark_pool_invariants_hold_under_random_call_sequences() {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let p = RefCell::new(rt.block_on(pool(false)).unwrap());
+    let initial = p.borrow().matcher.seal_state().unwrap();
+    let cases = std::env::var("SHR_FUZZ_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(1_000);
+    let mut runner =
+        TestRunner::new(Config { cases, failure_persistence: None, ..Config::default() });
+    runner
+        .run(&vec(op(), 1..10), |ops| {
+            rt.block_on(async {
+                let mut p = p.borrow_mut();
+                let snap = p.chain.snapshot().await.map_err(fail)?;
+                let (wbtc, weth) = p.matcher.tokens();
+                p.matcher = MatcherEnclave::resume(&p.tee, wbtc, weth, 31337, &initial).map_err(fail)?;
+                let out = run(&mut p, &ops).await;
+                p.chain.revert_to(snap).await.map_err(fail)?;
+                out
+            })
+        })
+        .unwrap();
+}
