@@ -5,7 +5,10 @@ use alloy::{
     sol_types::{Panic, Revert as RevertString, SolError, SolInterface},
 };
 
-use crate::bindings::{CREDarkPool, KeystoneForwarder, ReserveAttestation, ReserveFeed, TestToken};
+use crate::bindings::{
+    CREDarkPool, FeedPairOracle, KeystoneForwarder, RebalanceAdapter, ReserveAttestation,
+    ReserveFeed, TestToken,
+};
 
 /// A decoded revert.
 ///
@@ -24,7 +27,11 @@ pub enum Revert {
     /// A `CREDarkPool` custom error (`UnregisteredMatcher`, `StaleCommitment`, `Expired`, ...,
     /// and OpenZeppelin's `ReentrancyGuardReentrantCall`).
     CREDarkPool(CREDarkPool::CREDarkPoolErrors),
-    /// `Error(string)`: a `require` message (Uniswap V2 uses these).
+    /// A `RebalanceAdapter` custom error (`UnexpectedCallback`, `JobMismatch`, `BadPath`, ...).
+    RebalanceAdapter(RebalanceAdapter::RebalanceAdapterErrors),
+    /// A `FeedPairOracle` custom error (`StalePrice`, `BadAnswer`).
+    FeedPairOracle(FeedPairOracle::FeedPairOracleErrors),
+    /// `Error(string)` (Uniswap V2 and Morpho Blue use these): a `require` message (Uniswap V2 uses these).
     Message(String),
     /// `Panic(uint256)`: an assertion, arithmetic overflow, ...
     Panic(U256),
@@ -50,6 +57,12 @@ impl Revert {
         if let Ok(e) = CREDarkPool::CREDarkPoolErrors::abi_decode(data) {
             return Self::CREDarkPool(e);
         }
+        if let Ok(e) = RebalanceAdapter::RebalanceAdapterErrors::abi_decode(data) {
+            return Self::RebalanceAdapter(e);
+        }
+        if let Ok(e) = FeedPairOracle::FeedPairOracleErrors::abi_decode(data) {
+            return Self::FeedPairOracle(e);
+        }
         if let Ok(r) = RevertString::abi_decode(data) {
             return Self::Message(r.reason);
         }
@@ -68,6 +81,8 @@ impl std::fmt::Display for Revert {
             Self::TestToken(e) => write!(f, "TestToken::{e:?}"),
             Self::ReserveFeed(e) => write!(f, "ReserveFeed::{e:?}"),
             Self::CREDarkPool(e) => write!(f, "CREDarkPool::{e:?}"),
+            Self::RebalanceAdapter(e) => write!(f, "RebalanceAdapter::{e:?}"),
+            Self::FeedPairOracle(e) => write!(f, "FeedPairOracle::{e:?}"),
             Self::Message(m) => write!(f, "{m:?}"),
             Self::Panic(code) => write!(f, "panic 0x{code:x}"),
             Self::Unknown(data) if data.is_empty() => f.write_str("no revert data"),

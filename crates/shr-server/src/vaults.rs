@@ -37,7 +37,8 @@ pub struct VaultView {
     pub debt_price_usd: f64,
     /// Liquidation threshold, bps.
     pub liquidation_threshold_bps: u32,
-    /// `LendingMarket.healthFactor`, exact decimal (`inf` without debt).
+    /// The health factor as Morpho Blue judges it (collateral x oracle price x LLTV / borrowed),
+    /// exact decimal (`inf` without debt).
     pub health_factor: String,
     /// Whether the HF is under the trigger (1.15).
     pub breached: bool,

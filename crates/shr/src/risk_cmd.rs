@@ -22,7 +22,7 @@ pub(crate) enum RiskCommand {
     Simulate(SimulateArgs),
     /// Real daily prices between two dates (default: the June 2022 stETH depeg and ETH crash).
     Replay(ReplayArgs),
-    /// On the embedded chain: vault A on `LendingMarket`, an oracle drop, the plan, and its
+    /// On the embedded chain: vault A on Morpho Blue, an oracle drop, the plan, and its
     /// atomic execution through `RebalanceAdapter`; the HF read back from chain.
     Execute(ExecuteArgs),
 }
@@ -30,7 +30,7 @@ pub(crate) enum RiskCommand {
 /// `shr risk execute` flags.
 #[derive(Debug, Args)]
 pub(crate) struct ExecuteArgs {
-    /// Which vault: 0 (A: wstETH against bUSDC) or 1 (B: weETH against bETH).
+    /// Which vault: 0 (A: wstETH against USDC) or 1 (B: weETH against WETH).
     #[arg(long, default_value_t = 0)]
     vault: usize,
     /// How far the vault's collateral oracle price falls (A from $2,730, B from $2,704), bps.

@@ -27,7 +27,7 @@ async fn crash_plan_execute_persist() {
         c.get(format!("{base}/api/vaults")).send().await.unwrap().json().await.unwrap();
     assert_eq!(vaults.as_array().unwrap().len(), 2);
     assert_eq!(vaults[0]["collateral"], "wstETH");
-    assert_eq!(vaults[1]["debt"], "bETH");
+    assert_eq!(vaults[1]["debt"], "WETH");
     for v in vaults.as_array().unwrap() {
         assert!((hf(&v["health_factor"]) - 1.40).abs() < 0.001, "{v}");
         assert_eq!(v["breached"], false);

@@ -261,7 +261,7 @@ fn risk_execute_rebalances_on_chain_and_reads_hf_back() {
     assert!(p["gas"].as_u64().unwrap() > 100_000);
     let (code, _) = shr(&["risk", "execute", "--drop-bps", "10000", "--json"]);
     assert_ne!(code, 0);
-    // Vault B: weETH against bETH, one hop weETH -> WETH.
+    // Vault B: weETH against WETH, one hop weETH -> WETH.
     let (code, v) = shr(&["risk", "execute", "--vault", "1", "--json"]);
     assert_eq!(code, 0, "{v}");
     assert_eq!(v["plans"][0]["vault_id"], 1);
