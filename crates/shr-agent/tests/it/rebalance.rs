@@ -102,7 +102,21 @@ async fn vault_b_weeth_against_weth_is_rebalanced() -> R {
 /// collateral and swapped it through pairs the attacker seeded. Each way in is now closed.
 #[tokio::test]
 async fn attacks_on_the_adapter_move_nothing() -> R {
-    let l = LendingWorld::deploy(EmbeddedChain::new()).await?;
+    adapter_attacks(LendingWorld::deploy(EmbeddedChain::new()).await?).await
+}
+
+/// The same attacks on anvil (a real JSON-RPC node), where the review exploited the first
+/// adapter.
+#[tokio::test]
+async fn attacks_on_the_adapter_move_nothing_on_anvil() -> R {
+    let anvil = shr_contracts::anvil::Anvil::spawn()?;
+    let mut cfg = shr_chain::RpcConfig::new(anvil.url());
+    cfg.poll_interval = Some(std::time::Duration::from_millis(5));
+    let chain = shr_chain::RpcChain::connect(cfg).await?;
+    adapter_attacks(LendingWorld::deploy(chain).await?).await
+}
+
+async fn adapter_attacks<C: Chain>(l: LendingWorld<C>) -> R {
     let attacker = l.chain.accounts()[9];
     let v = &l.vaults[0];
     let (coll_before, debt_before) = l.position_of(0, l.owner).await?;

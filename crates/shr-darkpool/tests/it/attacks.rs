@@ -15,14 +15,30 @@ use shr_darkpool::{
 use shr_enclave::{SimulatedTee, TeePlatform};
 use shr_store::Store;
 
-use crate::contract::{R, TWAP, order, pool, pool_error};
+use shr_chain::{RpcChain, RpcConfig};
+use shr_contracts::anvil::Anvil;
+
+use crate::contract::{Pool, R, TWAP, order, pool, pool_error, pool_on};
 
 /// Finding 2 (critical): anyone could register a matcher key with a quote bound to nothing, and
 /// nothing revoked one. Registration is now the owner's, the quote binds chain, pool and
 /// expiry, keys can be revoked, and the public dev seed is refused off the dev chain.
 #[tokio::test]
 async fn matcher_registration_is_gated_bound_and_revocable() -> R {
-    let mut p = pool(false).await?;
+    registration_attack(pool(false).await?).await
+}
+
+/// The same attack on anvil (a real JSON-RPC node), where the review exploited it.
+#[tokio::test]
+async fn matcher_registration_attack_fails_on_anvil() -> R {
+    let anvil = Anvil::spawn()?;
+    let mut cfg = RpcConfig::new(anvil.url());
+    cfg.poll_interval = Some(std::time::Duration::from_millis(5));
+    let chain = RpcChain::connect(cfg).await?;
+    registration_attack(pool_on(chain, false).await?).await
+}
+
+async fn registration_attack<C: Chain>(mut p: Pool<C>) -> R {
     let (admin, attacker) = (p.chain.accounts()[0], p.chain.accounts()[9]);
     let now = p.chain.timestamp().await?;
     // The attacker's own enclave on the (public-seed) dev platform, with a valid quote.

@@ -24,8 +24,8 @@ pub(crate) type R<T = ()> = eyre::Result<T>;
 
 pub(crate) const TWAP: u128 = 158_000_000_000_000_000_000_000_000_000; // wei per sat, wad (~15.8 WETH/WBTC)
 
-pub(crate) struct Pool {
-    pub(crate) chain: EmbeddedChain,
+pub(crate) struct Pool<C = EmbeddedChain> {
+    pub(crate) chain: C,
     pub(crate) tee: SimulatedTee,
     pub(crate) matcher: MatcherEnclave,
     pub(crate) pool: DarkPool,
@@ -37,7 +37,11 @@ pub(crate) struct Pool {
 /// A pool with two makers (6 and 4 WBTC committed) and a requester pre-funded with 200 WETH;
 /// `hostile`: the payment token is the reentrancy test's `ReentrantToken`.
 pub(crate) async fn pool(hostile: bool) -> R<Pool> {
-    let chain = EmbeddedChain::new();
+    pool_on(EmbeddedChain::new(), hostile).await
+}
+
+/// [`pool`] on any chain (the anvil runs of the exploited attacks).
+pub(crate) async fn pool_on<C: Chain>(chain: C, hostile: bool) -> R<Pool<C>> {
     let a = chain.accounts().to_vec();
     let (admin, requester) = (a[0], a[1]);
     let tee = SimulatedTee::new();
@@ -90,7 +94,7 @@ pub(crate) fn order(size: u128, now: u64) -> Order {
     }
 }
 
-impl Pool {
+impl<C: Chain> Pool<C> {
     pub(crate) async fn rref(&self, id: u64) -> R<RequestRef> {
         Ok(self.pool.request_ref(&self.chain, id).await?)
     }

@@ -5,7 +5,10 @@
 //! commitment is the enclave's (no transition without an accepted signature), and a request in
 //! a final state never changes. `SHR_FUZZ_CASES` sets the number of sequences (1,000 in CI).
 
-use std::{cell::RefCell, collections::BTreeMap};
+use std::{
+    cell::{Cell, RefCell},
+    collections::BTreeMap,
+};
 
 use alloy::primitives::{B256, Bytes, U256};
 use proptest::{
@@ -73,7 +76,20 @@ async fn check(p: &Pool, statuses: &mut BTreeMap<u64, RequestStatus>) -> Result<
     Ok(())
 }
 
-async fn run(p: &mut Pool, ops: &[Op]) -> Result<(), TestCaseError> {
+/// How many honest transitions landed and forged ones were refused, over all sequences: the
+/// fuzzing must reach them, or it proves nothing.
+#[derive(Debug, Default)]
+struct Reached {
+    settled: Cell<u32>,
+    withdrawn: Cell<u32>,
+    forged_refused: Cell<u32>,
+}
+
+fn bump(c: &Cell<u32>) {
+    c.set(c.get() + 1);
+}
+
+async fn run(p: &mut Pool, ops: &[Op], reached: &Reached) -> Result<(), TestCaseError> {
     let a = p.chain.accounts().to_vec();
     let (admin, attacker) = (a[0], a[9]);
     let (wbtc, weth) = (p.pool.collateral, p.pool.payment);
@@ -116,7 +132,10 @@ async fn run(p: &mut Pool, ops: &[Op]) -> Result<(), TestCaseError> {
                 let r = p.pool.request_ref(&p.chain, *id).await.map_err(fail)?;
                 if let Ok((_, Some(s))) = p.matcher.settle(&r, sealed, TWAP, now) {
                     match p.pool.fill(&p.chain, admin, &s).await {
-                        Ok(_) => p.matcher.confirm().map_err(fail)?,
+                        Ok(_) => {
+                            p.matcher.confirm().map_err(fail)?;
+                            bump(&reached.settled);
+                        }
                         Err(_) => p.matcher.abort(),
                     }
                 }
@@ -132,14 +151,19 @@ async fn run(p: &mut Pool, ops: &[Op]) -> Result<(), TestCaseError> {
                     } else {
                         s.signature = Bytes::from(vec![byte; 65]);
                     }
-                    let _ = p.pool.fill(&p.chain, attacker, &s).await;
+                    let refused = p.pool.fill(&p.chain, attacker, &s).await.is_err();
+                    prop_assert!(refused, "a forged settlement was accepted");
+                    bump(&reached.forged_refused);
                 }
             }
             Op::Withdraw { maker, amount } => {
                 let m = p.makers[maker].0;
                 if let Ok(auth) = p.matcher.authorize_withdrawal(m, wbtc, u128::from(amount)) {
                     match p.pool.withdraw(&p.chain, m, wbtc, U256::from(amount), &auth).await {
-                        Ok(_) => p.matcher.confirm().map_err(fail)?,
+                        Ok(_) => {
+                            p.matcher.confirm().map_err(fail)?;
+                            bump(&reached.withdrawn);
+                        }
                         Err(_) => p.matcher.abort(),
                     }
                 }
@@ -152,7 +176,9 @@ async fn run(p: &mut Pool, ops: &[Op]) -> Result<(), TestCaseError> {
                     version: v + 1,
                     signature: Bytes::from(vec![amount as u8; 65]),
                 };
-                let _ = p.pool.withdraw(&p.chain, attacker, wbtc, U256::from(amount), &auth).await;
+                let stolen = p.pool.withdraw(&p.chain, attacker, wbtc, U256::from(amount), &auth);
+                prop_assert!(stolen.await.is_err(), "a forged withdrawal was accepted");
+                bump(&reached.forged_refused);
             }
             Op::Expire => {
                 if let Some((id, _)) = &last {
@@ -179,6 +205,7 @@ fn dark_pool_invariants_hold_under_random_call_sequences() {
     let p = RefCell::new(rt.block_on(pool(false)).unwrap());
     let initial = p.borrow().matcher.seal_state().unwrap();
     let cases = std::env::var("SHR_FUZZ_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(1_000);
+    let reached = Reached::default();
     let mut runner =
         TestRunner::new(Config { cases, failure_persistence: None, ..Config::default() });
     runner
@@ -188,10 +215,15 @@ fn dark_pool_invariants_hold_under_random_call_sequences() {
                 let snap = p.chain.snapshot().await.map_err(fail)?;
                 let (wbtc, weth) = p.matcher.tokens();
                 p.matcher = MatcherEnclave::resume(&p.tee, wbtc, weth, 31337, &initial).map_err(fail)?;
-                let out = run(&mut p, &ops).await;
+                let out = run(&mut p, &ops, &reached).await;
                 p.chain.revert_to(snap).await.map_err(fail)?;
                 out
             })
         })
         .unwrap();
+    assert!(
+        reached.settled.get() > 0 && reached.withdrawn.get() > 0 && reached.forged_refused.get() > 0,
+        "the sequences never reached a transition: {reached:?}"
+    );
+    eprintln!("dark-pool invariants over {cases} sequences: {reached:?}");
 }
