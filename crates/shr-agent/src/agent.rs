@@ -222,6 +222,11 @@ impl<'a> Agent<'a> {
     /// Chain, store and contract errors; the cursor only advances past events fully handled.
     pub async fn run_once(&self) -> Result<Vec<(String, String)>> {
         let mut touched = Vec::new();
+        if let Some(dp) = &self.cfg.dark_pool {
+            // Every pass keeps the reference pair's observations, so that a TWAP over the
+            // bounded window is ready when a deficit needs the dark pool.
+            self.twap_wad(dp).await?;
+        }
         for row in self.store.incidents().await? {
             if matches!(
                 row.status.as_str(),

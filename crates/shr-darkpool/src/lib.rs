@@ -39,5 +39,6 @@ pub use service::{
     STATE_KEY, Served, exit_key, fill_key, onboard_maker, reconcile, serve_once, sync_deposits,
 };
 pub use twap::{
-    DEFAULT_TWAP_WINDOW_SECS, Observation, TwapPolicy, observe, twap_checked, twap_wad,
+    DEFAULT_TWAP_WINDOW_SECS, Observation, ObservationWindow, TwapPolicy, observe, sliding_twap,
+    twap_checked, twap_wad,
 };

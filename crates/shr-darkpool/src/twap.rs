@@ -10,7 +10,7 @@ use shr_contracts::{bindings::UniswapV2Pair, view};
 use crate::{Error, Result};
 
 /// One cumulative-price observation of a V2 pair.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Observation {
     /// The cumulative price of `base` in the other token, UQ112x112 times seconds (wrapping).
     pub cumulative: U256,
@@ -125,4 +125,88 @@ pub async fn twap_checked(
         });
     }
     Ok(twap)
+}
+
+/// The observations a TWAP reader keeps for one pair (Uniswap's sliding-window oracle pattern:
+/// a V2 pair keeps no history, so the reader must have looked a window ago): at most one per
+/// half window, none older than twice the window.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ObservationWindow {
+    observations: Vec<Observation>,
+}
+
+impl ObservationWindow {
+    /// Keeps `o` when the newest kept one is at least half a window older; drops those older
+    /// than twice the window.
+    pub fn record(&mut self, o: Observation, policy: &TwapPolicy) {
+        let now = u64::from(o.timestamp);
+        let newest = self.observations.last().map(|l| u64::from(l.timestamp));
+        if newest.is_none_or(|t| now >= t + policy.window_secs / 2) {
+            self.observations.push(o);
+        }
+        self.observations.retain(|x| now.saturating_sub(u64::from(x.timestamp)) <= 2 * policy.window_secs);
+    }
+
+    /// The newest observation between one and two windows before `now` (unix seconds).
+    pub fn earlier(&self, now: u64, policy: &TwapPolicy) -> Option<Observation> {
+        self.observations.iter().rev().copied().find(|x| {
+            let age = now.saturating_sub(u64::from(x.timestamp));
+            age >= policy.window_secs && age <= 2 * policy.window_secs
+        })
+    }
+}
+
+/// Observes `pair` now, keeps the observation in `store` (kind `twap`, key the pair), and reads
+/// the TWAP of `base` over the bounded window when an observation a window old is kept:
+/// `Ok(None)` until then (a reader that just started waits one window). Call it every pass.
+///
+/// # Errors
+/// [`twap_checked`]'s (a spot price that strays from the TWAP is an error: the caller waits);
+/// chain, contract and store errors.
+pub async fn sliding_twap(
+    chain: &dyn Chain,
+    store: &shr_store::Store,
+    (pair, base): (Address, Address),
+    policy: &TwapPolicy,
+) -> Result<Option<u128>> {
+    let key = pair.to_string();
+    let mut window: ObservationWindow = match store.sealed("twap", &key).await.map_err(Error::Store)? {
+        Some(b) => serde_json::from_slice(&b).map_err(Error::Body)?,
+        None => ObservationWindow::default(),
+    };
+    let now = observe(chain, pair, base).await?;
+    let earlier = window.earlier(u64::from(now.timestamp), policy);
+    window.record(now, policy);
+    let bytes = serde_json::to_vec(&window).map_err(Error::Body)?;
+    store.put_sealed("twap", &key, &bytes).await.map_err(Error::Store)?;
+    match earlier {
+        Some(e) => Ok(Some(twap_checked(chain, pair, base, &e, policy).await?)),
+        None => Ok(None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(t: u32) -> Observation {
+        Observation { cumulative: U256::from(t), timestamp: t }
+    }
+
+    #[test]
+    fn the_window_keeps_one_observation_per_half_window_and_forgets_after_two() {
+        let p = TwapPolicy::default();
+        let mut w = ObservationWindow::default();
+        for t in (0..=4_000u32).step_by(100) {
+            w.record(at(t), &p);
+        }
+        assert!(w.observations.iter().all(|o| 4_000 - o.timestamp <= 3_600));
+        assert!(w.observations.windows(2).all(|x| x[1].timestamp - x[0].timestamp >= 900));
+        let e = w.earlier(4_000, &p).expect("one between 30 and 60 min old");
+        assert!((400..=2_200).contains(&e.timestamp), "{e:?}");
+        assert_eq!(ObservationWindow::default().earlier(4_000, &p), None);
+        let mut fresh = ObservationWindow::default();
+        fresh.record(at(3_990), &p);
+        assert_eq!(fresh.earlier(4_000, &p), None, "too recent to average over");
+    }
 }

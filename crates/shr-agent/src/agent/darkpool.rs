@@ -4,10 +4,12 @@
 //! commitment on chain, so a request is never made twice for one attempt.
 
 use alloy::primitives::{Address, U256, keccak256};
-use shr_contracts::{bindings::UniswapV2Pair, view};
-use shr_darkpool::{DarkPool, OrderBody, RequestStatus, fill_key, open_notice, seal_order};
+use shr_darkpool::{
+    DarkPool, OrderBody, RequestStatus, TwapPolicy, fill_key, open_notice, seal_order,
+    sliding_twap,
+};
 use shr_enclave::{HpkePublicKey, Sealed};
-use tracing::{error, info};
+use tracing::{error, info, warn};
 
 use super::{Agent, State};
 use crate::{DarkPoolPolicy, Result};
@@ -19,9 +21,11 @@ pub struct DarkPoolConfig {
     pub pool: DarkPool,
     /// The matcher enclave's HPKE key (from its verified identity).
     pub matcher: HpkePublicKey,
-    /// A Uniswap V2 pair of the collateral and the pool's payment asset, whose price centres
+    /// A Uniswap V2 pair of the collateral and the pool's payment asset, whose TWAP centres
     /// the order's band.
     pub reference_pair: Address,
+    /// The TWAP window and the largest spot/TWAP divergence accepted.
+    pub twap: TwapPolicy,
     /// Premium, band, retry and timeout.
     pub policy: DarkPoolPolicy,
 }
@@ -41,7 +45,9 @@ impl Agent<'_> {
                         info!(target: "shr::agent::dry_run", incident = id, attempt, "dry run: would seal an order to the matcher and call requestCollateral");
                         return Ok(State::NeedsDarkPool { deficit, attempt });
                     }
-                    let price = self.spot_wad(&dp).await?;
+                    let Some(price) = self.twap_wad(&dp).await? else {
+                        return Ok(State::NeedsDarkPool { deficit, attempt });
+                    };
                     let now = self.chain.timestamp().await?;
                     let order = dp.policy.order(deficit.to(), price, attempt, now);
                     let body = OrderBody {
@@ -135,13 +141,24 @@ impl Agent<'_> {
         }
     }
 
-    /// The reference pair's spot price of the collateral in the payment asset, wad.
-    async fn spot_wad(&self, dp: &DarkPoolConfig) -> Result<u128> {
-        let r = view(self.chain, dp.reference_pair, &UniswapV2Pair::getReservesCall {}).await?;
-        let token0 = view(self.chain, dp.reference_pair, &UniswapV2Pair::token0Call {}).await?;
-        let (r0, r1) = (U256::from(r._reserve0), U256::from(r._reserve1));
-        let (base, quote) = if token0 == dp.pool.collateral { (r0, r1) } else { (r1, r0) };
-        Ok(shr_primitives::amm::v2::marginal_price_wad(quote, base).to())
+    /// Keeps the reference pair's observations (every pass) and returns its TWAP of the
+    /// collateral in the payment asset over the bounded window, wad; `None` while no
+    /// observation is a window old, or while the spot price strays from the TWAP (a pool moved
+    /// by a flash loan: the agent waits rather than price an order off it).
+    pub(super) async fn twap_wad(&self, dp: &DarkPoolConfig) -> Result<Option<u128>> {
+        let pair = (dp.reference_pair, dp.pool.collateral);
+        match sliding_twap(self.chain, &self.store, pair, &dp.twap).await {
+            Ok(None) => {
+                info!(target: "shr::agent", "waiting for a TWAP window on the reference pair");
+                Ok(None)
+            }
+            Ok(Some(p)) => Ok(Some(p)),
+            Err(shr_darkpool::Error::InvalidOrder { field: "spot_divergence_bps", value }) => {
+                warn!(target: "shr::agent", divergence_bps = %value, "spot price strays from the TWAP; not pricing an order off it");
+                Ok(None)
+            }
+            Err(e) => Err(e.into()),
+        }
     }
 }
 

@@ -1,7 +1,8 @@
 //! The persisted agent on the dark-pool route: a deficit beyond the AMM is requested from the
 //! dark pool, filled by the matcher service, counted by the next round, restored; a crash right
 //! after `requestCollateral` never requests twice; short liquidity expires, is retried once
-//! with a wider band, then escalated.
+//! with a wider band, then escalated; a reference pool moved away from its TWAP (a flash loan)
+//! prices no order.
 
 use crate::support;
 
@@ -10,7 +11,8 @@ use shr_agent::{Agent, DarkPoolConfig, DarkPoolPolicy, Error};
 use shr_chain::{Chain, EmbeddedChain, EmbeddedConfig};
 use shr_contracts::{bindings::TestToken, send, view};
 use shr_darkpool::{
-    DarkPool, MakerBody, MakerCommitment, MatcherEnclave, onboard_maker, serve_once,
+    DEFAULT_TWAP_WINDOW_SECS, DarkPool, MakerBody, MakerCommitment, MatcherEnclave, TwapPolicy,
+    onboard_maker, serve_once, sliding_twap,
 };
 use shr_enclave::Enclave;
 use shr_oracle::attested_state;
@@ -77,8 +79,12 @@ async fn setup(depth: u128) -> R<Setup> {
         pool,
         matcher: matcher.identity().hpke,
         reference_pair: pair,
+        twap: TwapPolicy::default(),
         policy: DarkPoolPolicy::default(),
     });
+    // The agent has watched the reference pair for a TWAP window before the deficit.
+    sliding_twap(&w.chain, &w.store().await?, (pair, wbtc), &TwapPolicy::default()).await?;
+    w.chain.advance_time(DEFAULT_TWAP_WINDOW_SECS).await?;
     Ok(Setup { w, matcher, pool })
 }
 
@@ -148,5 +154,27 @@ async fn short_liquidity_expires_retries_once_wider_then_escalates() -> R {
     assert_eq!(agent.run_once().await?, vec![(w.incident(), "escalated".into())]);
     assert!(!attested_state(&w.chain, w.dep.receiver).await?.0, "still insolvent");
     assert_eq!(matcher.balance(w.cfg.treasury, w.wbtc), 0, "nothing filled");
+    Ok(())
+}
+
+/// Finding 8: the agent centred its order band on the reference pair's spot price, which a
+/// flash loan moves for one block. It now prices from the TWAP over a bounded window and
+/// refuses to price while the spot strays from it by more than 2 %.
+#[tokio::test]
+async fn a_reference_pool_moved_off_its_twap_prices_no_order() -> R {
+    let Setup { w, pool, .. } = setup(2 * DEFICIT).await?;
+    let pair = w.cfg.dark_pool.as_ref().expect("configured").reference_pair;
+    // The attacker pushes 20 % more WETH into the pair and syncs its reserves.
+    let held = view(&w.chain, w.weth, &TestToken::balanceOfCall { account: pair }).await?;
+    let admin = w.chain.accounts()[0];
+    let pump = held / U256::from(5u64);
+    send(&w.chain, admin, w.weth, &TestToken::mintCall { to: pair, amount: pump }).await?;
+    send(&w.chain, admin, pair, &shr_contracts::bindings::UniswapV2Pair::syncCall {}).await?;
+    let agent = Agent::new(&w.chain, w.store().await?, &w.key, w.cfg.clone());
+    assert_eq!(agent.run_once().await?, vec![(w.incident(), "needs_dark_pool".into())]);
+    let count =
+        view(&w.chain, pool.address, &shr_contracts::bindings::CREDarkPool::requestCountCall {})
+            .await?;
+    assert_eq!(count, U256::ZERO, "no order priced off the moved pool");
     Ok(())
 }
