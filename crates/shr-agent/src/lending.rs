@@ -250,8 +250,8 @@ impl<C: Chain> LendingWorld<C> {
             &RebalanceAdapter::constructorCall { morpho, router: uni.router },
         )
         .await?;
-        let [(oracle_a, params_a), (oracle_b, params_b)] =
-            <[_; 2]>::try_from(markets).map_err(|_| crate::Error::UnknownVault { id: 2, count: 2 })?;
+        let [(oracle_a, params_a), (oracle_b, params_b)] = <[_; 2]>::try_from(markets)
+            .map_err(|_| crate::Error::UnknownVault { id: 2, count: 2 })?;
         let vaults = vec![
             LendingVault {
                 id: 0,

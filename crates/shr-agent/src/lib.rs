@@ -23,9 +23,7 @@ pub use darkpool_route::{DarkPoolPolicy, request as request_collateral};
 pub use darkpool_scenario::{DarkPoolScenarioConfig, MakerSpec, dark_pool, is_final};
 pub use error::{Error, Result};
 pub use executor::{SwapOutcome, execute_swap, open_deficit};
-pub use rebalance::{
-    Executed, RebalanceTarget, execute_plan, sell_impact_bps, sign_authorization,
-};
+pub use rebalance::{Executed, RebalanceTarget, execute_plan, sell_impact_bps, sign_authorization};
 pub use scenario::{ScenarioReport, SmallDeficitConfig, Step, StepObserver, small_deficit};
 pub use strategy::{
     Mechanism, StrategyConfig, SwapPlan, V2Pool, choose, largest_direct_swap, route_amount_in,

@@ -73,14 +73,11 @@ pub fn sign_authorization(
         )
             .abi_encode(),
     );
-    let digest =
-        keccak256([&[0x19u8, 0x01][..], domain_separator.as_slice(), hash_struct.as_slice()].concat());
+    let digest = keccak256(
+        [&[0x19u8, 0x01][..], domain_separator.as_slice(), hash_struct.as_slice()].concat(),
+    );
     let sig = owner.sign_hash_sync(&digest).map_err(crate::Error::Sign)?;
-    Ok(Morpho::Signature {
-        v: 27 + u8::from(sig.v()),
-        r: sig.r().into(),
-        s: sig.s().into(),
-    })
+    Ok(Morpho::Signature { v: 27 + u8::from(sig.v()), r: sig.r().into(), s: sig.s().into() })
 }
 
 /// Sends `rebalance(params, repayAssets, amountInMaximum = plan.sell_collateral_wad, path,

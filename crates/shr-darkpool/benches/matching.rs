@@ -8,9 +8,9 @@ use alloy::{
     primitives::{Address, B256, U256, keccak256},
     sol_types::SolEvent,
 };
+use criterion::{Criterion, criterion_group, criterion_main};
 use shr_chain::ChainLog;
 use shr_contracts::bindings::CREDarkPool;
-use criterion::{Criterion, criterion_group, criterion_main};
 use shr_darkpool::{
     MakerBody, MakerCommitment, MatcherEnclave, Order, OrderBody, RequestRef, match_order,
     seal_maker, seal_order,
@@ -90,8 +90,7 @@ fn settle(c: &mut Criterion) {
         seal_order(&matcher.identity().hpke, &OrderBody { order, requester, reply_to: reply })
             .unwrap();
     let twap = 158_000_000_000_000_000_000_000_000_000u128;
-    let request =
-        RequestRef { id: 1, requester, order_commitment: keccak256(sealed.as_bytes()) };
+    let request = RequestRef { id: 1, requester, order_commitment: keccak256(sealed.as_bytes()) };
     c.bench_function("matcher enclave settles 1 request (100 makers)", |b| {
         b.iter(|| {
             let out = matcher.settle(&request, &sealed, twap, 1_800_000_000).unwrap();

@@ -25,14 +25,14 @@ mod twap;
 pub use commitment::{BalanceTable, random_blinding};
 pub use error::{Error, Result};
 pub use matcher::{DEFAULT_FINALITY_DEPTH, MatcherEnclave, Reconciled, STATE_INFO};
+pub use matching::{
+    Fill, MakerCommitment, MatchOutcome, MatchStatus, Order, ask_wad, match_order, payment,
+};
 pub use messages::{
     EXIT_INFO, ExitTicket, FILL_INFO, FillNotice, MAKER_INFO, MATCHER_PROGRAM, MakerBody,
     ORDER_INFO, OrderBody, Registration, RequestRef, Settlement, WithdrawalAuth, exit_digest,
     liveness_digest, open_exit_ticket, open_notice, registration_report_data, seal_maker,
     seal_order, settlement_digest, withdrawal_digest,
-};
-pub use matching::{
-    Fill, MakerCommitment, MatchOutcome, MatchStatus, Order, ask_wad, match_order, payment,
 };
 pub use pool::{DEFAULT_EXIT_DELAY_SECS, DarkPool, REGISTRATION_VALIDITY_SECS, RequestStatus};
 pub use service::{

@@ -517,8 +517,7 @@ impl MatcherEnclave {
                 }
                 let digest =
                     exit_digest(self.chain_id, pool, (party, token), amount, seen, s.version);
-                let signature =
-                    Bytes::from(self.enclave.sign_digest(&digest)?.as_bytes().to_vec());
+                let signature = Bytes::from(self.enclave.sign_digest(&digest)?.as_bytes().to_vec());
                 let ticket = ExitTicket {
                     party,
                     token,

@@ -144,7 +144,8 @@ impl ObservationWindow {
         if newest.is_none_or(|t| now >= t + policy.window_secs / 2) {
             self.observations.push(o);
         }
-        self.observations.retain(|x| now.saturating_sub(u64::from(x.timestamp)) <= 2 * policy.window_secs);
+        self.observations
+            .retain(|x| now.saturating_sub(u64::from(x.timestamp)) <= 2 * policy.window_secs);
     }
 
     /// The newest observation between one and two windows before `now` (unix seconds).
@@ -170,10 +171,11 @@ pub async fn sliding_twap(
     policy: &TwapPolicy,
 ) -> Result<Option<u128>> {
     let key = pair.to_string();
-    let mut window: ObservationWindow = match store.sealed("twap", &key).await.map_err(Error::Store)? {
-        Some(b) => serde_json::from_slice(&b).map_err(Error::Body)?,
-        None => ObservationWindow::default(),
-    };
+    let mut window: ObservationWindow =
+        match store.sealed("twap", &key).await.map_err(Error::Store)? {
+            Some(b) => serde_json::from_slice(&b).map_err(Error::Body)?,
+            None => ObservationWindow::default(),
+        };
     let now = observe(chain, pair, base).await?;
     let earlier = window.earlier(u64::from(now.timestamp), policy);
     window.record(now, policy);

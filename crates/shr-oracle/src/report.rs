@@ -81,8 +81,7 @@ impl ReportBody {
         if b.len() != Self::LEN {
             return None;
         }
-        let (is_solvent, t, chain, receiver) =
-            <(bool, U256, U256, Address)>::abi_decode(b).ok()?;
+        let (is_solvent, t, chain, receiver) = <(bool, U256, U256, Address)>::abi_decode(b).ok()?;
         Some(Self {
             is_solvent,
             observed_at: t.try_into().ok()?,

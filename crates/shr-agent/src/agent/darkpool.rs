@@ -5,8 +5,7 @@
 
 use alloy::primitives::{Address, U256, keccak256};
 use shr_darkpool::{
-    DarkPool, OrderBody, RequestStatus, TwapPolicy, fill_key, open_notice, seal_order,
-    sliding_twap,
+    DarkPool, OrderBody, RequestStatus, TwapPolicy, fill_key, open_notice, seal_order, sliding_twap,
 };
 use shr_enclave::{HpkePublicKey, Sealed};
 use tracing::{error, info, warn};

@@ -34,7 +34,11 @@ async fn a_breached_vault_is_rebalanced_atomically_as_its_owner() -> R {
 
     let cfg = PlanConfig::default();
     let p = l.plan(0, &cfg).await?.expect("breached");
-    assert!(close(p.hf_before_wad, before), "the engine's HF {} is Morpho's {before}", p.hf_before_wad);
+    assert!(
+        close(p.hf_before_wad, before),
+        "the engine's HF {} is Morpho's {before}",
+        p.hf_before_wad
+    );
 
     let target = l.target(0)?;
     // Too small an amountInMaximum reverts inside the router: nothing changes.
@@ -174,9 +178,14 @@ async fn adapter_attacks<C: Chain>(l: LendingWorld<C>) -> R {
     // 3. A market Morpho does not know (the attacker's own oracle and tokens): refused.
     let mut fake = p(&v.params);
     fake.oracle = attacker;
-    let e = send(&l.chain, attacker, l.adapter, &RebalanceAdapter::rebalanceCall { marketParams: fake, ..steal.clone() })
-        .await
-        .unwrap_err();
+    let e = send(
+        &l.chain,
+        attacker,
+        l.adapter,
+        &RebalanceAdapter::rebalanceCall { marketParams: fake, ..steal.clone() },
+    )
+    .await
+    .unwrap_err();
     assert!(e.to_string().contains("UnknownMarket"), "{e}");
 
     // 4. The owner's own call with a path that leaves the market's tokens: refused.
@@ -219,8 +228,9 @@ async fn an_unsaved_vault_is_liquidated_by_a_third_party() -> R {
     let (coll_after, debt_after) = l.position_of(0, l.owner).await?;
     assert_eq!(coll_before - coll_after, seized);
     assert!(debt_after < debt_before);
-    let got = view(&l.chain, v.params.collateralToken, &TestToken::balanceOfCall { account: liquidator })
-        .await?;
+    let got =
+        view(&l.chain, v.params.collateralToken, &TestToken::balanceOfCall { account: liquidator })
+            .await?;
     assert_eq!(got, seized, "the liquidator holds the seized wstETH");
     Ok(())
 }

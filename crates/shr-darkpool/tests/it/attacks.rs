@@ -9,8 +9,8 @@ use shr_chain::{Chain, ChainLog};
 use shr_contracts::bindings::{CREDarkPool, CREDarkPool::CREDarkPoolErrors as E, TestToken};
 use shr_contracts::{send, view};
 use shr_darkpool::{
-    DEFAULT_EXIT_DELAY_SECS, DarkPool, Error, MatcherEnclave, OrderBody, Reconciled,
-    RequestStatus, open_exit_ticket, seal_order, serve_once,
+    DEFAULT_EXIT_DELAY_SECS, DarkPool, Error, MatcherEnclave, OrderBody, Reconciled, RequestStatus,
+    open_exit_ticket, seal_order, serve_once,
 };
 use shr_enclave::{SimulatedTee, TeePlatform};
 use shr_store::Store;
@@ -151,7 +151,9 @@ async fn the_matcher_survives_a_restart_and_an_error_after_a_mined_fill() -> R {
     let mut back = MatcherEnclave::resume(&p.tee, wbtc, weth, 31337, &sealed_state)?;
     assert_eq!(back.reconcile(c, v)?, Reconciled::Unchanged(0));
     assert_eq!(back.balance(m, wbtc), before);
-    assert!(MatcherEnclave::resume(&SimulatedTee::new(), wbtc, weth, 31337, &sealed_state).is_err());
+    assert!(
+        MatcherEnclave::resume(&SimulatedTee::new(), wbtc, weth, 31337, &sealed_state).is_err()
+    );
     // And it keeps working: another withdrawal lands.
     let a3 = back.authorize_withdrawal(m, wbtc, 3_000)?;
     p.pool.withdraw(&p.chain, m, wbtc, U256::from(3_000u64), &a3).await?;
@@ -181,7 +183,14 @@ async fn one_bad_request_does_not_halt_the_matcher_loop() -> R {
     Ok(())
 }
 
-fn deposit_log(pool: Address, block: u64, party: Address, token: Address, amount: u128, total: u128) -> ChainLog {
+fn deposit_log(
+    pool: Address,
+    block: u64,
+    party: Address,
+    token: Address,
+    amount: u128,
+    total: u128,
+) -> ChainLog {
     let e = CREDarkPool::Deposited {
         party,
         token,
@@ -215,7 +224,13 @@ async fn a_host_cannot_credit_deposits_the_chain_does_not_show() -> R {
     assert!(matches!(p.matcher.admit_deposits(&[jump], head + 10), Err(Error::DepositLog { .. })));
     assert_eq!(p.matcher.balance(host, weth), 0);
     // A real deposit counts only once it is final.
-    send(&p.chain, p.chain.accounts()[0], weth, &TestToken::mintCall { to: host, amount: U256::from(5u64) }).await?;
+    send(
+        &p.chain,
+        p.chain.accounts()[0],
+        weth,
+        &TestToken::mintCall { to: host, amount: U256::from(5u64) },
+    )
+    .await?;
     p.pool.deposit(&p.chain, host, weth, U256::from(5u64)).await?;
     shr_darkpool::sync_deposits(&mut p.matcher, &p.chain).await?;
     assert_eq!(p.matcher.balance(host, weth), 0, "not final yet");
@@ -263,7 +278,9 @@ async fn parties_exit_through_the_hatch_when_the_matcher_is_gone() -> R {
     // Once per token, and the pool is frozen: no settlement, deposit or request after.
     let e = pool_error(p.pool.exit(&p.chain, p.requester, wbtc, Some(&mine)).await.unwrap_err());
     assert!(matches!(e, E::AlreadyExited(..)), "{e:?}");
-    let e = pool_error(p.pool.deposit(&p.chain, p.requester, weth, U256::from(1u64)).await.unwrap_err());
+    let e = pool_error(
+        p.pool.deposit(&p.chain, p.requester, weth, U256::from(1u64)).await.unwrap_err(),
+    );
     assert!(matches!(e, E::Frozen(_)), "{e:?}");
     // A ticket inflated by its holder does not verify.
     let maker = &p.makers[0];

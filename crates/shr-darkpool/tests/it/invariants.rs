@@ -5,10 +5,7 @@
 //! commitment is the enclave's (no transition without an accepted signature), and a request in
 //! a final state never changes. `SHR_FUZZ_CASES` sets the number of sequences (1,000 in CI).
 
-use std::{
-    cell::{Cell, RefCell},
-    collections::BTreeMap,
-};
+use std::{cell::Cell, collections::BTreeMap};
 
 use alloy::primitives::{B256, Bytes, U256};
 use proptest::{
@@ -38,9 +35,11 @@ enum Op {
 
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
-        (0..2usize, 1..1_000_000_000u32).prop_map(|(maker, amount)| Op::MakerDeposit { maker, amount }),
+        (0..2usize, 1..1_000_000_000u32)
+            .prop_map(|(maker, amount)| Op::MakerDeposit { maker, amount }),
         (1..u32::MAX).prop_map(|amount| Op::Fund { amount }),
-        (1..2_000_000_000u32, 1..4_000u16).prop_map(|(size, timeout)| Op::Request { size, timeout }),
+        (1..2_000_000_000u32, 1..4_000u16)
+            .prop_map(|(size, timeout)| Op::Request { size, timeout }),
         Just(Op::Settle),
         Just(Op::Settle),
         any::<u8>().prop_map(|byte| Op::ForgedFill { byte }),
@@ -68,7 +67,10 @@ async fn check(p: &Pool, statuses: &mut BTreeMap<u64, RequestStatus>) -> Result<
     prop_assert_eq!((c, v), (p.matcher.committed(), p.matcher.version()));
     for (id, before) in statuses.iter_mut() {
         let now = p.pool.status(&p.chain, *id).await.map_err(fail)?;
-        if matches!(before, RequestStatus::Filled | RequestStatus::Expired | RequestStatus::Cancelled) {
+        if matches!(
+            before,
+            RequestStatus::Filled | RequestStatus::Expired | RequestStatus::Cancelled
+        ) {
             prop_assert_eq!(now, *before, "request {} left a final state", id);
         }
         *before = now;
@@ -100,7 +102,9 @@ async fn run(p: &mut Pool, ops: &[Op], reached: &Reached) -> Result<(), TestCase
             Op::MakerDeposit { maker, amount } => {
                 let m = p.makers[maker].0;
                 let amount = U256::from(amount);
-                send(&p.chain, admin, wbtc, &TestToken::mintCall { to: m, amount }).await.map_err(fail)?;
+                send(&p.chain, admin, wbtc, &TestToken::mintCall { to: m, amount })
+                    .await
+                    .map_err(fail)?;
                 p.pool.deposit(&p.chain, m, wbtc, amount).await.map_err(fail)?;
             }
             Op::Fund { amount } => {
@@ -202,8 +206,8 @@ async fn run(p: &mut Pool, ops: &[Op], reached: &Reached) -> Result<(), TestCase
 #[test]
 fn dark_pool_invariants_hold_under_random_call_sequences() {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    let p = RefCell::new(rt.block_on(pool(false)).unwrap());
-    let initial = p.borrow().matcher.seal_state().unwrap();
+    let p = tokio::sync::Mutex::new(rt.block_on(pool(false)).unwrap());
+    let initial = p.blocking_lock().matcher.seal_state().unwrap();
     let cases = std::env::var("SHR_FUZZ_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(1_000);
     let reached = Reached::default();
     let mut runner =
@@ -211,10 +215,11 @@ fn dark_pool_invariants_hold_under_random_call_sequences() {
     runner
         .run(&vec(op(), 1..10), |ops| {
             rt.block_on(async {
-                let mut p = p.borrow_mut();
+                let mut p = p.lock().await;
                 let snap = p.chain.snapshot().await.map_err(fail)?;
                 let (wbtc, weth) = p.matcher.tokens();
-                p.matcher = MatcherEnclave::resume(&p.tee, wbtc, weth, 31337, &initial).map_err(fail)?;
+                p.matcher =
+                    MatcherEnclave::resume(&p.tee, wbtc, weth, 31337, &initial).map_err(fail)?;
                 let out = run(&mut p, &ops, &reached).await;
                 p.chain.revert_to(snap).await.map_err(fail)?;
                 out
@@ -222,7 +227,9 @@ fn dark_pool_invariants_hold_under_random_call_sequences() {
         })
         .unwrap();
     assert!(
-        reached.settled.get() > 0 && reached.withdrawn.get() > 0 && reached.forged_refused.get() > 0,
+        reached.settled.get() > 0
+            && reached.withdrawn.get() > 0
+            && reached.forged_refused.get() > 0,
         "the sequences never reached a transition: {reached:?}"
     );
     eprintln!("dark-pool invariants over {cases} sequences: {reached:?}");

@@ -292,9 +292,14 @@ async fn forwarder_and_receiver_refuse_bad_reports_and_state_stays() -> R {
     // signatures do not cover the receiver, so it delivers; the body names the original
     // receiver, and the redeployment refuses it.
     let w0 = s.don.config().workflow;
-    let twin =
-        deploy::reserve_attestation(&s.chain, owner, s.dep.forwarder, w0.workflow_owner, w0.workflow_id)
-            .await?;
+    let twin = deploy::reserve_attestation(
+        &s.chain,
+        owner,
+        s.dep.forwarder,
+        w0.workflow_owner,
+        w0.workflow_id,
+    )
+    .await?;
     assert!(!resend(&s, twin, &rec.raw, &rec.context, rec.sigs.clone()).await?);
     assert_eq!(attested_state(&s.chain, twin).await?, (false, 0));
     // A receiver for another workflow owner.

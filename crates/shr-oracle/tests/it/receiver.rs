@@ -4,8 +4,6 @@
 //! invariant fuzzing: random report sequences never lower `lastUpdated`, and a refused report
 //! changes nothing. `SHR_FUZZ_CASES` sets the number of sequences (1,000 in CI).
 
-use std::cell::RefCell;
-
 use alloy::{
     primitives::{Address, B256, U256},
     sol_types::SolValue,
@@ -99,7 +97,7 @@ fn fail(e: impl std::fmt::Display) -> TestCaseError {
 #[test]
 fn receiver_invariants_hold_under_random_report_sequences() {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    let r = RefCell::new(rt.block_on(receiver()).unwrap());
+    let r = rt.block_on(receiver()).unwrap();
     let cases = std::env::var("SHR_FUZZ_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(1_000);
     let mut runner =
         TestRunner::new(Config { cases, failure_persistence: None, ..Config::default() });
@@ -108,7 +106,7 @@ fn receiver_invariants_hold_under_random_report_sequences() {
     runner
         .run(&vec(report, 1..12), |reports| {
             rt.block_on(async {
-                let r = r.borrow();
+                let r = &r;
                 let snap = r.chain.snapshot().await.map_err(fail)?;
                 for (solvent, offset, bad_chain, bad_rx, jump) in reports {
                     r.chain.advance_time(u64::from(jump)).await.map_err(fail)?;
@@ -119,13 +117,23 @@ fn receiver_invariants_hold_under_random_report_sequences() {
                     let to = if bad_rx == 0 { Address::repeat_byte(9) } else { r.receiver };
                     let ok = r.report(solvent, at, chain_id, to).await.is_ok();
                     let after = r.state().await.map_err(fail)?;
-                    prop_assert!(after.1 >= before.1, "lastUpdated went back: {before:?} -> {after:?}");
+                    prop_assert!(
+                        after.1 >= before.1,
+                        "lastUpdated went back: {before:?} -> {after:?}"
+                    );
                     if !ok || U256::from(at) <= before.1 {
-                        prop_assert_eq!((after.0, after.1), (before.0, before.1), "a refused report changed state");
+                        prop_assert_eq!(
+                            (after.0, after.1),
+                            (before.0, before.1),
+                            "a refused report changed state"
+                        );
                     } else {
                         prop_assert_eq!((after.0, after.1), (solvent, U256::from(at)));
                     }
-                    prop_assert!(after.1 <= U256::from(now + 901), "a report from the future was kept");
+                    prop_assert!(
+                        after.1 <= U256::from(now + 901),
+                        "a report from the future was kept"
+                    );
                 }
                 r.chain.revert_to(snap).await.map_err(fail)?;
                 Ok(())
