@@ -124,7 +124,7 @@ pub(crate) struct ReplayArgs {
     common: Common,
 }
 
-/// Vault A (wstETH against bUSDC) and vault B (weETH against bETH) at `start_hf` on `t`.
+/// Vault A (wstETH against USDC) and vault B (weETH against WETH) at `start_hf` on `t`.
 fn reference_book(t: &Tick, start_hf: f64) -> Result<VaultBook> {
     if !(start_hf > 0.0 && start_hf.is_finite()) {
         bail!("--start-hf {start_hf}: must be a positive number");
