@@ -19,10 +19,11 @@ import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
 /// @dev Hardened (docs/SECURITY.md): only the owner registers matcher keys, with a quote bound to
 ///      this chain, this pool and an expiry, and can revoke them; a settlement is bound to its
 ///      request's requester and order commitment, and an order hash is used by one request only;
-///      deposits are counted on chain per party (`depositedTotal`) so the enclave reads them
-///      from the chain, not from its host; and if no settlement or withdrawal is accepted for
-///      `exitDelay` seconds, the pool freezes and each party leaves with its last exit ticket
-///      (a matcher-signed balance for the current version) plus its deposits since.
+///      deposits are counted on chain per party (`depositedTotal`) and every transition carries
+///      the enclave's view of them, refused when it exceeds the chain's (a host cannot credit
+///      deposits nobody made); a party can force its withdrawal, and if one is not served within
+///      `exitDelay` seconds the pool freezes and each party leaves with its exit ticket (a
+///      matcher-signed balance bound to the frozen commitment) plus its deposits since.
 contract CREDarkPool is Ownable, ReentrancyGuard {
     using SafeERC20 for IERC20;
 
@@ -58,10 +59,17 @@ contract CREDarkPool is Ownable, ReentrancyGuard {
         bytes32 noticesDigest;
     }
 
+    /// @notice The enclave's count of one party's deposits of one token (`seen` <= the chain's
+    ///         `depositedTotal`, checked on every transition).
+    struct DepositView {
+        address party;
+        address token;
+        uint256 seen;
+    }
+
     bytes32 public constant SETTLEMENT_TYPEHASH = keccak256("shr/darkpool/settlement/v1");
     bytes32 public constant WITHDRAWAL_TYPEHASH = keccak256("shr/darkpool/withdrawal/v1");
     bytes32 public constant EXIT_TYPEHASH = keccak256("shr/darkpool/exit/v1");
-    bytes32 public constant LIVENESS_TYPEHASH = keccak256("shr/darkpool/liveness/v1");
     bytes32 public constant REGISTRATION_TYPEHASH = keccak256("shr/darkpool/matcher/v1");
     /// @notice The shortest escape-hatch delay a pool may be deployed with, seconds.
     uint64 public constant MIN_EXIT_DELAY = 1 days;
@@ -76,7 +84,7 @@ contract CREDarkPool is Ownable, ReentrancyGuard {
     bytes32 public immutable platformKind;
     /// @notice The matcher program's code measurement a registered key must be quoted with.
     bytes32 public immutable matcherMeasurement;
-    /// @notice Seconds without an accepted settlement or withdrawal after which parties may exit.
+    /// @notice Seconds a forced withdrawal may stay unserved before the escape hatch opens.
     uint64 public immutable exitDelay;
 
     /// @notice Allow-listed makers.
@@ -93,8 +101,10 @@ contract CREDarkPool is Ownable, ReentrancyGuard {
     uint64 public commitmentVersion;
     /// @notice When a settlement or withdrawal was last accepted (deployment before any).
     uint64 public lastProgress;
-    /// @notice Set by the first exit: the pool is frozen at `commitmentVersion` for good.
+    /// @notice Set when the escape hatch opens: the pool is frozen at `commitmentVersion`.
     bool public exitMode;
+    /// @notice When a party asked for its whole balance of a token (0: no open request).
+    mapping(address => mapping(address => uint64)) public forcedAt;
     /// @notice The request that used an order commitment (0: unused). A requester that crashed
     ///         after sending finds its request here, whatever came after it.
     mapping(bytes32 => uint256) public requestOfOrder;
@@ -109,7 +119,9 @@ contract CREDarkPool is Ownable, ReentrancyGuard {
     event MatcherRegistered(address indexed signer, bytes32 hpkeKey);
     event MatcherRevoked(address indexed signer);
     /// @notice `amount` and `total` are public anyway: the ERC-20 `Transfer` carries the amount.
-    event Deposited(address indexed party, address indexed token, uint256 amount, uint256 total);
+    /// @notice `exitKey`: the party's HPKE key for its sealed exit tickets (public key).
+    event Deposited(address indexed party, address indexed token, uint256 amount, uint256 total, bytes32 exitKey);
+    event ForcedWithdrawalRequested(address indexed party, address indexed token);
     event ExitOpened(uint64 version);
     event Exited(address indexed party, address indexed token);
     event Withdrawn(address indexed party, address indexed token);
@@ -137,6 +149,8 @@ contract CREDarkPool is Ownable, ReentrancyGuard {
     error OrderReused(bytes32 orderCommitment);
     error Frozen();
     error ExitNotOpen(uint64 opensAt);
+    error UncoveredDeposit(address party, address token);
+    error NothingDeposited(address party);
     error AlreadyExited(address party, address token);
     error BadTicket(uint256 depositedSeen, uint256 depositedTotal);
     error BadExitDelay(uint64 exitDelay);
@@ -148,7 +162,7 @@ contract CREDarkPool is Ownable, ReentrancyGuard {
     /// @param matcherMeasurement_ The matcher program's measurement.
     /// @param genesisCommitment The commitment to the empty balance table.
     /// @param owner_ Manages the maker allow-list and the matcher keys.
-    /// @param exitDelay_ Escape-hatch delay, seconds (>= `MIN_EXIT_DELAY`).
+    /// @param exitDelay_ How long a forced withdrawal may stay unserved, seconds (>= `MIN_EXIT_DELAY`).
     constructor(
         IERC20 collateral_,
         IERC20 payment_,
@@ -214,7 +228,8 @@ contract CREDarkPool is Ownable, ReentrancyGuard {
     /// @notice Deposits `amount` of `token` into the pool under the caller's balance. Collateral
     ///         only from makers; the payment asset from anyone (requesters pre-fund). The amount
     ///         is public (it is an ERC-20 transfer); what happens to it next is not.
-    function deposit(IERC20 token, uint256 amount) external nonReentrant {
+    /// @param exitKey The depositor's HPKE public key for its exit tickets (zero: none).
+    function deposit(IERC20 token, uint256 amount, bytes32 exitKey) external nonReentrant {
         if (exitMode) revert Frozen();
         if (amount == 0) revert ZeroAmount();
         if (token == collateral) {
@@ -230,7 +245,7 @@ contract CREDarkPool is Ownable, ReentrancyGuard {
         }
         uint256 total = depositedTotal[msg.sender][address(token)] + received;
         depositedTotal[msg.sender][address(token)] = total;
-        emit Deposited(msg.sender, address(token), received, total);
+        emit Deposited(msg.sender, address(token), received, total, exitKey);
     }
 
     /// @notice Asks for collateral. Moves no tokens: the payment was pre-funded.
@@ -266,7 +281,11 @@ contract CREDarkPool is Ownable, ReentrancyGuard {
     /// @notice The digest the matcher enclave signs for `s` on `requestId`: it binds the
     ///         request's requester and order commitment, so a settlement can only spend the
     ///         balance of the party that made the request, for the order it committed to.
-    function settlementDigest(uint256 requestId, Settlement calldata s) public view returns (bytes32) {
+    function settlementDigest(uint256 requestId, Settlement calldata s, DepositView[] calldata deposits)
+        public
+        view
+        returns (bytes32)
+    {
         Request storage r = requests[requestId];
         return keccak256(
             abi.encode(
@@ -280,17 +299,28 @@ contract CREDarkPool is Ownable, ReentrancyGuard {
                 s.oldCommitment,
                 s.newCommitment,
                 s.version,
-                s.noticesDigest
+                s.noticesDigest,
+                depositsDigest(deposits)
             )
         );
     }
 
+    /// @notice `h_0 = 0`, `h_{i+1} = keccak256(abi.encode(h_i, party_i, token_i, seen_i))`.
+    function depositsDigest(DepositView[] calldata deposits) public pure returns (bytes32 h) {
+        for (uint256 i = 0; i < deposits.length; i++) {
+            h = keccak256(abi.encode(h, deposits[i].party, deposits[i].token, deposits[i].seen));
+        }
+    }
+
     /// @notice Settles fills on `requestId`: accepted only when signed by a registered matcher
-    ///         key, before the deadline, on the current commitment and the next version.
-    function confidentialFill(uint256 requestId, Settlement calldata settlement, bytes calldata enclaveSignature)
-        external
-        nonReentrant
-    {
+    ///         key, before the deadline, on the current commitment and the next version, with
+    ///         the enclave's deposit counts (`deposits`) within the chain's.
+    function confidentialFill(
+        uint256 requestId,
+        Settlement calldata settlement,
+        DepositView[] calldata deposits,
+        bytes calldata enclaveSignature
+    ) external nonReentrant {
         Request storage r = requests[requestId];
         if (r.status == Status.NONE) revert UnknownRequest(requestId);
         if (r.status != Status.PENDING && r.status != Status.PARTIALLY_FILLED) revert NotOpen(requestId, r.status);
@@ -298,45 +328,80 @@ contract CREDarkPool is Ownable, ReentrancyGuard {
         if (settlement.status != Status.PARTIALLY_FILLED && settlement.status != Status.FILLED) {
             revert BadStatus(settlement.status);
         }
-        address signer = ECDSA.recover(settlementDigest(requestId, settlement), enclaveSignature);
+        address signer = ECDSA.recover(settlementDigest(requestId, settlement, deposits), enclaveSignature);
         if (!isMatcher[signer]) revert UnregisteredMatcher(signer);
+        _checkDeposits(deposits);
         _advance(settlement.oldCommitment, settlement.newCommitment, settlement.version);
         r.status = settlement.status;
         emit RequestStatusChanged(requestId, settlement.status);
     }
 
     /// @notice The digest the matcher enclave signs to authorise a withdrawal.
-    function withdrawalDigest(address party, IERC20 token, uint256 amount, bytes32 oldCommitment, bytes32 newCommitment, uint64 version)
-        public
-        view
-        returns (bytes32)
-    {
-        return keccak256(
-            abi.encode(
-                WITHDRAWAL_TYPEHASH, block.chainid, address(this), party, token, amount, oldCommitment, newCommitment, version
-            )
-        );
-    }
-
-    /// @notice Withdraws `amount` of `token` for the caller: the matcher enclave signs only
-    ///         within the caller's private balance, and the commitment moves to the table
-    ///         without it. This is where an amount becomes public.
-    function withdraw(
+    function withdrawalDigest(
+        address party,
         IERC20 token,
         uint256 amount,
         bytes32 oldCommitment,
         bytes32 newCommitment,
         uint64 version,
+        DepositView[] calldata deposits
+    ) public view returns (bytes32) {
+        return keccak256(
+            abi.encode(
+                WITHDRAWAL_TYPEHASH,
+                block.chainid,
+                address(this),
+                party,
+                token,
+                amount,
+                oldCommitment,
+                newCommitment,
+                version,
+                depositsDigest(deposits)
+            )
+        );
+    }
+
+    /// @notice Withdraws `amount` of `token` to `party` (anyone may submit it: the matcher
+    ///         enclave signs only within the party's private balance, and the funds go to the
+    ///         party). The commitment moves to the table without it. This is where an amount
+    ///         becomes public. A zero amount is accepted only to serve a forced withdrawal of an
+    ///         empty balance. Any withdrawal of `token` for `party` serves its forced request.
+    function withdraw(
+        address party,
+        IERC20 token,
+        uint256 amount,
+        bytes32 oldCommitment,
+        bytes32 newCommitment,
+        uint64 version,
+        DepositView[] calldata deposits,
         bytes calldata enclaveSignature
     ) external nonReentrant {
-        if (amount == 0) revert ZeroAmount();
+        if (amount == 0 && forcedAt[party][address(token)] == 0) revert ZeroAmount();
         if (token != collateral && token != payment) revert UnsupportedToken(address(token));
-        bytes32 digest = withdrawalDigest(msg.sender, token, amount, oldCommitment, newCommitment, version);
+        bytes32 digest = withdrawalDigest(party, token, amount, oldCommitment, newCommitment, version, deposits);
         address signer = ECDSA.recover(digest, enclaveSignature);
         if (!isMatcher[signer]) revert UnregisteredMatcher(signer);
+        _checkDeposits(deposits);
         _advance(oldCommitment, newCommitment, version);
-        token.safeTransfer(msg.sender, amount);
-        emit Withdrawn(msg.sender, address(token));
+        forcedAt[party][address(token)] = 0;
+        if (amount > 0) token.safeTransfer(party, amount);
+        emit Withdrawn(party, address(token));
+    }
+
+    /// @notice Asks the matcher for the caller's whole balance of `token`. If no withdrawal of
+    ///         it is accepted within `exitDelay` seconds, anyone may open the escape hatch
+    ///         (`openExit`). A live matcher serves it (possibly with a zero amount).
+    function requestForcedWithdrawal(IERC20 token) external {
+        if (exitMode) revert Frozen();
+        if (token != collateral && token != payment) revert UnsupportedToken(address(token));
+        if (depositedTotal[msg.sender][address(collateral)] == 0 && depositedTotal[msg.sender][address(payment)] == 0) {
+            revert NothingDeposited(msg.sender);
+        }
+        if (forcedAt[msg.sender][address(token)] == 0) {
+            forcedAt[msg.sender][address(token)] = uint64(block.timestamp);
+            emit ForcedWithdrawalRequested(msg.sender, address(token));
+        }
     }
 
     /// @notice Ends an open request after its deadline: EXPIRED; the requester's pre-funded
@@ -366,55 +431,48 @@ contract CREDarkPool is Ownable, ReentrancyGuard {
     }
 
     /// @notice The digest the matcher enclave signs in an exit ticket: `party` holds `amount` of
-    ///         `token` at commitment `version`, having had `depositedSeen` of its deposits counted.
-    function exitDigest(address party, IERC20 token, uint256 amount, uint256 depositedSeen, uint64 version)
-        public
-        view
-        returns (bytes32)
-    {
+    ///         `token` in the table committed to by `commitment` (version `version`), having had
+    ///         `depositedSeen` of its deposits counted.
+    function exitDigest(
+        address party,
+        IERC20 token,
+        uint256 amount,
+        uint256 depositedSeen,
+        uint64 version,
+        bytes32 commitment
+    ) public view returns (bytes32) {
         return keccak256(
-            abi.encode(EXIT_TYPEHASH, block.chainid, address(this), party, token, amount, depositedSeen, version)
+            abi.encode(
+                EXIT_TYPEHASH, block.chainid, address(this), party, token, amount, depositedSeen, version, commitment
+            )
         );
     }
 
-    /// @notice A registered matcher's proof of life while nothing needs settling: moves
-    ///         `lastProgress` to `at` (unix seconds, not in the future, after the last progress),
-    ///         so an idle pool with a live matcher does not open its escape hatch. Anyone may
-    ///         relay it; only the enclave can sign it.
-    function poke(uint64 at, bytes calldata signature) external {
-        if (exitMode) revert Frozen();
-        if (at > block.timestamp || at <= lastProgress) revert BadTimeout(at);
-        bytes32 digest = keccak256(abi.encode(LIVENESS_TYPEHASH, block.chainid, address(this), commitmentVersion, at));
-        address signer = ECDSA.recover(digest, signature);
-        if (!isMatcher[signer]) revert UnregisteredMatcher(signer);
-        lastProgress = at;
+    /// @notice Opens the escape hatch: `party`'s forced withdrawal of `token` has waited more
+    ///         than `exitDelay` seconds. Anyone may call. The pool freezes at the current
+    ///         commitment for good.
+    function openExit(address party, IERC20 token) public {
+        uint64 at = forcedAt[party][address(token)];
+        if (at == 0 || block.timestamp <= at + exitDelay) revert ExitNotOpen(at == 0 ? type(uint64).max : at + exitDelay);
+        if (!exitMode) {
+            exitMode = true;
+            emit ExitOpened(commitmentVersion);
+        }
     }
 
-    /// @notice When parties may exit (unix seconds): `exitDelay` after the last accepted
-    ///         settlement or withdrawal.
-    function exitOpensAt() public view returns (uint64) {
-        return lastProgress + exitDelay;
-    }
-
-    /// @notice The escape hatch. Once nothing has been settled or withdrawn for `exitDelay`
-    ///         seconds, the first call freezes the pool at the current version (no deposit,
-    ///         request, settlement or withdrawal after it) and each party withdraws, once per
-    ///         token, the balance of its exit ticket for the current version (signed by a
-    ///         registered matcher key, sealed to the party off-chain) plus the deposits the
-    ///         ticket had not counted. A party whose first deposit came after the last version
-    ///         change (the matcher cannot have moved it) leaves with its deposits and no ticket
+    /// @notice The escape hatch, once open (`openExit`): each party withdraws, once per token,
+    ///         the balance of its exit ticket for the frozen commitment (signed by a registered
+    ///         matcher key, sealed to the party off-chain) plus the deposits the ticket had not
+    ///         counted. A party whose first deposit came after the last commitment change (the
+    ///         matcher cannot have moved it) leaves with its deposits and no ticket
     ///         (`amount = depositedSeen = 0`, empty signature). What it reveals: each exiting
     ///         party's balance at the frozen version, as a withdrawal would.
     function exit(IERC20 token, uint256 amount, uint256 depositedSeen, bytes calldata ticketSignature)
         external
         nonReentrant
     {
-        if (block.timestamp <= exitOpensAt()) revert ExitNotOpen(exitOpensAt());
+        if (!exitMode) revert ExitNotOpen(type(uint64).max);
         if (token != collateral && token != payment) revert UnsupportedToken(address(token));
-        if (!exitMode) {
-            exitMode = true;
-            emit ExitOpened(commitmentVersion);
-        }
         if (exited[msg.sender][address(token)]) revert AlreadyExited(msg.sender, address(token));
         uint256 total = depositedTotal[msg.sender][address(token)];
         if (ticketSignature.length == 0) {
@@ -422,8 +480,8 @@ contract CREDarkPool is Ownable, ReentrancyGuard {
                 revert UnregisteredMatcher(address(0));
             }
         } else {
-            address signer =
-                ECDSA.recover(exitDigest(msg.sender, token, amount, depositedSeen, commitmentVersion), ticketSignature);
+            bytes32 digest = exitDigest(msg.sender, token, amount, depositedSeen, commitmentVersion, balanceCommitment);
+            address signer = ECDSA.recover(digest, ticketSignature);
             if (!isMatcher[signer]) revert UnregisteredMatcher(signer);
         }
         if (depositedSeen > total) revert BadTicket(depositedSeen, total);
@@ -431,6 +489,13 @@ contract CREDarkPool is Ownable, ReentrancyGuard {
         uint256 payout = amount + (total - depositedSeen);
         if (payout > 0) token.safeTransfer(msg.sender, payout);
         emit Exited(msg.sender, address(token));
+    }
+
+    function _checkDeposits(DepositView[] calldata deposits) private view {
+        for (uint256 i = 0; i < deposits.length; i++) {
+            DepositView calldata d = deposits[i];
+            if (d.seen > depositedTotal[d.party][d.token]) revert UncoveredDeposit(d.party, d.token);
+        }
     }
 
     function _advance(bytes32 oldCommitment, bytes32 newCommitment, uint64 version) private {

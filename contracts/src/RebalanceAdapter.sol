@@ -31,6 +31,9 @@ interface IUniswapV2Router02Min {
 ///      - authorisation is per call: the owner signs two Morpho `Authorization`s (grant with nonce
 ///        n, revoke with nonce n + 1, both with a deadline); the adapter submits the grant before
 ///        the repay and the revoke after it, so it is never authorised outside this transaction.
+///        (A front-runner that submits the grant alone changes nothing; one that submits both
+///        signatures first makes this call revert: a denial of service, never a theft, since
+///        the adapter acts only for `msg.sender`. Send through a private relay.)
 contract RebalanceAdapter is IMorphoRepayCallback {
     using SafeERC20 for IERC20;
     using MarketParamsLib for MarketParams;
@@ -93,7 +96,9 @@ contract RebalanceAdapter is IMorphoRepayCallback {
                 || revoke.nonce != grant.nonce + 1
         ) revert BadAuthorization("revoke");
 
-        MORPHO.setAuthorizationWithSig(grant, grantSig);
+        // Anyone can submit the owner's signed grant first (Morpho's setAuthorizationWithSig is
+        // open): then the adapter is already authorised and the grant's nonce is spent; go on.
+        if (!MORPHO.isAuthorized(msg.sender, address(this))) MORPHO.setAuthorizationWithSig(grant, grantSig);
         bytes memory data = abi.encode(Job(msg.sender, marketParams, amountInMaximum, path, deadline));
         _setJob(keccak256(data));
         MORPHO.repay(marketParams, repayAssets, 0, msg.sender, data);

@@ -59,6 +59,7 @@ fn settle(c: &mut Criterion) {
             token,
             amount: U256::from(amount),
             total: U256::from(amount),
+            exitKey: B256::ZERO,
         };
         let data = e.encode_log_data();
         ChainLog {

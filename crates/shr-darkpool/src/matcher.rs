@@ -10,7 +10,9 @@
 //! - a settlement is for one request as the chain holds it ([`RequestRef`]): the sealed order
 //!   must hash to the request's order commitment, name its requester, and not have been used;
 //! - deposits are admitted from the pool's `Deposited` logs, checked here (emitting contract,
-//!   finality depth, cumulative totals), never credited on the host's word;
+//!   finality depth, cumulative totals); the simulated enclave cannot authenticate the logs its
+//!   host hands it, so every transition carries its deposit counts and `CREDarkPool` refuses
+//!   one that exceeds the chain's `depositedTotal` (a forged deposit buys nothing);
 //! - transitions are *staged* in a queue until the chain accepts them; [`MatcherEnclave::reconcile`]
 //!   adopts whatever the chain's `(commitment, version)` shows, so an RPC error after a mined
 //!   fill does not fork the enclave from the chain;
@@ -29,9 +31,9 @@ use shr_contracts::bindings::CREDarkPool;
 use shr_enclave::{Enclave, EnclaveIdentity, HpkePublicKey, Sealed, TeePlatform, seal};
 
 use crate::{
-    BalanceTable, EXIT_INFO, Error, ExitTicket, FILL_INFO, FillNotice, MAKER_INFO, MATCHER_PROGRAM,
-    MakerBody, MakerCommitment, MatchOutcome, MatchStatus, ORDER_INFO, OrderBody, Registration,
-    RequestRef, Result, Settlement, WithdrawalAuth, exit_digest, liveness_digest, match_order,
+    BalanceTable, DepositView, EXIT_INFO, Error, ExitTicket, FILL_INFO, FillNotice, MAKER_INFO,
+    MATCHER_PROGRAM, MakerBody, MakerCommitment, MatchOutcome, MatchStatus, ORDER_INFO, OrderBody,
+    Registration, RequestRef, Result, Settlement, WithdrawalAuth, exit_digest, match_order,
     random_blinding, registration_report_data, settlement_digest, withdrawal_digest,
 };
 
@@ -58,6 +60,16 @@ struct State {
 impl State {
     fn counted(&self, party: Address, token: Address) -> u128 {
         self.deposits.get(&party).and_then(|m| m.get(&token)).copied().unwrap_or(0)
+    }
+
+    /// Every deposit count, in (party, token) order: what a transition carries.
+    fn deposit_views(&self) -> Vec<DepositView> {
+        self.deposits
+            .iter()
+            .flat_map(|(&party, m)| {
+                m.iter().map(move |(&token, &seen)| DepositView { party, token, seen })
+            })
+            .collect()
     }
 }
 
@@ -274,14 +286,20 @@ impl MatcherEnclave {
             }
             next.deposits.entry(e.party).or_default().insert(e.token, total);
             next.table.credit(e.party, e.token, amount)?;
-            credits.push((e.party, e.token, amount, total));
+            if !e.exitKey.is_zero() {
+                next.reply_keys.entry(e.party).or_insert(HpkePublicKey(e.exitKey.0));
+            }
+            credits.push((e.party, e.token, amount, total, e.exitKey));
         }
         next.deposit_block = last_final + 1;
         // Staged transitions were built before these deposits: they gain them too.
         for s in &mut self.staged {
-            for &(party, token, amount, total) in &credits {
+            for &(party, token, amount, total, key) in &credits {
                 s.deposits.entry(party).or_default().insert(token, total);
                 s.table.credit(party, token, amount)?;
+                if !key.is_zero() {
+                    s.reply_keys.entry(party).or_insert(HpkePublicKey(key.0));
+                }
             }
             s.deposit_block = next.deposit_block;
         }
@@ -390,6 +408,7 @@ impl MatcherEnclave {
         let status = if outcome.status == MatchStatus::Filled { 3 } else { 2 };
         let notices_digest =
             keccak256(notices.iter().flat_map(|(_, s)| s.as_bytes().to_vec()).collect::<Vec<_>>());
+        let deposits = next.deposit_views();
         let digest = settlement_digest(
             self.chain_id,
             pool,
@@ -399,6 +418,7 @@ impl MatcherEnclave {
             new,
             version,
             notices_digest,
+            &deposits,
         );
         let signature = Bytes::from(self.enclave.sign_digest(&digest)?.as_bytes().to_vec());
         let s = Settlement {
@@ -408,6 +428,7 @@ impl MatcherEnclave {
             new_commitment: new,
             version,
             notices_digest,
+            deposits,
             signature,
             notices,
         };
@@ -436,6 +457,7 @@ impl MatcherEnclave {
         next.table.debit(party, token, amount)?;
         let new = next.table.commitment(next.blinding)?;
         let version = next.version + 1;
+        let deposits = next.deposit_views();
         let digest = withdrawal_digest(
             self.chain_id,
             pool,
@@ -445,12 +467,14 @@ impl MatcherEnclave {
             next.committed,
             new,
             version,
+            &deposits,
         );
         let signature = Bytes::from(self.enclave.sign_digest(&digest)?.as_bytes().to_vec());
         let auth = WithdrawalAuth {
             old_commitment: next.committed,
             new_commitment: new,
             version,
+            deposits,
             signature,
         };
         next.committed = new;
@@ -506,8 +530,27 @@ impl MatcherEnclave {
     /// # Errors
     /// [`Error::Unbound`]; signing and sealing errors.
     pub fn exit_tickets(&self) -> Result<Vec<(Address, Address, Sealed)>> {
+        self.tickets_of(&self.state)
+    }
+
+    /// Exit tickets for the newest staged state (the confirmed one when nothing is staged): the
+    /// host stores them *before* sending the transition, so that a matcher that dies right after
+    /// the chain accepts it still leaves every party a ticket for the chain's version. A ticket
+    /// for a commitment that never lands is worthless (`exit` checks the current commitment).
+    ///
+    /// # Errors
+    /// [`Error::Unbound`]; signing and sealing errors.
+    pub fn staged_exit_tickets(&self) -> Result<Vec<(Address, Address, Sealed)>> {
+        self.tickets_of(self.tip())
+    }
+
+    /// The version of the newest staged state (the confirmed one when nothing is staged).
+    pub fn staged_version(&self) -> u64 {
+        self.tip().version
+    }
+
+    fn tickets_of(&self, s: &State) -> Result<Vec<(Address, Address, Sealed)>> {
         let pool = self.pool.ok_or(Error::Unbound)?;
-        let s = &self.state;
         let mut out = Vec::new();
         for (&party, key) in &s.reply_keys {
             for token in [self.collateral, self.payment] {
@@ -515,8 +558,14 @@ impl MatcherEnclave {
                 if amount == 0 && seen == 0 {
                     continue;
                 }
-                let digest =
-                    exit_digest(self.chain_id, pool, (party, token), amount, seen, s.version);
+                let digest = exit_digest(
+                    self.chain_id,
+                    pool,
+                    (party, token),
+                    amount,
+                    seen,
+                    (s.version, s.committed),
+                );
                 let signature = Bytes::from(self.enclave.sign_digest(&digest)?.as_bytes().to_vec());
                 let ticket = ExitTicket {
                     party,
@@ -524,22 +573,13 @@ impl MatcherEnclave {
                     amount,
                     deposited_seen: seen,
                     version: s.version,
+                    commitment: s.committed,
                     signature,
                 };
                 out.push((party, token, seal_json(key, EXIT_INFO, &ticket)?));
             }
         }
         Ok(out)
-    }
-
-    /// The matcher's proof of life at `at` (unix seconds) for `CREDarkPool.poke`.
-    ///
-    /// # Errors
-    /// [`Error::Unbound`]; signing errors.
-    pub fn liveness(&self, at: u64) -> Result<Bytes> {
-        let pool = self.pool.ok_or(Error::Unbound)?;
-        let digest = liveness_digest(self.chain_id, pool, self.state.version, at);
-        Ok(Bytes::from(self.enclave.sign_digest(&digest)?.as_bytes().to_vec()))
     }
 
     /// Sum of every party's `token` in the confirmed state, base units (what the pool must

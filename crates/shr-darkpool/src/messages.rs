@@ -58,8 +58,8 @@ pub struct FillNotice {
     pub status: MatchStatus,
 }
 
-/// A party's exit ticket for one token at one commitment version: what `CREDarkPool.exit` pays
-/// if the pool freezes at that version (plus the deposits the ticket had not counted).
+/// A party's exit ticket for one token at one commitment: what `CREDarkPool.exit` pays if the
+/// pool freezes at that commitment (plus the deposits the ticket had not counted).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ExitTicket {
     /// The party.
@@ -72,8 +72,30 @@ pub struct ExitTicket {
     pub deposited_seen: u128,
     /// The commitment version the ticket is for.
     pub version: u64,
+    /// The commitment the ticket is for (another table under the same version does not do).
+    pub commitment: B256,
     /// The matcher's signature over [`exit_digest`].
     pub signature: Bytes,
+}
+
+/// The enclave's count of one party's deposits of one token, base units: every transition
+/// carries all of them and `CREDarkPool` refuses one that exceeds its `depositedTotal`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DepositView {
+    /// The party.
+    pub party: Address,
+    /// The token.
+    pub token: Address,
+    /// Deposits counted, base units.
+    pub seen: u128,
+}
+
+/// `CREDarkPool.depositsDigest`: `h_0 = 0`, `h_{i+1} = keccak256(abi.encode(h_i, party, token,
+/// seen))`.
+pub fn deposits_digest(deposits: &[DepositView]) -> B256 {
+    deposits
+        .iter()
+        .fold(B256::ZERO, |h, d| keccak256((h, d.party, d.token, U256::from(d.seen)).abi_encode()))
 }
 
 /// The request a settlement is for, as the chain holds it (`CREDarkPool.requests(id)`).
@@ -102,6 +124,8 @@ pub struct Settlement {
     pub version: u64,
     /// keccak256 over the sealed notices, in order.
     pub notices_digest: B256,
+    /// The enclave's deposit counts the settlement was computed with.
+    pub deposits: Vec<DepositView>,
     /// The matcher's signature over [`settlement_digest`].
     pub signature: Bytes,
     /// `(party, notice sealed to it)`, delivered off-chain.
@@ -117,6 +141,8 @@ pub struct WithdrawalAuth {
     pub new_commitment: B256,
     /// The commitment's new version.
     pub version: u64,
+    /// The enclave's deposit counts the withdrawal was computed with.
+    pub deposits: Vec<DepositView>,
     /// The matcher's signature.
     pub signature: Bytes,
 }
@@ -144,7 +170,8 @@ fn typehash(name: &str) -> B256 {
 }
 
 /// `CREDarkPool.settlementDigest`, computed independently by the enclave: binds the chain, the
-/// pool, the request, its requester and order commitment, the transition and the notices.
+/// pool, the request, its requester and order commitment, the transition, the notices and the
+/// deposit counts.
 #[allow(clippy::too_many_arguments)]
 pub fn settlement_digest(
     chain_id: u64,
@@ -155,6 +182,7 @@ pub fn settlement_digest(
     new: B256,
     version: u64,
     notices_digest: B256,
+    deposits: &[DepositView],
 ) -> B256 {
     keccak256(
         (
@@ -169,6 +197,7 @@ pub fn settlement_digest(
             new,
             U256::from(version),
             notices_digest,
+            deposits_digest(deposits),
         )
             .abi_encode(),
     )
@@ -185,6 +214,7 @@ pub fn withdrawal_digest(
     old: B256,
     new: B256,
     version: u64,
+    deposits: &[DepositView],
 ) -> B256 {
     keccak256(
         (
@@ -197,19 +227,20 @@ pub fn withdrawal_digest(
             old,
             new,
             U256::from(version),
+            deposits_digest(deposits),
         )
             .abi_encode(),
     )
 }
 
-/// `CREDarkPool.exitDigest`.
+/// `CREDarkPool.exitDigest`: binds the commitment as well as its version.
 pub fn exit_digest(
     chain_id: u64,
     pool: Address,
     (party, token): (Address, Address),
     amount: u128,
     deposited_seen: u128,
-    version: u64,
+    (version, commitment): (u64, B256),
 ) -> B256 {
     keccak256(
         (
@@ -221,20 +252,7 @@ pub fn exit_digest(
             U256::from(amount),
             U256::from(deposited_seen),
             U256::from(version),
-        )
-            .abi_encode(),
-    )
-}
-
-/// The digest of `CREDarkPool.poke` (the matcher's proof of life at `at`, unix seconds).
-pub fn liveness_digest(chain_id: u64, pool: Address, version: u64, at: u64) -> B256 {
-    keccak256(
-        (
-            typehash("shr/darkpool/liveness/v1"),
-            U256::from(chain_id),
-            pool,
-            U256::from(version),
-            U256::from(at),
+            commitment,
         )
             .abi_encode(),
     )

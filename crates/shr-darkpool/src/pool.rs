@@ -13,10 +13,12 @@ use shr_contracts::{
 };
 use shr_enclave::{EnclaveIdentity, Sealed, TeePlatform};
 
-use crate::{ExitTicket, Registration, RequestRef, Result, Settlement, WithdrawalAuth};
+use crate::{
+    DepositView, ExitTicket, Registration, RequestRef, Result, Settlement, WithdrawalAuth,
+};
 
-/// The escape hatch's default delay: parties may exit after this many seconds without an
-/// accepted settlement, withdrawal or matcher liveness proof (3 days).
+/// The escape hatch's default delay: a forced withdrawal unserved this many seconds opens it
+/// (3 days).
 pub const DEFAULT_EXIT_DELAY_SECS: u64 = 3 * 86_400;
 /// How long a registration quote stays valid by default, seconds.
 pub const REGISTRATION_VALIDITY_SECS: u64 = 3_600;
@@ -157,21 +159,8 @@ impl DarkPool {
         Ok(send(chain, owner, self.address, &CREDarkPool::revokeMatcherCall { signer }).await?)
     }
 
-    /// `poke`: relays the matcher's proof of life at `at` (unix seconds).
-    ///
-    /// # Errors
-    /// `UnregisteredMatcher`, `BadTimeout`, `Frozen`.
-    pub async fn poke(
-        &self,
-        chain: &dyn Chain,
-        from: Address,
-        at: u64,
-        signature: Bytes,
-    ) -> Result<Receipt> {
-        Ok(send(chain, from, self.address, &CREDarkPool::pokeCall { at, signature }).await?)
-    }
-
-    /// `exit` with `party`'s ticket (or none: `amount = depositedSeen = 0`, no signature).
+    /// `exit` with `party`'s ticket (or none: `amount = depositedSeen = 0`, no signature), once
+    /// the hatch is open.
     ///
     /// # Errors
     /// `ExitNotOpen`, `AlreadyExited`, `UnregisteredMatcher`, `BadTicket`.
@@ -191,7 +180,7 @@ impl DarkPool {
         Ok(send(chain, party, self.address, &call).await?)
     }
 
-    /// `lastProgress`: when a settlement, withdrawal or liveness proof was last accepted.
+    /// `lastProgress`: when a settlement or withdrawal was last accepted.
     ///
     /// # Errors
     /// Contract errors.
@@ -218,7 +207,8 @@ impl DarkPool {
         Ok(())
     }
 
-    /// Approves and deposits `amount` of `token` from `from`.
+    /// Approves and deposits `amount` of `token` from `from`, with no exit key (the party gets
+    /// exit tickets only if the matcher learns a key otherwise).
     ///
     /// # Errors
     /// `NotMaker`, `UnsupportedToken`, ERC-20 reverts.
@@ -229,9 +219,30 @@ impl DarkPool {
         token: Address,
         amount: U256,
     ) -> Result<Receipt> {
+        self.deposit_with_key(chain, from, token, amount, None).await
+    }
+
+    /// Approves and deposits `amount` of `token` from `from`, naming the HPKE key its exit
+    /// tickets are sealed to.
+    ///
+    /// # Errors
+    /// `NotMaker`, `UnsupportedToken`, `Frozen`, ERC-20 reverts.
+    pub async fn deposit_with_key(
+        &self,
+        chain: &dyn Chain,
+        from: Address,
+        token: Address,
+        amount: U256,
+        exit_key: Option<&shr_enclave::HpkePublicKey>,
+    ) -> Result<Receipt> {
         let approve = TestToken::approveCall { spender: self.address, value: amount };
         send(chain, from, token, &approve).await?;
-        Ok(send(chain, from, self.address, &CREDarkPool::depositCall { token, amount }).await?)
+        let call = CREDarkPool::depositCall {
+            token,
+            amount,
+            exitKey: exit_key.map(|k| k.0.into()).unwrap_or_default(),
+        };
+        Ok(send(chain, from, self.address, &call).await?)
     }
 
     /// `requestCollateral` with the sealed order; returns the request id and the receipt.
@@ -276,15 +287,17 @@ impl DarkPool {
                 version: s.version,
                 noticesDigest: s.notices_digest,
             },
+            deposits: views(&s.deposits),
             enclaveSignature: s.signature.clone(),
         };
         Ok(send(chain, from, self.address, &call).await?)
     }
 
-    /// `withdraw` with a matcher authorisation.
+    /// `withdraw` with a matcher authorisation, sent by the party `from` for itself.
     ///
     /// # Errors
-    /// `UnregisteredMatcher` (a signature for another amount or party), `StaleCommitment`.
+    /// `UnregisteredMatcher` (a signature for another amount or party), `StaleCommitment`,
+    /// `UncoveredDeposit`.
     pub async fn withdraw(
         &self,
         chain: &dyn Chain,
@@ -293,15 +306,61 @@ impl DarkPool {
         amount: U256,
         auth: &WithdrawalAuth,
     ) -> Result<Receipt> {
+        self.withdraw_for(chain, from, from, token, amount, auth).await
+    }
+
+    /// `withdraw` for `party`, sent by `relayer` (the funds go to the party).
+    ///
+    /// # Errors
+    /// As [`DarkPool::withdraw`].
+    pub async fn withdraw_for(
+        &self,
+        chain: &dyn Chain,
+        relayer: Address,
+        party: Address,
+        token: Address,
+        amount: U256,
+        auth: &WithdrawalAuth,
+    ) -> Result<Receipt> {
         let call = CREDarkPool::withdrawCall {
+            party,
             token,
             amount,
             oldCommitment: auth.old_commitment,
             newCommitment: auth.new_commitment,
             version: auth.version,
+            deposits: views(&auth.deposits),
             enclaveSignature: auth.signature.clone(),
         };
+        Ok(send(chain, relayer, self.address, &call).await?)
+    }
+
+    /// `requestForcedWithdrawal`: `from` asks for its whole balance of `token`.
+    ///
+    /// # Errors
+    /// `NothingDeposited`, `UnsupportedToken`, `Frozen`.
+    pub async fn request_forced_withdrawal(
+        &self,
+        chain: &dyn Chain,
+        from: Address,
+        token: Address,
+    ) -> Result<Receipt> {
+        let call = CREDarkPool::requestForcedWithdrawalCall { token };
         Ok(send(chain, from, self.address, &call).await?)
+    }
+
+    /// `openExit`: `party`'s forced withdrawal of `token` waited past the exit delay.
+    ///
+    /// # Errors
+    /// `ExitNotOpen`.
+    pub async fn open_exit(
+        &self,
+        chain: &dyn Chain,
+        from: Address,
+        party: Address,
+        token: Address,
+    ) -> Result<Receipt> {
+        Ok(send(chain, from, self.address, &CREDarkPool::openExitCall { party, token }).await?)
     }
 
     /// `expire` (anyone, after the deadline).
@@ -365,4 +424,14 @@ impl DarkPool {
         let v = view(chain, self.address, &CREDarkPool::commitmentVersionCall {}).await?;
         Ok((c, v))
     }
+}
+
+fn views(d: &[DepositView]) -> Vec<CREDarkPool::DepositView> {
+    d.iter()
+        .map(|d| CREDarkPool::DepositView {
+            party: d.party,
+            token: d.token,
+            seen: U256::from(d.seen),
+        })
+        .collect()
 }

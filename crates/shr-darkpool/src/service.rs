@@ -5,7 +5,7 @@
 //! Sealed orders arrive through the store's mailbox (`order`, request id), written by the
 //! requester next to the `requestCollateral` calldata that carries the same ciphertext; notices
 //! leave through it (`fill`, `"{request id}:{party}"`), exit tickets too (`exit`,
-//! `"{party}:{token}"`). All are HPKE ciphertexts. One request's failure is logged and skipped:
+//! `"{party}:{token}:{version}"`, stored before the transition they are for is sent). All are HPKE ciphertexts. One request's failure is logged and skipped:
 //! it never holds up the requests behind it.
 
 use alloy::{
@@ -23,6 +23,7 @@ use crate::{
 };
 
 const CURSOR: &str = "matcher/requests";
+const FORCED_CURSOR: &str = "matcher/forced";
 /// Mailbox kind and key of the matcher's sealed state.
 pub const STATE_KEY: (&str, &str) = ("matcher", "state");
 
@@ -42,7 +43,7 @@ pub async fn onboard_maker(
 ) -> Result<()> {
     let maker = body.commitment.maker;
     pool.set_maker(chain, admin, maker).await?;
-    pool.deposit(chain, maker, token, U256::from(inventory)).await?;
+    pool.deposit_with_key(chain, maker, token, U256::from(inventory), Some(&body.reply_to)).await?;
     matcher.add_maker(&seal_maker(&matcher.identity().hpke, body)?)
 }
 
@@ -66,9 +67,9 @@ pub fn fill_key(request_id: u64, party: Address) -> String {
     format!("{request_id}:{party}")
 }
 
-/// The mailbox key of `party`'s exit ticket for `token`.
-pub fn exit_key(party: Address, token: Address) -> String {
-    format!("{party}:{token}")
+/// The mailbox key of `party`'s exit ticket for `token` at commitment `version`.
+pub fn exit_key(party: Address, token: Address, version: u64) -> String {
+    format!("{party}:{token}:{version}")
 }
 
 /// What one pass did.
@@ -78,6 +79,8 @@ pub struct Served {
     pub statuses: Vec<(u64, RequestStatus)>,
     /// Requests that failed in the enclave or on chain, with why; the loop went on.
     pub failures: Vec<(u64, Error)>,
+    /// Forced withdrawals served: `(party, token)`.
+    pub forced: Vec<(Address, Address)>,
 }
 
 /// Brings the enclave to the chain's commitment, persists its sealed state and, when it
@@ -100,9 +103,17 @@ pub async fn reconcile(
 async fn persist(matcher: &MatcherEnclave, store: &Store) -> Result<()> {
     let sealed = matcher.seal_state()?;
     store.put_sealed(STATE_KEY.0, STATE_KEY.1, sealed.as_bytes()).await.map_err(Error::Store)?;
-    for (party, token, ticket) in matcher.exit_tickets()? {
+    put_tickets(store, matcher.version(), matcher.exit_tickets()?).await
+}
+
+async fn put_tickets(
+    store: &Store,
+    version: u64,
+    tickets: Vec<(Address, Address, Sealed)>,
+) -> Result<()> {
+    for (party, token, ticket) in tickets {
         store
-            .put_sealed("exit", &exit_key(party, token), ticket.as_bytes())
+            .put_sealed("exit", &exit_key(party, token, version), ticket.as_bytes())
             .await
             .map_err(Error::Store)?;
     }
@@ -114,8 +125,8 @@ async fn persist(matcher: &MatcherEnclave, store: &Store) -> Result<()> {
 /// is sent from `relayer`. The enclave's staged table becomes current only once the chain shows
 /// it (an error after a mined fill is reconciled from the chain's commitment, not aborted). A
 /// failing request is recorded in [`Served::failures`] and the pass goes on; the cursor always
-/// advances. When the pool has been idle for half its exit delay, the matcher's liveness proof
-/// is relayed so the escape hatch stays shut while it is alive.
+/// advances. Forced withdrawals still open are served (the party's whole balance, sent by
+/// `relayer` to the party), so the escape hatch stays shut while the matcher is alive.
 ///
 /// # Errors
 /// Chain and store errors outside a request; [`Error::Desynchronised`].
@@ -150,8 +161,62 @@ pub async fn serve_once(
         }
     }
     store.set_cursor(CURSOR, head + 1).await.map_err(Error::Store)?;
-    keep_alive(matcher, chain, pool, relayer).await?;
+    serve_forced(matcher, chain, pool, (relayer, store), head, &mut out).await?;
     Ok(out)
+}
+
+/// Serves every forced withdrawal requested since the persisted cursor and still open.
+async fn serve_forced(
+    matcher: &mut MatcherEnclave,
+    chain: &dyn Chain,
+    pool: &DarkPool,
+    (relayer, store): (Address, &Store),
+    head: u64,
+    out: &mut Served,
+) -> Result<()> {
+    let from = store.cursor(FORCED_CURSOR).await.map_err(Error::Store)?.unwrap_or(0);
+    let mut filter = LogFilter::event(
+        pool.address,
+        CREDarkPool::ForcedWithdrawalRequested::SIGNATURE_HASH,
+        from,
+    );
+    filter.to_block = Some(head);
+    // A request that could not be served is read again next pass.
+    let mut next = head + 1;
+    for l in chain.logs(&filter).await? {
+        let Ok(e) = CREDarkPool::ForcedWithdrawalRequested::decode_log(&l.to_primitive()) else {
+            continue;
+        };
+        let (party, token) = (e.party, e.token);
+        let open =
+            view(chain, pool.address, &CREDarkPool::forcedAtCall { _0: party, _1: token }).await?;
+        if open == 0 {
+            continue;
+        }
+        let amount = matcher.balance(party, token);
+        let served = async {
+            let auth = matcher.authorize_withdrawal(party, token, amount)?;
+            put_tickets(store, matcher.staged_version(), matcher.staged_exit_tickets()?).await?;
+            pool.withdraw_for(chain, relayer, party, token, U256::from(amount), &auth).await?;
+            Ok::<_, Error>(())
+        }
+        .await;
+        match served {
+            Ok(()) => {
+                matcher.confirm()?;
+                persist(matcher, store).await?;
+                info!(target: "shr::darkpool", %party, %token, "forced withdrawal served");
+                out.forced.push((party, token));
+            }
+            Err(err) => {
+                reconcile(matcher, chain, pool, store).await?;
+                warn!(target: "shr::darkpool", %party, error = %err, "forced withdrawal not served; retried next pass");
+                next = next.min(l.block_number);
+            }
+        }
+    }
+    store.set_cursor(FORCED_CURSOR, next).await.map_err(Error::Store)?;
+    Ok(())
 }
 
 async fn serve_request(
@@ -177,6 +242,9 @@ async fn serve_request(
         info!(target: "shr::darkpool", request_id = id, "not enough committed liquidity; the request will expire");
         return Ok(Some(RequestStatus::Pending));
     };
+    // Tickets for the version this fill creates go out first: if the matcher dies once the
+    // chain accepts it, every party can still leave through the escape hatch.
+    put_tickets(store, matcher.staged_version(), matcher.staged_exit_tickets()?).await?;
     if let Err(err) = pool.fill(chain, relayer, &s).await {
         // The transaction may have been mined even though the call failed (an RPC error after
         // broadcast): the chain's commitment decides.
@@ -198,21 +266,4 @@ async fn serve_request(
     }
     info!(target: "shr::darkpool", request_id = id, fills = outcome.fills.len(), "settled");
     Ok(Some(pool.status(chain, id).await?))
-}
-
-/// Relays the matcher's liveness proof when the pool has been idle for half its exit delay.
-async fn keep_alive(
-    matcher: &MatcherEnclave,
-    chain: &dyn Chain,
-    pool: &DarkPool,
-    relayer: Address,
-) -> Result<()> {
-    let delay = view(chain, pool.address, &CREDarkPool::exitDelayCall {}).await?;
-    let last = pool.last_progress(chain).await?;
-    let now = chain.timestamp().await?;
-    if now > last + delay / 2 {
-        pool.poke(chain, relayer, now, matcher.liveness(now)?).await?;
-        info!(target: "shr::darkpool", "liveness proof relayed");
-    }
-    Ok(())
 }

@@ -2,7 +2,7 @@
 //! 10) and the escape hatch, each performed against the hardened pool and matcher.
 
 use alloy::{
-    primitives::{Address, B256, Bytes, U256, keccak256},
+    primitives::{Address, B256, U256, keccak256},
     sol_types::SolEvent,
 };
 use shr_chain::{Chain, ChainLog};
@@ -196,6 +196,7 @@ fn deposit_log(
         token,
         amount: U256::from(amount),
         total: U256::from(total),
+        exitKey: B256::ZERO,
     };
     let data = e.encode_log_data();
     ChainLog {
@@ -238,52 +239,77 @@ async fn a_host_cannot_credit_deposits_the_chain_does_not_show() -> R {
     p.chain.mine().await?;
     shr_darkpool::sync_deposits(&mut p.matcher, &p.chain).await?;
     assert_eq!(p.matcher.balance(host, weth), 5);
+    // A forged log the enclave cannot tell from a real one (the pool's address, a consistent
+    // total): it counts it, signs the accomplice's withdrawal, and the chain refuses it, since
+    // the transition carries the count and `depositedTotal` shows no such deposit.
+    let (head, block) = (p.chain.block_number().await?, p.matcher.deposit_cursor());
+    let forged =
+        deposit_log(p.pool.address, block, host, p.pool.collateral, 300_000_000, 300_000_000);
+    assert_eq!(p.matcher.admit_deposits(&[forged], head + 10)?, 1);
+    let auth = p.matcher.authorize_withdrawal(host, p.pool.collateral, 300_000_000)?;
+    let e = pool_error(
+        p.pool
+            .withdraw(&p.chain, host, p.pool.collateral, U256::from(300_000_000u64), &auth)
+            .await
+            .unwrap_err(),
+    );
+    assert!(matches!(e, E::UncoveredDeposit(_)), "{e:?}");
+    p.matcher.abort();
+    let held =
+        view(&p.chain, p.pool.collateral, &TestToken::balanceOfCall { account: p.pool.address })
+            .await?;
+    assert_eq!(held, U256::from(1_000_000_000u64), "nothing left the pool");
+    // (The enclave now believes in the forged deposit: every later transition is refused until
+    // it is restarted from a sealed state before it. A lying host can stop the pool, not rob it.)
     Ok(())
 }
 
-/// The escape hatch: when nothing is settled or withdrawn for the exit delay (and the matcher
-/// proves no liveness), each party leaves with its exit ticket; the pool is frozen after.
+/// The escape hatch: a party may force its withdrawal; a live matcher serves it (the hatch stays
+/// shut), a silent one lets the delay pass and anyone opens the hatch; each party then leaves
+/// once with its exit ticket for the frozen commitment, and the pool is frozen for good.
 #[tokio::test]
 async fn parties_exit_through_the_hatch_when_the_matcher_is_gone() -> R {
     let mut p = pool(false).await?;
+    let store = Store::open("sqlite::memory:").await?;
+    let relayer = p.chain.accounts()[8];
     let now = p.chain.timestamp().await?;
     let (id, sealed) = p.request(700_000_000, 3_600).await?;
     let (_, s) = p.matcher.settle(&p.rref(id).await?, &sealed, TWAP, now)?;
     p.pool.fill(&p.chain, p.requester, &s.unwrap()).await?;
     p.matcher.confirm()?;
-    let tickets = p.matcher.exit_tickets()?;
+    let old_tickets = p.matcher.exit_tickets()?;
     let (wbtc, weth) = p.matcher.tokens();
-    // Too early: refused.
+    // No forced withdrawal outstanding: the hatch is shut.
     let e = pool_error(p.pool.exit(&p.chain, p.requester, wbtc, None).await.unwrap_err());
     assert!(matches!(e, E::ExitNotOpen(_)), "{e:?}");
-    // A live matcher keeps the hatch shut while idle.
-    p.chain.advance_time(DEFAULT_EXIT_DELAY_SECS / 2 + 10).await?;
-    let at = p.chain.timestamp().await?;
-    p.pool.poke(&p.chain, p.requester, at, p.matcher.liveness(at)?).await?;
-    p.chain.advance_time(DEFAULT_EXIT_DELAY_SECS / 2 + 10).await?;
-    let e = pool_error(p.pool.exit(&p.chain, p.requester, wbtc, None).await.unwrap_err());
+    let e = pool_error(p.pool.open_exit(&p.chain, relayer, p.requester, wbtc).await.unwrap_err());
     assert!(matches!(e, E::ExitNotOpen(_)), "{e:?}");
-    // The matcher goes silent for the whole delay: the requester leaves with its collateral.
-    p.chain.advance_time(DEFAULT_EXIT_DELAY_SECS).await?;
-    let mine = tickets
+    // A live matcher serves a forced withdrawal: the requester's whole balance goes to it.
+    p.pool.request_forced_withdrawal(&p.chain, p.requester, wbtc).await?;
+    let served = serve_once(&mut p.matcher, &p.chain, &p.pool, relayer, &store, TWAP).await?;
+    assert_eq!(served.forced, vec![(p.requester, wbtc)]);
+    let got = view(&p.chain, wbtc, &TestToken::balanceOfCall { account: p.requester }).await?;
+    assert_eq!(got, U256::from(700_000_000u64));
+    p.chain.advance_time(DEFAULT_EXIT_DELAY_SECS + 1).await?;
+    let e = pool_error(p.pool.open_exit(&p.chain, relayer, p.requester, wbtc).await.unwrap_err());
+    assert!(matches!(e, E::ExitNotOpen(_)), "served: the hatch stays shut");
+    // The matcher goes silent: a maker's forced withdrawal waits past the delay.
+    let maker = &p.makers[0];
+    p.pool.request_forced_withdrawal(&p.chain, maker.0, wbtc).await?;
+    p.chain.advance_time(DEFAULT_EXIT_DELAY_SECS + 1).await?;
+    p.pool.open_exit(&p.chain, relayer, maker.0, wbtc).await?;
+    // A ticket for an older commitment does not pay: the requester's collateral left already.
+    let stale = old_tickets
         .iter()
         .filter(|(party, token, _)| *party == p.requester && *token == wbtc)
         .map(|(_, _, t)| open_exit_ticket(&p.requester_key, t))
         .next()
         .expect("a ticket")?;
-    assert_eq!(mine.amount, 700_000_000);
-    p.pool.exit(&p.chain, p.requester, wbtc, Some(&mine)).await?;
-    let got = view(&p.chain, wbtc, &TestToken::balanceOfCall { account: p.requester }).await?;
-    assert_eq!(got, U256::from(700_000_000u64));
-    // Once per token, and the pool is frozen: no settlement, deposit or request after.
-    let e = pool_error(p.pool.exit(&p.chain, p.requester, wbtc, Some(&mine)).await.unwrap_err());
-    assert!(matches!(e, E::AlreadyExited(..)), "{e:?}");
-    let e = pool_error(
-        p.pool.deposit(&p.chain, p.requester, weth, U256::from(1u64)).await.unwrap_err(),
-    );
-    assert!(matches!(e, E::Frozen(_)), "{e:?}");
-    // A ticket inflated by its holder does not verify.
-    let maker = &p.makers[0];
+    assert_eq!(stale.amount, 700_000_000);
+    let e = pool_error(p.pool.exit(&p.chain, p.requester, wbtc, Some(&stale)).await.unwrap_err());
+    assert!(matches!(e, E::UnregisteredMatcher(_)), "{e:?}");
+    // The maker leaves with its current ticket, once; an inflated one does not verify.
+    let tickets = p.matcher.exit_tickets()?;
     let t = tickets
         .iter()
         .filter(|(party, token, _)| *party == maker.0 && *token == wbtc)
@@ -297,6 +323,12 @@ async fn parties_exit_through_the_hatch_when_the_matcher_is_gone() -> R {
     p.pool.exit(&p.chain, maker.0, wbtc, Some(&t)).await?;
     let bal = view(&p.chain, wbtc, &TestToken::balanceOfCall { account: maker.0 }).await?;
     assert_eq!(bal, U256::from(t.amount));
-    let _ = Bytes::new();
+    let e = pool_error(p.pool.exit(&p.chain, maker.0, wbtc, Some(&t)).await.unwrap_err());
+    assert!(matches!(e, E::AlreadyExited(..)), "{e:?}");
+    // Frozen: no deposit, no settlement after.
+    let e = pool_error(
+        p.pool.deposit(&p.chain, p.requester, weth, U256::from(1u64)).await.unwrap_err(),
+    );
+    assert!(matches!(e, E::Frozen(_)), "{e:?}");
     Ok(())
 }

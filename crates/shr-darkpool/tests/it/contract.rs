@@ -228,6 +228,7 @@ fn rogue_sign(tee: &SimulatedTee, s: &Settlement, r: &RequestRef, pool: Address)
         s.new_commitment,
         s.version,
         s.notices_digest,
+        &s.deposits,
     );
     Ok(Bytes::from(rogue.sign_digest(&d)?.as_bytes().to_vec()))
 }
@@ -345,6 +346,16 @@ async fn reentrancy_is_refused() -> R {
     let auth = p.matcher.authorize_withdrawal(p.requester, token, amount)?;
     // The hostile token re-enters withdraw with the same authorisation while paying out.
     let reenter = shr_contracts::bindings::CREDarkPool::withdrawCall {
+        party: p.requester,
+        deposits: auth
+            .deposits
+            .iter()
+            .map(|d| shr_contracts::bindings::CREDarkPool::DepositView {
+                party: d.party,
+                token: d.token,
+                seen: U256::from(d.seen),
+            })
+            .collect(),
         token,
         amount: U256::from(amount),
         oldCommitment: auth.old_commitment,

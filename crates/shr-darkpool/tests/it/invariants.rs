@@ -178,6 +178,7 @@ async fn run(p: &mut Pool, ops: &[Op], reached: &Reached) -> Result<(), TestCase
                     old_commitment: c,
                     new_commitment: B256::repeat_byte(1),
                     version: v + 1,
+                    deposits: vec![],
                     signature: Bytes::from(vec![amount as u8; 65]),
                 };
                 let stolen = p.pool.withdraw(&p.chain, attacker, wbtc, U256::from(amount), &auth);
