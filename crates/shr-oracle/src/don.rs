@@ -406,6 +406,17 @@ pub async fn attested_state(chain: &dyn Chain, receiver: Address) -> Result<(boo
     Ok((s, t.try_into().unwrap_or(u64::MAX)))
 }
 
+/// `ReserveAttestation.latestStatus()`: `(isSolvent, observedAt unix s, fresh)`, `fresh` being
+/// whether the status was observed within the receiver's heartbeat + grace. A consumer treats a
+/// stale status as unknown.
+///
+/// # Errors
+/// Contract errors.
+pub async fn attested_status(chain: &dyn Chain, receiver: Address) -> Result<(bool, u64, bool)> {
+    let s = view(chain, receiver, &ReserveAttestation::latestStatusCall {}).await?;
+    Ok((s.solvent, s.observedAt.try_into().unwrap_or(u64::MAX), s.fresh))
+}
+
 /// Decodes `ReserveStatusUpdated` logs of `receiver` in `logs`.
 pub fn status_updates(receiver: Address, logs: &[shr_chain::ChainLog]) -> Vec<(bool, u64)> {
     logs.iter()

@@ -25,8 +25,8 @@ mod source;
 mod transport;
 
 pub use don::{
-    Deployment, Don, DonConfig, RoundReport, Transmission, attested_state, status_history,
-    status_updates,
+    Deployment, Don, DonConfig, RoundReport, Transmission, attested_state, attested_status,
+    status_history, status_updates,
 };
 pub use error::{Error, Result};
 pub use node::{Behavior, OracleNode};

@@ -27,7 +27,8 @@ function setSolvent(v) {
 
 async function refreshReserve() {
   const r = await getJson('/api/reserve?history=1');
-  setSolvent(r.is_solvent);
+  // A stale status (older than the receiver's heartbeat + grace) means unknown.
+  setSolvent(r.fresh === false ? null : r.is_solvent);
   $('#last-updated').textContent = iso(r.last_updated);
   $('#rounds').textContent = r.rounds; $('#series').textContent = r.series_readings;
   $('#reports').textContent = r.reports; $('#receiver').textContent = r.receiver || '–';

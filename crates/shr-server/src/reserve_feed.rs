@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use alloy::primitives::{Address, U256};
 use shr_chain::Chain;
-use shr_oracle::{Deployment, Don, NodeInput, ReserveReading, attested_state};
+use shr_oracle::{Deployment, Don, NodeInput, ReserveReading, attested_state, attested_status};
 use tracing::{debug, info};
 
 use crate::{AppState, Attestation, Event, Result};
@@ -51,7 +51,11 @@ pub async fn run(
         let rep =
             don.round(chain, dep, transmitter, r.observed_at, |_| NodeInput::Reading(r)).await?;
         let transmitted = rep.transmission.is_some();
-        state.update_reserve(|v| v.rounds += 1);
+        let (_, _, fresh) = attested_status(chain, dep.receiver).await?;
+        state.update_reserve(|v| {
+            v.rounds += 1;
+            v.fresh = Some(fresh);
+        });
         state.publish(Event::Round { round: rep.round, observed_at: r.observed_at, transmitted });
         if let Some(t) = rep.transmission.as_ref().filter(|t| t.accepted) {
             let (is_solvent, last_updated) = attested_state(chain, dep.receiver).await?;

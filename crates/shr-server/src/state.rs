@@ -57,6 +57,10 @@ pub struct ReserveView {
     pub is_solvent: Option<bool>,
     /// `ReserveAttestation.lastUpdated()`, unix seconds.
     pub last_updated: u64,
+    /// `ReserveAttestation.latestStatus().fresh` at the last round: whether the status was
+    /// observed within the heartbeat + grace. A stale status means unknown, whatever
+    /// `is_solvent` says (`None` before the first round).
+    pub fresh: Option<bool>,
     /// The `ReserveAttestation` receiver address.
     pub receiver: String,
     /// The `KeystoneForwarder` address.
@@ -206,6 +210,7 @@ impl AppState {
         ReserveView {
             is_solvent: v.is_solvent,
             last_updated: v.last_updated,
+            fresh: v.fresh,
             receiver: v.receiver.clone(),
             forwarder: v.forwarder.clone(),
             rounds: v.rounds,
