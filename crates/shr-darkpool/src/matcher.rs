@@ -34,7 +34,7 @@ use crate::{
     BalanceTable, DepositView, EXIT_INFO, Error, ExitTicket, FILL_INFO, FillNotice, MAKER_INFO,
     MATCHER_PROGRAM, MakerBody, MakerCommitment, MatchOutcome, MatchStatus, ORDER_INFO, OrderBody,
     Registration, RequestRef, Result, Settlement, WithdrawalAuth, exit_digest, match_order,
-    random_blinding, registration_report_data, settlement_digest, withdrawal_digest,
+    random_blinding, settlement_digest, withdrawal_digest,
 };
 
 /// HPKE context of the matcher's state sealed at rest.
@@ -234,17 +234,7 @@ impl MatcherEnclave {
     /// [`Error::Unbound`]; platform errors.
     pub fn registration(&self, platform: &dyn TeePlatform, expiry: u64) -> Result<Registration> {
         let pool = self.pool.ok_or(Error::Unbound)?;
-        let id = self.identity();
-        let data = registration_report_data(id.signer, &id.hpke, self.chain_id, pool, expiry);
-        let quote = self.enclave.quote_for(platform, data)?;
-        Ok(Registration {
-            signer: id.signer,
-            hpke: id.hpke,
-            measurement: quote.measurement.0,
-            kind: quote.platform,
-            expiry,
-            signature: Bytes::from(quote.signature.as_bytes().to_vec()),
-        })
+        Registration::of(&self.enclave, platform, (self.chain_id, pool), expiry)
     }
 
     /// Admits the pool's `Deposited` logs up to block `head - finality`: each must come from the

@@ -7,7 +7,7 @@ use alloy::{
     sol_types::SolValue,
 };
 use serde::{Deserialize, Serialize};
-use shr_enclave::{Enclave, HpkePublicKey, Sealed, seal};
+use shr_enclave::{Enclave, HpkePublicKey, Sealed, TeePlatform, seal};
 
 use crate::{Error, MakerCommitment, MatchStatus, Order, Result};
 
@@ -163,6 +163,32 @@ pub struct Registration {
     pub expiry: u64,
     /// The platform root's quote signature.
     pub signature: Bytes,
+}
+
+impl Registration {
+    /// A registration of `enclave`'s key on `pool` (chain `chain_id`): a fresh quote from
+    /// `platform` over [`registration_report_data`], valid until `expiry` (unix seconds).
+    ///
+    /// # Errors
+    /// Platform errors.
+    pub fn of(
+        enclave: &Enclave,
+        platform: &dyn TeePlatform,
+        (chain_id, pool): (u64, Address),
+        expiry: u64,
+    ) -> Result<Self> {
+        let id = enclave.identity();
+        let data = registration_report_data(id.signer, &id.hpke, chain_id, pool, expiry);
+        let quote = enclave.quote_for(platform, data)?;
+        Ok(Self {
+            signer: id.signer,
+            hpke: id.hpke,
+            measurement: quote.measurement.0,
+            kind: quote.platform,
+            expiry,
+            signature: Bytes::from(quote.signature.as_bytes().to_vec()),
+        })
+    }
 }
 
 fn typehash(name: &str) -> B256 {

@@ -15,8 +15,8 @@ use shr_contracts::{
 };
 use shr_darkpool::{
     DarkPool, Error, MakerBody, MakerCommitment, MatchStatus, MatcherEnclave, Order, OrderBody,
-    Registration, RequestRef, RequestStatus, Settlement, onboard_maker, open_notice,
-    registration_report_data, seal_order, sync_deposits,
+    Registration, RequestRef, RequestStatus, Settlement, onboard_maker, open_notice, seal_order,
+    sync_deposits,
 };
 use shr_enclave::{Enclave, SimulatedTee};
 
@@ -193,17 +193,7 @@ async fn an_unregistered_key_or_platform_or_measurement_is_refused() -> R {
     let admin = p.chain.accounts()[0];
     let expiry = p.chain.timestamp().await? + 600;
     let other_program = Enclave::launch(&p.tee, "not-the-matcher")?;
-    let id = other_program.identity();
-    let data = registration_report_data(id.signer, &id.hpke, 31337, p.pool.address, expiry);
-    let quote = other_program.quote_for(&p.tee, data)?;
-    let wrong = Registration {
-        signer: id.signer,
-        hpke: id.hpke,
-        measurement: quote.measurement.0,
-        kind: quote.platform,
-        expiry,
-        signature: Bytes::from(quote.signature.as_bytes().to_vec()),
-    };
+    let wrong = Registration::of(&other_program, &p.tee, (31337, p.pool.address), expiry)?;
     let e = pool_error(p.pool.register_matcher(&p.chain, admin, &wrong).await.unwrap_err());
     assert!(matches!(e, E::WrongMeasurement(_)), "{e:?}");
     let other_tee = SimulatedTee::new();
