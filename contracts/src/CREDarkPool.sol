@@ -108,10 +108,15 @@ contract CREDarkPool is Ownable, ReentrancyGuard {
     /// @notice The request that used an order commitment (0: unused). A requester that crashed
     ///         after sending finds its request here, whatever came after it.
     mapping(bytes32 => uint256) public requestOfOrder;
-    /// @notice Cumulative deposits per party and token, base units (public: ERC-20 transfers).
-    mapping(address => mapping(address => uint256)) public depositedTotal;
-    /// @notice The commitment version at a party's first deposit of a token, plus one (0: none).
-    mapping(address => mapping(address => uint64)) public firstDepositVersion;
+    /// @dev A party's deposits of a token: the cumulative total (public: ERC-20 transfers) and
+    ///      whether a landed transition counted some of them (one slot: the flag costs no cold
+    ///      write on top of the total's read).
+    struct DepositRecord {
+        uint248 total;
+        bool counted;
+    }
+
+    mapping(address => mapping(address => DepositRecord)) private _deposits;
     /// @notice Whether a party has exited a token.
     mapping(address => mapping(address => bool)) public exited;
 
@@ -151,6 +156,8 @@ contract CREDarkPool is Ownable, ReentrancyGuard {
     error ExitNotOpen(uint64 opensAt);
     error UncoveredDeposit(address party, address token);
     error NothingDeposited(address party);
+    error NotForced(address party);
+    error NoExitKey();
     error AlreadyExited(address party, address token);
     error BadTicket(uint256 depositedSeen, uint256 depositedTotal);
     error BadExitDelay(uint64 exitDelay);
@@ -228,10 +235,12 @@ contract CREDarkPool is Ownable, ReentrancyGuard {
     /// @notice Deposits `amount` of `token` into the pool under the caller's balance. Collateral
     ///         only from makers; the payment asset from anyone (requesters pre-fund). The amount
     ///         is public (it is an ERC-20 transfer); what happens to it next is not.
-    /// @param exitKey The depositor's HPKE public key for its exit tickets (zero: none).
+    /// @param exitKey The depositor's HPKE public key its exit tickets are sealed to (required:
+    ///        without it a party whose deposits were counted could not leave by the hatch).
     function deposit(IERC20 token, uint256 amount, bytes32 exitKey) external nonReentrant {
         if (exitMode) revert Frozen();
         if (amount == 0) revert ZeroAmount();
+        if (exitKey == bytes32(0)) revert NoExitKey();
         if (token == collateral) {
             if (!isMaker[msg.sender]) revert NotMaker(msg.sender);
         } else if (token != payment) {
@@ -240,11 +249,9 @@ contract CREDarkPool is Ownable, ReentrancyGuard {
         uint256 before = token.balanceOf(address(this));
         token.safeTransferFrom(msg.sender, address(this), amount);
         uint256 received = token.balanceOf(address(this)) - before;
-        if (firstDepositVersion[msg.sender][address(token)] == 0) {
-            firstDepositVersion[msg.sender][address(token)] = commitmentVersion + 1;
-        }
-        uint256 total = depositedTotal[msg.sender][address(token)] + received;
-        depositedTotal[msg.sender][address(token)] = total;
+        DepositRecord storage rec = _deposits[msg.sender][address(token)];
+        uint256 total = uint256(rec.total) + received;
+        rec.total = uint248(total);
         emit Deposited(msg.sender, address(token), received, total, exitKey);
     }
 
@@ -336,57 +343,60 @@ contract CREDarkPool is Ownable, ReentrancyGuard {
         emit RequestStatusChanged(requestId, settlement.status);
     }
 
+    /// @notice A withdrawal the matcher enclave authorises: `forced` when it is the party's whole
+    ///         balance, signed to serve a forced withdrawal (the enclave signs that flag for the
+    ///         whole balance only, so a host cannot serve a forced request with a token amount).
+    struct Withdrawal {
+        address party;
+        IERC20 token;
+        uint256 amount;
+        bytes32 oldCommitment;
+        bytes32 newCommitment;
+        uint64 version;
+        bool forced;
+    }
+
     /// @notice The digest the matcher enclave signs to authorise a withdrawal.
-    function withdrawalDigest(
-        address party,
-        IERC20 token,
-        uint256 amount,
-        bytes32 oldCommitment,
-        bytes32 newCommitment,
-        uint64 version,
-        DepositView[] calldata deposits
-    ) public view returns (bytes32) {
+    function withdrawalDigest(Withdrawal calldata w, DepositView[] calldata deposits) public view returns (bytes32) {
         return keccak256(
             abi.encode(
                 WITHDRAWAL_TYPEHASH,
                 block.chainid,
                 address(this),
-                party,
-                token,
-                amount,
-                oldCommitment,
-                newCommitment,
-                version,
+                w.party,
+                w.token,
+                w.amount,
+                w.oldCommitment,
+                w.newCommitment,
+                w.version,
+                w.forced,
                 depositsDigest(deposits)
             )
         );
     }
 
-    /// @notice Withdraws `amount` of `token` to `party` (anyone may submit it: the matcher
+    /// @notice Withdraws `w.amount` of `w.token` to `w.party` (anyone may submit it: the matcher
     ///         enclave signs only within the party's private balance, and the funds go to the
     ///         party). The commitment moves to the table without it. This is where an amount
-    ///         becomes public. A zero amount is accepted only to serve a forced withdrawal of an
-    ///         empty balance. Any withdrawal of `token` for `party` serves its forced request.
-    function withdraw(
-        address party,
-        IERC20 token,
-        uint256 amount,
-        bytes32 oldCommitment,
-        bytes32 newCommitment,
-        uint64 version,
-        DepositView[] calldata deposits,
-        bytes calldata enclaveSignature
-    ) external nonReentrant {
-        if (amount == 0 && forcedAt[party][address(token)] == 0) revert ZeroAmount();
-        if (token != collateral && token != payment) revert UnsupportedToken(address(token));
-        bytes32 digest = withdrawalDigest(party, token, amount, oldCommitment, newCommitment, version, deposits);
-        address signer = ECDSA.recover(digest, enclaveSignature);
+    ///         becomes public. A `forced` withdrawal (the whole balance, possibly zero) serves
+    ///         the party's open forced request, and only it does.
+    function withdraw(Withdrawal calldata w, DepositView[] calldata deposits, bytes calldata enclaveSignature)
+        external
+        nonReentrant
+    {
+        if (w.forced) {
+            if (forcedAt[w.party][address(w.token)] == 0) revert NotForced(w.party);
+        } else if (w.amount == 0) {
+            revert ZeroAmount();
+        }
+        if (w.token != collateral && w.token != payment) revert UnsupportedToken(address(w.token));
+        address signer = ECDSA.recover(withdrawalDigest(w, deposits), enclaveSignature);
         if (!isMatcher[signer]) revert UnregisteredMatcher(signer);
         _checkDeposits(deposits);
-        _advance(oldCommitment, newCommitment, version);
-        forcedAt[party][address(token)] = 0;
-        if (amount > 0) token.safeTransfer(party, amount);
-        emit Withdrawn(party, address(token));
+        _advance(w.oldCommitment, w.newCommitment, w.version);
+        if (w.forced) forcedAt[w.party][address(w.token)] = 0;
+        if (w.amount > 0) w.token.safeTransfer(w.party, w.amount);
+        emit Withdrawn(w.party, address(w.token));
     }
 
     /// @notice Asks the matcher for the caller's whole balance of `token`. If no withdrawal of
@@ -395,7 +405,7 @@ contract CREDarkPool is Ownable, ReentrancyGuard {
     function requestForcedWithdrawal(IERC20 token) external {
         if (exitMode) revert Frozen();
         if (token != collateral && token != payment) revert UnsupportedToken(address(token));
-        if (depositedTotal[msg.sender][address(collateral)] == 0 && depositedTotal[msg.sender][address(payment)] == 0) {
+        if (depositedTotal(msg.sender, collateral) == 0 && depositedTotal(msg.sender, payment) == 0) {
             revert NothingDeposited(msg.sender);
         }
         if (forcedAt[msg.sender][address(token)] == 0) {
@@ -423,6 +433,17 @@ contract CREDarkPool is Ownable, ReentrancyGuard {
         if (r.status != Status.PENDING) revert NotOpen(requestId, r.status);
         r.status = Status.CANCELLED;
         emit RequestStatusChanged(requestId, Status.CANCELLED);
+    }
+
+    /// @notice Cumulative deposits of `party` in `token`, base units.
+    function depositedTotal(address party, IERC20 token) public view returns (uint256) {
+        return _deposits[party][address(token)].total;
+    }
+
+    /// @notice Whether a landed transition has counted some of `party`'s deposits of `token`
+    ///         (then the table may hold them; otherwise they leave ticketless through `exit`).
+    function counted(address party, IERC20 token) public view returns (bool) {
+        return _deposits[party][address(token)].counted;
     }
 
     /// @notice The status of `requestId` (NONE for an unknown id).
@@ -463,8 +484,8 @@ contract CREDarkPool is Ownable, ReentrancyGuard {
     /// @notice The escape hatch, once open (`openExit`): each party withdraws, once per token,
     ///         the balance of its exit ticket for the frozen commitment (signed by a registered
     ///         matcher key, sealed to the party off-chain) plus the deposits the ticket had not
-    ///         counted. A party whose first deposit came after the last commitment change (the
-    ///         matcher cannot have moved it) leaves with its deposits and no ticket
+    ///         counted. A party none of whose deposits of `token` a landed transition counted
+    ///         (the table cannot hold them) leaves with its deposits and no ticket
     ///         (`amount = depositedSeen = 0`, empty signature). What it reveals: each exiting
     ///         party's balance at the frozen version, as a withdrawal would.
     function exit(IERC20 token, uint256 amount, uint256 depositedSeen, bytes calldata ticketSignature)
@@ -474,9 +495,9 @@ contract CREDarkPool is Ownable, ReentrancyGuard {
         if (!exitMode) revert ExitNotOpen(type(uint64).max);
         if (token != collateral && token != payment) revert UnsupportedToken(address(token));
         if (exited[msg.sender][address(token)]) revert AlreadyExited(msg.sender, address(token));
-        uint256 total = depositedTotal[msg.sender][address(token)];
+        uint256 total = depositedTotal(msg.sender, token);
         if (ticketSignature.length == 0) {
-            if (amount != 0 || depositedSeen != 0 || firstDepositVersion[msg.sender][address(token)] != commitmentVersion + 1) {
+            if (amount != 0 || depositedSeen != 0 || counted(msg.sender, token)) {
                 revert UnregisteredMatcher(address(0));
             }
         } else {
@@ -491,10 +512,14 @@ contract CREDarkPool is Ownable, ReentrancyGuard {
         emit Exited(msg.sender, address(token));
     }
 
-    function _checkDeposits(DepositView[] calldata deposits) private view {
+    /// @dev A transition carries the deposit counts that changed since the transition it builds
+    ///      on (the enclave checks every count once, when it first enters the table).
+    function _checkDeposits(DepositView[] calldata deposits) private {
         for (uint256 i = 0; i < deposits.length; i++) {
             DepositView calldata d = deposits[i];
-            if (d.seen > depositedTotal[d.party][d.token]) revert UncoveredDeposit(d.party, d.token);
+            DepositRecord storage rec = _deposits[d.party][d.token];
+            if (d.seen > rec.total) revert UncoveredDeposit(d.party, d.token);
+            if (d.seen > 0 && !rec.counted) rec.counted = true;
         }
     }
 

@@ -149,7 +149,7 @@ pub async fn dark_pool(
     let supply = cfg.reading.supply;
     let prefund = U256::from(pool_weth) * supply / U256::from(pool_wbtc) / U256::from(10u64);
     send(chain, admin, weth, &TestToken::mintCall { to: treasury, amount: prefund }).await?;
-    pool.deposit(chain, treasury, weth, prefund).await?;
+    pool.deposit(chain, treasury, weth, prefund, &agent_key.identity().hpke).await?;
     let mut dcfg = DonConfig::new("wbtc-por", admin, 8);
     dcfg.agent_key = Some(agent_key.identity().hpke);
     let mut don = Don::new(tee, dcfg)?;

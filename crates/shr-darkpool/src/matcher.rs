@@ -52,6 +52,9 @@ struct State {
     version: u64,
     /// Deposits counted per party and token (the chain's `depositedTotal` as last seen).
     deposits: BTreeMap<Address, BTreeMap<Address, u128>>,
+    /// The counts the transitions up to this state carried (and the chain checked).
+    #[serde(default)]
+    checked: BTreeMap<Address, BTreeMap<Address, u128>>,
     /// The first block whose `Deposited` logs are not counted yet.
     deposit_block: u64,
     used_orders: BTreeSet<B256>,
@@ -62,14 +65,20 @@ impl State {
         self.deposits.get(&party).and_then(|m| m.get(&token)).copied().unwrap_or(0)
     }
 
-    /// Every deposit count, in (party, token) order: what a transition carries.
-    fn deposit_views(&self) -> Vec<DepositView> {
-        self.deposits
-            .iter()
-            .flat_map(|(&party, m)| {
-                m.iter().map(move |(&token, &seen)| DepositView { party, token, seen })
-            })
-            .collect()
+    /// The deposit counts that changed since the transitions up to this state, in (party, token)
+    /// order: what the next transition carries for the chain to check. Marks them checked.
+    fn take_deposit_views(&mut self) -> Vec<DepositView> {
+        let mut out = Vec::new();
+        for (&party, m) in &self.deposits {
+            for (&token, &seen) in m {
+                let before = self.checked.get(&party).and_then(|c| c.get(&token)).copied();
+                if before != Some(seen) {
+                    out.push(DepositView { party, token, seen });
+                }
+            }
+        }
+        self.checked = self.deposits.clone();
+        out
     }
 }
 
@@ -104,6 +113,9 @@ pub struct MatcherEnclave {
     finality: u64,
     state: State,
     staged: Vec<State>,
+    /// Transitions signed and then dropped (the chain had not shown them): one may still land,
+    /// and [`MatcherEnclave::reconcile`] adopts it then.
+    dropped: Vec<State>,
 }
 
 impl MatcherEnclave {
@@ -132,6 +144,7 @@ impl MatcherEnclave {
             committed,
             version: 0,
             deposits: BTreeMap::new(),
+            checked: BTreeMap::new(),
             deposit_block: 0,
             used_orders: BTreeSet::new(),
         };
@@ -144,6 +157,7 @@ impl MatcherEnclave {
             finality: DEFAULT_FINALITY_DEPTH,
             state,
             staged: Vec::new(),
+            dropped: Vec::new(),
         })
     }
 
@@ -398,7 +412,7 @@ impl MatcherEnclave {
         let status = if outcome.status == MatchStatus::Filled { 3 } else { 2 };
         let notices_digest =
             keccak256(notices.iter().flat_map(|(_, s)| s.as_bytes().to_vec()).collect::<Vec<_>>());
-        let deposits = next.deposit_views();
+        let deposits = next.take_deposit_views();
         let digest = settlement_digest(
             self.chain_id,
             pool,
@@ -439,15 +453,42 @@ impl MatcherEnclave {
         token: Address,
         amount: u128,
     ) -> Result<WithdrawalAuth> {
+        self.withdrawal(party, token, Some(amount))
+    }
+
+    /// Authorises `party`'s whole balance of `token` (possibly zero) as a *forced* withdrawal,
+    /// the only kind that serves its forced request on chain. Returns the amount with the
+    /// authorisation.
+    ///
+    /// # Errors
+    /// [`Error::Unbound`], [`Error::UnsupportedToken`].
+    pub fn authorize_forced(
+        &mut self,
+        party: Address,
+        token: Address,
+    ) -> Result<(u128, WithdrawalAuth)> {
+        let amount = self.tip().table.balance(party, token);
+        Ok((amount, self.withdrawal(party, token, None)?))
+    }
+
+    /// `amount: None` is the forced withdrawal of the whole balance.
+    fn withdrawal(
+        &mut self,
+        party: Address,
+        token: Address,
+        amount: Option<u128>,
+    ) -> Result<WithdrawalAuth> {
         let pool = self.pool.ok_or(Error::Unbound)?;
         if token != self.collateral && token != self.payment {
             return Err(Error::UnsupportedToken(token));
         }
         let mut next = self.tip().clone();
+        let forced = amount.is_none();
+        let amount = amount.unwrap_or_else(|| next.table.balance(party, token));
         next.table.debit(party, token, amount)?;
         let new = next.table.commitment(next.blinding)?;
         let version = next.version + 1;
-        let deposits = next.deposit_views();
+        let deposits = next.take_deposit_views();
         let digest = withdrawal_digest(
             self.chain_id,
             pool,
@@ -456,7 +497,7 @@ impl MatcherEnclave {
             amount,
             next.committed,
             new,
-            version,
+            (version, forced),
             &deposits,
         );
         let signature = Bytes::from(self.enclave.sign_digest(&digest)?.as_bytes().to_vec());
@@ -464,6 +505,7 @@ impl MatcherEnclave {
             old_commitment: next.committed,
             new_commitment: new,
             version,
+            forced,
             deposits,
             signature,
         };
@@ -485,9 +527,13 @@ impl MatcherEnclave {
         Ok(())
     }
 
-    /// The chain refused the staged transitions: drop them all (each builds on the previous).
+    /// The chain refused the staged transitions (or did not answer): drop them all (each builds
+    /// on the previous). They stay known, since a signed transition may still land later.
     pub fn abort(&mut self) {
-        self.staged.clear();
+        let staged = std::mem::take(&mut self.staged);
+        self.dropped.extend(staged);
+        let v = self.state.version;
+        self.dropped.retain(|d| d.version > v);
     }
 
     /// Brings the enclave to the chain's `(commitment, version)`: a staged transition the chain
@@ -498,9 +544,8 @@ impl MatcherEnclave {
     /// [`Error::Desynchronised`] when neither matches (another enclave's transition, or state
     /// lost): the matcher must not sign on a commitment it cannot open.
     pub fn reconcile(&mut self, commitment: B256, version: u64) -> Result<Reconciled> {
-        if let Some(i) =
-            self.staged.iter().position(|s| s.committed == commitment && s.version == version)
-        {
+        let is = |s: &State| s.committed == commitment && s.version == version;
+        if let Some(i) = self.staged.iter().position(is) {
             self.state = self.staged.remove(i);
             self.staged.drain(..i);
             // What remains was built on the accepted state and may still land.
@@ -508,8 +553,17 @@ impl MatcherEnclave {
         }
         if self.state.committed == commitment && self.state.version == version {
             let dropped = self.staged.len();
-            self.staged.clear();
+            self.abort();
             return Ok(Reconciled::Unchanged(dropped));
+        }
+        // A transition signed earlier and dropped landed after all (a late receipt, or someone
+        // relayed its calldata): adopt it; whatever was signed since on the old base is void.
+        if let Some(i) = self.dropped.iter().position(is) {
+            self.state = self.dropped.remove(i);
+            self.staged.clear();
+            let v = self.state.version;
+            self.dropped.retain(|d| d.version > v);
+            return Ok(Reconciled::Advanced(1));
         }
         Err(Error::Desynchronised { chain_version: version, local_version: self.state.version })
     }
@@ -532,11 +586,6 @@ impl MatcherEnclave {
     /// [`Error::Unbound`]; signing and sealing errors.
     pub fn staged_exit_tickets(&self) -> Result<Vec<(Address, Address, Sealed)>> {
         self.tickets_of(self.tip())
-    }
-
-    /// The version of the newest staged state (the confirmed one when nothing is staged).
-    pub fn staged_version(&self) -> u64 {
-        self.tip().version
     }
 
     fn tickets_of(&self, s: &State) -> Result<Vec<(Address, Address, Sealed)>> {

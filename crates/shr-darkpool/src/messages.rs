@@ -124,7 +124,7 @@ pub struct Settlement {
     pub version: u64,
     /// keccak256 over the sealed notices, in order.
     pub notices_digest: B256,
-    /// The enclave's deposit counts the settlement was computed with.
+    /// The deposit counts that changed since the transition this one builds on.
     pub deposits: Vec<DepositView>,
     /// The matcher's signature over [`settlement_digest`].
     pub signature: Bytes,
@@ -141,7 +141,9 @@ pub struct WithdrawalAuth {
     pub new_commitment: B256,
     /// The commitment's new version.
     pub version: u64,
-    /// The enclave's deposit counts the withdrawal was computed with.
+    /// The party's whole balance, signed to serve its forced withdrawal.
+    pub forced: bool,
+    /// The deposit counts that changed since the transition this one builds on.
     pub deposits: Vec<DepositView>,
     /// The matcher's signature.
     pub signature: Bytes,
@@ -239,7 +241,7 @@ pub fn withdrawal_digest(
     amount: u128,
     old: B256,
     new: B256,
-    version: u64,
+    (version, forced): (u64, bool),
     deposits: &[DepositView],
 ) -> B256 {
     keccak256(
@@ -253,6 +255,7 @@ pub fn withdrawal_digest(
             old,
             new,
             U256::from(version),
+            forced,
             deposits_digest(deposits),
         )
             .abi_encode(),

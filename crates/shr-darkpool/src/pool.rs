@@ -207,41 +207,22 @@ impl DarkPool {
         Ok(())
     }
 
-    /// Approves and deposits `amount` of `token` from `from`, with no exit key (the party gets
-    /// exit tickets only if the matcher learns a key otherwise).
+    /// Approves and deposits `amount` of `token` from `from`, naming the HPKE key its exit
+    /// tickets are sealed to.
     ///
     /// # Errors
-    /// `NotMaker`, `UnsupportedToken`, ERC-20 reverts.
+    /// `NotMaker`, `UnsupportedToken`, `Frozen`, `NoExitKey`, ERC-20 reverts.
     pub async fn deposit(
         &self,
         chain: &dyn Chain,
         from: Address,
         token: Address,
         amount: U256,
-    ) -> Result<Receipt> {
-        self.deposit_with_key(chain, from, token, amount, None).await
-    }
-
-    /// Approves and deposits `amount` of `token` from `from`, naming the HPKE key its exit
-    /// tickets are sealed to.
-    ///
-    /// # Errors
-    /// `NotMaker`, `UnsupportedToken`, `Frozen`, ERC-20 reverts.
-    pub async fn deposit_with_key(
-        &self,
-        chain: &dyn Chain,
-        from: Address,
-        token: Address,
-        amount: U256,
-        exit_key: Option<&shr_enclave::HpkePublicKey>,
+        exit_key: &shr_enclave::HpkePublicKey,
     ) -> Result<Receipt> {
         let approve = TestToken::approveCall { spender: self.address, value: amount };
         send(chain, from, token, &approve).await?;
-        let call = CREDarkPool::depositCall {
-            token,
-            amount,
-            exitKey: exit_key.map(|k| k.0.into()).unwrap_or_default(),
-        };
+        let call = CREDarkPool::depositCall { token, amount, exitKey: exit_key.0.into() };
         Ok(send(chain, from, self.address, &call).await?)
     }
 
@@ -323,12 +304,15 @@ impl DarkPool {
         auth: &WithdrawalAuth,
     ) -> Result<Receipt> {
         let call = CREDarkPool::withdrawCall {
-            party,
-            token,
-            amount,
-            oldCommitment: auth.old_commitment,
-            newCommitment: auth.new_commitment,
-            version: auth.version,
+            w: CREDarkPool::Withdrawal {
+                party,
+                token,
+                amount,
+                oldCommitment: auth.old_commitment,
+                newCommitment: auth.new_commitment,
+                version: auth.version,
+                forced: auth.forced,
+            },
             deposits: views(&auth.deposits),
             enclaveSignature: auth.signature.clone(),
         };

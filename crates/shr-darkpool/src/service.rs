@@ -9,7 +9,7 @@
 //! it never holds up the requests behind it.
 
 use alloy::{
-    primitives::{Address, U256},
+    primitives::{Address, B256, U256},
     sol_types::SolEvent,
 };
 use shr_chain::{Chain, LogFilter};
@@ -43,7 +43,7 @@ pub async fn onboard_maker(
 ) -> Result<()> {
     let maker = body.commitment.maker;
     pool.set_maker(chain, admin, maker).await?;
-    pool.deposit_with_key(chain, maker, token, U256::from(inventory), Some(&body.reply_to)).await?;
+    pool.deposit(chain, maker, token, U256::from(inventory), &body.reply_to).await?;
     matcher.add_maker(&seal_maker(&matcher.identity().hpke, body)?)
 }
 
@@ -67,9 +67,10 @@ pub fn fill_key(request_id: u64, party: Address) -> String {
     format!("{request_id}:{party}")
 }
 
-/// The mailbox key of `party`'s exit ticket for `token` at commitment `version`.
-pub fn exit_key(party: Address, token: Address, version: u64) -> String {
-    format!("{party}:{token}:{version}")
+/// The mailbox key of `party`'s exit ticket for `token` at `commitment` (two tables signed
+/// under one version keep their tickets apart).
+pub fn exit_key(party: Address, token: Address, commitment: B256) -> String {
+    format!("{party}:{token}:{commitment}")
 }
 
 /// What one pass did.
@@ -103,17 +104,17 @@ pub async fn reconcile(
 async fn persist(matcher: &MatcherEnclave, store: &Store) -> Result<()> {
     let sealed = matcher.seal_state()?;
     store.put_sealed(STATE_KEY.0, STATE_KEY.1, sealed.as_bytes()).await.map_err(Error::Store)?;
-    put_tickets(store, matcher.version(), matcher.exit_tickets()?).await
+    put_tickets(store, matcher.committed(), matcher.exit_tickets()?).await
 }
 
 async fn put_tickets(
     store: &Store,
-    version: u64,
+    commitment: B256,
     tickets: Vec<(Address, Address, Sealed)>,
 ) -> Result<()> {
     for (party, token, ticket) in tickets {
         store
-            .put_sealed("exit", &exit_key(party, token, version), ticket.as_bytes())
+            .put_sealed("exit", &exit_key(party, token, commitment), ticket.as_bytes())
             .await
             .map_err(Error::Store)?;
     }
@@ -193,10 +194,9 @@ async fn serve_forced(
         if open == 0 {
             continue;
         }
-        let amount = matcher.balance(party, token);
         let served = async {
-            let auth = matcher.authorize_withdrawal(party, token, amount)?;
-            put_tickets(store, matcher.staged_version(), matcher.staged_exit_tickets()?).await?;
+            let (amount, auth) = matcher.authorize_forced(party, token)?;
+            put_tickets(store, auth.new_commitment, matcher.staged_exit_tickets()?).await?;
             pool.withdraw_for(chain, relayer, party, token, U256::from(amount), &auth).await?;
             Ok::<_, Error>(())
         }
@@ -209,6 +209,7 @@ async fn serve_forced(
                 out.forced.push((party, token));
             }
             Err(err) => {
+                matcher.abort();
                 reconcile(matcher, chain, pool, store).await?;
                 warn!(target: "shr::darkpool", %party, error = %err, "forced withdrawal not served; retried next pass");
                 next = next.min(l.block_number);
@@ -244,7 +245,7 @@ async fn serve_request(
     };
     // Tickets for the version this fill creates go out first: if the matcher dies once the
     // chain accepts it, every party can still leave through the escape hatch.
-    put_tickets(store, matcher.staged_version(), matcher.staged_exit_tickets()?).await?;
+    put_tickets(store, s.new_commitment, matcher.staged_exit_tickets()?).await?;
     if let Err(err) = pool.fill(chain, relayer, &s).await {
         // The transaction may have been mined even though the call failed (an RPC error after
         // broadcast): the chain's commitment decides.

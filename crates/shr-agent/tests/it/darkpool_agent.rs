@@ -65,7 +65,7 @@ async fn setup(depth: u128) -> R<Setup> {
     let treasury = w.cfg.treasury;
     let prefund = U256::from(1_000u128 * 10u128.pow(18));
     send(&w.chain, admin, weth, &TestToken::mintCall { to: treasury, amount: prefund }).await?;
-    pool.deposit(&w.chain, treasury, weth, prefund).await?;
+    pool.deposit(&w.chain, treasury, weth, prefund, &w.key.identity().hpke).await?;
     // Deposits count once final (the matcher's finality depth).
     w.chain.mine().await?;
     w.chain.mine().await?;

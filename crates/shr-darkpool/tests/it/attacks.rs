@@ -232,7 +232,9 @@ async fn a_host_cannot_credit_deposits_the_chain_does_not_show() -> R {
         &TestToken::mintCall { to: host, amount: U256::from(5u64) },
     )
     .await?;
-    p.pool.deposit(&p.chain, host, weth, U256::from(5u64)).await?;
+    p.pool
+        .deposit(&p.chain, host, weth, U256::from(5u64), &p.requester_key.identity().hpke)
+        .await?;
     shr_darkpool::sync_deposits(&mut p.matcher, &p.chain).await?;
     assert_eq!(p.matcher.balance(host, weth), 0, "not final yet");
     p.chain.mine().await?;
@@ -327,8 +329,101 @@ async fn parties_exit_through_the_hatch_when_the_matcher_is_gone() -> R {
     assert!(matches!(e, E::AlreadyExited(..)), "{e:?}");
     // Frozen: no deposit, no settlement after.
     let e = pool_error(
-        p.pool.deposit(&p.chain, p.requester, weth, U256::from(1u64)).await.unwrap_err(),
+        p.pool
+            .deposit(
+                &p.chain,
+                p.requester,
+                weth,
+                U256::from(1u64),
+                &p.requester_key.identity().hpke,
+            )
+            .await
+            .unwrap_err(),
     );
     assert!(matches!(e, E::Frozen(_)), "{e:?}");
+    Ok(())
+}
+
+/// Second review, 1: a host serving a forced withdrawal with a token amount (1 wei) does not
+/// serve it; only the enclave's forced withdrawal of the whole balance does. A deposit names
+/// an exit key.
+#[tokio::test]
+async fn a_forced_withdrawal_is_served_only_by_the_whole_balance() -> R {
+    let mut p = pool(false).await?;
+    let (m, _) = p.makers[0];
+    let (wbtc, weth) = p.matcher.tokens();
+    let relayer = p.chain.accounts()[8];
+    // A deposit without an exit key is refused (its owner could not leave by the hatch).
+    let e = pool_error(
+        p.pool
+            .deposit(
+                &p.chain,
+                p.requester,
+                weth,
+                U256::from(1u64),
+                &shr_enclave::HpkePublicKey([0; 32]),
+            )
+            .await
+            .unwrap_err(),
+    );
+    assert!(matches!(e, E::NoExitKey(_)), "{e:?}");
+    p.pool.request_forced_withdrawal(&p.chain, m, wbtc).await?;
+    let token_amount = p.matcher.authorize_withdrawal(m, wbtc, 1)?;
+    p.pool.withdraw(&p.chain, m, wbtc, U256::from(1u64), &token_amount).await?;
+    p.matcher.confirm()?;
+    p.chain.advance_time(DEFAULT_EXIT_DELAY_SECS + 1).await?;
+    p.pool.open_exit(&p.chain, relayer, m, wbtc).await?;
+    assert!(view(&p.chain, p.pool.address, &CREDarkPool::exitModeCall {}).await?);
+    Ok(())
+}
+
+/// Second review, 2: a transition signed, dropped (no receipt in time) and relayed later lands
+/// after the enclave signed another on the same base: the enclave adopts the one that landed
+/// instead of bricking.
+#[tokio::test]
+async fn a_dropped_transition_that_lands_late_is_adopted() -> R {
+    let mut p = pool(false).await?;
+    let (m, _) = p.makers[0];
+    let wbtc = p.pool.collateral;
+    let w1 = p.matcher.authorize_withdrawal(m, wbtc, 1_000)?;
+    p.matcher.abort(); // the host gave up waiting for W1's receipt
+    let t2 = p.matcher.authorize_withdrawal(m, wbtc, 2_000)?;
+    // W1 lands after all (someone relays its calldata); T2 is refused on the moved commitment.
+    p.pool.withdraw(&p.chain, m, wbtc, U256::from(1_000u64), &w1).await?;
+    assert!(p.pool.withdraw(&p.chain, m, wbtc, U256::from(2_000u64), &t2).await.is_err());
+    let (c, v) = p.pool.commitment(&p.chain).await?;
+    assert_eq!(p.matcher.reconcile(c, v)?, Reconciled::Advanced(1));
+    assert_eq!(p.matcher.balance(m, wbtc), 600_000_000 - 1_000);
+    let next = p.matcher.authorize_withdrawal(m, wbtc, 3_000)?;
+    p.pool.withdraw(&p.chain, m, wbtc, U256::from(3_000u64), &next).await?;
+    p.matcher.confirm()?;
+    Ok(())
+}
+
+/// Second review, 3: a deposit no landed transition counted (it was not final yet when the
+/// last one was signed, and the matcher died) leaves ticketless; a counted one cannot.
+#[tokio::test]
+async fn an_uncounted_deposit_leaves_ticketless() -> R {
+    let mut p = pool(false).await?;
+    let late = p.chain.accounts()[6];
+    let (wbtc, weth) = p.matcher.tokens();
+    let admin = p.chain.accounts()[0];
+    let amount = U256::from(5u128 * 10u128.pow(18));
+    send(&p.chain, admin, weth, &TestToken::mintCall { to: late, amount }).await?;
+    p.pool.deposit(&p.chain, late, weth, amount, &p.requester_key.identity().hpke).await?;
+    // A transition lands before the deposit is final, then the matcher is gone.
+    let (m, _) = p.makers[0];
+    let w = p.matcher.authorize_withdrawal(m, wbtc, 1_000)?;
+    p.pool.withdraw(&p.chain, m, wbtc, U256::from(1_000u64), &w).await?;
+    p.matcher.confirm()?;
+    p.pool.request_forced_withdrawal(&p.chain, late, weth).await?;
+    p.chain.advance_time(DEFAULT_EXIT_DELAY_SECS + 1).await?;
+    p.pool.open_exit(&p.chain, admin, late, weth).await?;
+    p.pool.exit(&p.chain, late, weth, None).await?;
+    let got = view(&p.chain, weth, &TestToken::balanceOfCall { account: late }).await?;
+    assert_eq!(got, amount);
+    // The requester's deposit was counted: no ticketless exit for it.
+    let e = pool_error(p.pool.exit(&p.chain, p.requester, weth, None).await.unwrap_err());
+    assert!(matches!(e, E::UnregisteredMatcher(_)), "{e:?}");
     Ok(())
 }

@@ -74,12 +74,12 @@ pub(crate) async fn pool_on<C: Chain>(chain: C, hostile: bool) -> R<Pool<C>> {
     let funding = U256::from(200u128 * 10u128.pow(18));
     // (`mint(address,uint256)` has the same selector on the hostile token, where it is open.)
     send(&chain, admin, weth, &TestToken::mintCall { to: requester, amount: funding }).await?;
-    pool.deposit(&chain, requester, weth, funding).await?;
+    let requester_key = Enclave::launch(&tee, "shr-agent/key-store@test")?;
+    pool.deposit(&chain, requester, weth, funding, &requester_key.identity().hpke).await?;
     // The matcher counts deposits from the pool's logs once they are final (2 blocks).
     chain.mine().await?;
     chain.mine().await?;
     assert_eq!(sync_deposits(&mut matcher, &chain).await?, 3);
-    let requester_key = Enclave::launch(&tee, "shr-agent/key-store@test")?;
     Ok(Pool { chain, tee, matcher, pool, requester_key, makers, requester })
 }
 
@@ -336,7 +336,15 @@ async fn reentrancy_is_refused() -> R {
     let auth = p.matcher.authorize_withdrawal(p.requester, token, amount)?;
     // The hostile token re-enters withdraw with the same authorisation while paying out.
     let reenter = shr_contracts::bindings::CREDarkPool::withdrawCall {
-        party: p.requester,
+        w: shr_contracts::bindings::CREDarkPool::Withdrawal {
+            party: p.requester,
+            token,
+            amount: U256::from(amount),
+            oldCommitment: auth.old_commitment,
+            newCommitment: auth.new_commitment,
+            version: auth.version,
+            forced: false,
+        },
         deposits: auth
             .deposits
             .iter()
@@ -346,11 +354,6 @@ async fn reentrancy_is_refused() -> R {
                 seen: U256::from(d.seen),
             })
             .collect(),
-        token,
-        amount: U256::from(amount),
-        oldCommitment: auth.old_commitment,
-        newCommitment: auth.new_commitment,
-        version: auth.version,
         enclaveSignature: auth.signature.clone(),
     };
     send(

@@ -105,14 +105,16 @@ async fn run(p: &mut Pool, ops: &[Op], reached: &Reached) -> Result<(), TestCase
                 send(&p.chain, admin, wbtc, &TestToken::mintCall { to: m, amount })
                     .await
                     .map_err(fail)?;
-                p.pool.deposit(&p.chain, m, wbtc, amount).await.map_err(fail)?;
+                let key = p.makers[maker].1.identity().hpke;
+                p.pool.deposit(&p.chain, m, wbtc, amount, &key).await.map_err(fail)?;
             }
             Op::Fund { amount } => {
                 let amount = U256::from(amount) * U256::from(1_000_000_000u64);
                 send(&p.chain, admin, weth, &TestToken::mintCall { to: p.requester, amount })
                     .await
                     .map_err(fail)?;
-                p.pool.deposit(&p.chain, p.requester, weth, amount).await.map_err(fail)?;
+                let key = p.requester_key.identity().hpke;
+                p.pool.deposit(&p.chain, p.requester, weth, amount, &key).await.map_err(fail)?;
             }
             Op::Request { size, timeout } => {
                 let now = p.chain.timestamp().await.map_err(fail)?;
@@ -178,6 +180,7 @@ async fn run(p: &mut Pool, ops: &[Op], reached: &Reached) -> Result<(), TestCase
                     old_commitment: c,
                     new_commitment: B256::repeat_byte(1),
                     version: v + 1,
+                    forced: false,
                     deposits: vec![],
                     signature: Bytes::from(vec![amount as u8; 65]),
                 };
