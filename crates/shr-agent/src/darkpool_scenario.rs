@@ -124,6 +124,9 @@ pub async fn dark_pool(
     let mut matcher = MatcherEnclave::launch(tee, wbtc, weth, chain.chain_id().await?)?;
     let pool = DarkPool::deploy_for(chain, admin, tee, &mut matcher).await?;
     let mut maker_keys = Vec::new();
+    // The makers' account keys (dev accounts of the embedded chain) sign their commitments.
+    let signers = shr_chain::dev_signers(10);
+    let chain_id = chain.chain_id().await?;
     for (i, spec) in cfg.makers.iter().enumerate().take(7) {
         let maker = accts[3 + i];
         // Inventory above the commitment: the deposit (public) does not reveal the commitment.
@@ -132,16 +135,19 @@ pub async fn dark_pool(
             .await?;
         let key = Enclave::launch_instance(tee, "shr-darkpool/maker-wallet@0.1.0", i as u32)
             .map_err(crate::Error::SealedDeficit)?;
-        let body = MakerBody {
-            commitment: MakerCommitment {
-                maker,
-                size: spec.size,
-                min_fill: spec.min_fill,
-                spread_bps: spec.spread_bps,
-                expiry: t0 + 30 * 86_400,
-            },
-            reply_to: key.identity().hpke,
+        let commitment = MakerCommitment {
+            maker,
+            size: spec.size,
+            min_fill: spec.min_fill,
+            spread_bps: spec.spread_bps,
+            expiry: t0 + 30 * 86_400,
         };
+        let body = MakerBody::signed(
+            commitment,
+            key.identity().hpke,
+            &signers[3 + i],
+            (chain_id, pool.address),
+        )?;
         onboard_maker(chain, &pool, &mut matcher, (admin, wbtc, inventory), &body).await?;
         maker_keys.push((maker, key));
     }

@@ -74,8 +74,11 @@ fn settle(c: &mut Criterion) {
     let requester = Address::repeat_byte(0xaa);
     let mut logs = vec![log(0, requester, weth, u128::MAX / 4)];
     for (i, m) in makers(100).into_iter().enumerate() {
+        // Each maker's own key signs its commitment.
+        let key = alloy::signers::local::PrivateKeySigner::random();
+        let m = MakerCommitment { maker: key.address(), ..m };
         logs.push(log(i + 1, m.maker, wbtc, m.size));
-        let body = MakerBody { commitment: m, reply_to: reply };
+        let body = MakerBody::signed(m, reply, &key, (31337, pool)).unwrap();
         matcher.add_maker(&seal_maker(&matcher.identity().hpke, &body).unwrap()).unwrap();
     }
     matcher.admit_deposits(&logs, 10).unwrap();

@@ -311,13 +311,19 @@ impl MatcherEnclave {
         Ok(credits.len())
     }
 
-    /// Opens a maker commitment sealed to this enclave and keeps it.
+    /// Opens a maker commitment sealed to this enclave and keeps it, if the maker signed it for
+    /// this pool.
     ///
     /// # Errors
-    /// [`Error::Enclave`] when it does not open, [`Error::Body`] when it does not parse.
+    /// [`Error::Unbound`]; [`Error::Enclave`] when it does not open, [`Error::Body`] when it
+    /// does not parse, [`Error::StateMismatch`] when the maker's signature does not verify.
     pub fn add_maker(&mut self, sealed: &Sealed) -> Result<()> {
+        let pool = self.pool.ok_or(Error::Unbound)?;
         let plain = self.enclave.open(MAKER_INFO, sealed)?;
         let body: MakerBody = serde_json::from_slice(&plain).map_err(Error::Body)?;
+        if !body.verify(self.chain_id, pool) {
+            return Err(Error::StateMismatch("maker commitment not signed by its maker"));
+        }
         for s in std::iter::once(&mut self.state).chain(self.staged.iter_mut()) {
             s.reply_keys.insert(body.commitment.maker, body.reply_to);
             s.makers.push((body.commitment, body.reply_to));

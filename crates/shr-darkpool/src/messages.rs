@@ -3,7 +3,8 @@
 //! digests `CREDarkPool` checks, computed independently of the contract.
 
 use alloy::{
-    primitives::{Address, B256, Bytes, U256, keccak256},
+    primitives::{Address, B256, Bytes, Signature, U256, keccak256},
+    signers::{SignerSync, local::PrivateKeySigner},
     sol_types::SolValue,
 };
 use serde::{Deserialize, Serialize};
@@ -34,13 +35,69 @@ pub struct OrderBody {
     pub reply_to: HpkePublicKey,
 }
 
-/// What a maker seals to the matcher.
+/// What a maker seals to the matcher: its commitment, signed with the maker account's key so
+/// that no host can commit a maker's inventory on its behalf.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct MakerBody {
     /// The commitment.
     pub commitment: MakerCommitment,
     /// Where the maker's fill notices and exit tickets are sealed.
     pub reply_to: HpkePublicKey,
+    /// The maker account's signature over [`maker_digest`].
+    pub signature: Bytes,
+}
+
+impl MakerBody {
+    /// The body of `commitment` for the pool at `pool` on chain `chain_id`, signed by `maker`
+    /// (whose address must be `commitment.maker`).
+    ///
+    /// # Errors
+    /// [`Error::Enclave`] when the key cannot sign.
+    pub fn signed(
+        commitment: MakerCommitment,
+        reply_to: HpkePublicKey,
+        maker: &PrivateKeySigner,
+        (chain_id, pool): (u64, Address),
+    ) -> Result<Self> {
+        let digest = maker_digest(chain_id, pool, &commitment, &reply_to);
+        let sig = maker
+            .sign_hash_sync(&digest)
+            .map_err(|e| Error::Enclave(shr_enclave::Error::Sign(e)))?;
+        Ok(Self { commitment, reply_to, signature: Bytes::from(sig.as_bytes().to_vec()) })
+    }
+
+    /// Whether the signature is `commitment.maker`'s over this body for `pool` on `chain_id`.
+    pub fn verify(&self, chain_id: u64, pool: Address) -> bool {
+        let digest = maker_digest(chain_id, pool, &self.commitment, &self.reply_to);
+        Signature::try_from(self.signature.as_ref())
+            .ok()
+            .and_then(|s| s.recover_address_from_prehash(&digest).ok())
+            == Some(self.commitment.maker)
+    }
+}
+
+/// What a maker signs: `keccak256(abi.encode(typehash, chainid, pool, maker, size, minFill,
+/// spreadBps, expiry, replyTo))`.
+pub fn maker_digest(
+    chain_id: u64,
+    pool: Address,
+    c: &MakerCommitment,
+    reply_to: &HpkePublicKey,
+) -> B256 {
+    keccak256(
+        (
+            typehash("shr/darkpool/maker/v1"),
+            U256::from(chain_id),
+            pool,
+            c.maker,
+            U256::from(c.size),
+            U256::from(c.min_fill),
+            U256::from(c.spread_bps),
+            U256::from(c.expiry),
+            B256::from(reply_to.0),
+        )
+            .abi_encode(),
+    )
 }
 
 /// A fill notice: a maker learns its own fill only; the requester learns its total.

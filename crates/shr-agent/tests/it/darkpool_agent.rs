@@ -50,16 +50,16 @@ async fn setup(depth: u128) -> R<Setup> {
         )
         .await?;
         let key = Enclave::launch_instance(&w.tee, "maker-wallet", i as u32)?;
-        let body = MakerBody {
-            commitment: MakerCommitment {
-                maker,
-                size,
-                min_fill: 0,
-                spread_bps: 5 * i as u32,
-                expiry: u64::MAX,
-            },
-            reply_to: key.identity().hpke,
+        let commitment = MakerCommitment {
+            maker,
+            size,
+            min_fill: 0,
+            spread_bps: 5 * i as u32,
+            expiry: u64::MAX,
         };
+        let signer = &shr_chain::dev_signers(6)[i];
+        let body =
+            MakerBody::signed(commitment, key.identity().hpke, signer, (31337, pool.address))?;
         onboard_maker(&w.chain, &pool, &mut matcher, (admin, wbtc, inventory), &body).await?;
     }
     let treasury = w.cfg.treasury;

@@ -427,3 +427,30 @@ async fn an_uncounted_deposit_leaves_ticketless() -> R {
     assert!(matches!(e, E::UnregisteredMatcher(_)), "{e:?}");
     Ok(())
 }
+
+/// Second review, 5: a host cannot commit a maker's inventory on its behalf: the enclave takes a
+/// commitment only with the maker account's signature, for this pool.
+#[tokio::test]
+async fn a_maker_commitment_needs_the_makers_signature() -> R {
+    let mut p = pool(false).await?;
+    let (victim, _) = p.makers[0];
+    let host_key = alloy::signers::local::PrivateKeySigner::random();
+    let c = shr_darkpool::MakerCommitment {
+        maker: victim,
+        size: 600_000_000,
+        min_fill: 0,
+        spread_bps: 0,
+        expiry: u64::MAX,
+    };
+    let reply = p.requester_key.identity().hpke;
+    let forged = shr_darkpool::MakerBody::signed(c, reply, &host_key, (31337, p.pool.address))?;
+    let sealed = shr_darkpool::seal_maker(&p.matcher.identity().hpke, &forged)?;
+    assert!(matches!(p.matcher.add_maker(&sealed), Err(Error::StateMismatch(_))));
+    // The victim's own signature for another pool does not do either.
+    let victim_key = &shr_chain::dev_signers(4)[3];
+    let elsewhere =
+        shr_darkpool::MakerBody::signed(c, reply, victim_key, (31337, Address::repeat_byte(1)))?;
+    let sealed = shr_darkpool::seal_maker(&p.matcher.identity().hpke, &elsewhere)?;
+    assert!(matches!(p.matcher.add_maker(&sealed), Err(Error::StateMismatch(_))));
+    Ok(())
+}

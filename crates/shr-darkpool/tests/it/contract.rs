@@ -58,16 +58,16 @@ pub(crate) async fn pool_on<C: Chain>(chain: C, hostile: bool) -> R<Pool<C>> {
         let m = a[i];
         send(&chain, admin, wbtc, &TestToken::mintCall { to: m, amount: U256::from(size) }).await?;
         let key = Enclave::launch_instance(&tee, "maker-wallet", i as u32)?;
-        let body = MakerBody {
-            commitment: MakerCommitment {
-                maker: m,
-                size,
-                min_fill: 0,
-                spread_bps: 10 * i as u32,
-                expiry: u64::MAX,
-            },
-            reply_to: key.identity().hpke,
+        let commitment = MakerCommitment {
+            maker: m,
+            size,
+            min_fill: 0,
+            spread_bps: 10 * i as u32,
+            expiry: u64::MAX,
         };
+        let signer = &shr_chain::dev_signers(5)[i];
+        let body =
+            MakerBody::signed(commitment, key.identity().hpke, signer, (31337, pool.address))?;
         onboard_maker(&chain, &pool, &mut matcher, (admin, wbtc, size), &body).await?;
         makers.push((m, key));
     }
