@@ -29,7 +29,7 @@ use shr_contracts::{
 };
 use shr_enclave::{Enclave, Sealed};
 use shr_store::{IncidentRow, Store};
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use crate::{Error, Mechanism, Result, StrategyConfig, V2Pool, choose, execute_swap, open_deficit};
 
@@ -397,8 +397,9 @@ impl<'a> Agent<'a> {
         Ok(state.status().into())
     }
 
-    /// Logs the exact transactions an executing agent would send (to, calldata), sending none.
-    /// The amounts in them are what the swap would make public anyway.
+    /// Logs the transactions an executing agent would send, sending none: at `info` only that
+    /// it would (a dry run makes nothing public, so its log carries no amount); the exact
+    /// calldata (whose amounts a swap would publish) at `debug` on target `shr::agent::dry_run`.
     async fn log_dry_run(&self, id: &str, amount_out: U256, amount_in_max: U256) -> Result<()> {
         use alloy::sol_types::SolCall;
         let deadline = self.chain.timestamp().await? + self.cfg.strategy.deadline_secs;
@@ -413,8 +414,9 @@ impl<'a> Agent<'a> {
         }
         .abi_encode();
         let (from, pay) = (self.cfg.treasury, self.cfg.path[0]);
-        info!(target: "shr::agent::dry_run", incident = id, %from, to = %pay, data = %alloy::hex::encode_prefixed(approve), "dry run: would send approve");
-        info!(target: "shr::agent::dry_run", incident = id, %from, to = %self.cfg.router, data = %alloy::hex::encode_prefixed(swap), "dry run: would send swapTokensForExactTokens");
+        info!(target: "shr::agent", incident = id, %from, router = %self.cfg.router, "dry run: would send approve and swapTokensForExactTokens (calldata at debug, target shr::agent::dry_run)");
+        debug!(target: "shr::agent::dry_run", incident = id, %from, to = %pay, data = %alloy::hex::encode_prefixed(approve), "dry run: would send approve");
+        debug!(target: "shr::agent::dry_run", incident = id, %from, to = %self.cfg.router, data = %alloy::hex::encode_prefixed(swap), "dry run: would send swapTokensForExactTokens");
         Ok(())
     }
 

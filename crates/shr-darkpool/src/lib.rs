@@ -30,8 +30,8 @@ pub use matching::{
 };
 pub use messages::{
     DepositView, EXIT_INFO, ExitTicket, FILL_INFO, FillNotice, MAKER_INFO, MATCHER_PROGRAM,
-    MakerBody, ORDER_INFO, OrderBody, Registration, RequestRef, Settlement, WithdrawalAuth,
-    deposits_digest, exit_digest, maker_digest, open_exit_ticket, open_notice,
+    MakerBody, ORDER_INFO, OrderBody, Registration, RequestRef, SEALED_SIZES, Settlement,
+    WithdrawalAuth, deposits_digest, exit_digest, maker_digest, open_exit_ticket, open_notice,
     registration_report_data, seal_maker, seal_order, settlement_digest, withdrawal_digest,
 };
 pub use pool::{DEFAULT_EXIT_DELAY_SECS, DarkPool, REGISTRATION_VALIDITY_SECS, RequestStatus};

@@ -28,13 +28,13 @@ use alloy::{
 use serde::{Deserialize, Serialize};
 use shr_chain::ChainLog;
 use shr_contracts::bindings::CREDarkPool;
-use shr_enclave::{Enclave, EnclaveIdentity, HpkePublicKey, Sealed, TeePlatform, seal};
+use shr_enclave::{Enclave, EnclaveIdentity, HpkePublicKey, Sealed, TeePlatform};
 
 use crate::{
     BalanceTable, DepositView, EXIT_INFO, Error, ExitTicket, FILL_INFO, FillNotice, MAKER_INFO,
     MATCHER_PROGRAM, MakerBody, MakerCommitment, MatchOutcome, MatchStatus, ORDER_INFO, OrderBody,
     Registration, RequestRef, Result, Settlement, WithdrawalAuth, exit_digest, match_order,
-    random_blinding, settlement_digest, withdrawal_digest,
+    messages::seal_kind, random_blinding, settlement_digest, withdrawal_digest,
 };
 
 /// HPKE context of the matcher's state sealed at rest.
@@ -403,7 +403,7 @@ impl MatcherEnclave {
                 payment: f.payment,
                 status: outcome.status,
             };
-            notices.push((f.maker, seal_json(key, FILL_INFO, &notice)?));
+            notices.push((f.maker, seal_kind(key, FILL_INFO, &notice)?));
         }
         let mine = FillNotice {
             request_id,
@@ -412,7 +412,7 @@ impl MatcherEnclave {
             payment: outcome.payment,
             status: outcome.status,
         };
-        notices.push((body.requester, seal_json(&body.reply_to, FILL_INFO, &mine)?));
+        notices.push((body.requester, seal_kind(&body.reply_to, FILL_INFO, &mine)?));
         let new = next.table.commitment(next.blinding)?;
         let version = next.version + 1;
         let status = if outcome.status == MatchStatus::Filled { 3 } else { 2 };
@@ -621,7 +621,7 @@ impl MatcherEnclave {
                     commitment: s.committed,
                     signature,
                 };
-                out.push((party, token, seal_json(key, EXIT_INFO, &ticket)?));
+                out.push((party, token, seal_kind(key, EXIT_INFO, &ticket)?));
             }
         }
         Ok(out)
@@ -638,9 +638,4 @@ impl MatcherEnclave {
     pub fn balance(&self, party: Address, token: Address) -> u128 {
         self.state.table.balance(party, token)
     }
-}
-
-fn seal_json<T: Serialize>(to: &HpkePublicKey, info: &str, value: &T) -> Result<Sealed> {
-    let json = serde_json::to_vec(value).map_err(Error::Body)?;
-    Ok(seal(to, info, &json)?)
 }

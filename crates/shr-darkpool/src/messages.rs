@@ -8,7 +8,7 @@ use alloy::{
     sol_types::SolValue,
 };
 use serde::{Deserialize, Serialize};
-use shr_enclave::{Enclave, HpkePublicKey, Sealed, TeePlatform, seal};
+use shr_enclave::{Enclave, HpkePublicKey, Sealed, TeePlatform, seal_sized};
 
 use crate::{Error, MakerCommitment, MatchStatus, Order, Result};
 
@@ -22,6 +22,22 @@ pub const MAKER_INFO: &str = "shr/darkpool/maker/v1";
 pub const FILL_INFO: &str = "shr/darkpool/fill/v1";
 /// HPKE context of exit tickets.
 pub const EXIT_INFO: &str = "shr/darkpool/exit/v1";
+
+/// The sealed size of each message kind, bytes (plaintext with its length prefix): every order,
+/// maker commitment, fill notice or exit ticket has one ciphertext length
+/// (`size + shr_enclave::SEAL_OVERHEAD`), so a length tells nothing of the amounts inside.
+pub const SEALED_SIZES: [(&str, usize); 4] =
+    [(ORDER_INFO, 1_024), (MAKER_INFO, 1_024), (FILL_INFO, 512), (EXIT_INFO, 1_024)];
+
+/// Seals `value` (JSON) to `to` at its kind's size ([`SEALED_SIZES`]).
+///
+/// # Errors
+/// [`Error::Body`]; sealing errors (a message beyond its size).
+pub(crate) fn seal_kind<T: Serialize>(to: &HpkePublicKey, info: &str, value: &T) -> Result<Sealed> {
+    let json = serde_json::to_vec(value).map_err(Error::Body)?;
+    let size = SEALED_SIZES.iter().find(|(i, _)| *i == info).map_or(4_096, |(_, s)| *s);
+    Ok(seal_sized(to, info, &json, size)?)
+}
 
 /// What a requester seals to the matcher.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -370,8 +386,7 @@ pub fn registration_report_data(
 /// # Errors
 /// Sealing errors.
 pub fn seal_order(matcher: &HpkePublicKey, body: &OrderBody) -> Result<Sealed> {
-    let json = serde_json::to_vec(body).map_err(Error::Body)?;
-    Ok(seal(matcher, ORDER_INFO, &json)?)
+    seal_kind(matcher, ORDER_INFO, body)
 }
 
 /// Seals a maker's commitment to the matcher.
@@ -379,8 +394,7 @@ pub fn seal_order(matcher: &HpkePublicKey, body: &OrderBody) -> Result<Sealed> {
 /// # Errors
 /// Sealing errors.
 pub fn seal_maker(matcher: &HpkePublicKey, body: &MakerBody) -> Result<Sealed> {
-    let json = serde_json::to_vec(body).map_err(Error::Body)?;
-    Ok(seal(matcher, MAKER_INFO, &json)?)
+    seal_kind(matcher, MAKER_INFO, body)
 }
 
 /// Opens a fill notice with the recipient's key.
@@ -399,4 +413,61 @@ pub fn open_notice(key: &Enclave, sealed: &Sealed) -> Result<FillNotice> {
 pub fn open_exit_ticket(key: &Enclave, sealed: &Sealed) -> Result<ExitTicket> {
     let plain = key.open(EXIT_INFO, sealed)?;
     serde_json::from_slice(&plain).map_err(Error::Body)
+}
+
+#[cfg(test)]
+mod tests {
+    use alloy::primitives::Address;
+    use shr_enclave::{SEAL_OVERHEAD, SimulatedTee};
+
+    use super::*;
+
+    fn order(size: u128, price: u128) -> Order {
+        Order {
+            size,
+            min_price_wad: price,
+            max_price_wad: price * 2,
+            premium_bps: 50,
+            min_fill: size,
+            deadline: 1_900_000_000,
+        }
+    }
+
+    #[test]
+    fn orders_of_very_different_size_seal_to_equal_lengths() {
+        let tee = SimulatedTee::new();
+        let matcher = Enclave::launch(&tee, MATCHER_PROGRAM).unwrap();
+        let reply = Enclave::launch(&tee, "wallet").unwrap().identity().hpke;
+        let body = |o| OrderBody { order: o, requester: Address::repeat_byte(1), reply_to: reply };
+        let small = seal_order(&matcher.identity().hpke, &body(order(1, 1))).unwrap();
+        let huge = seal_order(&matcher.identity().hpke, &body(order(u128::MAX, u128::MAX / 2)))
+            .unwrap();
+        assert_eq!(small.as_bytes().len(), huge.as_bytes().len());
+        assert_eq!(small.as_bytes().len(), 1_024 + SEAL_OVERHEAD);
+        let opened: OrderBody =
+            serde_json::from_slice(&matcher.open(ORDER_INFO, &huge).unwrap()).unwrap();
+        assert_eq!(opened.order.size, u128::MAX);
+        // Fill notices of one sat and of the whole supply: one length.
+        let notice = |c: u128| FillNotice {
+            request_id: u64::MAX,
+            party: Address::repeat_byte(2),
+            collateral: c,
+            payment: U256::MAX,
+            status: MatchStatus::PartiallyFilled,
+        };
+        let a = seal_kind(&reply, FILL_INFO, &notice(1)).unwrap();
+        let b = seal_kind(&reply, FILL_INFO, &notice(u128::MAX)).unwrap();
+        assert_eq!(a.as_bytes().len(), b.as_bytes().len());
+        // Exit tickets at their largest fit their size.
+        let ticket = ExitTicket {
+            party: Address::repeat_byte(3),
+            token: Address::repeat_byte(4),
+            amount: u128::MAX,
+            deposited_seen: u128::MAX,
+            version: u64::MAX,
+            commitment: B256::repeat_byte(5),
+            signature: Bytes::from(vec![0xff; 65]),
+        };
+        assert!(seal_kind(&reply, EXIT_INFO, &ticket).is_ok());
+    }
 }

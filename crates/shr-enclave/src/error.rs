@@ -61,6 +61,20 @@ pub enum Error {
         /// The dev chain id ([`crate::DEV_CHAIN_ID`]).
         dev: u64,
     },
+    /// A message larger than its kind's sealed size.
+    #[error("message too large for its sealed size {size} (context {info:?})")]
+    TooLarge {
+        /// The HPKE context.
+        info: String,
+        /// The size it had to fit, bytes.
+        size: usize,
+    },
+    /// An opened blob whose length prefix does not fit it.
+    #[error("sealed message with a bad length prefix (context {info:?})")]
+    BadPadding {
+        /// The HPKE context.
+        info: String,
+    },
     /// A sealed blob too short to hold an encapsulated key.
     #[error("sealed blob of {len} bytes is too short")]
     Truncated {

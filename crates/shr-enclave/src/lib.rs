@@ -22,5 +22,5 @@ mod platform;
 
 pub use enclave::{Enclave, EnclaveIdentity};
 pub use error::{Error, Result};
-pub use hpke_box::{HpkePublicKey, Sealed, seal};
+pub use hpke_box::{HpkePublicKey, SEAL_OVERHEAD, SIZE_CLASSES, Sealed, seal, seal_sized};
 pub use platform::{DEV_CHAIN_ID, Measurement, Quote, SimulatedTee, TeePlatform};

@@ -32,7 +32,8 @@ pub use error::{Error, Result};
 pub use node::{Behavior, OracleNode};
 pub use policy::{Evaluation, Evaluator, Policy, WAD};
 pub use program::{
-    DEFICIT_INFO, DeficitNotice, NodeInput, Outcome, POR_INFO, PROGRAM, ReserveEnclave,
+    DEFICIT_INFO, DEFICIT_SIZE, DeficitNotice, NodeInput, Outcome, POR_INFO, PROGRAM,
+    ReserveEnclave,
 };
 pub use reading::{PorFields, ReserveReading, parse_por_json, parse_time};
 pub use replay::{ReplaySummary, replay};

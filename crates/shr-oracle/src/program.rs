@@ -20,6 +20,8 @@ pub const PROGRAM: &str = concat!("shr-oracle/reserve-evaluator@", env!("CARGO_P
 pub const POR_INFO: &str = "shr/por/v1";
 /// HPKE context of deficit notices sealed to the agent.
 pub const DEFICIT_INFO: &str = "shr/deficit/v1";
+/// The sealed size of a deficit notice, bytes: every notice has one ciphertext length.
+pub const DEFICIT_SIZE: usize = 512;
 
 /// What a node's enclave is given to evaluate.
 #[derive(Debug, Clone)]
@@ -174,7 +176,7 @@ impl ReserveEnclave {
             observed_at: ev.observed_at,
         };
         let json = serde_json::to_vec(&notice).expect("a plain struct serializes");
-        Ok(Some(shr_enclave::seal(agent, DEFICIT_INFO, &json)?))
+        Ok(Some(shr_enclave::seal_sized(agent, DEFICIT_INFO, &json, DEFICIT_SIZE)?))
     }
 }
 

@@ -9,6 +9,16 @@ use shr_chain::{RpcChain, RpcConfig};
 use shr_contracts::anvil::Anvil;
 
 fn agent_run(url: &str, w: &World<RpcChain>, db: &str, extra: &[&str]) -> (i32, String, String) {
+    agent_run_logging(url, w, db, extra, "info")
+}
+
+fn agent_run_logging(
+    url: &str,
+    w: &World<RpcChain>,
+    db: &str,
+    extra: &[&str],
+    rust_log: &str,
+) -> (i32, String, String) {
     let path = format!("{},{}", w.weth, w.wbtc);
     let (receiver, router, vault) =
         (w.dep.receiver.to_string(), w.uni.router.to_string(), w.cfg.vault.to_string());
@@ -37,7 +47,7 @@ fn agent_run(url: &str, w: &World<RpcChain>, db: &str, extra: &[&str]) -> (i32, 
     args.extend_from_slice(extra);
     let out = Command::new(env!("CARGO_BIN_EXE_shr"))
         .args(&args)
-        .env("RUST_LOG", "info")
+        .env("RUST_LOG", rust_log)
         .env_remove("SHR_RPC_URL")
         .output()
         .expect("shr runs");
@@ -69,8 +79,13 @@ async fn agent_run_is_a_dry_run_until_execute() -> eyre::Result<()> {
     let (code, out, err) = agent_run(&anvil.url(), &w, &db, &[]);
     assert_eq!(code, 0, "{err}");
     assert!(out.contains(r#""status":"decided""#), "{out}");
-    assert!(err.contains("would send swapTokensForExactTokens"), "{err}");
-    assert!(err.contains("data=0x8803dbee"), "the exact calldata is logged: {err}");
+    assert!(err.contains("would send approve and swapTokensForExactTokens"), "{err}");
+    assert!(!err.contains("data=0x"), "no calldata (amounts) at the default level: {err}");
+    // The exact calldata at debug, under the dry run's own target.
+    let debug = "info,shr::agent::dry_run=debug";
+    let (code, _, err) = agent_run_logging(&anvil.url(), &w, &db, &[], debug);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("data=0x8803dbee"), "the exact calldata at debug: {err}");
     assert_eq!(w.balances().await?.0, U256::ZERO, "a dry run pays nothing");
 
     let (code, out, err) = agent_run(&anvil.url(), &w, &db, &["--execute"]);
