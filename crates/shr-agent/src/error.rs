@@ -76,6 +76,32 @@ pub enum Error {
     Chain(#[from] shr_chain::Error),
 }
 
+impl Error {
+    /// A stable code naming what failed, never by how much: what public surfaces (API, SSE,
+    /// stored public JSON) show in place of the message, whose amounts would reveal the deficit.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::InsufficientTreasury { .. } => "insufficient_treasury",
+            Self::SealedDeficit(_) => "sealed_deficit",
+            Self::Notice(_) => "deficit_notice",
+            Self::Amm(_) => "amm",
+            Self::Contract(_) => "contract",
+            Self::Oracle(_) => "oracle",
+            Self::DarkPool(_) => "dark_pool",
+            Self::Risk(_) => "risk",
+            Self::Sign(_) => "sign",
+            Self::UnknownVault { .. } => "unknown_vault",
+            Self::Store(_) => "store",
+            Self::IncidentState(_) => "incident_state",
+            Self::NoNotice => "no_notice",
+            Self::EmptyRoute => "empty_route",
+            Self::NoPair { .. } => "no_pair",
+            Self::InjectedCrash(_) => "injected_crash",
+            Self::Chain(_) => "chain",
+        }
+    }
+}
+
 impl From<shr_contracts::Error> for Error {
     fn from(e: shr_contracts::Error) -> Self {
         Self::Contract(Box::new(e))

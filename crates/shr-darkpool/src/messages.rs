@@ -440,8 +440,8 @@ mod tests {
         let reply = Enclave::launch(&tee, "wallet").unwrap().identity().hpke;
         let body = |o| OrderBody { order: o, requester: Address::repeat_byte(1), reply_to: reply };
         let small = seal_order(&matcher.identity().hpke, &body(order(1, 1))).unwrap();
-        let huge = seal_order(&matcher.identity().hpke, &body(order(u128::MAX, u128::MAX / 2)))
-            .unwrap();
+        let huge =
+            seal_order(&matcher.identity().hpke, &body(order(u128::MAX, u128::MAX / 2))).unwrap();
         assert_eq!(small.as_bytes().len(), huge.as_bytes().len());
         assert_eq!(small.as_bytes().len(), 1_024 + SEAL_OVERHEAD);
         let opened: OrderBody =

@@ -96,7 +96,8 @@ pub struct RunView {
     pub final_is_solvent: Option<bool>,
     /// Milliseconds from the first short reading to `isSolvent = true` (0 if never).
     pub time_to_heal_ms: Option<f64>,
-    /// The error that stopped the run, if any.
+    /// What stopped the run, if anything: a code and a fixed sentence, never the error's
+    /// message (its amounts would reveal the deficit); the full chain is in the operator view.
     pub error: Option<String>,
     /// The steps so far.
     pub steps: Vec<PublicStep>,
@@ -107,6 +108,8 @@ pub struct RunView {
 struct PrivateRun {
     why: String,
     steps: Vec<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
 }
 
 struct Inner {
@@ -414,7 +417,8 @@ impl AppState {
                 }
                 Err(e) => {
                     v.status = "error".into();
-                    v.error = Some(error_chain(e.as_ref()));
+                    v.error = Some(public_error(e.as_ref()));
+                    p.error = Some(error_chain(e.as_ref()));
                 }
             }
             (v.clone(), p.clone())
@@ -458,6 +462,12 @@ impl AppState {
             .await?;
         Ok(())
     }
+}
+
+/// What the public sees of a run's error: the agent's error code, or `internal`.
+fn public_error(e: &(dyn std::error::Error + 'static)) -> String {
+    let code = e.downcast_ref::<shr_agent::Error>().map_or("internal", shr_agent::Error::code);
+    format!("{code}: the scenario stopped; the operator view has the cause")
 }
 
 fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {

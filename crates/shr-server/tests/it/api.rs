@@ -222,3 +222,62 @@ async fn operator_route_disabled_without_token() {
     let h: Value = reqwest::get(format!("{base}/api/health")).await.unwrap().json().await.unwrap();
     assert_eq!(h["status"], "ok");
 }
+
+/// A runner whose scenario fails with an error carrying amounts (the treasury's balance and the
+/// swap's maximum input, either of which bounds the deficit).
+struct FailingRunner;
+
+impl shr_server::ScenarioRunner for FailingRunner {
+    fn names(&self) -> Vec<String> {
+        vec!["small-deficit".into()]
+    }
+
+    fn run(
+        &self,
+        _name: &str,
+        _on_step: &(dyn Fn(&shr_agent::Step) + Send + Sync),
+    ) -> Result<shr_agent::ScenarioReport, Box<dyn std::error::Error + Send + Sync>> {
+        Err(Box::new(shr_agent::Error::InsufficientTreasury {
+            have: alloy::primitives::U256::from(31_415_926_535u64),
+            need: alloy::primitives::U256::from(27_182_818_284u64),
+        }))
+    }
+}
+
+/// A run's error says what failed, not by how much: the public view (API, stored public JSON)
+/// shows a code; the amounts reach only the operator view, sealed at rest.
+#[tokio::test]
+async fn a_run_error_is_public_as_a_code_and_private_in_full() {
+    let cfg = ServerConfig { operator_token: Some(TOKEN.into()), ..Default::default() };
+    let (state, db) = support::state(cfg, FailingRunner).await;
+    let Server { base, db, .. } = support::serve(state, db).await;
+    let c = reqwest::Client::new();
+    assert_eq!(
+        c.post(format!("{base}/api/scenarios/small-deficit")).send().await.unwrap().status(),
+        202
+    );
+    let run = wait_finished(&c, &base, "small-deficit").await;
+    assert_eq!(run["status"], "error");
+    let public = run.to_string();
+    assert!(public.contains("insufficient_treasury"), "{public}");
+    for amount in ["31415926535", "27182818284"] {
+        assert!(!public.contains(amount), "public view leaks {amount}: {public}");
+    }
+    let rows = std::fs::read(db.path().join("shr.db")).unwrap();
+    for amount in ["31415926535", "27182818284"] {
+        assert!(
+            !rows.windows(amount.len()).any(|w| w == amount.as_bytes()),
+            "the store leaks {amount}"
+        );
+    }
+    let op = c
+        .get(format!("{base}/api/operator/view"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(op.contains("31415926535") && op.contains("27182818284"), "{op}");
+}
