@@ -63,11 +63,16 @@ pub async fn request(
     pool: &DarkPool,
     treasury: Address,
     matcher: &HpkePublicKey,
-    reply_to: &HpkePublicKey,
+    key: &shr_enclave::Enclave,
     order: Order,
     policy: &DarkPoolPolicy,
 ) -> Result<(u64, Sealed, shr_chain::Receipt)> {
-    let body = OrderBody { order, requester: treasury, reply_to: *reply_to };
+    let body = OrderBody {
+        order,
+        requester: treasury,
+        reply_to: key.identity().hpke,
+        mailbox: shr_darkpool::mailbox_secret(key)?,
+    };
     let sealed = seal_order(matcher, &body)?;
     let (id, receipt) =
         pool.request(chain, treasury, &sealed, order.premium_bps, policy.timeout_secs).await?;

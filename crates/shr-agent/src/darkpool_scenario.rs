@@ -144,7 +144,7 @@ pub async fn dark_pool(
         };
         let body = MakerBody::signed(
             commitment,
-            key.identity().hpke,
+            (key.identity().hpke, shr_darkpool::mailbox_secret(&key)?),
             &signers[3 + i],
             (chain_id, pool.address),
         )?;
@@ -220,7 +220,7 @@ pub async fn dark_pool(
             &pool,
             treasury,
             &matcher.identity().hpke,
-            &agent_key.identity().hpke,
+            &agent_key,
             order,
             &cfg.policy,
         )
@@ -237,8 +237,8 @@ pub async fn dark_pool(
         if let Some(s) = settlement {
             let r = pool.fill(chain, admin, &s).await?;
             matcher.confirm()?;
-            let mine =
-                s.notices.iter().find(|(a, _)| *a == treasury).ok_or(crate::Error::NoNotice)?;
+            let key = shr_darkpool::mailbox_key(&shr_darkpool::mailbox_secret(&agent_key)?, id);
+            let mine = s.notices.iter().find(|(k, _)| *k == key).ok_or(crate::Error::NoNotice)?;
             let n = open_notice(&agent_key, &mine.1)?;
             credited += n.collateral;
             steps.push(Step {

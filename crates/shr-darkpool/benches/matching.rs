@@ -78,7 +78,7 @@ fn settle(c: &mut Criterion) {
         let key = alloy::signers::local::PrivateKeySigner::random();
         let m = MakerCommitment { maker: key.address(), ..m };
         logs.push(log(i + 1, m.maker, wbtc, m.size));
-        let body = MakerBody::signed(m, reply, &key, (31337, pool)).unwrap();
+        let body = MakerBody::signed(m, (reply, B256::ZERO), &key, (31337, pool)).unwrap();
         matcher.add_maker(&seal_maker(&matcher.identity().hpke, &body).unwrap()).unwrap();
     }
     matcher.admit_deposits(&logs, 10).unwrap();
@@ -90,9 +90,11 @@ fn settle(c: &mut Criterion) {
         min_fill: 0,
         deadline: 1_900_000_000,
     };
-    let sealed =
-        seal_order(&matcher.identity().hpke, &OrderBody { order, requester, reply_to: reply })
-            .unwrap();
+    let sealed = seal_order(
+        &matcher.identity().hpke,
+        &OrderBody { order, requester, reply_to: reply, mailbox: B256::ZERO },
+    )
+    .unwrap();
     let twap = 158_000_000_000_000_000_000_000_000_000u128;
     let request = RequestRef { id: 1, requester, order_commitment: keccak256(sealed.as_bytes()) };
     c.bench_function("matcher enclave settles 1 request (100 makers)", |b| {

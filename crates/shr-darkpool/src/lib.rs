@@ -31,12 +31,13 @@ pub use matching::{
 pub use messages::{
     DepositView, EXIT_INFO, ExitTicket, FILL_INFO, FillNotice, MAKER_INFO, MATCHER_PROGRAM,
     MakerBody, ORDER_INFO, OrderBody, Registration, RequestRef, SEALED_SIZES, Settlement,
-    WithdrawalAuth, deposits_digest, exit_digest, maker_digest, open_exit_ticket, open_notice,
-    registration_report_data, seal_maker, seal_order, settlement_digest, withdrawal_digest,
+    WithdrawalAuth, deposits_digest, exit_digest, mailbox_key, mailbox_secret, maker_digest,
+    open_exit_ticket, open_notice, registration_report_data, seal_maker, seal_order,
+    settlement_digest, withdrawal_digest,
 };
 pub use pool::{DEFAULT_EXIT_DELAY_SECS, DarkPool, REGISTRATION_VALIDITY_SECS, RequestStatus};
 pub use service::{
-    STATE_KEY, Served, exit_key, fill_key, onboard_maker, reconcile, serve_once, sync_deposits,
+    STATE_KEY, Served, exit_key, onboard_maker, reconcile, serve_once, sync_deposits,
 };
 pub use twap::{
     DEFAULT_TWAP_WINDOW_SECS, Observation, ObservationWindow, TwapPolicy, observe, sliding_twap,

@@ -33,8 +33,8 @@ use shr_enclave::{Enclave, EnclaveIdentity, HpkePublicKey, Sealed, TeePlatform};
 use crate::{
     BalanceTable, DepositView, EXIT_INFO, Error, ExitTicket, FILL_INFO, FillNotice, MAKER_INFO,
     MATCHER_PROGRAM, MakerBody, MakerCommitment, MatchOutcome, MatchStatus, ORDER_INFO, OrderBody,
-    Registration, RequestRef, Result, Settlement, WithdrawalAuth, exit_digest, match_order,
-    messages::seal_kind, random_blinding, settlement_digest, withdrawal_digest,
+    Registration, RequestRef, Result, Settlement, WithdrawalAuth, exit_digest, mailbox_key,
+    match_order, messages::seal_kind, random_blinding, settlement_digest, withdrawal_digest,
 };
 
 /// HPKE context of the matcher's state sealed at rest.
@@ -46,7 +46,8 @@ pub const DEFAULT_FINALITY_DEPTH: u64 = 2;
 struct State {
     table: BalanceTable,
     blinding: B256,
-    makers: Vec<(MakerCommitment, HpkePublicKey)>,
+    /// Each maker's commitment, notice key and mailbox secret.
+    makers: Vec<(MakerCommitment, HpkePublicKey, B256)>,
     reply_keys: BTreeMap<Address, HpkePublicKey>,
     committed: B256,
     version: u64,
@@ -326,7 +327,7 @@ impl MatcherEnclave {
         }
         for s in std::iter::once(&mut self.state).chain(self.staged.iter_mut()) {
             s.reply_keys.insert(body.commitment.maker, body.reply_to);
-            s.makers.push((body.commitment, body.reply_to));
+            s.makers.push((body.commitment, body.reply_to, body.mailbox));
         }
         Ok(())
     }
@@ -370,7 +371,7 @@ impl MatcherEnclave {
         let backed: Vec<MakerCommitment> = next
             .makers
             .iter()
-            .map(|(m, _)| MakerCommitment {
+            .map(|(m, ..)| MakerCommitment {
                 size: m.size.min(next.table.balance(m.maker, self.collateral)),
                 ..*m
             })
@@ -390,10 +391,10 @@ impl MatcherEnclave {
             let pay = u128::try_from(f.payment).map_err(|_| Error::Overflow("payment"))?;
             next.table.debit(f.maker, self.collateral, f.amount)?;
             next.table.credit(f.maker, self.payment, pay)?;
-            let (m, key) = next
+            let (m, key, mailbox) = next
                 .makers
                 .iter_mut()
-                .find(|(m, _)| m.maker == f.maker)
+                .find(|(m, ..)| m.maker == f.maker)
                 .ok_or(Error::StateMismatch("a fill from an unknown maker"))?;
             m.size -= f.amount.min(m.size);
             let notice = FillNotice {
@@ -403,7 +404,7 @@ impl MatcherEnclave {
                 payment: f.payment,
                 status: outcome.status,
             };
-            notices.push((f.maker, seal_kind(key, FILL_INFO, &notice)?));
+            notices.push((mailbox_key(mailbox, request_id), seal_kind(key, FILL_INFO, &notice)?));
         }
         let mine = FillNotice {
             request_id,
@@ -412,7 +413,8 @@ impl MatcherEnclave {
             payment: outcome.payment,
             status: outcome.status,
         };
-        notices.push((body.requester, seal_kind(&body.reply_to, FILL_INFO, &mine)?));
+        let mine = seal_kind(&body.reply_to, FILL_INFO, &mine)?;
+        notices.push((mailbox_key(&body.mailbox, request_id), mine));
         let new = next.table.commitment(next.blinding)?;
         let version = next.version + 1;
         let status = if outcome.status == MatchStatus::Filled { 3 } else { 2 };

@@ -49,6 +49,9 @@ pub struct OrderBody {
     pub requester: Address,
     /// Where the requester's fill notice is sealed.
     pub reply_to: HpkePublicKey,
+    /// The requester's mailbox secret: its notice is stored under
+    /// [`mailbox_key`]`(mailbox, request id)`, a key no one else can link to it.
+    pub mailbox: B256,
 }
 
 /// What a maker seals to the matcher: its commitment, signed with the maker account's key so
@@ -59,6 +62,8 @@ pub struct MakerBody {
     pub commitment: MakerCommitment,
     /// Where the maker's fill notices and exit tickets are sealed.
     pub reply_to: HpkePublicKey,
+    /// The maker's mailbox secret (see [`OrderBody::mailbox`]).
+    pub mailbox: B256,
     /// The maker account's signature over [`maker_digest`].
     pub signature: Bytes,
 }
@@ -71,7 +76,7 @@ impl MakerBody {
     /// [`Error::Enclave`] when the key cannot sign.
     pub fn signed(
         commitment: MakerCommitment,
-        reply_to: HpkePublicKey,
+        (reply_to, mailbox): (HpkePublicKey, B256),
         maker: &PrivateKeySigner,
         (chain_id, pool): (u64, Address),
     ) -> Result<Self> {
@@ -79,7 +84,7 @@ impl MakerBody {
         let sig = maker
             .sign_hash_sync(&digest)
             .map_err(|e| Error::Enclave(shr_enclave::Error::Sign(e)))?;
-        Ok(Self { commitment, reply_to, signature: Bytes::from(sig.as_bytes().to_vec()) })
+        Ok(Self { commitment, reply_to, mailbox, signature: Bytes::from(sig.as_bytes().to_vec()) })
     }
 
     /// Whether the signature is `commitment.maker`'s over this body for `pool` on `chain_id`.
@@ -201,8 +206,9 @@ pub struct Settlement {
     pub deposits: Vec<DepositView>,
     /// The matcher's signature over [`settlement_digest`].
     pub signature: Bytes,
-    /// `(party, notice sealed to it)`, delivered off-chain.
-    pub notices: Vec<(Address, Sealed)>,
+    /// `(mailbox key, notice sealed to its party)`, delivered off-chain: the key is
+    /// [`mailbox_key`] of the party's secret, so neither the host nor the store learns whose.
+    pub notices: Vec<(B256, Sealed)>,
 }
 
 /// A signed withdrawal authorisation for `CREDarkPool.withdraw`.
@@ -264,6 +270,22 @@ impl Registration {
             signature: Bytes::from(quote.signature.as_bytes().to_vec()),
         })
     }
+}
+
+/// Where a party's fill notice for `request_id` is stored: `keccak256(secret ‖ request id)`,
+/// opaque to anyone without the party's mailbox secret.
+pub fn mailbox_key(secret: &B256, request_id: u64) -> B256 {
+    keccak256([secret.as_slice(), &request_id.to_be_bytes()].concat())
+}
+
+/// A party's mailbox secret derived from its key store (a deterministic signature over a fixed
+/// digest): the same after a restart, known to no one else.
+///
+/// # Errors
+/// [`Error::Enclave`] when the key cannot sign.
+pub fn mailbox_secret(key: &Enclave) -> Result<B256> {
+    let sig = key.sign_digest(&keccak256("shr/darkpool/mailbox/v1"))?;
+    Ok(keccak256(sig.as_bytes()))
 }
 
 fn typehash(name: &str) -> B256 {
@@ -438,7 +460,12 @@ mod tests {
         let tee = SimulatedTee::new();
         let matcher = Enclave::launch(&tee, MATCHER_PROGRAM).unwrap();
         let reply = Enclave::launch(&tee, "wallet").unwrap().identity().hpke;
-        let body = |o| OrderBody { order: o, requester: Address::repeat_byte(1), reply_to: reply };
+        let body = |o| OrderBody {
+            order: o,
+            requester: Address::repeat_byte(1),
+            reply_to: reply,
+            mailbox: B256::repeat_byte(7),
+        };
         let small = seal_order(&matcher.identity().hpke, &body(order(1, 1))).unwrap();
         let huge =
             seal_order(&matcher.identity().hpke, &body(order(u128::MAX, u128::MAX / 2))).unwrap();

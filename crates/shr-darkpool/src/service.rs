@@ -4,7 +4,7 @@
 //!
 //! Sealed orders arrive through the store's mailbox (`order`, request id), written by the
 //! requester next to the `requestCollateral` calldata that carries the same ciphertext; notices
-//! leave through it (`fill`, `"{request id}:{party}"`), exit tickets too (`exit`,
+//! leave through it (`fill`, under an opaque `mailbox_key` only their party can compute), exit tickets too (`exit`,
 //! `"{party}:{token}:{version}"`, stored before the transition they are for is sent). All are HPKE ciphertexts. One request's failure is logged and skipped:
 //! it never holds up the requests behind it.
 
@@ -60,11 +60,6 @@ pub async fn sync_deposits(matcher: &mut MatcherEnclave, chain: &dyn Chain) -> R
     filter.to_block = Some(head);
     let logs = chain.logs(&filter).await?;
     matcher.admit_deposits(&logs, head)
-}
-
-/// The mailbox key of `party`'s fill notice for `request_id`.
-pub fn fill_key(request_id: u64, party: Address) -> String {
-    format!("{request_id}:{party}")
 }
 
 /// The mailbox key of `party`'s exit ticket for `token` at `commitment` (two tables signed
@@ -259,9 +254,9 @@ async fn serve_request(
         matcher.confirm()?;
         persist(matcher, store).await?;
     }
-    for (party, sealed) in &s.notices {
+    for (key, sealed) in &s.notices {
         store
-            .put_sealed("fill", &fill_key(id, *party), sealed.as_bytes())
+            .put_sealed("fill", &key.to_string(), sealed.as_bytes())
             .await
             .map_err(Error::Store)?;
     }

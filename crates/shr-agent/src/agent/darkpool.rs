@@ -5,7 +5,8 @@
 
 use alloy::primitives::{Address, U256, keccak256};
 use shr_darkpool::{
-    DarkPool, OrderBody, RequestStatus, TwapPolicy, fill_key, open_notice, seal_order, sliding_twap,
+    DarkPool, OrderBody, RequestStatus, TwapPolicy, mailbox_key, mailbox_secret, open_notice,
+    seal_order, sliding_twap,
 };
 use shr_enclave::{HpkePublicKey, Sealed};
 use tracing::{error, info, warn};
@@ -53,6 +54,7 @@ impl Agent<'_> {
                         order,
                         requester: self.cfg.treasury,
                         reply_to: self.key.identity().hpke,
+                        mailbox: mailbox_secret(self.key)?,
                     };
                     let sealed = seal_order(&dp.matcher, &body)?;
                     self.store.put_sealed("order-pending", id, sealed.as_bytes()).await?;
@@ -101,8 +103,9 @@ impl Agent<'_> {
                     let now = self.chain.timestamp().await?;
                     let next = match status {
                         RequestStatus::Filled => {
-                            let key = fill_key(request_id, self.cfg.treasury);
-                            let Some(blob) = self.store.sealed("fill", &key).await? else {
+                            let key = mailbox_key(&mailbox_secret(self.key)?, request_id);
+                            let Some(blob) = self.store.sealed("fill", &key.to_string()).await?
+                            else {
                                 return Ok(State::DarkPoolRequested {
                                     deficit,
                                     attempt,

@@ -98,6 +98,7 @@ async fn a_settlement_is_bound_to_its_request_and_order() -> R {
         order: order(500_000_000, now),
         requester: p.requester,
         reply_to: p.requester_key.identity().hpke,
+        mailbox: alloy::primitives::B256::ZERO,
     };
     let forged = seal_order(&p.matcher.identity().hpke, &body)?;
     let (id, _) = p.pool.request(&p.chain, attacker, &forged, 50, 3_600).await?;
@@ -443,13 +444,22 @@ async fn a_maker_commitment_needs_the_makers_signature() -> R {
         expiry: u64::MAX,
     };
     let reply = p.requester_key.identity().hpke;
-    let forged = shr_darkpool::MakerBody::signed(c, reply, &host_key, (31337, p.pool.address))?;
+    let forged = shr_darkpool::MakerBody::signed(
+        c,
+        (reply, B256::ZERO),
+        &host_key,
+        (31337, p.pool.address),
+    )?;
     let sealed = shr_darkpool::seal_maker(&p.matcher.identity().hpke, &forged)?;
     assert!(matches!(p.matcher.add_maker(&sealed), Err(Error::StateMismatch(_))));
     // The victim's own signature for another pool does not do either.
     let victim_key = &shr_chain::dev_signers(4)[3];
-    let elsewhere =
-        shr_darkpool::MakerBody::signed(c, reply, victim_key, (31337, Address::repeat_byte(1)))?;
+    let elsewhere = shr_darkpool::MakerBody::signed(
+        c,
+        (reply, B256::ZERO),
+        victim_key,
+        (31337, Address::repeat_byte(1)),
+    )?;
     let sealed = shr_darkpool::seal_maker(&p.matcher.identity().hpke, &elsewhere)?;
     assert!(matches!(p.matcher.add_maker(&sealed), Err(Error::StateMismatch(_))));
     Ok(())

@@ -66,8 +66,13 @@ pub(crate) async fn pool_on<C: Chain>(chain: C, hostile: bool) -> R<Pool<C>> {
             expiry: u64::MAX,
         };
         let signer = &shr_chain::dev_signers(5)[i];
-        let body =
-            MakerBody::signed(commitment, key.identity().hpke, signer, (31337, pool.address))?;
+        let mailbox = shr_darkpool::mailbox_secret(&key)?;
+        let body = MakerBody::signed(
+            commitment,
+            (key.identity().hpke, mailbox),
+            signer,
+            (31337, pool.address),
+        )?;
         onboard_maker(&chain, &pool, &mut matcher, (admin, wbtc, size), &body).await?;
         makers.push((m, key));
     }
@@ -105,6 +110,7 @@ impl<C: Chain> Pool<C> {
             order: order(size, now),
             requester: self.requester,
             reply_to: self.requester_key.identity().hpke,
+            mailbox: shr_darkpool::mailbox_secret(&self.requester_key)?,
         };
         let sealed = seal_order(&self.matcher.identity().hpke, &body)?;
         let (id, _) = self.pool.request(&self.chain, self.requester, &sealed, 50, timeout).await?;
@@ -150,11 +156,14 @@ async fn a_matched_request_settles_and_each_party_learns_only_its_own_fill() -> 
     println!("confidentialFill gas: {}", r.gas_used);
     // The makers' notices open with their own keys only, and say only their own fill.
     let (m3, k3) = &p.makers[0];
-    let mine = s.notices.iter().find(|(a, _)| a == m3).unwrap();
+    let mine_key = shr_darkpool::mailbox_key(&shr_darkpool::mailbox_secret(k3)?, id);
+    let mine = s.notices.iter().find(|(k, _)| *k == mine_key).unwrap();
     let n = open_notice(k3, &mine.1)?;
     assert_eq!((n.party, n.collateral), (*m3, 600_000_000));
     assert!(open_notice(&p.makers[1].1, &mine.1).is_err(), "another maker cannot read it");
-    let req = s.notices.iter().find(|(a, _)| *a == p.requester).unwrap();
+    let req_key = shr_darkpool::mailbox_key(&shr_darkpool::mailbox_secret(&p.requester_key)?, id);
+    let req = s.notices.iter().find(|(k, _)| *k == req_key).unwrap();
+    assert!(s.notices.iter().all(|(k, _)| !k.to_string().contains(&format!("{:x}", p.requester))));
     let n = open_notice(&p.requester_key, &req.1)?;
     assert_eq!(n.collateral, 700_000_000);
     assert_eq!(p.matcher.balance(p.requester, p.pool.collateral), 700_000_000);
@@ -177,6 +186,7 @@ async fn an_unregistered_key_or_platform_or_measurement_is_refused() -> R {
             order: order(1, now),
             requester: p.requester,
             reply_to: p.requester_key.identity().hpke,
+            mailbox: alloy::primitives::B256::ZERO,
         },
     )?;
     let _ = rogue.settle(&p.rref(id).await?, &rogue_order, TWAP, now);

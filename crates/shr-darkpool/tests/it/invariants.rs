@@ -122,6 +122,7 @@ async fn run(p: &mut Pool, ops: &[Op], reached: &Reached) -> Result<(), TestCase
                     order: order(u128::from(size), now),
                     requester: p.requester,
                     reply_to: p.requester_key.identity().hpke,
+                    mailbox: alloy::primitives::B256::ZERO,
                 };
                 let sealed = seal_order(&p.matcher.identity().hpke, &body).map_err(fail)?;
                 let (id, _) = p
