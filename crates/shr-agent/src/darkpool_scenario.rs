@@ -25,7 +25,10 @@ use crate::{
 /// One maker's pre-committed liquidity in the scenario.
 #[derive(Debug, Clone, Copy)]
 pub struct MakerSpec {
-    /// Committed collateral, sats.
+    /// What the maker deposits in the pool, sats: its own inventory in round lots, fixed before
+    /// and independent of any order (a deposit is public; it must not invert to the deficit).
+    pub inventory: u128,
+    /// Committed collateral, sats (private; the enclave counts it up to the inventory).
     pub size: u128,
     /// Spread over the TWAP, bps.
     pub spread_bps: u32,
@@ -80,9 +83,13 @@ impl DarkPoolScenarioConfig {
         let deficit: u128 = (reading.supply
             - reading.supply * U256::from(reserves_bps) / U256::from(10_000u32))
         .to();
+        // Inventories: whole-WBTC round lots of the makers' own choosing.
+        let inventories = [5_000u128, 4_000, 3_000, 2_500, 2_000, 1_500, 1_000];
         let makers = [(35u128, 5u32), (28, 10), (20, 10), (16, 15), (10, 20), (8, 25), (5, 40)]
             .into_iter()
-            .map(|(pct, spread_bps)| MakerSpec {
+            .zip(inventories)
+            .map(|((pct, spread_bps), wbtc)| MakerSpec {
+                inventory: wbtc * 100_000_000,
                 size: deficit * pct / 100 * depth_pct / 100,
                 spread_bps,
                 min_fill: deficit / 1_000,
@@ -129,8 +136,9 @@ pub async fn dark_pool(
     let chain_id = chain.chain_id().await?;
     for (i, spec) in cfg.makers.iter().enumerate().take(7) {
         let maker = accts[3 + i];
-        // Inventory above the commitment: the deposit (public) does not reveal the commitment.
-        let inventory = spec.size + spec.size / 4 + 12_345_678;
+        // The maker's own inventory (round lots, independent of the deficit): the deposit is
+        // public, the commitment inside it is not.
+        let inventory = spec.inventory;
         send(chain, admin, wbtc, &TestToken::mintCall { to: maker, amount: U256::from(inventory) })
             .await?;
         let key = Enclave::launch_instance(tee, "shr-darkpool/maker-wallet@0.1.0", i as u32)
