@@ -219,6 +219,7 @@ pub async fn dark_pool(
 
     let mut credited = 0u128;
     let mut restored_at = None;
+    let (mut request_ids, mut escalated) = (Vec::new(), false);
     for attempt in 0..2u32 {
         let t = Instant::now();
         let now = chain.timestamp().await?;
@@ -233,6 +234,7 @@ pub async fn dark_pool(
             &cfg.policy,
         )
         .await?;
+        request_ids.push(id);
         steps.push(Step {
             name: format!("requestCollateral (attempt {})", attempt + 1), ms: ms(t), gas: rr.gas_used, tx: vec![rr.tx_hash.to_string()],
             public: json!({ "request_id": id, "status": pool.status(chain, id).await?, "premium_bps": order.premium_bps }),
@@ -268,6 +270,7 @@ pub async fn dark_pool(
                 private: json!({ "committed_liquidity_within_band_short": true, "filled_sats": "0" }),
             });
             if attempt == 1 {
+                escalated = true;
                 error!(target: "shr::agent::alert", request_id = id, "dark-pool recovery failed twice; escalating to the operator");
                 steps.push(Step {
                     name: "escalate (alert)".into(), ms: 0.0, gas: 0, tx: vec![],
@@ -305,9 +308,21 @@ pub async fn dark_pool(
         private: json!({ "reserve_ratio_wad_with_credit": ((short + credit) * shr_oracle::WAD / supply).to_string() }),
     });
     let _: (Address, Address) = (vault, uni.router);
+    let mut request_statuses = Vec::new();
+    for id in request_ids {
+        let s =
+            serde_json::to_value(pool.status(chain, id).await?).map_err(crate::Error::Notice)?;
+        request_statuses.push(s.as_str().unwrap_or_default().to_string());
+    }
     Ok(ScenarioReport {
         scenario: cfg.name.clone(),
-        mechanism: "dark_pool".into(),
+        mechanism: match decision {
+            Mechanism::DarkPool { .. } => "dark_pool",
+            Mechanism::DirectSwap(_) => "direct_swap",
+        }
+        .into(),
+        request_statuses,
+        escalated,
         restored: restored_at.is_some(),
         final_is_solvent,
         time_to_heal_ms: restored_at.unwrap_or(0.0),

@@ -67,17 +67,39 @@ pub struct ScenarioReport {
     pub time_to_heal_ms: f64,
     /// Why the impact model picked this deficit.
     pub why: String,
+    /// The dark-pool requests' statuses as the chain holds them at the end, in request order
+    /// (`FILLED`, `EXPIRED`, ...; empty on the swap path).
+    #[serde(default)]
+    pub request_statuses: Vec<String>,
+    /// Whether the agent escalated to the operator.
+    #[serde(default)]
+    pub escalated: bool,
     /// The steps.
     pub steps: Vec<Step>,
 }
 
 impl ScenarioReport {
-    /// Whether the scenario ended as designed: `darkpool-failure` when the reserve stays
-    /// insolvent (nothing restored), every other scenario when `isSolvent = true` was restored.
+    /// Whether the scenario ended as designed, judged from what happened on chain and what the
+    /// strategy chose: `small-deficit` by a direct swap and a restored `isSolvent`;
+    /// `large-deficit` by the dark pool, its last request `FILLED` and a restored `isSolvent`;
+    /// `darkpool-failure` by the dark pool, two `EXPIRED` requests (the first and its widened
+    /// retry), an escalation, and `isSolvent` still `false`.
     pub fn as_expected(&self) -> bool {
+        let healed = self.restored && self.final_is_solvent;
+        let statuses: Vec<&str> = self.request_statuses.iter().map(String::as_str).collect();
         match self.scenario.as_str() {
-            "darkpool-failure" => !self.restored && !self.final_is_solvent,
-            _ => self.restored && self.final_is_solvent,
+            "small-deficit" => self.mechanism == "direct_swap" && healed,
+            "large-deficit" => {
+                self.mechanism == "dark_pool" && statuses.last() == Some(&"FILLED") && healed
+            }
+            "darkpool-failure" => {
+                self.mechanism == "dark_pool"
+                    && statuses == ["EXPIRED", "EXPIRED"]
+                    && self.escalated
+                    && !self.restored
+                    && !self.final_is_solvent
+            }
+            _ => healed,
         }
     }
 }
@@ -291,6 +313,58 @@ pub async fn small_deficit(
         final_is_solvent,
         time_to_heal_ms: restored_at.unwrap_or(0.0),
         why,
+        request_statuses: Vec::new(),
+        escalated: false,
         steps: steps.into_vec(),
     })
+}
+
+#[cfg(test)]
+mod judged_by_what_happened {
+    use super::*;
+
+    fn report(
+        scenario: &str,
+        mechanism: &str,
+        statuses: &[&str],
+        escalated: bool,
+    ) -> ScenarioReport {
+        ScenarioReport {
+            scenario: scenario.into(),
+            mechanism: mechanism.into(),
+            restored: false,
+            final_is_solvent: false,
+            time_to_heal_ms: 0.0,
+            why: String::new(),
+            request_statuses: statuses.iter().map(|s| s.to_string()).collect(),
+            escalated,
+            steps: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn darkpool_failure_passes_only_on_two_expiries_and_an_escalation() {
+        let ok = report("darkpool-failure", "dark_pool", &["EXPIRED", "EXPIRED"], true);
+        assert!(ok.as_expected());
+        // "Not restored" alone is not the designed failure.
+        assert!(
+            !report("darkpool-failure", "dark_pool", &["EXPIRED", "EXPIRED"], false).as_expected()
+        );
+        assert!(
+            !report("darkpool-failure", "dark_pool", &["EXPIRED", "PENDING"], true).as_expected()
+        );
+        assert!(!report("darkpool-failure", "dark_pool", &["EXPIRED"], true).as_expected());
+        assert!(
+            !report("darkpool-failure", "direct_swap", &["EXPIRED", "EXPIRED"], true).as_expected()
+        );
+        // A heal needs the mechanism the strategy chose and, on the dark pool, a FILLED request.
+        let mut healed = report("large-deficit", "dark_pool", &["FILLED"], false);
+        healed.restored = true;
+        healed.final_is_solvent = true;
+        assert!(healed.as_expected());
+        healed.request_statuses = vec!["EXPIRED".into()];
+        assert!(!healed.as_expected());
+        healed.scenario = "small-deficit".into();
+        assert!(!healed.as_expected(), "small-deficit healed by the dark pool is not as designed");
+    }
 }

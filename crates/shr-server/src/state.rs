@@ -423,6 +423,7 @@ impl AppState {
             }
             (v.clone(), p.clone())
         };
+        let escalated = matches!(&result, Ok(r) if r.escalated);
         info!(target: "shr::server", %run_id, status = %view.status, "scenario finished");
         self.publish(Event::ScenarioFinished {
             run_id: run_id.into(),
@@ -444,10 +445,10 @@ impl AppState {
             })
             .await?;
         // The run is also the agent's incident: public status, private state sealed.
-        let status = match (&view.status[..], view.restored, view.mechanism.as_deref()) {
-            ("error", ..) => "error",
-            (_, Some(true), _) => "restored",
-            (_, _, Some("dark_pool")) => "escalated",
+        let status = match (&view.status[..], view.restored) {
+            ("error", _) => "error",
+            (_, Some(true)) => "restored",
+            _ if escalated => "escalated",
             _ => "open",
         };
         self.0

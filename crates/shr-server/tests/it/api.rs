@@ -27,11 +27,13 @@ fn report(name: &str) -> ScenarioReport {
     };
     ScenarioReport {
         scenario: name.into(),
-        mechanism: "dark_pool".into(),
+        mechanism: if name == "small-deficit" { "direct_swap" } else { "dark_pool" }.into(),
         restored: true,
         final_is_solvent: true,
         time_to_heal_ms: 12.5,
         why: format!("deficit {SECRET_DEFICIT} sats"),
+        request_statuses: vec!["FILLED".into()],
+        escalated: false,
         steps: vec![
             step(
                 "attest (insolvent, confirmed)",
