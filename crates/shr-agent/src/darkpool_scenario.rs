@@ -150,12 +150,8 @@ pub async fn dark_pool(
             spread_bps: spec.spread_bps,
             expiry: t0 + 30 * 86_400,
         };
-        let body = MakerBody::signed(
-            commitment,
-            (key.identity().hpke, shr_darkpool::mailbox_secret(&key)?),
-            &signers[3 + i],
-            (chain_id, pool.address),
-        )?;
+        let body =
+            MakerBody::from_wallet(commitment, &key, &signers[3 + i], (chain_id, pool.address))?;
         onboard_maker(chain, &pool, &mut matcher, (admin, wbtc, inventory), &body).await?;
         maker_keys.push((maker, key));
     }

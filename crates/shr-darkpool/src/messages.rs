@@ -87,6 +87,21 @@ impl MakerBody {
         Ok(Self { commitment, reply_to, mailbox, signature: Bytes::from(sig.as_bytes().to_vec()) })
     }
 
+    /// [`MakerBody::signed`] with the notice key and mailbox secret of the maker's `wallet`
+    /// (its key store).
+    ///
+    /// # Errors
+    /// As [`MakerBody::signed`].
+    pub fn from_wallet(
+        commitment: MakerCommitment,
+        wallet: &Enclave,
+        maker: &PrivateKeySigner,
+        target: (u64, Address),
+    ) -> Result<Self> {
+        let keys = (wallet.identity().hpke, mailbox_secret(wallet)?);
+        Self::signed(commitment, keys, maker, target)
+    }
+
     /// Whether the signature is `commitment.maker`'s over this body for `pool` on `chain_id`.
     pub fn verify(&self, chain_id: u64, pool: Address) -> bool {
         let digest = maker_digest(chain_id, pool, &self.commitment, &self.reply_to);

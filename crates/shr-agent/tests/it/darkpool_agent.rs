@@ -58,13 +58,7 @@ async fn setup(depth: u128) -> R<Setup> {
             expiry: u64::MAX,
         };
         let signer = &shr_chain::dev_signers(6)[i];
-        let mailbox = shr_darkpool::mailbox_secret(&key)?;
-        let body = MakerBody::signed(
-            commitment,
-            (key.identity().hpke, mailbox),
-            signer,
-            (31337, pool.address),
-        )?;
+        let body = MakerBody::from_wallet(commitment, &key, signer, (31337, pool.address))?;
         onboard_maker(&w.chain, &pool, &mut matcher, (admin, wbtc, inventory), &body).await?;
     }
     let treasury = w.cfg.treasury;

@@ -66,13 +66,7 @@ pub(crate) async fn pool_on<C: Chain>(chain: C, hostile: bool) -> R<Pool<C>> {
             expiry: u64::MAX,
         };
         let signer = &shr_chain::dev_signers(5)[i];
-        let mailbox = shr_darkpool::mailbox_secret(&key)?;
-        let body = MakerBody::signed(
-            commitment,
-            (key.identity().hpke, mailbox),
-            signer,
-            (31337, pool.address),
-        )?;
+        let body = MakerBody::from_wallet(commitment, &key, signer, (31337, pool.address))?;
         onboard_maker(&chain, &pool, &mut matcher, (admin, wbtc, size), &body).await?;
         makers.push((m, key));
     }
