@@ -47,6 +47,19 @@ impl Anvil {
     /// # Errors
     /// [`AnvilError`] when the binary is missing or the node does not come up within 20 s.
     pub fn spawn() -> Result<Self, AnvilError> {
+        // Two tests starting anvil at once may be handed the same free port: the loser's anvil
+        // exits at once (address in use) while the port answers for the winner's. Only a node
+        // that is still our child once the port answers is ours; otherwise try another port.
+        let start = Instant::now();
+        for _ in 0..5 {
+            if let Some(anvil) = Self::try_spawn()? {
+                return Ok(anvil);
+            }
+        }
+        Err(AnvilError::NotListening { port: 0, waited: start.elapsed() })
+    }
+
+    fn try_spawn() -> Result<Option<Self>, AnvilError> {
         let path = crate::anvil_path();
         let port = TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
@@ -58,16 +71,24 @@ impl Anvil {
             .stderr(Stdio::null())
             .spawn()
             .map_err(|source| AnvilError::Spawn { path, source })?;
-        let anvil = Self { child, port };
+        let mut anvil = Self { child, port };
         let start = Instant::now();
         let addr = SocketAddr::from(([127, 0, 0, 1], port));
         while TcpStream::connect_timeout(&addr, Duration::from_millis(100)).is_err() {
+            if anvil.exited() {
+                return Ok(None);
+            }
             if start.elapsed() > Duration::from_secs(20) {
                 return Err(AnvilError::NotListening { port, waited: start.elapsed() });
             }
             std::thread::sleep(Duration::from_millis(25));
         }
-        Ok(anvil)
+        std::thread::sleep(Duration::from_millis(50));
+        Ok((!anvil.exited()).then_some(anvil))
+    }
+
+    fn exited(&mut self) -> bool {
+        !matches!(self.child.try_wait(), Ok(None))
     }
 
     /// Its HTTP endpoint.

@@ -40,6 +40,6 @@ pub use service::{
     STATE_KEY, Served, exit_key, onboard_maker, reconcile, serve_once, sync_deposits,
 };
 pub use twap::{
-    DEFAULT_TWAP_WINDOW_SECS, Observation, ObservationWindow, TwapPolicy, observe, sliding_twap,
-    twap_checked, twap_wad,
+    DEFAULT_TWAP_WINDOW_SECS, Observation, ObservationWindow, TWAP_INFO, TwapPolicy, observe,
+    sliding_twap, twap_checked, twap_wad,
 };

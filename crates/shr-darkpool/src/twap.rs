@@ -157,30 +157,42 @@ impl ObservationWindow {
     }
 }
 
-/// Observes `pair` now, keeps the observation in `store` (kind `twap`, key the pair), and reads
-/// the TWAP of `base` over the bounded window when an observation a window old is kept:
-/// `Ok(None)` until then (a reader that just started waits one window). Call it every pass.
+/// HPKE context of a reader's observation window sealed at rest.
+pub const TWAP_INFO: &str = "shr/twap-window/v1";
+
+/// Observes `pair` now, keeps the observation in `store` (kind `twap`, key the pair) sealed at
+/// rest by `keeper` (the reader's key store: whoever can write the store cannot plant an old
+/// observation), and reads the TWAP of `base` over the bounded window when an observation a
+/// window old is kept: `Ok(None)` until then (a reader that just started, or whose window did
+/// not open, waits one window). Call it every pass.
 ///
 /// # Errors
 /// [`twap_checked`]'s (a spot price that strays from the TWAP is an error: the caller waits);
-/// chain, contract and store errors.
+/// chain, contract, sealing and store errors.
 pub async fn sliding_twap(
     chain: &dyn Chain,
     store: &shr_store::Store,
+    keeper: &shr_enclave::Enclave,
     (pair, base): (Address, Address),
     policy: &TwapPolicy,
 ) -> Result<Option<u128>> {
     let key = pair.to_string();
-    let mut window: ObservationWindow =
-        match store.sealed("twap", &key).await.map_err(Error::Store)? {
-            Some(b) => serde_json::from_slice(&b).map_err(Error::Body)?,
-            None => ObservationWindow::default(),
-        };
+    let stored = store.sealed("twap", &key).await.map_err(Error::Store)?;
+    let opened = stored.map(|b| keeper.open_at_rest(TWAP_INFO, &shr_enclave::Sealed(b)));
+    let mut window: ObservationWindow = match opened {
+        Some(Ok(plain)) => serde_json::from_slice(&plain).map_err(Error::Body)?,
+        Some(Err(_)) => {
+            tracing::warn!(target: "shr::darkpool", %pair, "stored TWAP window does not open; starting over");
+            ObservationWindow::default()
+        }
+        None => ObservationWindow::default(),
+    };
     let now = observe(chain, pair, base).await?;
     let earlier = window.earlier(u64::from(now.timestamp), policy);
     window.record(now, policy);
     let bytes = serde_json::to_vec(&window).map_err(Error::Body)?;
-    store.put_sealed("twap", &key, &bytes).await.map_err(Error::Store)?;
+    let sealed = keeper.seal_at_rest(TWAP_INFO, &bytes)?;
+    store.put_sealed("twap", &key, sealed.as_bytes()).await.map_err(Error::Store)?;
     match earlier {
         Some(e) => Ok(Some(twap_checked(chain, pair, base, &e, policy).await?)),
         None => Ok(None),

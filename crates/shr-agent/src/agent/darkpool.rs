@@ -149,7 +149,7 @@ impl Agent<'_> {
     /// by a flash loan: the agent waits rather than price an order off it).
     pub(super) async fn twap_wad(&self, dp: &DarkPoolConfig) -> Result<Option<u128>> {
         let pair = (dp.reference_pair, dp.pool.collateral);
-        match sliding_twap(self.chain, &self.store, pair, &dp.twap).await {
+        match sliding_twap(self.chain, &self.store, self.key, pair, &dp.twap).await {
             Ok(None) => {
                 info!(target: "shr::agent", "waiting for a TWAP window on the reference pair");
                 Ok(None)

@@ -82,7 +82,7 @@ async fn setup(depth: u128) -> R<Setup> {
         policy: DarkPoolPolicy::default(),
     });
     // The agent has watched the reference pair for a TWAP window before the deficit.
-    sliding_twap(&w.chain, &w.store().await?, (pair, wbtc), &TwapPolicy::default()).await?;
+    sliding_twap(&w.chain, &w.store().await?, &w.key, (pair, wbtc), &TwapPolicy::default()).await?;
     w.chain.advance_time(DEFAULT_TWAP_WINDOW_SECS).await?;
     Ok(Setup { w, matcher, pool })
 }
@@ -175,5 +175,36 @@ async fn a_reference_pool_moved_off_its_twap_prices_no_order() -> R {
         view(&w.chain, pool.address, &shr_contracts::bindings::CREDarkPool::requestCountCall {})
             .await?;
     assert_eq!(count, U256::ZERO, "no order priced off the moved pool");
+    Ok(())
+}
+
+/// Whoever can write the agent's store cannot plant an old observation to steer its TWAP: the
+/// window is sealed by the agent's key store, and one that does not open is started over.
+#[tokio::test]
+async fn a_planted_twap_window_is_not_used() -> R {
+    let Setup { w, pool, .. } = setup(2 * DEFICIT).await?;
+    let pair = w.cfg.dark_pool.as_ref().expect("configured").reference_pair;
+    // A window an attacker computed so that the TWAP is the price of its choosing (here the spot
+    // itself, inside the 2 % bound): an observation 2,000 s "old".
+    let o = shr_darkpool::observe(&w.chain, pair, w.wbtc).await?;
+    let r =
+        view(&w.chain, pair, &shr_contracts::bindings::UniswapV2Pair::getReservesCall {}).await?;
+    let t0 = view(&w.chain, pair, &shr_contracts::bindings::UniswapV2Pair::token0Call {}).await?;
+    let (base, quote) =
+        if t0 == w.wbtc { (r._reserve0, r._reserve1) } else { (r._reserve1, r._reserve0) };
+    let price = (U256::from(quote) << 112usize) / U256::from(base);
+    let planted = shr_darkpool::Observation {
+        cumulative: o.cumulative.wrapping_sub(price * U256::from(2_000u64)),
+        timestamp: o.timestamp - 2_000,
+    };
+    let planted = serde_json::json!({ "observations": [planted] });
+    let store = w.store().await?;
+    store.put_sealed("twap", &pair.to_string(), planted.to_string().as_bytes()).await?;
+    let agent = Agent::new(&w.chain, store, &w.key, w.cfg.clone());
+    assert_eq!(agent.run_once().await?, vec![(w.incident(), "needs_dark_pool".into())]);
+    let count =
+        view(&w.chain, pool.address, &shr_contracts::bindings::CREDarkPool::requestCountCall {})
+            .await?;
+    assert_eq!(count, U256::ZERO, "no order priced off a planted window");
     Ok(())
 }
