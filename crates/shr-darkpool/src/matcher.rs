@@ -21,20 +21,18 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use alloy::{
-    primitives::{Address, B256, Bytes, keccak256},
-    sol_types::SolEvent,
-};
+mod deposits;
+mod tickets;
+
+use alloy::primitives::{Address, B256, Bytes, keccak256};
 use serde::{Deserialize, Serialize};
-use shr_chain::ChainLog;
-use shr_contracts::bindings::CREDarkPool;
 use shr_enclave::{Enclave, EnclaveIdentity, HpkePublicKey, Sealed, TeePlatform};
 
 use crate::{
-    BalanceTable, DepositView, EXIT_INFO, Error, ExitTicket, FILL_INFO, FillNotice, MAKER_INFO,
-    MATCHER_PROGRAM, MakerBody, MakerCommitment, MatchOutcome, MatchStatus, ORDER_INFO, OrderBody,
-    Registration, RequestRef, Result, Settlement, WithdrawalAuth, exit_digest, mailbox_key,
-    match_order, messages::seal_kind, random_blinding, settlement_digest, withdrawal_digest,
+    BalanceTable, DepositView, Error, FILL_INFO, FillNotice, MAKER_INFO, MATCHER_PROGRAM,
+    MakerBody, MakerCommitment, MatchOutcome, MatchStatus, ORDER_INFO, OrderBody, Registration,
+    RequestRef, Result, Settlement, WithdrawalAuth, mailbox_key, match_order, messages::seal_kind,
+    random_blinding, settlement_digest, withdrawal_digest,
 };
 
 /// HPKE context of the matcher's state sealed at rest.
@@ -250,66 +248,6 @@ impl MatcherEnclave {
     pub fn registration(&self, platform: &dyn TeePlatform, expiry: u64) -> Result<Registration> {
         let pool = self.pool.ok_or(Error::Unbound)?;
         Registration::of(&self.enclave, platform, (self.chain_id, pool), expiry)
-    }
-
-    /// Admits the pool's `Deposited` logs up to block `head - finality`: each must come from the
-    /// bound pool, be a `Deposited` event of a pool token, and continue the party's cumulative
-    /// total (`total = counted + amount`). Logs of blocks already counted are skipped; logs not
-    /// yet final are left for a later call. The host passes every log from
-    /// [`MatcherEnclave::deposit_cursor`] to `head` (a real TEE backend would check them against
-    /// block headers; the simulated one trusts their completeness, see docs/SECURITY.md).
-    /// Returns how many deposits were counted.
-    ///
-    /// # Errors
-    /// [`Error::Unbound`]; [`Error::DepositLog`] for a log that fails a check (nothing is
-    /// counted then).
-    pub fn admit_deposits(&mut self, logs: &[ChainLog], head: u64) -> Result<usize> {
-        let pool = self.pool.ok_or(Error::Unbound)?;
-        let Some(last_final) = head.checked_sub(self.finality) else { return Ok(0) };
-        let mut next = self.state.clone();
-        let mut credits = Vec::new();
-        let mut logs: Vec<&ChainLog> = logs
-            .iter()
-            .filter(|l| l.block_number >= next.deposit_block && l.block_number <= last_final)
-            .collect();
-        logs.sort_by_key(|l| (l.block_number, l.log_index));
-        for l in logs {
-            let bad = |why| Error::DepositLog { block: l.block_number, why };
-            if l.address != pool {
-                return Err(bad("emitted by another contract"));
-            }
-            let e = CREDarkPool::Deposited::decode_log(&l.to_primitive())
-                .map_err(|_| bad("not a Deposited event"))?;
-            if e.token != self.collateral && e.token != self.payment {
-                return Err(bad("token not traded by the pool"));
-            }
-            let amount = u128::try_from(e.amount).map_err(|_| bad("amount beyond 128 bits"))?;
-            let total = u128::try_from(e.total).map_err(|_| bad("total beyond 128 bits"))?;
-            let counted = next.counted(e.party, e.token);
-            if counted.checked_add(amount) != Some(total) {
-                return Err(bad("cumulative total does not continue the counted deposits"));
-            }
-            next.deposits.entry(e.party).or_default().insert(e.token, total);
-            next.table.credit(e.party, e.token, amount)?;
-            if !e.exitKey.is_zero() {
-                next.reply_keys.entry(e.party).or_insert(HpkePublicKey(e.exitKey.0));
-            }
-            credits.push((e.party, e.token, amount, total, e.exitKey));
-        }
-        next.deposit_block = last_final + 1;
-        // Staged transitions were built before these deposits: they gain them too.
-        for s in &mut self.staged {
-            for &(party, token, amount, total, key) in &credits {
-                s.deposits.entry(party).or_default().insert(token, total);
-                s.table.credit(party, token, amount)?;
-                if !key.is_zero() {
-                    s.reply_keys.entry(party).or_insert(HpkePublicKey(key.0));
-                }
-            }
-            s.deposit_block = next.deposit_block;
-        }
-        self.state = next;
-        Ok(credits.len())
     }
 
     /// Opens a maker commitment sealed to this enclave and keeps it, if the maker signed it for
@@ -574,59 +512,6 @@ impl MatcherEnclave {
             return Ok(Reconciled::Advanced(1));
         }
         Err(Error::Desynchronised { chain_version: version, local_version: self.state.version })
-    }
-
-    /// Exit tickets for the confirmed state, sealed to each party with a known key: one per
-    /// party and token it holds or has deposited (see `CREDarkPool.exit`).
-    ///
-    /// # Errors
-    /// [`Error::Unbound`]; signing and sealing errors.
-    pub fn exit_tickets(&self) -> Result<Vec<(Address, Address, Sealed)>> {
-        self.tickets_of(&self.state)
-    }
-
-    /// Exit tickets for the newest staged state (the confirmed one when nothing is staged): the
-    /// host stores them *before* sending the transition, so that a matcher that dies right after
-    /// the chain accepts it still leaves every party a ticket for the chain's version. A ticket
-    /// for a commitment that never lands is worthless (`exit` checks the current commitment).
-    ///
-    /// # Errors
-    /// [`Error::Unbound`]; signing and sealing errors.
-    pub fn staged_exit_tickets(&self) -> Result<Vec<(Address, Address, Sealed)>> {
-        self.tickets_of(self.tip())
-    }
-
-    fn tickets_of(&self, s: &State) -> Result<Vec<(Address, Address, Sealed)>> {
-        let pool = self.pool.ok_or(Error::Unbound)?;
-        let mut out = Vec::new();
-        for (&party, key) in &s.reply_keys {
-            for token in [self.collateral, self.payment] {
-                let (amount, seen) = (s.table.balance(party, token), s.counted(party, token));
-                if amount == 0 && seen == 0 {
-                    continue;
-                }
-                let digest = exit_digest(
-                    self.chain_id,
-                    pool,
-                    (party, token),
-                    amount,
-                    seen,
-                    (s.version, s.committed),
-                );
-                let signature = Bytes::from(self.enclave.sign_digest(&digest)?.as_bytes().to_vec());
-                let ticket = ExitTicket {
-                    party,
-                    token,
-                    amount,
-                    deposited_seen: seen,
-                    version: s.version,
-                    commitment: s.committed,
-                    signature,
-                };
-                out.push((party, token, seal_kind(key, EXIT_INFO, &ticket)?));
-            }
-        }
-        Ok(out)
     }
 
     /// Sum of every party's `token` in the confirmed state, base units (what the pool must
