@@ -55,11 +55,21 @@ pub async fn onboard_maker(
 pub async fn sync_deposits(matcher: &mut MatcherEnclave, chain: &dyn Chain) -> Result<usize> {
     let pool = matcher.pool().ok_or(Error::Unbound)?;
     let head = chain.block_number().await?;
-    let mut filter =
-        LogFilter::event(pool, CREDarkPool::Deposited::SIGNATURE_HASH, matcher.deposit_cursor());
-    filter.to_block = Some(head);
-    let logs = chain.logs(&filter).await?;
+    let from = matcher.deposit_cursor();
+    let logs = events(chain, pool, CREDarkPool::Deposited::SIGNATURE_HASH, from..=head).await?;
     matcher.admit_deposits(&logs, head)
+}
+
+/// The pool's logs of event `topic0` in the block range.
+async fn events(
+    chain: &dyn Chain,
+    pool: Address,
+    topic0: B256,
+    blocks: std::ops::RangeInclusive<u64>,
+) -> Result<Vec<shr_chain::ChainLog>> {
+    let mut filter = LogFilter::event(pool, topic0, *blocks.start());
+    filter.to_block = Some(*blocks.end());
+    Ok(chain.logs(&filter).await?)
 }
 
 /// The mailbox key of `party`'s exit ticket for `token` at `commitment` (two tables signed
@@ -79,8 +89,8 @@ pub struct Served {
     pub forced: Vec<(Address, Address)>,
 }
 
-/// Brings the enclave to the chain's commitment, persists its sealed state and, when it
-/// advanced, its exit tickets.
+/// Brings the enclave to the chain's commitment and, when that changed anything (or nothing is
+/// stored yet), persists its sealed state and exit tickets.
 ///
 /// # Errors
 /// [`Error::Desynchronised`]; chain, contract and store errors.
@@ -92,7 +102,12 @@ pub async fn reconcile(
 ) -> Result<Reconciled> {
     let (c, v) = pool.commitment(chain).await?;
     let r = matcher.reconcile(c, v)?;
-    persist(matcher, store).await?;
+    // Sealing the state and signing every ticket again is only worth it when something moved
+    // (or nothing was stored yet: a fresh matcher's blinding must survive a restart).
+    let stored = store.sealed(STATE_KEY.0, STATE_KEY.1).await.map_err(Error::Store)?.is_some();
+    if r != Reconciled::Unchanged(0) || !stored {
+        persist(matcher, store).await?;
+    }
     Ok(r)
 }
 
@@ -138,11 +153,9 @@ pub async fn serve_once(
     sync_deposits(matcher, chain).await?;
     let from = store.cursor(CURSOR).await.map_err(Error::Store)?.unwrap_or(0);
     let head = chain.block_number().await?;
-    let mut filter =
-        LogFilter::event(pool.address, CREDarkPool::CollateralRequested::SIGNATURE_HASH, from);
-    filter.to_block = Some(head);
+    let topic0 = CREDarkPool::CollateralRequested::SIGNATURE_HASH;
     let mut out = Served::default();
-    for l in chain.logs(&filter).await? {
+    for l in events(chain, pool.address, topic0, from..=head).await? {
         let Ok(e) = CREDarkPool::CollateralRequested::decode_log(&l.to_primitive()) else {
             continue;
         };
@@ -171,15 +184,10 @@ async fn serve_forced(
     out: &mut Served,
 ) -> Result<()> {
     let from = store.cursor(FORCED_CURSOR).await.map_err(Error::Store)?.unwrap_or(0);
-    let mut filter = LogFilter::event(
-        pool.address,
-        CREDarkPool::ForcedWithdrawalRequested::SIGNATURE_HASH,
-        from,
-    );
-    filter.to_block = Some(head);
+    let topic0 = CREDarkPool::ForcedWithdrawalRequested::SIGNATURE_HASH;
     // A request that could not be served is read again next pass.
     let mut next = head + 1;
-    for l in chain.logs(&filter).await? {
+    for l in events(chain, pool.address, topic0, from..=head).await? {
         let Ok(e) = CREDarkPool::ForcedWithdrawalRequested::decode_log(&l.to_primitive()) else {
             continue;
         };

@@ -11,7 +11,7 @@ use shr_agent::{execute_plan, lending::LendingWorld};
 use shr_chain::{Chain, EmbeddedChain};
 use shr_risk::{PlanConfig, WAD, crash::random_drops, wad_decimal};
 use tokio::sync::{mpsc, oneshot};
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 use utoipa::ToSchema;
 
 use crate::{AppState, Error, Event, Result};
@@ -358,7 +358,8 @@ impl Desk {
             v.hf_onchain_after = Some(wad_decimal(hf_after));
             v.tx = Some(x.receipt.tx_hash.to_string());
             v.gas = Some(x.receipt.gas_used);
-            info!(target: "shr::vaults", vault_id = id, hf_after = %wad_decimal(hf_after), gas = x.receipt.gas_used, "rebalanced");
+            info!(target: "shr::vaults", vault_id = id, tx = %x.receipt.tx_hash, "rebalanced");
+            debug!(target: "shr::vaults", vault_id = id, hf_after = %wad_decimal(hf_after), gas = x.receipt.gas_used, "rebalance read back");
             done.push(v);
         }
         Ok(done)
