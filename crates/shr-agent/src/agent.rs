@@ -31,7 +31,9 @@ use shr_enclave::{Enclave, Sealed};
 use shr_store::{IncidentRow, Store};
 use tracing::{debug, info, warn};
 
-use crate::{Error, Mechanism, Result, StrategyConfig, V2Pool, choose, execute_swap, open_deficit};
+use crate::{
+    Error, Mechanism, Result, Shortfall, StrategyConfig, V2Pool, choose, execute_swap, open_deficit,
+};
 
 mod darkpool;
 
@@ -122,6 +124,10 @@ enum State {
     Restored,
     NeedsDarkPool {
         deficit: U256,
+        /// The order size: the restore target in whole lots (zero in a state saved before
+        /// there was one: the deficit is ordered).
+        #[serde(default)]
+        size: U256,
         /// 0 for the first request, 1 for the widened retry.
         #[serde(default)]
         attempt: u32,
@@ -129,11 +135,15 @@ enum State {
     /// The sealed order is in the mailbox under `incident id`; the request may have been sent.
     DarkPoolRequesting {
         deficit: U256,
+        #[serde(default)]
+        size: U256,
         attempt: u32,
         order_hash: alloy::primitives::B256,
     },
     DarkPoolRequested {
         deficit: U256,
+        #[serde(default)]
+        size: U256,
         attempt: u32,
         request_id: u64,
     },
@@ -239,6 +249,10 @@ impl<'a> Agent<'a> {
                 let status = self.drive(&row.id, row.observed_at).await?;
                 touched.push((row.id, status));
             }
+        }
+        // Filled and not yet restored: keep the oracle nodes' ticket on the current commitment.
+        if self.store.incidents().await?.iter().any(|r| r.status == "dark_pool_filled") {
+            self.forward_credit().await?;
         }
         let from = self.store.cursor(CURSOR).await?.unwrap_or(0);
         let head = self.chain.block_number().await?;
@@ -447,29 +461,29 @@ impl<'a> Agent<'a> {
             Err(e) => return Ok(Some(State::Failed { reason: format!("{e}") })),
         };
         let route = self.route().await?;
-        Ok(Some(
-            match choose(
-                notice.deficit,
-                self.cfg.decimals,
-                self.cfg.price_usd_e8,
-                &route,
-                &self.cfg.strategy,
-            )? {
-                Mechanism::DirectSwap(p) => State::Decided {
-                    deficit: notice.deficit,
-                    amount_out: p.amount_out,
-                    amount_in_max: p.amount_in_max,
-                    quote_in: p.quote_in,
-                    impact_bps: p.impact_bps,
-                    vault_before: view(self.chain, self.cfg.vault, &ReserveVault::reservesCall {})
-                        .await?,
-                    in_flight_deadline: None,
-                },
-                Mechanism::DarkPool { .. } => {
-                    State::NeedsDarkPool { deficit: notice.deficit, attempt: 0 }
-                }
+        // The band's draw: taken once per incident here and kept in the state it leads to.
+        let shortfall = Shortfall {
+            deficit: notice.deficit,
+            supply: notice.supply,
+            decimals: self.cfg.decimals,
+            price_usd_e8: self.cfg.price_usd_e8,
+            draw: rand::random(),
+        };
+        Ok(Some(match choose(&shortfall, &route, &self.cfg.strategy)? {
+            Mechanism::DirectSwap(p) => State::Decided {
+                deficit: notice.deficit,
+                amount_out: p.amount_out,
+                amount_in_max: p.amount_in_max,
+                quote_in: p.quote_in,
+                impact_bps: p.impact_bps,
+                vault_before: view(self.chain, self.cfg.vault, &ReserveVault::reservesCall {})
+                    .await?,
+                in_flight_deadline: None,
             },
-        ))
+            Mechanism::DarkPool { size, .. } => {
+                State::NeedsDarkPool { deficit: notice.deficit, size, attempt: 0 }
+            }
+        }))
     }
 }
 

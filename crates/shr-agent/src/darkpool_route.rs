@@ -33,20 +33,28 @@ impl Default for DarkPoolPolicy {
 }
 
 impl DarkPoolPolicy {
-    /// The order for attempt `attempt` (0, then 1 for the widened retry) buying `deficit`
-    /// (collateral base units) at `twap_wad` (payment base units per collateral base unit, wad).
-    pub fn order(&self, deficit: u128, twap_wad: u128, attempt: u32, now: u64) -> Order {
+    /// The order for attempt `attempt` (0, then 1 for the widened retry) buying `size` (the
+    /// restore target in whole lots, collateral base units) and accepting no fill below
+    /// `min_fill` (the deficit: less leaves the reserve short), at `twap_wad` (payment base
+    /// units per collateral base unit, wad).
+    pub fn order(
+        &self,
+        (size, min_fill): (u128, u128),
+        twap_wad: u128,
+        attempt: u32,
+        now: u64,
+    ) -> Order {
         let widen = self.widen_bps * attempt;
         let band = U256::from(self.band_bps + widen);
         let lo = U256::from(twap_wad) * (U256::from(10_000u32) - band.min(U256::from(10_000u32)))
             / U256::from(10_000u32);
         let hi = U256::from(twap_wad) * (U256::from(10_000u32) + band) / U256::from(10_000u32);
         Order {
-            size: deficit,
+            size,
             min_price_wad: lo.to(),
             max_price_wad: u128::try_from(hi).unwrap_or(u128::MAX),
             premium_bps: self.premium_bps + widen,
-            min_fill: deficit,
+            min_fill: min_fill.min(size),
             deadline: now + self.timeout_secs,
         }
     }

@@ -9,17 +9,22 @@ use shr_chain::Chain;
 use shr_contracts::{bindings::TestToken, deploy, send};
 use shr_darkpool::{
     DEFAULT_TWAP_WINDOW_SECS, DarkPool, MakerBody, MakerCommitment, MatchStatus, MatcherEnclave,
-    RequestStatus, TwapPolicy, observe, onboard_maker, open_notice, sync_deposits, twap_checked,
+    RequestStatus, TwapPolicy, observe, onboard_maker, open_exit_ticket, open_notice,
+    sync_deposits, twap_checked,
 };
 use shr_enclave::{Enclave, TeePlatform};
-use shr_oracle::{Don, DonConfig, NodeInput, ReserveReading, attested_state};
+use shr_oracle::{
+    Don, DonConfig, NodeInput, RecoveryAccounts, ReserveReading, attested_state, read_evidence,
+    seal_credit,
+};
 use tracing::error;
 
 use crate::{
-    DarkPoolPolicy, Mechanism, Result, ScenarioReport, Step, StrategyConfig, V2Pool, choose,
+    DarkPoolPolicy, Mechanism, Result, ScenarioReport, Shortfall, Step, StrategyConfig, V2Pool,
+    choose,
     darkpool_route::request,
     open_deficit,
-    scenario::{Market, StepObserver, Steps, ms, opening_rounds},
+    scenario::{Market, StepObserver, Steps, clock_at, ms, opening_rounds},
 };
 
 /// One maker's pre-committed liquidity in the scenario.
@@ -41,10 +46,10 @@ pub struct MakerSpec {
 pub struct DarkPoolScenarioConfig {
     /// `large-deficit` or `darkpool-failure`.
     pub name: String,
-    /// The real reading the scenario starts from (8-decimal base units).
-    pub reading: ReserveReading,
-    /// Reserves fall to this share of supply, bps (9,500: 95 %).
-    pub reserves_bps: u32,
+    /// The last solvent real reading before the shortfall (8-decimal base units).
+    pub solvent: ReserveReading,
+    /// The real reading that shows the shortfall: its deficit is the scenario's.
+    pub short: ReserveReading,
     /// Collateral price, USD per whole token with 8 decimals.
     pub price_usd_e8: u128,
     /// The real V2 pool `(collateral, payment)` reserves (for the impact check and the TWAP).
@@ -58,31 +63,32 @@ pub struct DarkPoolScenarioConfig {
 impl DarkPoolScenarioConfig {
     /// `large-deficit`: reserves at 95 % of supply; seven makers committing 122 % of the deficit
     /// between them (spreads 5..40 bps), so the first request fills at premium 30 bps.
-    pub fn large_deficit(reading: ReserveReading, price_usd_e8: u128, pool: (U256, U256)) -> Self {
-        Self::with_depth("large-deficit", reading, price_usd_e8, pool, 100)
+    pub fn large_deficit(
+        (solvent, short): (ReserveReading, ReserveReading),
+        price_usd_e8: u128,
+        pool: (U256, U256),
+    ) -> Self {
+        Self::with_depth("large-deficit", (solvent, short), price_usd_e8, pool, 100)
     }
 
     /// `darkpool-failure`: the same makers committing half as much (61 % of the deficit): both
     /// the request and its widened retry expire unfilled, and the agent escalates.
     pub fn darkpool_failure(
-        reading: ReserveReading,
+        (solvent, short): (ReserveReading, ReserveReading),
         price_usd_e8: u128,
         pool: (U256, U256),
     ) -> Self {
-        Self::with_depth("darkpool-failure", reading, price_usd_e8, pool, 50)
+        Self::with_depth("darkpool-failure", (solvent, short), price_usd_e8, pool, 50)
     }
 
     fn with_depth(
         name: &str,
-        reading: ReserveReading,
+        (solvent, short): (ReserveReading, ReserveReading),
         price_usd_e8: u128,
         pool: (U256, U256),
         depth_pct: u128,
     ) -> Self {
-        let reserves_bps = 9_500;
-        let deficit: u128 = (reading.supply
-            - reading.supply * U256::from(reserves_bps) / U256::from(10_000u32))
-        .to();
+        let deficit: u128 = short.supply.saturating_sub(short.reserves).to();
         // Inventories: whole-WBTC round lots of the makers' own choosing.
         let inventories = [5_000u128, 4_000, 3_000, 2_500, 2_000, 1_500, 1_000];
         let makers = [(35u128, 5u32), (28, 10), (20, 10), (16, 15), (10, 20), (8, 25), (5, 40)]
@@ -97,8 +103,8 @@ impl DarkPoolScenarioConfig {
             .collect();
         Self {
             name: name.into(),
-            reading,
-            reserves_bps,
+            solvent,
+            short,
             price_usd_e8,
             pool,
             makers,
@@ -107,7 +113,7 @@ impl DarkPoolScenarioConfig {
     }
 }
 
-/// Runs a dark-pool scenario on `chain` (clock before `cfg.reading.observed_at`), handing each
+/// Runs a dark-pool scenario on `chain` (clock before `cfg.solvent.observed_at`), handing each
 /// step to `observer` as it completes.
 ///
 /// # Errors
@@ -122,7 +128,7 @@ pub async fn dark_pool(
     let [admin, transmitter, treasury] = [accts[0], accts[1], accts[2]];
     let mut steps = Steps::new(observer);
     let t = Instant::now();
-    let t0 = cfg.reading.observed_at;
+    let t0 = cfg.solvent.observed_at;
     let (pool_wbtc, pool_weth) = cfg.pool;
     let Market { agent_key, wbtc, weth, uni, pair } =
         Market::deploy(chain, tee, admin, cfg.pool, t0).await?;
@@ -156,7 +162,7 @@ pub async fn dark_pool(
         maker_keys.push((maker, key));
     }
     // The treasury pre-funds the pool with the payment asset well before any request.
-    let supply = cfg.reading.supply;
+    let supply = cfg.short.supply;
     let prefund = U256::from(pool_weth) * supply / U256::from(pool_wbtc) / U256::from(10u64);
     send(chain, admin, weth, &TestToken::mintCall { to: treasury, amount: prefund }).await?;
     pool.deposit(chain, treasury, weth, prefund, &agent_key.identity().hpke).await?;
@@ -164,39 +170,42 @@ pub async fn dark_pool(
     dcfg.agent_key = Some(agent_key.identity().hpke);
     let mut don = Don::new(tee, dcfg)?;
     let dep = don.deploy(chain, admin).await?;
+    don.set_recovery(RecoveryAccounts { chain_id, vault, treasury, collateral: wbtc });
     steps.push(Step {
         name: "deploy".into(), ms: ms(t), gas: 0, tx: vec![],
         public: json!({ "receiver": dep.receiver, "dark_pool": pool.address, "matcher": matcher.identity().signer, "makers": cfg.makers.len(), "treasury_prefund_wei": prefund.to_string(), "note": "deposits are ERC-20 transfers, public by nature; commitments are sealed" }),
         private: json!({ "maker_commitments_sats": cfg.makers.iter().map(|m| m.size.to_string()).collect::<Vec<_>>(), "maker_spreads_bps": cfg.makers.iter().map(|m| m.spread_bps).collect::<Vec<_>>() }),
     });
 
-    let short = supply * U256::from(cfg.reserves_bps) / U256::from(10_000u32);
+    let short = cfg.short.reserves;
     let (sealed, heal_start) =
-        opening_rounds(chain, &mut don, &dep, transmitter, (t0, supply, short), &mut steps).await?;
+        opening_rounds(chain, &mut don, &dep, transmitter, (&cfg.solvent, &cfg.short), &mut steps)
+            .await?;
 
     let t = Instant::now();
     let sealed = sealed.ok_or(crate::Error::NoNotice)?;
     let notice = open_deficit(&agent_key, &sealed)?;
     let route = [V2Pool { reserve_in: pool_weth, reserve_out: pool_wbtc }];
-    let decision = choose(notice.deficit, 8, cfg.price_usd_e8, &route, &StrategyConfig::default())?;
-    let why = match decision {
-        Mechanism::DarkPool { impact_bps, value_usd } => format!(
-            "the deficit is {} of supply: buying it on the V2 pool would cost {} bps of impact (limit 50) and is worth ${value_usd} (direct-swap limit $50,000,000), so it goes to the dark pool",
-            format_bps(10_000 - cfg.reserves_bps),
-            if impact_bps == U256::MAX {
-                "more than the pool holds".to_string()
-            } else {
-                impact_bps.to_string()
-            }
-        ),
-        Mechanism::DirectSwap(_) => "small enough for the AMM (not a dark-pool case)".into(),
+    let strategy = StrategyConfig::default();
+    let shortfall = Shortfall {
+        deficit: notice.deficit,
+        supply: notice.supply,
+        decimals: 8,
+        price_usd_e8: cfg.price_usd_e8,
+        draw: rand::random(),
     };
+    let decision = choose(&shortfall, &route, &strategy)?;
+    let why = crate::scenario::why(&decision, &strategy);
     steps.push(Step {
         name: "agent opens deficit, chooses".into(), ms: ms(t), gas: 0, tx: vec![],
         public: json!({}),
         private: json!({ "deficit_sats": notice.deficit.to_string(), "decision": format!("{decision:?}") }),
     });
     let deficit: u128 = notice.deficit.to();
+    let size: u128 = match decision {
+        Mechanism::DarkPool { size, .. } => size.to(),
+        Mechanism::DirectSwap(p) => p.amount_out.to(),
+    };
     // The oracle TWAP over a bounded window (30 min to 1 h) of the pair's cumulative prices,
     // refused when the spot price diverges from it by more than 2 %.
     let mut earlier = first_obs;
@@ -213,13 +222,13 @@ pub async fn dark_pool(
     chain.mine().await?;
     sync_deposits(&mut matcher, chain).await?;
 
-    let mut credited = 0u128;
+    let mut ticket = None;
     let mut restored_at = None;
     let (mut request_ids, mut escalated) = (Vec::new(), false);
     for attempt in 0..2u32 {
         let t = Instant::now();
         let now = chain.timestamp().await?;
-        let order = cfg.policy.order(deficit, twap, attempt, now);
+        let order = cfg.policy.order((size, deficit), twap, attempt, now);
         let (id, sealed_order, rr) = request(
             chain,
             &pool,
@@ -246,7 +255,14 @@ pub async fn dark_pool(
             let key = shr_darkpool::mailbox_key(&shr_darkpool::mailbox_secret(&agent_key)?, id);
             let mine = s.notices.iter().find(|(k, _)| *k == key).ok_or(crate::Error::NoNotice)?;
             let n = open_notice(&agent_key, &mine.1)?;
-            credited += n.collateral;
+            // The matcher's exit ticket for the treasury at the new commitment, sealed to it
+            // (the service stores it under `exit`); the agent forwards it to the oracle nodes.
+            ticket = matcher
+                .exit_tickets()?
+                .into_iter()
+                .find(|(party, token, _)| (*party, *token) == (treasury, wbtc))
+                .map(|(_, _, sealed)| open_exit_ticket(&agent_key, &sealed))
+                .transpose()?;
             steps.push(Step {
                 name: "matcher settles (confidentialFill)".into(), ms: ms(t), gas: r.gas_used, tx: vec![r.tx_hash.to_string()],
                 public: json!({ "request_id": id, "status": pool.status(chain, id).await?, "commitment": s.new_commitment, "version": s.version }),
@@ -285,10 +301,25 @@ pub async fn dark_pool(
         ripcord: false,
     };
     let t = Instant::now();
-    let credit = U256::from(credited);
+    // Each node's host reads the vault and the pool's commitment at one block it names; each
+    // enclave opens the forwarded ticket and checks it against that commitment.
+    let now = r.observed_at.max(chain.timestamp().await? + 1);
+    clock_at(chain, now).await?;
+    let evidence = read_evidence(chain, vault, Some((&pool, matcher.identity().signer))).await?;
+    let mut forwarded = Vec::new();
+    for signer in don.signers() {
+        let node = don.nodes().iter().find(|n| n.identity().signer == *signer);
+        forwarded.push(match (node, &ticket) {
+            (Some(n), Some(t)) => Some(seal_credit(&n.identity().hpke, t)?),
+            _ => None,
+        });
+    }
+    let credit = evidence.vault_balance + U256::from(ticket.as_ref().map_or(0, |t| t.amount));
     let rep = don
-        .round(chain, &dep, transmitter, r.observed_at.max(chain.timestamp().await? + 1), |_| {
-            NodeInput::WithVault(Box::new(NodeInput::Reading(r)), credit)
+        .round(chain, &dep, transmitter, now, |i| NodeInput::Recovered {
+            inner: Box::new(NodeInput::Reading(r)),
+            evidence,
+            ticket: forwarded.get(i).cloned().flatten(),
         })
         .await?;
     let tx = rep.transmission.as_ref();
@@ -300,7 +331,7 @@ pub async fn dark_pool(
         name: if final_is_solvent { "attest (restored)".into() } else { "attest (still insolvent)".into() },
         ms: ms(t), gas: tx.map_or(0, |t| t.gas_used),
         tx: tx.map(|t| vec![t.tx_hash.to_string()]).unwrap_or_default(),
-        public: json!({ "isSolvent": final_is_solvent }),
+        public: json!({ "isSolvent": final_is_solvent, "evidence_block": evidence.block, "commitment_version": evidence.pool.map(|p| p.version) }),
         private: json!({ "reserve_ratio_wad_with_credit": ((short + credit) * shr_oracle::WAD / supply).to_string() }),
     });
     let _: (Address, Address) = (vault, uni.router);
@@ -325,10 +356,6 @@ pub async fn dark_pool(
         why,
         steps: steps.into_vec(),
     })
-}
-
-fn format_bps(bps: u32) -> String {
-    format!("{}.{:02} %", bps / 100, bps % 100)
 }
 
 /// Whether a request status is final.

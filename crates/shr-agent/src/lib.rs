@@ -26,5 +26,6 @@ pub use executor::{SwapOutcome, execute_swap, open_deficit};
 pub use rebalance::{Executed, RebalanceTarget, execute_plan, sell_impact_bps, sign_authorization};
 pub use scenario::{ScenarioReport, SmallDeficitConfig, Step, StepObserver, small_deficit};
 pub use strategy::{
-    Mechanism, StrategyConfig, SwapPlan, V2Pool, choose, largest_direct_swap, route_amount_in,
+    Mechanism, RestoreTarget, Shortfall, StrategyConfig, SwapPlan, V2Pool, choose,
+    largest_direct_swap, route_amount_in,
 };

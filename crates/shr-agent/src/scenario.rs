@@ -8,23 +8,27 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use shr_chain::Chain;
 use shr_contracts::{
-    bindings::{ReserveVault, TestToken},
+    bindings::TestToken,
     deploy::{self, UniswapV2},
-    send, view,
+    send,
 };
 use shr_enclave::{Enclave, TeePlatform};
-use shr_oracle::{Don, DonConfig, NodeInput, ReserveReading, attested_state};
+use shr_oracle::{
+    Don, DonConfig, NodeInput, RecoveryAccounts, ReserveReading, attested_state, read_evidence,
+};
 
 use crate::{
-    Mechanism, Result, StrategyConfig, V2Pool, choose, execute_swap, largest_direct_swap,
-    open_deficit,
+    Mechanism, Result, Shortfall, StrategyConfig, V2Pool, choose, execute_swap, open_deficit,
 };
 
 /// Inputs of the scenario.
 #[derive(Debug, Clone)]
 pub struct SmallDeficitConfig {
-    /// The real reading the scenario starts from (reserves and supply, 8-decimal base units).
-    pub reading: ReserveReading,
+    /// The last solvent real reading before the shortfall (reserves and supply, 8-decimal base
+    /// units): the opening round attests it.
+    pub solvent: ReserveReading,
+    /// The real reading that shows the shortfall: its deficit is the scenario's.
+    pub short: ReserveReading,
     /// Collateral price, USD per whole token with 8 decimals.
     pub price_usd_e8: u128,
     /// Uniswap V2 pool reserves `(collateral, treasury asset)`, base units (the real pair).
@@ -134,6 +138,23 @@ impl Market {
     }
 }
 
+/// The strategy's reason for `decision`, free of amounts (it is shown beside the public view).
+pub(crate) fn why(decision: &Mechanism, cfg: &StrategyConfig) -> String {
+    match decision {
+        Mechanism::DirectSwap(_) => format!(
+            "the restore target (a ratio drawn in {}-{} ppm above 100 %, whole lots) buys within {} bps of impact on the V2 pool and under ${}: a direct swap",
+            cfg.target.band_ppm.0,
+            cfg.target.band_ppm.1,
+            cfg.max_impact_bps,
+            cfg.direct_swap_limit_usd
+        ),
+        Mechanism::DarkPool { .. } => format!(
+            "the restore target exceeds {} bps of impact on the V2 pool or ${}: the dark pool",
+            cfg.max_impact_bps, cfg.direct_swap_limit_usd
+        ),
+    }
+}
+
 /// Called with each step as soon as it completes (the demo server streams them over SSE).
 pub type StepObserver<'a> = &'a (dyn Fn(&Step) + Send + Sync);
 
@@ -160,29 +181,43 @@ impl<'a> Steps<'a> {
     }
 }
 
+/// Moves the chain's clock forward to `t` (unix seconds) when it is behind: a round at `t`
+/// reads the chain as it stands then.
+pub(crate) async fn clock_at(chain: &dyn Chain, t: u64) -> Result<()> {
+    let now = chain.timestamp().await?;
+    if now < t {
+        chain.advance_time(t - now).await?;
+    }
+    Ok(())
+}
+
 pub(crate) fn ms(t: Instant) -> f64 {
     t.elapsed().as_secs_f64() * 1e3
 }
 
-/// The opening of every scenario: the DON attests the real reading at `t0` (solvent), reads the
-/// shortfall `short` at `t0 + 1 h` (unconfirmed: nothing public) and again at `t0 + 2 h`
-/// (confirmed: `isSolvent = false`, deficit sealed to the agent). Returns the sealed deficit and
-/// the instant of the first short reading (where time-to-heal starts).
+/// The opening of every scenario: the DON attests the real `solvent` reading at `t0` (its
+/// observation time), reads the real `short` reading's reserves and supply at `t0 + 1 h`
+/// (unconfirmed: nothing public) and again at `t0 + 2 h` (confirmed: `isSolvent = false`,
+/// deficit sealed to the agent); the readings keep their figures, the clock is compressed.
+/// Returns the sealed deficit and the instant of the first short reading (where time-to-heal
+/// starts).
 pub(crate) async fn opening_rounds(
     chain: &dyn Chain,
     don: &mut Don,
     dep: &shr_oracle::Deployment,
     transmitter: Address,
-    (t0, supply, short): (u64, U256, U256),
+    (solvent, short): (&ReserveReading, &ReserveReading),
     steps: &mut Steps<'_>,
 ) -> Result<(Option<shr_enclave::Sealed>, Option<Instant>)> {
     let mut sealed = None;
     let mut heal_start = None;
-    for (name, reserves, dt) in [
-        ("attest (solvent)", supply, 0u64),
+    let t0 = solvent.observed_at;
+    for (name, reading, dt) in [
+        ("attest (solvent)", solvent, 0u64),
         ("shortfall read (unconfirmed)", short, 3_600),
         ("attest (insolvent, confirmed)", short, 7_200),
     ] {
+        let (reserves, supply) = (reading.reserves, reading.supply);
         let r = ReserveReading { observed_at: t0 + dt, reserves, supply, ripcord: false };
         if reserves < supply && heal_start.is_none() {
             heal_start = Some(Instant::now());
@@ -218,7 +253,7 @@ pub async fn small_deficit(
     let mut steps = Steps::new(observer);
     let t = Instant::now();
     let (pool_wbtc, pool_weth) = cfg.pool;
-    let t0 = cfg.reading.observed_at;
+    let t0 = cfg.solvent.observed_at;
     let Market { agent_key, wbtc, weth, uni, .. } =
         Market::deploy(chain, tee, admin, cfg.pool, t0).await?;
     let vault = deploy::reserve_vault(chain, admin, wbtc, admin).await?;
@@ -227,6 +262,8 @@ pub async fn small_deficit(
     dcfg.agent_key = Some(agent_key.identity().hpke);
     let mut don = Don::new(tee, dcfg)?;
     let dep = don.deploy(chain, admin).await?;
+    let chain_id = chain.chain_id().await?;
+    don.set_recovery(RecoveryAccounts { chain_id, vault, treasury: agent, collateral: wbtc });
     steps.push(Step {
         name: "deploy".into(), ms: ms(t), gas: 0, tx: vec![],
         public: json!({ "forwarder": dep.forwarder, "receiver": dep.receiver, "router": uni.router, "vault": vault, "pool_wbtc": pool_wbtc.to_string(), "pool_weth": pool_weth.to_string() }),
@@ -234,22 +271,27 @@ pub async fn small_deficit(
     });
 
     let pool = V2Pool { reserve_in: pool_weth, reserve_out: pool_wbtc };
-    let deficit = largest_direct_swap(&[pool], &cfg.strategy);
-    let why = format!(
-        "largest shortfall whose exact-output buy on the V2 pool stays within {} bps of the fee-free marginal price (the 30 bps LP fee counts): {} sats of a {} sats pool",
-        cfg.strategy.max_impact_bps, deficit, pool_wbtc
-    );
-    let supply = cfg.reading.supply;
-    let short = supply.saturating_sub(deficit);
+    let (supply, short) = (cfg.short.supply, cfg.short.reserves);
+    let t0 = cfg.solvent.observed_at;
     let mut restored_at = None;
     let (sealed, heal_start) =
-        opening_rounds(chain, &mut don, &dep, transmitter, (t0, supply, short), &mut steps).await?;
+        opening_rounds(chain, &mut don, &dep, transmitter, (&cfg.solvent, &cfg.short), &mut steps)
+            .await?;
+    let mut why = "no shortfall was confirmed".to_string();
 
     let mut mechanism = "none".to_string();
     if let Some(sealed) = sealed {
         let t = Instant::now();
         let notice = open_deficit(&agent_key, &sealed)?;
-        let decision = choose(notice.deficit, 8, cfg.price_usd_e8, &[pool], &cfg.strategy)?;
+        let shortfall = Shortfall {
+            deficit: notice.deficit,
+            supply: notice.supply,
+            decimals: 8,
+            price_usd_e8: cfg.price_usd_e8,
+            draw: rand::random(),
+        };
+        let decision = choose(&shortfall, &[pool], &cfg.strategy)?;
+        why = self::why(&decision, &cfg.strategy);
         steps.push(Step {
             name: "agent opens deficit, chooses".into(), ms: ms(t), gas: 0, tx: vec![],
             public: json!({}),
@@ -269,14 +311,14 @@ pub async fn small_deficit(
                 now + cfg.strategy.deadline_secs,
             )
             .await?;
-            let vault_balance = view(chain, vault, &ReserveVault::reservesCall {}).await?;
+            let (at_least, at_most) = cfg.strategy.target.reveals(plan.amount_out, supply);
             let gas = out.swap.gas_used + out.approve.as_ref().map_or(0, |r| r.gas_used);
             let mut tx: Vec<String> = out.approve.iter().map(|r| r.tx_hash.to_string()).collect();
             tx.push(out.swap.tx_hash.to_string());
             steps.push(Step {
                 name: "direct swap into ReserveVault".into(), ms: ms(t), gas, tx,
-                public: json!({ "wbtc_bought": plan.amount_out.to_string(), "weth_paid": out.amount_in.to_string(), "note": "a DEX swap is public by nature" }),
-                private: json!({ "impact_bps": plan.impact_bps.to_string(), "amount_in_max": plan.amount_in_max.to_string() }),
+                public: json!({ "wbtc_bought": plan.amount_out.to_string(), "weth_paid": out.amount_in.to_string(), "deficit_bounds_sats": [at_least.to_string(), at_most.to_string()], "note": "a DEX swap is public by nature: its size bounds the deficit (restore band and lot are public configuration), it is not the deficit" }),
+                private: json!({ "impact_bps": plan.impact_bps.to_string(), "amount_in_max": plan.amount_in_max.to_string(), "target_buffer_sats": plan.amount_out.saturating_sub(notice.deficit).to_string() }),
             });
             let r = ReserveReading {
                 observed_at: t0 + 10_800,
@@ -285,9 +327,15 @@ pub async fn small_deficit(
                 ripcord: false,
             };
             let t = Instant::now();
+            // Each node's host reads the vault at one block it names; the enclave counts it.
+            clock_at(chain, r.observed_at).await?;
+            let evidence = read_evidence(chain, vault, None).await?;
+            let vault_balance = evidence.vault_balance;
             let rep = don
-                .round(chain, &dep, transmitter, r.observed_at, |_| {
-                    NodeInput::WithVault(Box::new(NodeInput::Reading(r)), vault_balance)
+                .round(chain, &dep, transmitter, r.observed_at, |_| NodeInput::Recovered {
+                    inner: Box::new(NodeInput::Reading(r)),
+                    evidence,
+                    ticket: None,
                 })
                 .await?;
             let tx = rep.transmission.as_ref();
@@ -297,7 +345,7 @@ pub async fn small_deficit(
             steps.push(Step {
                 name: "attest (restored)".into(), ms: ms(t), gas: tx.map_or(0, |t| t.gas_used),
                 tx: tx.map(|t| vec![t.tx_hash.to_string()]).unwrap_or_default(),
-                public: json!({ "isSolvent": tx.map(|t| t.body.is_solvent) }),
+                public: json!({ "isSolvent": tx.map(|t| t.body.is_solvent), "evidence_block": evidence.block }),
                 private: json!({ "reserve_ratio_wad_with_vault": ((short + vault_balance) * shr_oracle::WAD / supply).to_string() }),
             });
         } else {

@@ -12,8 +12,11 @@ use shr_contracts::{
     deploy::{self, UniswapV2},
     send, view,
 };
-use shr_enclave::{Enclave, SimulatedTee};
-use shr_oracle::{Deployment, Don, DonConfig, NodeInput, ReserveReading, attested_state};
+use shr_darkpool::DarkPool;
+use shr_enclave::{Enclave, Sealed, SimulatedTee};
+use shr_oracle::{
+    Deployment, Don, DonConfig, NodeInput, RecoveryAccounts, ReserveReading, attested_state,
+};
 use shr_store::Store;
 
 use crate::{Error, Result};
@@ -68,6 +71,9 @@ pub struct World<C> {
     pub t0: u64,
     /// The agent's database URL.
     pub url: String,
+    /// The dark pool the DON's hosts read at each round, with the matcher signer they expect
+    /// (set when a test deploys one).
+    pub dark_pool: Option<(DarkPool, Address)>,
 }
 
 impl<C: Chain> World<C> {
@@ -97,8 +103,10 @@ impl<C: Chain> World<C> {
         send(&chain, admin, weth, &TestToken::mintCall { to: treasury, amount }).await?;
         let mut dcfg = DonConfig::new("wbtc-por", admin, 8);
         dcfg.agent_key = Some(key.identity().hpke);
-        let don = Don::new(&tee, dcfg)?;
+        let mut don = Don::new(&tee, dcfg)?;
         let dep = don.deploy(&chain, admin).await?;
+        let chain_id = chain.chain_id().await?;
+        don.set_recovery(RecoveryAccounts { chain_id, vault, treasury, collateral: wbtc });
         let don = tokio::sync::Mutex::new(don);
         let url = wc.db_url.clone();
         Store::open(&url).await?;
@@ -106,8 +114,8 @@ impl<C: Chain> World<C> {
         cfg.price_usd_e8 = wc.price_usd_e8;
         cfg.strategy = StrategyConfig::default();
         cfg.execute = true;
-        let w = Self { chain, tee, don, dep, key, cfg, wbtc, weth, uni, t0, url };
-        w.round(0, U256::from(SUPPLY), U256::ZERO).await?;
+        let w = Self { chain, tee, don, dep, key, cfg, wbtc, weth, uni, t0, url, dark_pool: None };
+        w.round(0, U256::from(SUPPLY)).await?;
         Ok(w)
     }
 
@@ -129,8 +137,8 @@ impl<C: Chain> World<C> {
     /// As [`World::new`]; [`Error::NoNotice`] if the DON did not attest the shortfall.
     pub async fn short(&self, deficit: U256, hand_off: bool) -> R<Vec<u8>> {
         let short = U256::from(SUPPLY).saturating_sub(deficit);
-        self.round(3600, short, U256::ZERO).await?;
-        let sealed = self.round(7200, short, U256::ZERO).await?.ok_or(Error::NoNotice)?;
+        self.round(3600, short).await?;
+        let sealed = self.round(7200, short).await?.ok_or(Error::NoNotice)?;
         if attested_state(&self.chain, self.dep.receiver).await? != (false, self.t0 + 7200) {
             return Err(Error::NoNotice);
         }
@@ -140,29 +148,51 @@ impl<C: Chain> World<C> {
         Ok(sealed)
     }
 
-    /// One DON round at `t0 + dt` (seconds) reading `reserves` plus the vault's `vault` balance
-    /// (sats); returns the sealed deficit if one was sealed.
+    /// One DON round at `t0 + dt` (seconds; the chain's clock is moved there first if it is
+    /// behind) reading `reserves` (sats) plus what was recovered, as each node's host reads it:
+    /// the vault's balance and the dark pool's commitment at one block
+    /// ([`shr_oracle::read_evidence`]), and the treasury's exit ticket the agent forwarded to
+    /// each node's enclave (store mailbox `credit`). Returns the sealed deficit if one was
+    /// sealed.
     ///
     /// # Errors
-    /// Chain and oracle errors.
-    pub async fn round(&self, dt: u64, reserves: U256, vault: U256) -> R<Option<Vec<u8>>> {
+    /// Chain, store and oracle errors.
+    pub async fn round(&self, dt: u64, reserves: U256) -> R<Option<Vec<u8>>> {
         let r = ReserveReading {
             observed_at: self.t0 + dt,
             reserves,
             supply: U256::from(SUPPLY),
             ripcord: false,
         };
+        let now = self.chain.timestamp().await?;
+        if now < r.observed_at {
+            self.chain.advance_time(r.observed_at - now).await?;
+        }
+        let pool = self.dark_pool.as_ref().map(|(p, m)| (p, *m));
+        let evidence = shr_oracle::read_evidence(&self.chain, self.cfg.vault, pool).await?;
+        let store = self.store().await?;
         let transmitter = self.chain.accounts()[1];
         let dep = self.dep;
-        let rep = self
-            .don
-            .lock()
-            .await
-            .round(&self.chain, &dep, transmitter, r.observed_at, |_| {
-                NodeInput::WithVault(Box::new(NodeInput::Reading(r)), vault)
+        let mut don = self.don.lock().await;
+        let mut tickets = Vec::new();
+        // The round's input closure takes a node's index in the DON's signer list.
+        for signer in don.signers() {
+            tickets.push(store.sealed("credit", &signer.to_string()).await?.map(Sealed));
+        }
+        let rep = don
+            .round(&self.chain, &dep, transmitter, r.observed_at, |i| NodeInput::Recovered {
+                inner: Box::new(NodeInput::Reading(r)),
+                evidence,
+                ticket: tickets.get(i).cloned().flatten(),
             })
             .await?;
         Ok(rep.sealed_deficit.map(|s| s.as_bytes().to_vec()))
+    }
+
+    /// The oracle nodes' `(signer, HPKE key)`, to which the agent forwards its exit ticket.
+    pub async fn oracle_nodes(&self) -> Vec<(Address, shr_enclave::HpkePublicKey)> {
+        let don = self.don.lock().await;
+        don.nodes().iter().map(|n| (n.identity().signer, n.identity().hpke)).collect()
     }
 
     /// The incident id of the insolvent report.

@@ -399,6 +399,14 @@ impl DarkPool {
         Ok((who == requester).then_some(id))
     }
 
+    /// `isMatcher(signer)`: whether `signer` is a registered (unrevoked) matcher key.
+    ///
+    /// # Errors
+    /// Contract errors.
+    pub async fn is_matcher(&self, chain: &dyn Chain, signer: Address) -> Result<bool> {
+        Ok(view(chain, self.address, &CREDarkPool::isMatcherCall(signer)).await?)
+    }
+
     /// `(balanceCommitment, commitmentVersion)`.
     ///
     /// # Errors

@@ -147,6 +147,14 @@ impl Don {
         &self.signers
     }
 
+    /// The accounts whose recovered collateral every node's enclave counts
+    /// ([`crate::NodeInput::Recovered`]).
+    pub fn set_recovery(&mut self, accounts: crate::RecoveryAccounts) {
+        for n in &mut self.nodes {
+            n.set_recovery(accounts);
+        }
+    }
+
     /// The nodes.
     pub fn nodes(&self) -> &[OracleNode] {
         &self.nodes

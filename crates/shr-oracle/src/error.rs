@@ -134,6 +134,17 @@ pub enum Error {
     /// A contract call failed.
     #[error("contract call")]
     Contract(#[source] Box<shr_contracts::Error>),
+    /// Recovered collateral the enclave does not count (see `recovered`).
+    #[error("recovery evidence at block {block} refused: {why}")]
+    Recovery {
+        /// The block the evidence names.
+        block: u64,
+        /// What does not hold.
+        why: &'static str,
+    },
+    /// A dark-pool read failed.
+    #[error("dark pool")]
+    DarkPool(#[from] Box<shr_darkpool::Error>),
     /// A chain call failed.
     #[error("chain")]
     Chain(#[from] shr_chain::Error),

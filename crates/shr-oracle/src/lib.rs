@@ -18,6 +18,7 @@ mod node;
 mod policy;
 mod program;
 mod reading;
+mod recovered;
 mod replay;
 pub mod report;
 mod series;
@@ -36,6 +37,10 @@ pub use program::{
     ReserveEnclave,
 };
 pub use reading::{PorFields, ReserveReading, parse_por_json, parse_time};
+pub use recovered::{
+    CREDIT_INFO, CREDIT_SIZE, ChainEvidence, MAX_EVIDENCE_AGE_SECS, PoolEvidence, RecoveryAccounts,
+    read_evidence, seal_credit,
+};
 pub use replay::{ReplaySummary, replay};
 pub use series::{ReserveSeries, SeriesColumns};
 pub use source::{CustodianApiSource, FeedSource, ReserveSource, SeriesSource};

@@ -45,6 +45,11 @@ impl OracleNode {
         self.target = (chain_id, receiver);
     }
 
+    /// The accounts whose recovered collateral its enclave counts.
+    pub fn set_recovery(&mut self, accounts: crate::RecoveryAccounts) {
+        self.enclave.set_recovery(accounts);
+    }
+
     /// Its enclave's public identity.
     pub fn identity(&self) -> &EnclaveIdentity {
         self.enclave.identity()

@@ -53,6 +53,8 @@ pub struct Evaluation {
     pub ratio_wad: U256,
     /// Base units missing to reach the threshold (0 when met).
     pub deficit: U256,
+    /// The reading's supply, base units.
+    pub supply: U256,
 }
 
 /// The policy plus its confirmation state.
@@ -116,6 +118,7 @@ impl Evaluator {
             observed_at: r.observed_at,
             ratio_wad,
             deficit,
+            supply: r.supply,
         })
     }
 }

@@ -9,7 +9,8 @@ use serde::{Deserialize, Serialize};
 use shr_enclave::{Enclave, EnclaveIdentity, HpkePublicKey, Sealed, TeePlatform};
 
 use crate::{
-    Error, Evaluation, Evaluator, Policy, PorFields, ReserveReading, Result,
+    ChainEvidence, Error, Evaluation, Evaluator, Policy, PorFields, RecoveryAccounts,
+    ReserveReading, Result,
     reading::parse_por_json,
     report::{RawReport, ReportBody, WorkflowConfig, forwarder_signature, report_digest},
 };
@@ -30,9 +31,18 @@ pub enum NodeInput {
     Reading(ReserveReading),
     /// A custodian PoR body sealed to this enclave's HPKE key (context [`POR_INFO`]).
     SealedPor(Sealed),
-    /// Another input plus collateral already recovered into the on-chain `ReserveVault`
-    /// (its balance is public, base units), which the enclave adds to the reserves.
-    WithVault(Box<NodeInput>, U256),
+    /// Another input plus collateral recovered since the shortfall, counted from chain state
+    /// the host read at one block ([`ChainEvidence`]): the `ReserveVault` balance, and the
+    /// treasury's dark-pool balance as its matcher-signed exit ticket sealed to this enclave
+    /// (context [`crate::CREDIT_INFO`]), checked against the pool's commitment at that block.
+    Recovered {
+        /// The reserve reading.
+        inner: Box<NodeInput>,
+        /// What the host read at one block.
+        evidence: ChainEvidence,
+        /// The treasury's exit ticket, sealed to this enclave.
+        ticket: Option<Sealed>,
+    },
     /// Public inputs: reserves from an on-chain feed (e.g. a live Chainlink PoR feed), supply
     /// from ERC-20 `totalSupply`.
     Public(ReserveReading),
@@ -54,6 +64,10 @@ pub struct DeficitNotice {
     pub deficit: U256,
     /// Reserve ratio, wad.
     pub ratio_wad: U256,
+    /// Token supply the ratio is of, base units (public: ERC-20 `totalSupply`); the agent sizes
+    /// its restore target from it.
+    #[serde(default)]
+    pub supply: U256,
     /// Observation time, unix seconds.
     pub observed_at: u64,
 }
@@ -66,6 +80,7 @@ pub struct ReserveEnclave {
     fields: PorFields,
     decimals: u8,
     last: Option<Evaluation>,
+    recovery: Option<RecoveryAccounts>,
 }
 
 impl ReserveEnclave {
@@ -86,6 +101,7 @@ impl ReserveEnclave {
             fields,
             decimals,
             last: None,
+            recovery: None,
         })
     }
 
@@ -94,28 +110,49 @@ impl ReserveEnclave {
         self.enclave.identity()
     }
 
+    /// The accounts whose recovered collateral counts ([`NodeInput::Recovered`]); without them
+    /// recovered collateral is refused.
+    pub fn set_recovery(&mut self, accounts: RecoveryAccounts) {
+        self.recovery = Some(accounts);
+    }
+
     /// Evaluates `input` at `now` (unix seconds); only the outcome leaves.
     ///
     /// # Errors
     /// Parse errors of a sealed body, [`Error::Enclave`] when it does not open, and the
     /// evaluator's refusals (ripcord, stale, zero supply). A refusal changes no state.
     pub fn evaluate(&mut self, input: &NodeInput, now: u64) -> Result<Outcome> {
-        let reading = self.reading(input)?;
+        let reading = self.reading(input, now)?;
         let ev = self.evaluator.evaluate(&reading, now)?;
         self.last = Some(ev);
         Ok(Outcome { is_solvent: ev.is_solvent, observed_at: ev.observed_at })
     }
 
-    fn reading(&self, input: &NodeInput) -> Result<ReserveReading> {
+    fn reading(&self, input: &NodeInput, now: u64) -> Result<ReserveReading> {
         Ok(match input {
             NodeInput::Reading(r) | NodeInput::Public(r) => *r,
             NodeInput::SealedPor(blob) => {
                 let body = self.enclave.open(POR_INFO, blob)?;
                 parse_por_json(&body, &self.fields, self.decimals)?
             }
-            NodeInput::WithVault(inner, vault) => {
-                let mut r = self.reading(inner)?;
-                r.reserves = r.reserves.saturating_add(*vault);
+            NodeInput::Recovered { inner, evidence, ticket } => {
+                let mut r = self.reading(inner, now)?;
+                let accounts = self.recovery.as_ref().ok_or(Error::Recovery {
+                    block: evidence.block,
+                    why: "this enclave has no recovery accounts configured",
+                })?;
+                let ticket = match ticket {
+                    Some(blob) => {
+                        let json = self.enclave.open(crate::CREDIT_INFO, blob)?;
+                        Some(serde_json::from_slice(&json).map_err(|_| Error::Recovery {
+                            block: evidence.block,
+                            why: "the forwarded ticket is not an exit ticket",
+                        })?)
+                    }
+                    None => None,
+                };
+                let credit = crate::recovered::credited(accounts, evidence, ticket.as_ref(), now)?;
+                r.reserves = r.reserves.saturating_add(credit);
                 r
             }
         })
@@ -173,6 +210,7 @@ impl ReserveEnclave {
         let notice = DeficitNotice {
             deficit: ev.deficit,
             ratio_wad: ev.ratio_wad,
+            supply: ev.supply,
             observed_at: ev.observed_at,
         };
         let json = serde_json::to_vec(&notice).expect("a plain struct serializes");

@@ -3,12 +3,12 @@
 use std::time::Duration;
 
 use alloy::{
-    primitives::{Address, B256},
+    primitives::{Address, B256, U256},
     signers::local::PrivateKeySigner,
 };
 use clap::{Args, Subcommand};
 use eyre::{Result, bail};
-use shr_agent::{Agent, AgentConfig, StrategyConfig};
+use shr_agent::{Agent, AgentConfig, RestoreTarget, StrategyConfig};
 use shr_chain::{Chain, RpcChain, RpcConfig, SharedTxSigner};
 use shr_enclave::{Enclave, SimulatedTee};
 use shr_store::Store;
@@ -52,8 +52,15 @@ pub(crate) struct RunArgs {
     #[arg(long)]
     price_usd: u64,
     /// Largest price impact of a direct swap, bps (every hop's LP fee included).
-    #[arg(long, default_value_t = 50)]
+    #[arg(long, default_value_t = 100)]
     max_impact_bps: u32,
+    /// The restore band above a reserve ratio of 100 %, parts per million of the supply:
+    /// `MIN,MAX` (the target is drawn uniformly in it per incident).
+    #[arg(long, value_delimiter = ',', num_args = 2, default_values_t = [1u32, 4])]
+    band_ppm: Vec<u32>,
+    /// The standard lot every buy is a whole number of, collateral base units.
+    #[arg(long, default_value_t = 1_000_000)]
+    lot: u64,
     /// Largest deficit value a direct swap may buy, whole USD.
     #[arg(long, default_value_t = 50_000_000)]
     direct_swap_limit_usd: u128,
@@ -135,7 +142,18 @@ pub(crate) async fn run(cmd: AgentCommand, rpc_url: Option<&str>) -> Result<()> 
         direct_swap_limit_usd: args.direct_swap_limit_usd,
         slippage_bps: args.slippage_bps,
         deadline_secs: args.deadline_secs,
+        target: RestoreTarget {
+            band_ppm: (args.band_ppm[0], args.band_ppm[1]),
+            lot: U256::from(args.lot),
+        },
     };
+    if args.band_ppm[0] > args.band_ppm[1] || args.lot == 0 {
+        bail!(
+            "--band-ppm {:?} --lot {}: the band's minimum must not exceed its maximum, and a lot must be positive",
+            args.band_ppm,
+            args.lot
+        );
+    }
     cfg.execute = args.execute;
     cfg.confirmations = args.confirmations;
     cfg.notice_timeout_secs = args.notice_timeout_secs;

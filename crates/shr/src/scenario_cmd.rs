@@ -8,6 +8,7 @@ use shr_agent::{
 };
 use shr_chain::Chain;
 use shr_enclave::SimulatedTee;
+use shr_oracle::{ReserveReading, ReserveSeries};
 
 /// The real Uniswap V2 WBTC/WETH pair at block 17,600,000.
 const UNIV2_POOL: &str = include_str!("../../../data/uniswap/univ2_wbtc_weth_block17600000.json");
@@ -15,9 +16,11 @@ const UNIV2_POOL: &str = include_str!("../../../data/uniswap/univ2_wbtc_weth_blo
 /// Which scenario.
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub(crate) enum Scenario {
-    /// A shortfall the real pool can absorb: detect, attest false, direct swap, attest true.
+    /// The series' real dip of 2023-07-05 (a fraction of a WBTC): detect, attest false, a direct
+    /// swap to the restore target in whole lots, attest true.
     SmallDeficit,
-    /// Reserves to 95 %: far beyond the AMM, filled by pre-committed makers in the dark pool.
+    /// The series' real shortfall of 2024-10-08 (thousands of WBTC): far beyond the AMM, filled
+    /// by pre-committed makers in the dark pool.
     LargeDeficit,
     /// Committed liquidity short of the deficit: timeout, EXPIRED, widened retry, escalation;
     /// the reserve stays insolvent and the failure is public only as a status.
@@ -29,14 +32,16 @@ pub(crate) enum Scenario {
 pub(crate) struct ScenarioArgs {
     /// The scenario.
     scenario: Scenario,
-    /// Start from the real wBTC reading at or after this time (RFC 3339).
-    #[arg(long, default_value = "2024-10-09T02:00:00Z")]
-    at: String,
-    /// WBTC price, whole USD (for the direct-swap USD limit).
-    #[arg(long, default_value_t = 62_000)]
-    price_usd: u64,
+    /// Take the first shortfall in the real wBTC series at or after this time (RFC 3339);
+    /// default: 2023-07-05 for `small-deficit`, 2024-10-08 for the dark-pool scenarios.
+    #[arg(long)]
+    at: Option<String>,
+    /// WBTC price, whole USD (for the direct-swap USD limit); default: the series' price on the
+    /// default day (30,498 or 61,953).
+    #[arg(long)]
+    price_usd: Option<u64>,
     /// Largest price impact of a direct swap, bps (LP fee included).
-    #[arg(long, default_value_t = 50)]
+    #[arg(long, default_value_t = 100)]
     max_impact_bps: u32,
     /// Slippage over the quote for `amountInMax`, bps.
     #[arg(long, default_value_t = 50)]
@@ -55,22 +60,47 @@ struct Pool {
     reserves_token1: u128,
 }
 
-/// The real-data inputs every scenario starts from.
+impl Scenario {
+    /// Where the scenario looks for its shortfall, and the WBTC price that day (whole USD).
+    fn default_day(self) -> (&'static str, u64) {
+        match self {
+            Self::SmallDeficit => ("2023-07-05T00:00:00Z", 30_498),
+            Self::LargeDeficit | Self::DarkpoolFailure => ("2024-10-08T00:00:00Z", 61_953),
+        }
+    }
+}
+
+/// The first shortfall in `series` at or after `at` (unix s): the last solvent reading before
+/// it and the first short one.
+fn dip(series: &ReserveSeries, at: u64) -> Result<(ReserveReading, ReserveReading)> {
+    let mut solvent = None;
+    for r in series.window(Some(at), None) {
+        if r.reserves >= r.supply {
+            solvent = Some(*r);
+        } else if let Some(s) = solvent {
+            return Ok((s, *r));
+        }
+    }
+    bail!("no shortfall after a solvent reading in the wBTC series at or after {at}")
+}
+
+/// The real-data inputs a scenario starts from: the first shortfall at or after `at` (default:
+/// the scenario's day) in the shipped wBTC series, and the real Uniswap V2 pair.
 fn config(
-    at: &str,
-    price_usd: u64,
+    scenario: Scenario,
+    at: Option<&str>,
+    price_usd: Option<u64>,
     strategy: StrategyConfig,
     treasury_weth: u64,
 ) -> Result<SmallDeficitConfig> {
-    let at = shr_oracle::parse_time("at", at)?;
-    let series = crate::oracle_cmd::wbtc_series(8)?;
-    let Some(reading) = series.window(Some(at), None).first().copied() else {
-        bail!("no reading at or after {at}")
-    };
+    let (day, price) = scenario.default_day();
+    let at = shr_oracle::parse_time("at", at.unwrap_or(day))?;
+    let (solvent, short) = dip(&crate::oracle_cmd::wbtc_series(8)?, at)?;
     let pool: Pool = serde_json::from_str(UNIV2_POOL)?;
     Ok(SmallDeficitConfig {
-        reading,
-        price_usd_e8: u128::from(price_usd) * 100_000_000,
+        solvent,
+        short,
+        price_usd_e8: u128::from(price_usd.unwrap_or(price)) * 100_000_000,
         pool: (U256::from(pool.reserves_token0), U256::from(pool.reserves_token1)),
         treasury: U256::from(treasury_weth) * U256::from(10u64).pow(U256::from(18)),
         strategy,
@@ -85,31 +115,31 @@ async fn run_on(
     on_step: Option<StepObserver<'_>>,
 ) -> Result<ScenarioReport> {
     let tee = SimulatedTee::new();
-    let (reading, price) = (cfg.reading, cfg.price_usd_e8);
+    let (readings, price) = ((cfg.solvent, cfg.short), cfg.price_usd_e8);
     Ok(match scenario {
         Scenario::SmallDeficit => shr_agent::small_deficit(chain, &tee, cfg, on_step).await?,
         Scenario::LargeDeficit => {
-            let c = DarkPoolScenarioConfig::large_deficit(reading, price, cfg.pool);
+            let c = DarkPoolScenarioConfig::large_deficit(readings, price, cfg.pool);
             shr_agent::dark_pool(chain, &tee, &c, on_step).await?
         }
         Scenario::DarkpoolFailure => {
-            let c = DarkPoolScenarioConfig::darkpool_failure(reading, price, cfg.pool);
+            let c = DarkPoolScenarioConfig::darkpool_failure(readings, price, cfg.pool);
             shr_agent::dark_pool(chain, &tee, &c, on_step).await?
         }
     })
 }
 
-/// The demo's scenarios: each run on a fresh embedded chain seeded from the real data (the
-/// wBTC reading of 2024-10-09 02:00 UTC, the real Uniswap V2 WBTC/WETH reserves).
+/// The demo's scenarios: each run on a fresh embedded chain seeded from the real data (its
+/// day's shortfall in the wBTC series, the real Uniswap V2 WBTC/WETH reserves).
 #[derive(Debug, Clone)]
 pub(crate) struct ScenarioSet {
-    cfg: SmallDeficitConfig,
+    strategy: StrategyConfig,
 }
 
 impl ScenarioSet {
     /// The defaults of `shr scenario`.
     pub(crate) fn real() -> Result<Self> {
-        Ok(Self { cfg: config("2024-10-09T02:00:00Z", 62_000, StrategyConfig::default(), 100)? })
+        Ok(Self { strategy: StrategyConfig::default() })
     }
 }
 
@@ -127,13 +157,14 @@ impl shr_server::ScenarioRunner for ScenarioSet {
         on_step: &(dyn Fn(&Step) + Send + Sync),
     ) -> std::result::Result<ScenarioReport, Box<dyn std::error::Error + Send + Sync>> {
         let scenario = Scenario::from_str(name, false)?;
+        let cfg = config(scenario, None, None, self.strategy, 100)?;
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
         rt.block_on(async {
             let chain = shr_chain::EmbeddedChain::with_config(shr_chain::EmbeddedConfig {
-                genesis_timestamp: self.cfg.reading.observed_at.saturating_sub(10),
+                genesis_timestamp: cfg.solvent.observed_at.saturating_sub(10),
                 ..Default::default()
             });
-            run_on(scenario, &chain, &self.cfg, Some(on_step)).await.map_err(Into::into)
+            run_on(scenario, &chain, &cfg, Some(on_step)).await.map_err(Into::into)
         })
     }
 }
@@ -144,8 +175,9 @@ pub(crate) async fn run(args: ScenarioArgs, rpc_url: Option<&str>) -> Result<()>
         slippage_bps: args.slippage_bps,
         ..StrategyConfig::default()
     };
-    let cfg = config(&args.at, args.price_usd, strategy, args.treasury_weth)?;
-    let chain = crate::connect(rpc_url, Some(cfg.reading.observed_at.saturating_sub(10))).await?;
+    let cfg =
+        config(args.scenario, args.at.as_deref(), args.price_usd, strategy, args.treasury_weth)?;
+    let chain = crate::connect(rpc_url, Some(cfg.solvent.observed_at.saturating_sub(10))).await?;
     let report = run_on(args.scenario, chain.as_ref(), &cfg, None).await?;
     // The failure scenario succeeds when the reserve stays insolvent and nothing was revealed.
     let as_expected = report.as_expected();

@@ -5,8 +5,8 @@
 
 use alloy::primitives::{Address, U256, keccak256};
 use shr_darkpool::{
-    DarkPool, OrderBody, RequestStatus, TwapPolicy, mailbox_key, mailbox_secret, open_notice,
-    seal_order, sliding_twap,
+    DarkPool, OrderBody, RequestStatus, TwapPolicy, exit_key, mailbox_key, mailbox_secret,
+    open_exit_ticket, open_notice, seal_order, sliding_twap,
 };
 use shr_enclave::{HpkePublicKey, Sealed};
 use tracing::{error, info, warn};
@@ -28,6 +28,10 @@ pub struct DarkPoolConfig {
     pub twap: TwapPolicy,
     /// Premium, band, retry and timeout.
     pub policy: DarkPoolPolicy,
+    /// The oracle nodes' `(signer, HPKE key)` (from their verified identities): once filled, the
+    /// agent forwards the treasury's exit ticket sealed to each, under mailbox `credit` keyed
+    /// by the node's signer, so that the next round counts the collateral from chain state.
+    pub oracle_nodes: Vec<(Address, HpkePublicKey)>,
 }
 
 impl Agent<'_> {
@@ -40,16 +44,21 @@ impl Agent<'_> {
         let Some(dp) = self.cfg.dark_pool.clone() else { return Ok(state) };
         loop {
             state = match state {
-                State::NeedsDarkPool { deficit, attempt } => {
+                State::NeedsDarkPool { deficit, size, attempt } => {
                     if !self.cfg.execute {
                         info!(target: "shr::agent::dry_run", incident = id, attempt, "dry run: would seal an order to the matcher and call requestCollateral");
-                        return Ok(State::NeedsDarkPool { deficit, attempt });
+                        return Ok(State::NeedsDarkPool { deficit, size, attempt });
                     }
                     let Some(price) = self.twap_wad(&dp).await? else {
-                        return Ok(State::NeedsDarkPool { deficit, attempt });
+                        return Ok(State::NeedsDarkPool { deficit, size, attempt });
                     };
                     let now = self.chain.timestamp().await?;
-                    let order = dp.policy.order(deficit.to(), price, attempt, now);
+                    let order = dp.policy.order(
+                        (size.max(deficit).to(), deficit.to()),
+                        price,
+                        attempt,
+                        now,
+                    );
                     let body = OrderBody {
                         order,
                         requester: self.cfg.treasury,
@@ -60,13 +69,14 @@ impl Agent<'_> {
                     self.store.put_sealed("order-pending", id, sealed.as_bytes()).await?;
                     let next = State::DarkPoolRequesting {
                         deficit,
+                        size,
                         attempt,
                         order_hash: keccak256(sealed.as_bytes()),
                     };
                     self.save(id, observed_at, &next).await?;
                     next
                 }
-                State::DarkPoolRequesting { deficit, attempt, order_hash } => {
+                State::DarkPoolRequesting { deficit, size, attempt, order_hash } => {
                     let sealed =
                         Sealed(self.store.sealed("order-pending", id).await?.unwrap_or_default());
                     let found =
@@ -92,12 +102,12 @@ impl Agent<'_> {
                     self.store
                         .put_sealed("order", &request_id.to_string(), sealed.as_bytes())
                         .await?;
-                    let next = State::DarkPoolRequested { deficit, attempt, request_id };
+                    let next = State::DarkPoolRequested { deficit, size, attempt, request_id };
                     self.save(id, observed_at, &next).await?;
                     info!(target: "shr::agent", incident = id, request_id, attempt, "collateral requested from the dark pool");
                     next
                 }
-                State::DarkPoolRequested { deficit, attempt, request_id } => {
+                State::DarkPoolRequested { deficit, size, attempt, request_id } => {
                     let (_, deadline, status, _) =
                         dp.pool.request_info(self.chain, request_id).await?;
                     let now = self.chain.timestamp().await?;
@@ -108,6 +118,7 @@ impl Agent<'_> {
                             else {
                                 return Ok(State::DarkPoolRequested {
                                     deficit,
+                                    size,
                                     attempt,
                                     request_id,
                                 });
@@ -123,13 +134,18 @@ impl Agent<'_> {
                             if now > deadline =>
                         {
                             dp.pool.expire(self.chain, self.cfg.treasury, request_id).await?;
-                            continue_expired(deficit, attempt, request_id)
+                            continue_expired(deficit, size, attempt, request_id)
                         }
                         RequestStatus::Pending | RequestStatus::PartiallyFilled => {
-                            return Ok(State::DarkPoolRequested { deficit, attempt, request_id });
+                            return Ok(State::DarkPoolRequested {
+                                deficit,
+                                size,
+                                attempt,
+                                request_id,
+                            });
                         }
                         RequestStatus::Expired | RequestStatus::Cancelled | RequestStatus::None => {
-                            continue_expired(deficit, attempt, request_id)
+                            continue_expired(deficit, size, attempt, request_id)
                         }
                     };
                     if let State::Escalated { .. } = next {
@@ -141,6 +157,27 @@ impl Agent<'_> {
                 other => return Ok(other),
             };
         }
+    }
+
+    /// Forwards the treasury's exit ticket for the pool's current commitment (the matcher
+    /// service stores it sealed to the treasury under `exit`) to every oracle node's enclave:
+    /// opened with the agent's key, sealed again to each node ([`shr_oracle::seal_credit`]).
+    /// Returns whether a ticket was there to forward.
+    ///
+    /// # Errors
+    /// Chain, store and enclave errors.
+    pub(super) async fn forward_credit(&self) -> Result<bool> {
+        let Some(dp) = &self.cfg.dark_pool else { return Ok(false) };
+        let (commitment, _) = dp.pool.commitment(self.chain).await?;
+        let key = exit_key(self.cfg.treasury, dp.pool.collateral, commitment);
+        let Some(blob) = self.store.sealed("exit", &key).await? else { return Ok(false) };
+        let ticket = open_exit_ticket(self.key, &Sealed(blob))?;
+        for (signer, hpke) in &dp.oracle_nodes {
+            let sealed = shr_oracle::seal_credit(hpke, &ticket)?;
+            self.store.put_sealed("credit", &signer.to_string(), sealed.as_bytes()).await?;
+        }
+        info!(target: "shr::agent", nodes = dp.oracle_nodes.len(), "exit ticket forwarded to the oracle nodes");
+        Ok(true)
     }
 
     /// Keeps the reference pair's observations (every pass) and returns its TWAP of the
@@ -165,9 +202,9 @@ impl Agent<'_> {
 }
 
 /// After an expiry: one widened retry, then escalation.
-fn continue_expired(deficit: U256, attempt: u32, request_id: u64) -> State {
+fn continue_expired(deficit: U256, size: U256, attempt: u32, request_id: u64) -> State {
     if attempt == 0 {
-        State::NeedsDarkPool { deficit, attempt: 1 }
+        State::NeedsDarkPool { deficit, size, attempt: 1 }
     } else {
         State::Escalated { deficit, last_request: request_id }
     }

@@ -14,18 +14,22 @@ type R<T = ()> = eyre::Result<T>;
 // The real WBTC/WETH V2 pair at block 17,600,000.
 const POOL: (u64, u128) = (16_231_137_593, 2_571_336_301_536_722_443_178);
 
-fn reading() -> R<ReserveReading> {
+/// The series' real shortfall of 2024-10-08 (9,623 WBTC): the last solvent reading before it
+/// and the short one.
+fn reading() -> R<(ReserveReading, ReserveReading)> {
     let p = concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/../../data/wbtc/wbtc_por_timeseries_2023-07_2025-06.csv"
     );
     let series = ReserveSeries::from_path(p.as_ref(), &SeriesColumns::wbtc(), 8)?;
-    Ok(series.window(Some(1_728_439_200), None)[0]) // 2024-10-09T02:00Z
+    let w = series.window(Some(1_728_345_600), None); // 2024-10-08T00:00Z
+    let i = w.iter().position(|r| r.reserves < r.supply).expect("the shortfall");
+    Ok((w[i - 1], w[i]))
 }
 
 async fn run(cfg: &DarkPoolScenarioConfig) -> R<(ScenarioReport, Vec<Vec<u8>>)> {
     let chain = RecordingChain::new(EmbeddedChain::with_config(EmbeddedConfig {
-        genesis_timestamp: cfg.reading.observed_at - 10,
+        genesis_timestamp: cfg.solvent.observed_at - 10,
         ..Default::default()
     }));
     let report = dark_pool(&chain, &SimulatedTee::new(), cfg, None).await?;

@@ -80,7 +80,10 @@ async fn setup(depth: u128) -> R<Setup> {
         reference_pair: pair,
         twap: TwapPolicy::default(),
         policy: DarkPoolPolicy::default(),
+        oracle_nodes: w.oracle_nodes().await,
     });
+    // The DON's hosts read the pool's commitment and check the matcher key it registered.
+    w.dark_pool = Some((pool.clone(), matcher.identity().signer));
     // The agent has watched the reference pair for a TWAP window before the deficit.
     sliding_twap(&w.chain, &w.store().await?, &w.key, (pair, wbtc), &TwapPolicy::default()).await?;
     w.chain.advance_time(DEFAULT_TWAP_WINDOW_SECS).await?;
@@ -106,9 +109,23 @@ async fn a_large_deficit_is_requested_filled_counted_and_restored() -> R {
     let served = serve(&mut matcher, &w, &pool).await?;
     assert_eq!(served, vec![(1, shr_darkpool::RequestStatus::Filled)]);
     assert_eq!(agent.run_once().await?, vec![(w.incident(), "dark_pool_filled".into())]);
-    // The next round counts the credited collateral (from the agent's sealed fill notice).
-    assert_eq!(matcher.balance(w.cfg.treasury, w.wbtc), DEFICIT);
-    w.round(10_800, U256::from(SUPPLY - DEFICIT as u64), U256::from(DEFICIT)).await?;
+    // The order was the restore target: the deficit plus the band's draw, in whole lots.
+    let credited = matcher.balance(w.cfg.treasury, w.wbtc);
+    assert!(credited > DEFICIT && credited % 1_000_000 == 0, "{credited}");
+    // The next round counts the treasury's balance in the pool from chain state: each node's
+    // host reads the pool's commitment at a block, each enclave checks the exit ticket the
+    // agent forwarded against it.
+    let store = w.store().await?;
+    let tickets: Vec<_> = {
+        let mut v = Vec::new();
+        for (signer, _) in w.oracle_nodes().await {
+            v.push(store.sealed("credit", &signer.to_string()).await?);
+        }
+        v
+    };
+    assert!(tickets.iter().all(Option::is_some), "the agent forwarded a ticket to every node");
+    assert!(tickets.iter().flatten().all(|t| t.len() == tickets[0].as_ref().unwrap().len()));
+    w.round(10_800, U256::from(SUPPLY - DEFICIT as u64)).await?;
     assert!(attested_state(&w.chain, w.dep.receiver).await?.0);
     assert_eq!(agent.run_once().await?, vec![(w.incident(), "restored".into())]);
     Ok(())

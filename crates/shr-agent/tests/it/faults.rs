@@ -52,7 +52,7 @@ async fn an_event_before_its_notice_waits_then_resumes_without_a_new_event() -> 
     // The notice arrives late; no new event is emitted, the open incident is resumed.
     w.store().await?.put_sealed_deficit(w.t0 + 7200, &sealed).await?;
     assert_eq!(agent.run_once().await?, vec![(w.incident(), "swap_confirmed".into())]);
-    assert_eq!(w.balances().await?.0, U256::from(DEFICIT));
+    assert!(support::one_buy(w.balances().await?.0));
 
     // A notice that never arrives fails the incident after the timeout, paying nothing.
     let w = support::solvent(embedded()).await?;
@@ -70,7 +70,7 @@ async fn an_incident_seen_after_solvency_returned_pays_nothing() -> R {
     // The agent was down while the reserve went short and came back by itself: it sees the
     // insolvent and the solvent event in one batch, in chain order.
     let w = support::insolvent(embedded(), U256::from(DEFICIT)).await?;
-    w.round(10_800, U256::from(SUPPLY), U256::ZERO).await?;
+    w.round(10_800, U256::from(SUPPLY)).await?;
     let agent = Agent::new(&w.chain, w.store().await?, &w.key, w.cfg.clone());
     assert_eq!(agent.run_once().await?, vec![(w.incident(), "restored".into())]);
     assert_eq!(w.balances().await?.0, U256::ZERO, "no swap for a healed reserve");
@@ -88,7 +88,7 @@ async fn a_swap_that_may_be_in_flight_is_not_resent_before_its_deadline() -> R {
     assert_eq!(w.balances().await?.0, U256::ZERO, "waits while the old swap could be mined");
     w.chain.advance_time(w.cfg.strategy.deadline_secs + 1).await?;
     assert_eq!(agent.run_once().await?, vec![(w.incident(), "swap_confirmed".into())]);
-    assert_eq!(w.balances().await?.0, U256::from(DEFICIT));
+    assert!(support::one_buy(w.balances().await?.0));
     Ok(())
 }
 
@@ -105,7 +105,7 @@ async fn the_treasury_route_usdc_weth_wbtc_is_configuration() -> R {
     send(&w.chain, admin, usdc, &TestToken::mintCall { to: w.cfg.treasury, amount: budget })
         .await?;
     w.cfg.path = vec![usdc, w.weth, w.wbtc];
-    w.cfg.strategy.max_impact_bps = 100; // two hops pay two 30 bps LP fees
+    w.cfg.strategy.max_impact_bps = 150; // two hops pay two 30 bps LP fees
     let agent = Agent::new(&w.chain, w.store().await?, &w.key, w.cfg.clone());
     // The agent's route quote is the router's own `getAmountsIn`.
     let quote = route_amount_in(U256::from(DEFICIT), &agent.route().await?)?;
@@ -119,10 +119,12 @@ async fn the_treasury_route_usdc_weth_wbtc_is_configuration() -> R {
     )
     .await?;
     assert_eq!(quote, router[0]);
+    let route = agent.route().await?;
     assert_eq!(agent.run_once().await?, vec![(w.incident(), "swap_confirmed".into())]);
-    assert_eq!(w.balances().await?.0, U256::from(DEFICIT));
+    let bought = w.balances().await?.0;
+    assert!(support::one_buy(bought), "{bought}");
     let left = view(&w.chain, usdc, &TestToken::balanceOfCall { account: w.cfg.treasury }).await?;
-    assert_eq!(budget - left, quote, "paid exactly the quote in USDC");
+    assert_eq!(budget - left, route_amount_in(bought, &route)?, "paid exactly the quote in USDC");
 
     // A hop without a pair is named.
     w.cfg.path = vec![w.wbtc, usdc];
@@ -264,8 +266,8 @@ async fn an_rpc_drop_mid_swap_never_pays_twice() -> R {
             assert_eq!(agent.run_once().await?, vec![(w.incident(), "swap_confirmed".into())]);
         }
         let (vault, treasury) = w.balances().await?;
-        assert_eq!(vault, U256::from(DEFICIT), "deliver={deliver}: bought once");
-        assert!(treasury_before - treasury < U256::from(4u128 * 10u128.pow(18)), "paid once");
+        assert!(support::one_buy(vault), "deliver={deliver}: bought once ({vault})");
+        assert!(treasury_before - treasury < U256::from(12u128 * 10u128.pow(18)), "paid once");
     }
     Ok(())
 }
@@ -307,6 +309,6 @@ async fn the_treasury_signs_through_any_tx_signer() -> R {
     let agent = Agent::new(&w.chain, w.store().await?, &w.key, w.cfg.clone());
     assert_eq!(agent.run_once().await?, vec![(w.incident(), "swap_confirmed".into())]);
     assert_eq!(requests.load(Ordering::SeqCst) - before, 2, "approve and swap signed remotely");
-    assert_eq!(w.balances().await?.0, U256::from(DEFICIT));
+    assert!(support::one_buy(w.balances().await?.0));
     Ok(())
 }

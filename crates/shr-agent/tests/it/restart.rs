@@ -33,10 +33,10 @@ async fn killed_at_any_step_the_agent_resumes_and_pays_once() -> R {
         let touched = agent.run_once().await?;
         assert_eq!(touched, vec![(w.incident(), "swap_confirmed".into())], "{stage}: not lost");
         let (vault, treasury) = w.balances().await?;
-        assert_eq!(vault, U256::from(DEFICIT), "{stage}: exactly one swap");
+        assert!(support::one_buy(vault), "{stage}: exactly one swap ({vault})");
         let paid = treasury_before - treasury;
         assert!(
-            paid > U256::ZERO && paid < U256::from(4u128 * 10u128.pow(18)),
+            paid > U256::ZERO && paid < U256::from(12u128 * 10u128.pow(18)),
             "{stage}: paid once ({paid})"
         );
         // A duplicate delivery (cursor rewound) changes nothing.
@@ -58,7 +58,8 @@ async fn restored_after_the_next_attestation() -> R {
     let agent = Agent::new(&w.chain, w.store().await?, &w.key, w.cfg.clone());
     agent.run_once().await?;
     let (vault, _) = w.balances().await?;
-    w.round(10_800, U256::from(SUPPLY - DEFICIT), vault).await?;
+    assert!(vault >= U256::from(DEFICIT), "the swap bought at least the deficit");
+    w.round(10_800, U256::from(SUPPLY - DEFICIT)).await?;
     assert!(attested_state(&w.chain, w.dep.receiver).await?.0);
     let touched = agent.run_once().await?;
     assert_eq!(touched, vec![(w.incident(), "restored".to_string())]);

@@ -6,8 +6,7 @@ use crate::support;
 
 use alloy::{primitives::U256, sol_types::SolEvent};
 use shr_agent::{
-    Error, Mechanism, StrategyConfig, V2Pool, choose, execute_swap, largest_direct_swap,
-    open_deficit,
+    Error, Mechanism, Shortfall, StrategyConfig, V2Pool, choose, execute_swap, open_deficit,
 };
 use shr_chain::{Chain, EmbeddedChain, EmbeddedConfig, LogCursor, LogFilter};
 use shr_contracts::{
@@ -32,7 +31,8 @@ async fn a_small_deficit_heals_through_a_direct_swap() -> R {
     let path = vec![w.weth, w.wbtc];
     let pool = V2Pool { reserve_in: U256::from(POOL_WETH), reserve_out: U256::from(POOL_WBTC) };
     let strategy = StrategyConfig::default();
-    let deficit = largest_direct_swap(&[pool], &strategy);
+    // The series' real dip of 2023-07-05: 0.379 WBTC.
+    let deficit = U256::from(37_946_742u64);
     let short = U256::from(SUPPLY) - deficit;
 
     // Two short readings: confirmed, attested false, deficit sealed.
@@ -50,12 +50,22 @@ async fn a_small_deficit_heals_through_a_direct_swap() -> R {
 
     // The agent opens the notice, chooses, and swaps into the vault.
     let notice = open_deficit(&w.key, &sealed)?;
-    assert_eq!(notice.deficit, deficit);
-    let Mechanism::DirectSwap(plan) =
-        choose(notice.deficit, 8, 62_000 * 100_000_000, &[pool], &strategy)?
-    else {
-        panic!("a deficit at the impact limit goes to the direct swap");
+    assert_eq!((notice.deficit, notice.supply), (deficit, U256::from(SUPPLY)));
+    let shortfall = Shortfall {
+        deficit: notice.deficit,
+        supply: notice.supply,
+        decimals: 8,
+        price_usd_e8: 62_000 * 100_000_000,
+        draw: u64::MAX / 2,
     };
+    let Mechanism::DirectSwap(plan) = choose(&shortfall, &[pool], &strategy)? else {
+        panic!("the real dip plus the restore band goes to the direct swap");
+    };
+    // The buy is the restore target in whole lots, above the deficit plus the band's draw.
+    let buffer = strategy.target.buffer(notice.supply, shortfall.draw);
+    assert!(
+        plan.amount_out >= deficit + buffer && plan.amount_out % strategy.target.lot == U256::ZERO
+    );
     let router = w.uni.router;
     // Insufficient treasury is refused before anything is sent.
     let poor = w.chain.accounts()[3];
@@ -83,10 +93,11 @@ async fn a_small_deficit_heals_through_a_direct_swap() -> R {
     let out = execute_swap(&w.chain, agent, router, path, &plan, vault, t0 + 7500).await?;
     assert_eq!(out.amount_in, plan.quote_in, "paid exactly Uniswap V2 getAmountIn");
     let in_vault = view(&w.chain, vault, &ReserveVault::reservesCall {}).await?;
-    assert_eq!(in_vault, deficit);
+    assert_eq!(in_vault, plan.amount_out);
 
-    // The next round: the custodian still reports the short reserves, the vault closes the gap.
-    w.round(10_800, short, in_vault).await?;
+    // The next round: the custodian still reports the short reserves; each node's host reads the
+    // vault at a block it names and the enclave counts it.
+    w.round(10_800, short).await?;
     assert_eq!(attested_state(&w.chain, w.dep.receiver).await?, (true, t0 + 10_800));
     Ok(())
 }
