@@ -242,8 +242,8 @@ pub async fn dark_pool(
         request_ids.push(id);
         steps.push(Step {
             name: format!("requestCollateral (attempt {})", attempt + 1), ms: ms(t), gas: rr.gas_used, tx: vec![rr.tx_hash.to_string()],
-            public: json!({ "request_id": id, "status": pool.status(chain, id).await?, "premium_bps": order.premium_bps }),
-            private: json!({ "order_size_sats": order.size.to_string(), "band_wad": [order.min_price_wad.to_string(), order.max_price_wad.to_string()], "twap_wad": twap.to_string() }),
+            public: json!({ "request_id": id, "status": pool.status(chain, id).await?, "premium_bps": order.premium_bps, "twap_wad": twap.to_string(), "note": "the TWAP is public: anyone computes it from the pair's cumulative prices" }),
+            private: json!({ "order_size_sats": order.size.to_string(), "band_wad": [order.min_price_wad.to_string(), order.max_price_wad.to_string()] }),
         });
         let t = Instant::now();
         let request = pool.request_ref(chain, id).await?;

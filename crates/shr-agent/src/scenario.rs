@@ -317,8 +317,8 @@ pub async fn small_deficit(
             tx.push(out.swap.tx_hash.to_string());
             steps.push(Step {
                 name: "direct swap into ReserveVault".into(), ms: ms(t), gas, tx,
-                public: json!({ "wbtc_bought": plan.amount_out.to_string(), "weth_paid": out.amount_in.to_string(), "deficit_bounds_sats": [at_least.to_string(), at_most.to_string()], "note": "a DEX swap is public by nature: its size bounds the deficit (restore band and lot are public configuration), it is not the deficit" }),
-                private: json!({ "impact_bps": plan.impact_bps.to_string(), "amount_in_max": plan.amount_in_max.to_string(), "target_buffer_sats": plan.amount_out.saturating_sub(notice.deficit).to_string() }),
+                public: json!({ "wbtc_bought": plan.amount_out.to_string(), "weth_paid": out.amount_in.to_string(), "amount_in_max": plan.amount_in_max.to_string(), "deficit_bounds_sats": [at_least.to_string(), at_most.to_string()], "note": "a DEX swap is public by nature (amounts, approve): its size bounds the deficit (restore band and lot are public configuration), it is not the deficit" }),
+                private: json!({ "impact_bps": plan.impact_bps.to_string(), "target_buffer_sats": plan.amount_out.saturating_sub(notice.deficit).to_string() }),
             });
             let r = ReserveReading {
                 observed_at: t0 + 10_800,

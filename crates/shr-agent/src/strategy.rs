@@ -54,7 +54,7 @@ impl RestoreTarget {
         let (lo, hi) =
             (U256::from(self.band_ppm.0), U256::from(self.band_ppm.1.max(self.band_ppm.0)));
         let ppm_x64 = (lo << 64) + (hi - lo) * U256::from(draw);
-        (supply * ppm_x64 >> 64) / U256::from(1_000_000u32)
+        ((supply * ppm_x64) >> 64) / U256::from(1_000_000u32)
     }
 
     /// The buy that restores `deficit` to the drawn target, rounded up to whole lots.

@@ -17,6 +17,7 @@
 mod dev;
 mod embedded;
 mod error;
+pub mod observer;
 mod recording;
 mod rpc;
 mod types;

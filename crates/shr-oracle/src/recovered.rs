@@ -163,3 +163,138 @@ pub(crate) fn credited(
     total = total.saturating_add(U256::from(t.amount));
     Ok(total)
 }
+
+#[cfg(test)]
+mod tests {
+    use alloy::{
+        primitives::{Bytes, address},
+        signers::{SignerSync, local::PrivateKeySigner},
+    };
+
+    use super::*;
+
+    const NOW: u64 = 1_728_439_200;
+
+    struct Case {
+        accounts: RecoveryAccounts,
+        evidence: ChainEvidence,
+        ticket: ExitTicket,
+    }
+
+    /// A vault holding 0.5 WBTC and a pool whose registered matcher signed the treasury's ticket
+    /// for 10 WBTC at the pool's current commitment.
+    fn case() -> (Case, PrivateKeySigner) {
+        let matcher = PrivateKeySigner::random();
+        let accounts = RecoveryAccounts {
+            chain_id: 31_337,
+            vault: address!("0x00000000000000000000000000000000000000aa"),
+            treasury: address!("0x00000000000000000000000000000000000000bb"),
+            collateral: address!("0x00000000000000000000000000000000000000cc"),
+        };
+        let pool = PoolEvidence {
+            pool: address!("0x00000000000000000000000000000000000000dd"),
+            commitment: B256::repeat_byte(7),
+            version: 4,
+            matcher: (matcher.address(), true),
+        };
+        let evidence = ChainEvidence {
+            block: 100,
+            block_timestamp: NOW - 60,
+            vault: accounts.vault,
+            vault_balance: U256::from(50_000_000u64),
+            pool: Some(pool),
+        };
+        let mut ticket = ExitTicket {
+            party: accounts.treasury,
+            token: accounts.collateral,
+            amount: 1_000_000_000,
+            deposited_seen: 0,
+            version: 4,
+            commitment: pool.commitment,
+            signature: Bytes::new(),
+        };
+        sign(&mut ticket, &matcher, &accounts, pool.pool);
+        (Case { accounts, evidence, ticket }, matcher)
+    }
+
+    fn sign(t: &mut ExitTicket, key: &PrivateKeySigner, a: &RecoveryAccounts, pool: Address) {
+        let d = shr_darkpool::exit_digest(
+            a.chain_id,
+            pool,
+            (t.party, t.token),
+            t.amount,
+            t.deposited_seen,
+            (t.version, t.commitment),
+        );
+        t.signature = Bytes::from(key.sign_hash_sync(&d).unwrap().as_bytes().to_vec());
+    }
+
+    fn refused(c: &Case) -> Option<&'static str> {
+        match credited(&c.accounts, &c.evidence, Some(&c.ticket), NOW) {
+            Err(Error::Recovery { why, .. }) => Some(why),
+            Ok(_) => None,
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    #[test]
+    fn a_valid_ticket_and_the_vault_count() {
+        let (c, _) = case();
+        assert_eq!(
+            credited(&c.accounts, &c.evidence, Some(&c.ticket), NOW).unwrap(),
+            U256::from(1_050_000_000u64)
+        );
+        assert_eq!(
+            credited(&c.accounts, &c.evidence, None, NOW).unwrap(),
+            U256::from(50_000_000u64)
+        );
+    }
+
+    /// Each lie a host, an agent or a colluding maker could tell costs nothing: the ticket or
+    /// the evidence is refused and nothing is credited.
+    #[test]
+    fn lies_are_refused() {
+        let (c, matcher) = case();
+        let pool = c.evidence.pool.unwrap();
+        // A maker's ticket (another party), or the payment token's.
+        let mut x = case().0;
+        x.ticket.party = address!("0x00000000000000000000000000000000000000ee");
+        sign(&mut x.ticket, &matcher, &x.accounts, pool.pool);
+        x.evidence.pool = Some(PoolEvidence { matcher: (matcher.address(), true), ..pool });
+        assert_eq!(refused(&x), Some("the ticket is for another party or token"));
+        // A stale ticket: an older version, or another table under the current version.
+        let mut x = Case { ticket: c.ticket.clone(), ..c };
+        x.evidence.pool = Some(PoolEvidence { version: 5, ..pool });
+        assert_eq!(refused(&x), Some("the ticket is not for the pool's current commitment"));
+        x.evidence.pool = Some(PoolEvidence { commitment: B256::repeat_byte(8), ..pool });
+        assert_eq!(refused(&x), Some("the ticket is not for the pool's current commitment"));
+        // Signed by a key that is not the registered matcher, or by a revoked one.
+        let mut x = Case { ticket: c.ticket.clone(), ..c };
+        x.evidence.pool = Some(pool);
+        sign(&mut x.ticket, &PrivateKeySigner::random(), &x.accounts, pool.pool);
+        assert_eq!(refused(&x), Some("the ticket is not signed by the registered matcher"));
+        let mut x = Case { ticket: c.ticket.clone(), ..c };
+        x.evidence.pool = Some(PoolEvidence { matcher: (matcher.address(), false), ..pool });
+        assert_eq!(refused(&x), Some("the ticket is not signed by the registered matcher"));
+        // An inflated amount under the matcher's signature.
+        let mut x = Case { ticket: c.ticket.clone(), ..c };
+        x.ticket.amount *= 10;
+        assert_eq!(refused(&x), Some("the ticket is not signed by the registered matcher"));
+        // Another pool's ticket (same matcher key registered on two pools).
+        let mut x = Case { ticket: c.ticket.clone(), ..c };
+        sign(&mut x.ticket, &matcher, &x.accounts, Address::repeat_byte(0x42));
+        assert_eq!(refused(&x), Some("the ticket is not signed by the registered matcher"));
+        // Evidence of another vault, an old block, a block from the future, no pool state.
+        let mut x = Case { ticket: c.ticket.clone(), ..c };
+        x.evidence.vault = Address::repeat_byte(1);
+        assert_eq!(refused(&x), Some("the evidence reads another vault"));
+        let mut x = Case { ticket: c.ticket.clone(), ..c };
+        x.evidence.block_timestamp = NOW - MAX_EVIDENCE_AGE_SECS - 1;
+        assert_eq!(refused(&x), Some("the named block is too old"));
+        x.evidence.block_timestamp = NOW + 901;
+        assert_eq!(refused(&x), Some("the named block is in the future"));
+        let mut x = Case { ticket: c.ticket.clone(), ..c };
+        x.evidence.pool = None;
+        assert_eq!(refused(&x), Some("a ticket without the pool's state"));
+    }
+}

@@ -83,7 +83,7 @@ async fn setup(depth: u128) -> R<Setup> {
         oracle_nodes: w.oracle_nodes().await,
     });
     // The DON's hosts read the pool's commitment and check the matcher key it registered.
-    w.dark_pool = Some((pool.clone(), matcher.identity().signer));
+    w.dark_pool = Some((pool, matcher.identity().signer));
     // The agent has watched the reference pair for a TWAP window before the deficit.
     sliding_twap(&w.chain, &w.store().await?, &w.key, (pair, wbtc), &TwapPolicy::default()).await?;
     w.chain.advance_time(DEFAULT_TWAP_WINDOW_SECS).await?;

@@ -4,8 +4,10 @@
 //! (uint256 words and their packed bytes, 8- and 18-decimal scalings, wad and bps ratios, decimal
 //! strings). The token supply is public by nature and not scanned.
 
+use std::collections::BTreeSet;
+
 use alloy::primitives::U256;
-use shr_chain::{Chain, EmbeddedChain, EmbeddedConfig, RecordingChain};
+use shr_chain::{Chain, EmbeddedChain, EmbeddedConfig, RecordingChain, observer::Observer};
 use shr_enclave::{Enclave, SimulatedTee};
 use shr_oracle::{
     DEFICIT_INFO, DeficitNotice, Don, DonConfig, ReserveSeries, SeriesColumns, WAD,
@@ -115,5 +117,29 @@ async fn no_private_number_reaches_calldata_logs_or_storage() -> R {
         }
     }
     assert!(hits.is_empty(), "private values on chain: {hits:?}");
+
+    // An observer doing arithmetic on every public number, with every reading's (public)
+    // supply: reserves, deficits, ratios and their distance to 100 % are not derived.
+    let supplies: Vec<U256> =
+        window.iter().map(|r| r.supply).collect::<BTreeSet<_>>().into_iter().collect();
+    let mut observer = Observer::new(&supplies);
+    hay.iter().for_each(|h| observer.read_bytes(h));
+    let mut private = BTreeSet::new();
+    for r in &window {
+        let ratio = r.reserves * WAD / r.supply;
+        private.extend([
+            r.reserves,
+            ratio,
+            ratio.abs_diff(WAD),
+            r.supply.saturating_sub(r.reserves),
+        ]);
+    }
+    private.retain(|v| *v >= U256::from(1_000u32));
+    let short = window[n - 5];
+    let mut planted = observer.clone();
+    planted.insert(short.reserves * U256::from(10_000_000_000u64)); // 18-decimal reserves
+    assert!(planted.finds(&private).contains(&short.reserves), "it can fail");
+    let found = observer.finds(&private);
+    assert!(found.is_empty(), "an observer derives private values: {found:?}");
     Ok(())
 }

@@ -1,5 +1,6 @@
 //! Integration tests of `shr-server`, one test binary (one link) for the whole crate.
 
 mod api;
+mod observer;
 mod support;
 mod vaults;
