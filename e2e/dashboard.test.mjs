@@ -74,6 +74,7 @@ try {
     assert(points > 1000, 'reserve-ratio chart has ' + points + ' points');
     const heads = await page.$$eval('#steps thead th', (ths) => ths.map((t) => t.textContent));
     assert(heads.includes('Public') && heads.includes('Private'), 'public/private columns: ' + heads);
+    await page.waitForFunction(() => document.querySelectorAll('#budget tbody tr').length >= 10, null, { timeout: 10_000 });
     await page.screenshot({ path: join(shots, 'dashboard.png'), fullPage: true });
   });
 
@@ -88,6 +89,9 @@ try {
       assert(names.length >= 6, 'steps: ' + names);
       assert(names.includes(want.step), `${want.step} not in ${names}`);
       assert((await page.textContent('#run-outcome')).includes(want.outcome), 'outcome: ' + (await page.textContent('#run-outcome')));
+      // Every step says what an observer learns from it (docs/PRIVACY.md, per step).
+      const learns = await page.$$eval('#steps tbody td.learns', (tds) => tds.map((t) => t.textContent));
+      assert(learns.length === names.length && learns.every((t) => t && t !== '–'), 'disclosure per step: ' + learns);
       const txs = await page.$$eval('#steps tbody td code', (cs) => cs.map((c) => c.title));
       assert(txs.length > 0 && txs.every((h) => /^0x[0-9a-f]{64}$/.test(h)), 'transaction hashes: ' + txs);
       const ms = await page.$$eval('#steps tbody tr td:nth-child(3)', (tds) => tds.map((t) => Number(t.textContent)));

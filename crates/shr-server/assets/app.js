@@ -87,6 +87,7 @@ function addStep(index, s) {
   tr.appendChild(el('td', String(s.gas)));
   const tx = el('td'); s.tx.forEach((h) => { const c = el('code', short(h)); c.title = h; tx.appendChild(c); tx.appendChild(el('br')); }); tr.appendChild(tx);
   const pub = el('td', undefined, 'public'); pub.appendChild(el('pre', JSON.stringify(s.public, null, 1))); tr.appendChild(pub);
+  tr.appendChild(el('td', s.disclosure ? s.disclosure.derivable : '—', 'learns'));
   tr.appendChild(el('td', s.private_fields.length ? '🔒 ' + s.private_fields.join(', ') : '—', 'private'));
   $('#steps tbody').appendChild(tr);
 }
@@ -231,7 +232,18 @@ async function showLatestRun() {
   showRun(runs[0]); fillPrivate();
 }
 
+async function refreshBudget() {
+  const b = await getJson('/api/privacy');
+  const body = $('#budget tbody'); body.innerHTML = '';
+  b.surfaces.forEach((d) => {
+    const tr = el('tr');
+    [d.what, d.public, d.derivable, d.private].forEach((t) => tr.appendChild(el('td', t)));
+    body.appendChild(tr);
+  });
+}
+
 connect();
+refreshBudget().catch(() => {});
 refreshVaults().catch(() => {});
 showLatestRun().catch(() => {});
 refreshReserve().catch(() => {});

@@ -42,7 +42,8 @@ use vaults::{execute, rebalances, simulate, vault};
         incidents,
         health,
         events,
-        operator_view
+        operator_view,
+        privacy
     ),
     modifiers(&BearerScheme),
     components(schemas(
@@ -53,7 +54,9 @@ use vaults::{execute, rebalances, simulate, vault};
         Started,
         DarkPoolRequest,
         Incident,
-        Health
+        Health,
+        crate::privacy::Budget,
+        crate::privacy::Disclosure
     ))
 )]
 pub struct ApiDoc;
@@ -96,6 +99,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/darkpool/requests", get(darkpool_requests))
         .route("/api/incidents", get(incidents))
         .route("/api/health", get(health))
+        .route("/api/privacy", get(privacy))
         .route("/api/events", get(events))
         .route("/api/operator/view", get(operator_view))
         .route("/api/vaults", get(vaults::vaults))
@@ -267,6 +271,13 @@ pub(crate) struct Health {
     rounds: u64,
     /// Server time, unix milliseconds.
     now_ms: u64,
+}
+
+/// The disclosure budget of `docs/PRIVACY.md`: what each public surface and each scenario step
+/// shows, what an observer derives from it, what stays private.
+#[utoipa::path(get, path = "/api/privacy", responses((status = 200, body = crate::privacy::Budget)))]
+async fn privacy() -> Json<&'static crate::privacy::Budget> {
+    Json(crate::privacy::budget())
 }
 
 /// Liveness: the store answers, what runs.

@@ -22,6 +22,9 @@ pub struct PublicStep {
     pub public: Value,
     /// Names of the fields that stayed private (inside an enclave or the agent); no values.
     pub private_fields: Vec<String>,
+    /// What this step discloses, from `docs/PRIVACY.md` (its "Per step" row).
+    #[serde(default)]
+    pub disclosure: Option<crate::privacy::Disclosure>,
 }
 
 impl PublicStep {
@@ -34,6 +37,7 @@ impl PublicStep {
             tx: step.tx.clone(),
             public: step.public.clone(),
             private_fields: redact(&step.private),
+            disclosure: crate::privacy::for_step(&step.name).cloned(),
         }
     }
 }

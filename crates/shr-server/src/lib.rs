@@ -17,6 +17,7 @@ mod api;
 mod assets;
 mod error;
 mod events;
+pub mod privacy;
 pub mod reserve_feed;
 mod runner;
 mod state;

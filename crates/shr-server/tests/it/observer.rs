@@ -228,6 +228,14 @@ fn observe(runner: &RealRunner, public: &str, rows: &[u8]) {
     let reports = runner.reports.lock().unwrap().clone();
     assert_eq!(reports.len(), 3);
     assert!(reports.iter().all(ScenarioReport::as_expected), "{reports:#?}");
+    // The dashboard shows each step's row of docs/PRIVACY.md: every real step has one.
+    for s in reports.iter().flat_map(|r| &r.steps) {
+        assert!(
+            shr_server::privacy::for_step(&s.name).is_some(),
+            "{}: no row in PRIVACY.md",
+            s.name
+        );
+    }
     let private = private_values(&reports);
     assert!(private.len() > 20, "the scan covers real private figures: {}", private.len());
     // Public constants: the supplies the boolean is about, the pool's reserves.
