@@ -48,8 +48,11 @@ pub struct ReplaySummary {
     pub sealed_deficits: Vec<(u64, Sealed)>,
 }
 
-/// Replays `readings` through `don` onto `dep`, transmitting from `transmitter`.
-/// `progress(done, total)` is called after every round.
+/// Replays `readings` through `don` onto `dep`, transmitting from `transmitter`. With `vault`
+/// (a `ReserveVault`; the DON's recovery accounts must name it), each round's nodes also read
+/// the vault's balance at a block they name ([`crate::read_evidence`]) and count it, as a
+/// deployment that has recovered collateral does. `progress(done, total)` is called after
+/// every round.
 ///
 /// # Errors
 /// Chain failures (a failed round is counted, not an error).
@@ -57,7 +60,7 @@ pub async fn replay(
     don: &mut Don,
     chain: &dyn Chain,
     dep: &Deployment,
-    transmitter: Address,
+    (transmitter, vault): (Address, Option<Address>),
     readings: &[ReserveReading],
     mut progress: impl FnMut(usize, usize),
 ) -> Result<ReplaySummary> {
@@ -71,8 +74,27 @@ pub async fn replay(
     for (i, r) in readings.iter().enumerate() {
         let r = *r;
         let t0 = Instant::now();
-        let rep =
-            don.round(chain, dep, transmitter, r.observed_at, |_| NodeInput::Reading(r)).await?;
+        let evidence = match vault {
+            Some(v) => {
+                // The round reads the chain as it stands at the reading's time.
+                let now = chain.timestamp().await?;
+                if now < r.observed_at {
+                    chain.advance_time(r.observed_at - now).await?;
+                }
+                Some(crate::read_evidence(chain, v, None).await?)
+            }
+            None => None,
+        };
+        let rep = don
+            .round(chain, dep, transmitter, r.observed_at, |_| match evidence {
+                Some(evidence) => NodeInput::Recovered {
+                    inner: Box::new(NodeInput::Reading(r)),
+                    evidence,
+                    ticket: None,
+                },
+                None => NodeInput::Reading(r),
+            })
+            .await?;
         lat.push(t0.elapsed().as_micros() as u64);
         s.rounds += 1;
         match rep.outcome {

@@ -156,6 +156,10 @@ pub(crate) struct ReplayArgs {
     /// Print one JSON object.
     #[arg(long)]
     json: bool,
+    /// A `ReserveVault` whose balance (recovered collateral) each node reads from the chain at
+    /// a block it names and adds to the reserves.
+    #[arg(long)]
+    vault: Option<alloy::primitives::Address>,
     #[command(flatten)]
     don: DonArgs,
 }
@@ -178,8 +182,19 @@ pub(crate) async fn replay(args: ReplayArgs, rpc_url: Option<&str>) -> Result<()
     let Some(first) = window.first() else { bail!("no readings in the chosen window") };
     let chain = crate::connect(rpc_url, Some(first.observed_at.saturating_sub(1))).await?;
     let chain = chain.as_ref();
-    let mut don = args.don.don(chain.accounts()[0], chain.chain_id().await?)?;
+    let chain_id = chain.chain_id().await?;
+    let mut don = args.don.don(chain.accounts()[0], chain_id)?;
     let dep = args.don.deployment(&don, chain).await?;
+    if let Some(vault) = args.vault {
+        // The vault only: a treasury's dark-pool ticket is forwarded by its agent (a node
+        // configured with no treasury refuses any).
+        don.set_recovery(shr_oracle::RecoveryAccounts {
+            chain_id,
+            vault,
+            treasury: alloy::primitives::Address::ZERO,
+            collateral: alloy::primitives::Address::ZERO,
+        });
+    }
     tracing::info!(target: "shr::replay", readings = window.len(), forwarder = %dep.forwarder, receiver = %dep.receiver, backend = %chain.backend(), "replaying");
     let bar = (!args.json && window.len() > 500).then(|| {
         let b = indicatif::ProgressBar::new(window.len() as u64);
@@ -190,15 +205,21 @@ pub(crate) async fn replay(args: ReplayArgs, rpc_url: Option<&str>) -> Result<()
         b
     });
     let started = Instant::now();
-    let summary =
-        shr_oracle::replay(&mut don, chain, &dep, chain.accounts()[1], window, |done, _| {
+    let summary = shr_oracle::replay(
+        &mut don,
+        chain,
+        &dep,
+        (chain.accounts()[1], args.vault),
+        window,
+        |done, _| {
             if let Some(b) = &bar
                 && done % 100 == 0
             {
                 b.set_position(done as u64);
             }
-        })
-        .await?;
+        },
+    )
+    .await?;
     if let Some(b) = bar {
         b.finish_and_clear();
     }

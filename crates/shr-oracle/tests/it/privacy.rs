@@ -8,10 +8,11 @@ use std::collections::BTreeSet;
 
 use alloy::primitives::U256;
 use shr_chain::{Chain, EmbeddedChain, EmbeddedConfig, RecordingChain, observer::Observer};
+use shr_contracts::deploy;
 use shr_enclave::{Enclave, SimulatedTee};
 use shr_oracle::{
-    DEFICIT_INFO, DeficitNotice, Don, DonConfig, ReserveSeries, SeriesColumns, WAD,
-    amount::format_amount,
+    DEFICIT_INFO, DeficitNotice, Don, DonConfig, RecoveryAccounts, ReserveSeries, SeriesColumns,
+    WAD, amount::format_amount,
 };
 
 type R<T = ()> = eyre::Result<T>;
@@ -82,8 +83,15 @@ async fn no_private_number_reaches_calldata_logs_or_storage() -> R {
     cfg.agent_key = Some(agent.identity().hpke);
     let mut don = Don::new(&tee, cfg)?;
     let dep = don.deploy(&chain, chain.accounts()[0]).await?;
+    // The production path: each round's nodes read a (still empty) ReserveVault at a block.
+    let admin = chain.accounts()[0];
+    let wbtc = deploy::test_token(&chain, admin, "Wrapped BTC", "WBTC", 8, admin).await?;
+    let vault = deploy::reserve_vault(&chain, admin, wbtc, admin).await?;
+    let chain_id = chain.chain_id().await?;
+    don.set_recovery(RecoveryAccounts { chain_id, vault, treasury: admin, collateral: wbtc });
+    let transmitter = (chain.accounts()[1], Some(vault));
     let summary =
-        shr_oracle::replay(&mut don, &chain, &dep, chain.accounts()[1], &window, |_, _| {}).await?;
+        shr_oracle::replay(&mut don, &chain, &dep, transmitter, &window, |_, _| {}).await?;
     assert_eq!(summary.state_changes, 2, "the shortfall went public as a boolean, and back");
     assert_eq!(summary.sealed_deficits.len(), 1);
     // The deficit did reach the agent, sealed.
