@@ -170,7 +170,15 @@ pub async fn dark_pool(
     dcfg.agent_key = Some(agent_key.identity().hpke);
     let mut don = Don::new(tee, dcfg)?;
     let dep = don.deploy(chain, admin).await?;
-    don.set_recovery(RecoveryAccounts { chain_id, vault, treasury, collateral: wbtc });
+    let matcher_signer = matcher.identity().signer;
+    let recovery = RecoveryAccounts {
+        chain_id,
+        vault,
+        treasury,
+        collateral: wbtc,
+        pool: Some((pool.address, matcher_signer)),
+    };
+    don.set_recovery(recovery);
     steps.push(Step {
         name: "deploy".into(), ms: ms(t), gas: 0, tx: vec![],
         public: json!({ "receiver": dep.receiver, "dark_pool": pool.address, "matcher": matcher.identity().signer, "makers": cfg.makers.len(), "treasury_prefund_wei": prefund.to_string(), "note": "deposits are ERC-20 transfers, public by nature; commitments are sealed" }),
@@ -305,7 +313,7 @@ pub async fn dark_pool(
     // enclave opens the forwarded ticket and checks it against that commitment.
     let now = r.observed_at.max(chain.timestamp().await? + 1);
     clock_at(chain, now).await?;
-    let evidence = read_evidence(chain, vault, Some((&pool, matcher.identity().signer))).await?;
+    let evidence = read_evidence(chain, &recovery).await?;
     let mut forwarded = Vec::new();
     for signer in don.signers() {
         let node = don.nodes().iter().find(|n| n.identity().signer == *signer);

@@ -263,7 +263,9 @@ pub async fn small_deficit(
     let mut don = Don::new(tee, dcfg)?;
     let dep = don.deploy(chain, admin).await?;
     let chain_id = chain.chain_id().await?;
-    don.set_recovery(RecoveryAccounts { chain_id, vault, treasury: agent, collateral: wbtc });
+    let recovery =
+        RecoveryAccounts { chain_id, vault, treasury: agent, collateral: wbtc, pool: None };
+    don.set_recovery(recovery);
     steps.push(Step {
         name: "deploy".into(), ms: ms(t), gas: 0, tx: vec![],
         public: json!({ "forwarder": dep.forwarder, "receiver": dep.receiver, "router": uni.router, "vault": vault, "pool_wbtc": pool_wbtc.to_string(), "pool_weth": pool_weth.to_string() }),
@@ -329,7 +331,7 @@ pub async fn small_deficit(
             let t = Instant::now();
             // Each node's host reads the vault at one block it names; the enclave counts it.
             clock_at(chain, r.observed_at).await?;
-            let evidence = read_evidence(chain, vault, None).await?;
+            let evidence = read_evidence(chain, &recovery).await?;
             let vault_balance = evidence.vault_balance;
             let rep = don
                 .round(chain, &dep, transmitter, r.observed_at, |_| NodeInput::Recovered {

@@ -71,9 +71,9 @@ pub struct World<C> {
     pub t0: u64,
     /// The agent's database URL.
     pub url: String,
-    /// The dark pool the DON's hosts read at each round, with the matcher signer they expect
-    /// (set when a test deploys one).
-    pub dark_pool: Option<(DarkPool, Address)>,
+    /// What the DON's nodes count as recovered (the vault; the dark pool once
+    /// [`World::use_dark_pool`] names one), read by their hosts at each round.
+    pub recovery: RecoveryAccounts,
 }
 
 impl<C: Chain> World<C> {
@@ -106,7 +106,8 @@ impl<C: Chain> World<C> {
         let mut don = Don::new(&tee, dcfg)?;
         let dep = don.deploy(&chain, admin).await?;
         let chain_id = chain.chain_id().await?;
-        don.set_recovery(RecoveryAccounts { chain_id, vault, treasury, collateral: wbtc });
+        let recovery = RecoveryAccounts { chain_id, vault, treasury, collateral: wbtc, pool: None };
+        don.set_recovery(recovery);
         let don = tokio::sync::Mutex::new(don);
         let url = wc.db_url.clone();
         Store::open(&url).await?;
@@ -114,7 +115,7 @@ impl<C: Chain> World<C> {
         cfg.price_usd_e8 = wc.price_usd_e8;
         cfg.strategy = StrategyConfig::default();
         cfg.execute = true;
-        let w = Self { chain, tee, don, dep, key, cfg, wbtc, weth, uni, t0, url, dark_pool: None };
+        let w = Self { chain, tee, don, dep, key, cfg, wbtc, weth, uni, t0, url, recovery };
         w.round(0, U256::from(SUPPLY)).await?;
         Ok(w)
     }
@@ -168,8 +169,7 @@ impl<C: Chain> World<C> {
         if now < r.observed_at {
             self.chain.advance_time(r.observed_at - now).await?;
         }
-        let pool = self.dark_pool.as_ref().map(|(p, m)| (p, *m));
-        let evidence = shr_oracle::read_evidence(&self.chain, self.cfg.vault, pool).await?;
+        let evidence = shr_oracle::read_evidence(&self.chain, &self.recovery).await?;
         let store = self.store().await?;
         let transmitter = self.chain.accounts()[1];
         let dep = self.dep;
@@ -187,6 +187,13 @@ impl<C: Chain> World<C> {
             })
             .await?;
         Ok(rep.sealed_deficit.map(|s| s.as_bytes().to_vec()))
+    }
+
+    /// Names the dark pool whose treasury balance the nodes count, and the matcher signer
+    /// whose exit tickets they accept (from its verified registration).
+    pub fn use_dark_pool(&mut self, pool: &DarkPool, matcher: Address) {
+        self.recovery.pool = Some((pool.address, matcher));
+        self.don.get_mut().set_recovery(self.recovery);
     }
 
     /// The oracle nodes' `(signer, HPKE key)`, to which the agent forwards its exit ticket.

@@ -142,9 +142,6 @@ pub enum Error {
         /// What does not hold.
         why: &'static str,
     },
-    /// A dark-pool read failed.
-    #[error("dark pool")]
-    DarkPool(#[from] Box<shr_darkpool::Error>),
     /// A chain call failed.
     #[error("chain")]
     Chain(#[from] shr_chain::Error),

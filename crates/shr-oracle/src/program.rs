@@ -136,22 +136,29 @@ impl ReserveEnclave {
                 parse_por_json(&body, &self.fields, self.decimals)?
             }
             NodeInput::Recovered { inner, evidence, ticket } => {
+                if matches!(**inner, NodeInput::Recovered { .. }) {
+                    return Err(Error::Recovery {
+                        block: evidence.block,
+                        why: "recovered collateral wrapped twice",
+                    });
+                }
                 let mut r = self.reading(inner, now)?;
                 let accounts = self.recovery.as_ref().ok_or(Error::Recovery {
                     block: evidence.block,
                     why: "this enclave has no recovery accounts configured",
                 })?;
-                let ticket = match ticket {
-                    Some(blob) => {
-                        let json = self.enclave.open(crate::CREDIT_INFO, blob)?;
-                        Some(serde_json::from_slice(&json).map_err(|_| Error::Recovery {
-                            block: evidence.block,
-                            why: "the forwarded ticket is not an exit ticket",
-                        })?)
-                    }
-                    None => None,
-                };
-                let credit = crate::recovered::credited(accounts, evidence, ticket.as_ref(), now)?;
+                // The vault's evidence must hold; a ticket that does not open or does not hold
+                // adds nothing (it never stops the round).
+                let mut credit = crate::recovered::vault_credit(accounts, evidence, now)?;
+                if let Some(blob) = ticket {
+                    let counted = self
+                        .enclave
+                        .open(crate::CREDIT_INFO, blob)
+                        .ok()
+                        .and_then(|json| serde_json::from_slice(&json).ok())
+                        .and_then(|t| crate::recovered::ticket_credit(accounts, evidence, &t).ok());
+                    credit = credit.saturating_add(counted.unwrap_or_default());
+                }
                 r.reserves = r.reserves.saturating_add(credit);
                 r
             }

@@ -5,19 +5,25 @@
 //! key is registered. The treasury's own balance in the pool is private: the agent forwards its
 //! matcher-signed exit ticket (bound to a commitment and version, see `CREDarkPool.exit`)
 //! sealed to each node's enclave. Inside the enclave ([`crate::ReserveEnclave`]) the ticket
-//! counts only if the matcher's signature recovers to the registered key, it names the
-//! configured treasury and collateral, and its commitment and version are the pool's current
-//! ones at the named block: a stale or foreign ticket, or a ticket of another party, adds
-//! nothing and the round refuses it.
+//! counts only if the pool and matcher are the configured ones, the matcher's signature
+//! recovers to that key and it is registered at the block, the ticket names the configured
+//! treasury and collateral, the treasury has not exited, and the ticket's commitment and
+//! version are the pool's current ones at the named block: a stale or foreign ticket, or a
+//! ticket of another party, adds nothing (and never stops the round).
 //!
-//! Trust: the enclave takes the block's reads from its own host's RPC (no storage proof); each
-//! node reads through its own, and a report needs f+1 matching observations.
+//! Trust: the enclave takes the block's reads from its own host's RPC (no storage proof): a
+//! host that lies about the vault's balance or the pool's commitment is believed by its own
+//! enclave. In production each node reads through its own RPC and a report needs 2f+1
+//! matching observations; the simulated DON here hands every node the same evidence.
 
 use alloy::primitives::{Address, B256, U256};
 use serde::{Deserialize, Serialize};
 use shr_chain::Chain;
-use shr_contracts::{bindings::ReserveVault, view};
-use shr_darkpool::{DarkPool, ExitTicket};
+use shr_contracts::{
+    bindings::{CREDarkPool, ReserveVault},
+    view,
+};
+use shr_darkpool::ExitTicket;
 use shr_enclave::{HpkePublicKey, Sealed};
 
 use crate::{Error, Result};
@@ -29,7 +35,8 @@ pub const CREDIT_SIZE: usize = 1_024;
 /// How old the named block may be at evaluation, seconds.
 pub const MAX_EVIDENCE_AGE_SECS: u64 = 3_600;
 
-/// Which accounts recovered collateral must belong to: the enclave counts nothing else.
+/// Which accounts recovered collateral must belong to: the enclave counts nothing else. The
+/// node's host reads with the same configuration ([`read_evidence`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RecoveryAccounts {
     /// The chain id the vault and pool live on.
@@ -40,6 +47,9 @@ pub struct RecoveryAccounts {
     pub treasury: Address,
     /// The collateral token (wBTC).
     pub collateral: Address,
+    /// The `CREDarkPool` and the matcher signer whose tickets count (from the matcher's verified
+    /// registration); `None`: no dark pool, no ticket counts.
+    pub pool: Option<(Address, Address)>,
 }
 
 /// The dark pool as a node read it at [`ChainEvidence::block`].
@@ -51,8 +61,11 @@ pub struct PoolEvidence {
     pub commitment: B256,
     /// `commitmentVersion`.
     pub version: u64,
-    /// The matcher signer the host expects, and `isMatcher(matcher)` at the block.
+    /// The matcher signer read about, and `isMatcher(matcher)` at the block.
     pub matcher: (Address, bool),
+    /// `exited(treasury, collateral)`: the treasury took its balance out through the escape
+    /// hatch (the commitment no longer moves then, so its ticket would stay current).
+    pub exited: bool,
 }
 
 /// What a node's host read from the chain at one block.
@@ -66,36 +79,38 @@ pub struct ChainEvidence {
     pub vault: Address,
     /// `ReserveVault.reserves()`, collateral base units.
     pub vault_balance: U256,
-    /// The dark pool, when the treasury uses one.
+    /// The dark pool, when the accounts name one.
     pub pool: Option<PoolEvidence>,
 }
 
-/// Reads the evidence at one block: the block number is read before and after the calls and
-/// the reads are retried (up to 5 times) until both agree, so every figure is of the block it
-/// names.
+/// Reads the evidence for `accounts` at one block: the block number is read before and after
+/// the calls and the reads are retried (up to 5 times) until both agree, so every figure is of
+/// the block it names.
 ///
 /// # Errors
 /// Chain and contract errors; [`Error::Config`] when the chain moves during every attempt.
 pub async fn read_evidence(
     chain: &dyn Chain,
-    vault: Address,
-    pool: Option<(&DarkPool, Address)>,
+    accounts: &RecoveryAccounts,
 ) -> Result<ChainEvidence> {
+    let vault = accounts.vault;
     for _ in 0..5 {
         let block = chain.block_number().await?;
         let block_timestamp = chain.timestamp().await?;
         let vault_balance = view(chain, vault, &ReserveVault::reservesCall {}).await?;
-        let pool = match pool {
-            Some((p, matcher)) => {
-                let (commitment, version) = p.commitment(chain).await.map_err(Box::new)?;
-                let registered = p.is_matcher(chain, matcher).await.map_err(Box::new)?;
-                Some(PoolEvidence {
-                    pool: p.address,
-                    commitment,
-                    version,
-                    matcher: (matcher, registered),
-                })
-            }
+        let pool = match accounts.pool {
+            Some((pool, matcher)) => Some(PoolEvidence {
+                pool,
+                commitment: view(chain, pool, &CREDarkPool::balanceCommitmentCall {}).await?,
+                version: view(chain, pool, &CREDarkPool::commitmentVersionCall {}).await?,
+                matcher: (matcher, view(chain, pool, &CREDarkPool::isMatcherCall(matcher)).await?),
+                exited: view(
+                    chain,
+                    pool,
+                    &CREDarkPool::exitedCall { _0: accounts.treasury, _1: accounts.collateral },
+                )
+                .await?,
+            }),
             None => None,
         };
         if chain.block_number().await? == block {
@@ -115,16 +130,14 @@ pub fn seal_credit(node: &HpkePublicKey, ticket: &ExitTicket) -> Result<Sealed> 
     Ok(shr_enclave::seal_sized(node, CREDIT_INFO, &json, CREDIT_SIZE)?)
 }
 
-/// Inside the enclave: the collateral `evidence` and `ticket` add to the reserves at `now`.
+/// Inside the enclave: the vault's balance in `evidence`, if the evidence holds at `now`.
 ///
 /// # Errors
-/// [`Error::Recovery`] naming what does not hold (the evidence is for another vault, too old
-/// or from the future; the ticket's signer is not the registered matcher, names another party,
-/// token or pool, or is for another commitment or version than the chain's).
-pub(crate) fn credited(
+/// [`Error::Recovery`] naming what does not hold: the evidence reads another vault, or its
+/// block is more than [`MAX_EVIDENCE_AGE_SECS`] old or more than 15 minutes ahead.
+pub(crate) fn vault_credit(
     accounts: &RecoveryAccounts,
     evidence: &ChainEvidence,
-    ticket: Option<&ExitTicket>,
     now: u64,
 ) -> Result<U256> {
     let refuse = |why| Err(Error::Recovery { block: evidence.block, why });
@@ -137,18 +150,45 @@ pub(crate) fn credited(
     if now.saturating_sub(evidence.block_timestamp) > MAX_EVIDENCE_AGE_SECS {
         return refuse("the named block is too old");
     }
-    let mut total = evidence.vault_balance;
-    let Some(t) = ticket else { return Ok(total) };
-    let Some(pool) = evidence.pool else { return refuse("a ticket without the pool's state") };
+    Ok(evidence.vault_balance)
+}
+
+/// Inside the enclave: what the treasury's exit ticket adds. The caller counts zero for a
+/// refused ticket (a bad or stale ticket never stops a round: the reserve is then counted
+/// without it, which can only make the boolean more conservative).
+///
+/// # Errors
+/// [`Error::Recovery`] naming what does not hold: no dark pool configured or read, another
+/// pool or matcher than the configured ones, the matcher not registered at the block, the
+/// treasury already exited, a ticket of another party or token, for another commitment or
+/// version than the chain's, or not signed by the matcher.
+pub(crate) fn ticket_credit(
+    accounts: &RecoveryAccounts,
+    evidence: &ChainEvidence,
+    t: &ExitTicket,
+) -> Result<U256> {
+    let refuse = |why| Err(Error::Recovery { block: evidence.block, why });
+    let (Some((pool, matcher)), Some(read)) = (accounts.pool, evidence.pool) else {
+        return refuse("a ticket without a configured and read dark pool");
+    };
+    if (read.pool, read.matcher.0) != (pool, matcher) {
+        return refuse("the evidence reads another pool or matcher");
+    }
+    if !read.matcher.1 {
+        return refuse("the matcher is not registered at the named block");
+    }
+    if read.exited {
+        return refuse("the treasury has exited the pool");
+    }
     if (t.party, t.token) != (accounts.treasury, accounts.collateral) {
         return refuse("the ticket is for another party or token");
     }
-    if (t.version, t.commitment) != (pool.version, pool.commitment) {
+    if (t.version, t.commitment) != (read.version, read.commitment) {
         return refuse("the ticket is not for the pool's current commitment");
     }
     let digest = shr_darkpool::exit_digest(
         accounts.chain_id,
-        pool.pool,
+        pool,
         (t.party, t.token),
         t.amount,
         t.deposited_seen,
@@ -157,11 +197,10 @@ pub(crate) fn credited(
     let signer = alloy::primitives::Signature::try_from(t.signature.as_ref())
         .ok()
         .and_then(|s| s.recover_address_from_prehash(&digest).ok());
-    if signer != Some(pool.matcher.0) || !pool.matcher.1 {
-        return refuse("the ticket is not signed by the registered matcher");
+    if signer != Some(matcher) {
+        return refuse("the ticket is not signed by the configured matcher");
     }
-    total = total.saturating_add(U256::from(t.amount));
-    Ok(total)
+    Ok(U256::from(t.amount))
 }
 
 #[cfg(test)]
@@ -174,28 +213,25 @@ mod tests {
     use super::*;
 
     const NOW: u64 = 1_728_439_200;
+    const POOL: Address = address!("0x00000000000000000000000000000000000000dd");
 
-    struct Case {
-        accounts: RecoveryAccounts,
-        evidence: ChainEvidence,
-        ticket: ExitTicket,
-    }
-
-    /// A vault holding 0.5 WBTC and a pool whose registered matcher signed the treasury's ticket
-    /// for 10 WBTC at the pool's current commitment.
-    fn case() -> (Case, PrivateKeySigner) {
+    /// A vault holding 0.5 WBTC and a pool whose configured, registered matcher signed the
+    /// treasury's ticket for 10 WBTC at the pool's current commitment.
+    fn case() -> (RecoveryAccounts, ChainEvidence, ExitTicket, PrivateKeySigner) {
         let matcher = PrivateKeySigner::random();
         let accounts = RecoveryAccounts {
             chain_id: 31_337,
             vault: address!("0x00000000000000000000000000000000000000aa"),
             treasury: address!("0x00000000000000000000000000000000000000bb"),
             collateral: address!("0x00000000000000000000000000000000000000cc"),
+            pool: Some((POOL, matcher.address())),
         };
         let pool = PoolEvidence {
-            pool: address!("0x00000000000000000000000000000000000000dd"),
+            pool: POOL,
             commitment: B256::repeat_byte(7),
             version: 4,
             matcher: (matcher.address(), true),
+            exited: false,
         };
         let evidence = ChainEvidence {
             block: 100,
@@ -213,13 +249,13 @@ mod tests {
             commitment: pool.commitment,
             signature: Bytes::new(),
         };
-        sign(&mut ticket, &matcher, &accounts, pool.pool);
-        (Case { accounts, evidence, ticket }, matcher)
+        sign(&mut ticket, &matcher, accounts.chain_id, POOL);
+        (accounts, evidence, ticket, matcher)
     }
 
-    fn sign(t: &mut ExitTicket, key: &PrivateKeySigner, a: &RecoveryAccounts, pool: Address) {
+    fn sign(t: &mut ExitTicket, key: &PrivateKeySigner, chain_id: u64, pool: Address) {
         let d = shr_darkpool::exit_digest(
-            a.chain_id,
+            chain_id,
             pool,
             (t.party, t.token),
             t.amount,
@@ -229,72 +265,99 @@ mod tests {
         t.signature = Bytes::from(key.sign_hash_sync(&d).unwrap().as_bytes().to_vec());
     }
 
-    fn refused(c: &Case) -> Option<&'static str> {
-        match credited(&c.accounts, &c.evidence, Some(&c.ticket), NOW) {
-            Err(Error::Recovery { why, .. }) => Some(why),
-            Ok(_) => None,
-            Err(e) => panic!("{e}"),
+    fn why<T: std::fmt::Debug>(r: Result<T>) -> &'static str {
+        match r {
+            Err(Error::Recovery { why, .. }) => why,
+            other => panic!("not refused: {other:?}"),
         }
     }
 
     #[test]
     fn a_valid_ticket_and_the_vault_count() {
-        let (c, _) = case();
-        assert_eq!(
-            credited(&c.accounts, &c.evidence, Some(&c.ticket), NOW).unwrap(),
-            U256::from(1_050_000_000u64)
-        );
-        assert_eq!(
-            credited(&c.accounts, &c.evidence, None, NOW).unwrap(),
-            U256::from(50_000_000u64)
-        );
+        let (a, e, t, _) = case();
+        assert_eq!(vault_credit(&a, &e, NOW).unwrap(), U256::from(50_000_000u64));
+        assert_eq!(ticket_credit(&a, &e, &t).unwrap(), U256::from(1_000_000_000u64));
     }
 
-    /// Each lie a host, an agent or a colluding maker could tell costs nothing: the ticket or
-    /// the evidence is refused and nothing is credited.
+    /// Each lie a host, an agent or a colluding maker could tell is refused.
     #[test]
     fn lies_are_refused() {
-        let (c, matcher) = case();
-        let pool = c.evidence.pool.unwrap();
-        // A maker's ticket (another party), or the payment token's.
-        let mut x = case().0;
-        x.ticket.party = address!("0x00000000000000000000000000000000000000ee");
-        sign(&mut x.ticket, &matcher, &x.accounts, pool.pool);
-        x.evidence.pool = Some(PoolEvidence { matcher: (matcher.address(), true), ..pool });
-        assert_eq!(refused(&x), Some("the ticket is for another party or token"));
+        let (a, e, t, matcher) = case();
+        let read = e.pool.unwrap();
+        let with = |p: PoolEvidence| ChainEvidence { pool: Some(p), ..e };
+        // A maker's ticket (another party), properly signed.
+        let mut x = t.clone();
+        x.party = address!("0x00000000000000000000000000000000000000ee");
+        sign(&mut x, &matcher, a.chain_id, POOL);
+        assert_eq!(why(ticket_credit(&a, &e, &x)), "the ticket is for another party or token");
         // A stale ticket: an older version, or another table under the current version.
-        let mut x = Case { ticket: c.ticket.clone(), ..c };
-        x.evidence.pool = Some(PoolEvidence { version: 5, ..pool });
-        assert_eq!(refused(&x), Some("the ticket is not for the pool's current commitment"));
-        x.evidence.pool = Some(PoolEvidence { commitment: B256::repeat_byte(8), ..pool });
-        assert_eq!(refused(&x), Some("the ticket is not for the pool's current commitment"));
-        // Signed by a key that is not the registered matcher, or by a revoked one.
-        let mut x = Case { ticket: c.ticket.clone(), ..c };
-        x.evidence.pool = Some(pool);
-        sign(&mut x.ticket, &PrivateKeySigner::random(), &x.accounts, pool.pool);
-        assert_eq!(refused(&x), Some("the ticket is not signed by the registered matcher"));
-        let mut x = Case { ticket: c.ticket.clone(), ..c };
-        x.evidence.pool = Some(PoolEvidence { matcher: (matcher.address(), false), ..pool });
-        assert_eq!(refused(&x), Some("the ticket is not signed by the registered matcher"));
-        // An inflated amount under the matcher's signature.
-        let mut x = Case { ticket: c.ticket.clone(), ..c };
-        x.ticket.amount *= 10;
-        assert_eq!(refused(&x), Some("the ticket is not signed by the registered matcher"));
-        // Another pool's ticket (same matcher key registered on two pools).
-        let mut x = Case { ticket: c.ticket.clone(), ..c };
-        sign(&mut x.ticket, &matcher, &x.accounts, Address::repeat_byte(0x42));
-        assert_eq!(refused(&x), Some("the ticket is not signed by the registered matcher"));
-        // Evidence of another vault, an old block, a block from the future, no pool state.
-        let mut x = Case { ticket: c.ticket.clone(), ..c };
-        x.evidence.vault = Address::repeat_byte(1);
-        assert_eq!(refused(&x), Some("the evidence reads another vault"));
-        let mut x = Case { ticket: c.ticket.clone(), ..c };
-        x.evidence.block_timestamp = NOW - MAX_EVIDENCE_AGE_SECS - 1;
-        assert_eq!(refused(&x), Some("the named block is too old"));
-        x.evidence.block_timestamp = NOW + 901;
-        assert_eq!(refused(&x), Some("the named block is in the future"));
-        let mut x = Case { ticket: c.ticket.clone(), ..c };
-        x.evidence.pool = None;
-        assert_eq!(refused(&x), Some("a ticket without the pool's state"));
+        let e2 = with(PoolEvidence { version: 5, ..read });
+        assert_eq!(
+            why(ticket_credit(&a, &e2, &t)),
+            "the ticket is not for the pool's current commitment"
+        );
+        let e2 = with(PoolEvidence { commitment: B256::repeat_byte(8), ..read });
+        assert_eq!(
+            why(ticket_credit(&a, &e2, &t)),
+            "the ticket is not for the pool's current commitment"
+        );
+        // A host's own key, claimed as the matcher of a pool of its own or of the real pool.
+        let rogue = PrivateKeySigner::random();
+        let mut x = t.clone();
+        sign(&mut x, &rogue, a.chain_id, POOL);
+        let e2 = with(PoolEvidence { matcher: (rogue.address(), true), ..read });
+        assert_eq!(why(ticket_credit(&a, &e2, &x)), "the evidence reads another pool or matcher");
+        let e2 = with(PoolEvidence { pool: Address::repeat_byte(9), ..read });
+        assert_eq!(why(ticket_credit(&a, &e2, &t)), "the evidence reads another pool or matcher");
+        assert_eq!(
+            why(ticket_credit(&a, &e, &x)),
+            "the ticket is not signed by the configured matcher"
+        );
+        // A revoked matcher; an inflated amount; a ticket signed for another pool or chain.
+        let e2 = with(PoolEvidence { matcher: (matcher.address(), false), ..read });
+        assert_eq!(
+            why(ticket_credit(&a, &e2, &t)),
+            "the matcher is not registered at the named block"
+        );
+        let mut x = t.clone();
+        x.amount *= 10;
+        assert_eq!(
+            why(ticket_credit(&a, &e, &x)),
+            "the ticket is not signed by the configured matcher"
+        );
+        let mut x = t.clone();
+        sign(&mut x, &matcher, a.chain_id, Address::repeat_byte(0x42));
+        assert_eq!(
+            why(ticket_credit(&a, &e, &x)),
+            "the ticket is not signed by the configured matcher"
+        );
+        let mut x = t.clone();
+        sign(&mut x, &matcher, 1, POOL);
+        assert_eq!(
+            why(ticket_credit(&a, &e, &x)),
+            "the ticket is not signed by the configured matcher"
+        );
+        // The escape hatch: the commitment no longer moves, so after the treasury exited (and
+        // perhaps moved the collateral into the vault) its ticket would stay current.
+        let e2 = with(PoolEvidence { exited: true, ..read });
+        assert_eq!(why(ticket_credit(&a, &e2, &t)), "the treasury has exited the pool");
+        // No pool configured, or none read.
+        let none = RecoveryAccounts { pool: None, ..a };
+        assert_eq!(
+            why(ticket_credit(&none, &e, &t)),
+            "a ticket without a configured and read dark pool"
+        );
+        let e2 = ChainEvidence { pool: None, ..e };
+        assert_eq!(
+            why(ticket_credit(&a, &e2, &t)),
+            "a ticket without a configured and read dark pool"
+        );
+        // Evidence of another vault, an old block, a block from the future.
+        let e2 = ChainEvidence { vault: Address::repeat_byte(1), ..e };
+        assert_eq!(why(vault_credit(&a, &e2, NOW)), "the evidence reads another vault");
+        let e2 = ChainEvidence { block_timestamp: NOW - MAX_EVIDENCE_AGE_SECS - 1, ..e };
+        assert_eq!(why(vault_credit(&a, &e2, NOW)), "the named block is too old");
+        let e2 = ChainEvidence { block_timestamp: NOW + 901, ..e };
+        assert_eq!(why(vault_credit(&a, &e2, NOW)), "the named block is in the future");
     }
 }

@@ -48,9 +48,9 @@ pub struct ReplaySummary {
     pub sealed_deficits: Vec<(u64, Sealed)>,
 }
 
-/// Replays `readings` through `don` onto `dep`, transmitting from `transmitter`. With `vault`
-/// (a `ReserveVault`; the DON's recovery accounts must name it), each round's nodes also read
-/// the vault's balance at a block they name ([`crate::read_evidence`]) and count it, as a
+/// Replays `readings` through `don` onto `dep`, transmitting from `transmitter`. With
+/// `recovery` (the accounts the DON's nodes were configured with), each round's nodes also read
+/// what was recovered at a block they name ([`crate::read_evidence`]) and count it, as a
 /// deployment that has recovered collateral does. `progress(done, total)` is called after
 /// every round.
 ///
@@ -60,7 +60,7 @@ pub async fn replay(
     don: &mut Don,
     chain: &dyn Chain,
     dep: &Deployment,
-    (transmitter, vault): (Address, Option<Address>),
+    (transmitter, recovery): (Address, Option<crate::RecoveryAccounts>),
     readings: &[ReserveReading],
     mut progress: impl FnMut(usize, usize),
 ) -> Result<ReplaySummary> {
@@ -74,14 +74,14 @@ pub async fn replay(
     for (i, r) in readings.iter().enumerate() {
         let r = *r;
         let t0 = Instant::now();
-        let evidence = match vault {
-            Some(v) => {
+        let evidence = match &recovery {
+            Some(accounts) => {
                 // The round reads the chain as it stands at the reading's time.
                 let now = chain.timestamp().await?;
                 if now < r.observed_at {
                     chain.advance_time(r.observed_at - now).await?;
                 }
-                Some(crate::read_evidence(chain, v, None).await?)
+                Some(crate::read_evidence(chain, accounts).await?)
             }
             None => None,
         };

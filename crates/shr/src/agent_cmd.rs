@@ -147,9 +147,10 @@ pub(crate) async fn run(cmd: AgentCommand, rpc_url: Option<&str>) -> Result<()> 
             lot: U256::from(args.lot),
         },
     };
-    if args.band_ppm[0] > args.band_ppm[1] || args.lot == 0 {
+    // A one-point band makes the swap's size the deficit plus a constant, to within a lot.
+    if args.band_ppm[0] >= args.band_ppm[1] || args.lot == 0 {
         bail!(
-            "--band-ppm {:?} --lot {}: the band's minimum must not exceed its maximum, and a lot must be positive",
+            "--band-ppm {:?} --lot {}: the band's minimum must be below its maximum (a one-point band publishes the deficit to within a lot), and a lot must be positive",
             args.band_ppm,
             args.lot
         );

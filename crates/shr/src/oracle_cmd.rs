@@ -185,15 +185,16 @@ pub(crate) async fn replay(args: ReplayArgs, rpc_url: Option<&str>) -> Result<()
     let chain_id = chain.chain_id().await?;
     let mut don = args.don.don(chain.accounts()[0], chain_id)?;
     let dep = args.don.deployment(&don, chain).await?;
-    if let Some(vault) = args.vault {
-        // The vault only: a treasury's dark-pool ticket is forwarded by its agent (a node
-        // configured with no treasury refuses any).
-        don.set_recovery(shr_oracle::RecoveryAccounts {
-            chain_id,
-            vault,
-            treasury: alloy::primitives::Address::ZERO,
-            collateral: alloy::primitives::Address::ZERO,
-        });
+    // The vault only: no dark pool is configured, so no ticket counts.
+    let recovery = args.vault.map(|vault| shr_oracle::RecoveryAccounts {
+        chain_id,
+        vault,
+        treasury: alloy::primitives::Address::ZERO,
+        collateral: alloy::primitives::Address::ZERO,
+        pool: None,
+    });
+    if let Some(r) = recovery {
+        don.set_recovery(r);
     }
     tracing::info!(target: "shr::replay", readings = window.len(), forwarder = %dep.forwarder, receiver = %dep.receiver, backend = %chain.backend(), "replaying");
     let bar = (!args.json && window.len() > 500).then(|| {
@@ -209,7 +210,7 @@ pub(crate) async fn replay(args: ReplayArgs, rpc_url: Option<&str>) -> Result<()
         &mut don,
         chain,
         &dep,
-        (chain.accounts()[1], args.vault),
+        (chain.accounts()[1], recovery),
         window,
         |done, _| {
             if let Some(b) = &bar

@@ -83,7 +83,7 @@ async fn setup(depth: u128) -> R<Setup> {
         oracle_nodes: w.oracle_nodes().await,
     });
     // The DON's hosts read the pool's commitment and check the matcher key it registered.
-    w.dark_pool = Some((pool, matcher.identity().signer));
+    w.use_dark_pool(&pool, matcher.identity().signer);
     // The agent has watched the reference pair for a TWAP window before the deficit.
     sliding_twap(&w.chain, &w.store().await?, &w.key, (pair, wbtc), &TwapPolicy::default()).await?;
     w.chain.advance_time(DEFAULT_TWAP_WINDOW_SECS).await?;
@@ -128,6 +128,15 @@ async fn a_large_deficit_is_requested_filled_counted_and_restored() -> R {
     w.round(10_800, U256::from(SUPPLY - DEFICIT as u64)).await?;
     assert!(attested_state(&w.chain, w.dep.receiver).await?.0);
     assert_eq!(agent.run_once().await?, vec![(w.incident(), "restored".into())]);
+    // A ticket that does not open (a lying agent's, or garbage) neither counts nor stops the
+    // round: the nodes still report, counting the reserve without it.
+    for (signer, _) in w.oracle_nodes().await {
+        store.put_sealed("credit", &signer.to_string(), &[7u8; 1_072]).await?;
+    }
+    // (Two short readings: the confirmation policy flips the boolean on the second.)
+    w.round(14_400, U256::from(SUPPLY - DEFICIT as u64)).await?;
+    w.round(18_000, U256::from(SUPPLY - DEFICIT as u64)).await?;
+    assert_eq!(attested_state(&w.chain, w.dep.receiver).await?, (false, w.t0 + 18_000));
     Ok(())
 }
 

@@ -88,8 +88,10 @@ async fn no_private_number_reaches_calldata_logs_or_storage() -> R {
     let wbtc = deploy::test_token(&chain, admin, "Wrapped BTC", "WBTC", 8, admin).await?;
     let vault = deploy::reserve_vault(&chain, admin, wbtc, admin).await?;
     let chain_id = chain.chain_id().await?;
-    don.set_recovery(RecoveryAccounts { chain_id, vault, treasury: admin, collateral: wbtc });
-    let transmitter = (chain.accounts()[1], Some(vault));
+    let recovery =
+        RecoveryAccounts { chain_id, vault, treasury: admin, collateral: wbtc, pool: None };
+    don.set_recovery(recovery);
+    let transmitter = (chain.accounts()[1], Some(recovery));
     let summary =
         shr_oracle::replay(&mut don, &chain, &dep, transmitter, &window, |_, _| {}).await?;
     assert_eq!(summary.state_changes, 2, "the shortfall went public as a boolean, and back");

@@ -258,11 +258,19 @@ fn observe(runner: &RealRunner, public: &str, rows: &[u8]) {
     let (_, short) = dip(1_688_515_200);
     let deficit = short.supply - short.reserves;
     assert!(private.contains(&deficit), "the real deficit is among the private values");
-    for planted in [short.reserves, deficit * U256::from(10u64.pow(10))] {
-        let mut o = observer.clone();
-        o.insert(planted);
-        assert!(o.finds(&private).contains(&deficit), "the observer must find a planted {planted}");
-    }
+    // Planted the way a leak would arrive: in a public JSON body, and as a calldata word.
+    let mut o = observer.clone();
+    o.read_text(&format!(r#"{{"reserves":"{}"}}"#, short.reserves));
+    assert!(o.finds(&private).contains(&deficit), "the observer must find planted reserves");
+    let mut o = observer.clone();
+    let word = (deficit * U256::from(10u64.pow(10))).to_be_bytes::<32>();
+    o.read_bytes(&[&[0x88, 0x03, 0xdb, 0xee][..], &word].concat());
+    assert!(o.finds(&private).contains(&deficit), "the observer must find an 18-decimal deficit");
+    let log = logs().lock().unwrap().len();
+    assert!(
+        log > 0 && !public.is_empty() && !rows.is_empty(),
+        "every source was read ({log} B of logs)"
+    );
     let leaks = observer.finds(&private);
     eprintln!(
         "observer: {} private values, {} public numbers, {} derived values, {} found",
