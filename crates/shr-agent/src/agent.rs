@@ -462,13 +462,8 @@ impl<'a> Agent<'a> {
         };
         let route = self.route().await?;
         // The band's draw: taken once per incident here and kept in the state it leads to.
-        let shortfall = Shortfall {
-            deficit: notice.deficit,
-            supply: notice.supply,
-            decimals: self.cfg.decimals,
-            price_usd_e8: self.cfg.price_usd_e8,
-            draw: rand::random(),
-        };
+        let shortfall =
+            Shortfall::of(&notice, self.cfg.decimals, self.cfg.price_usd_e8, rand::random());
         Ok(Some(match choose(&shortfall, &route, &self.cfg.strategy)? {
             Mechanism::DirectSwap(p) => State::Decided {
                 deficit: notice.deficit,

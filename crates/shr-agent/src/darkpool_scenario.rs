@@ -195,13 +195,7 @@ pub async fn dark_pool(
     let notice = open_deficit(&agent_key, &sealed)?;
     let route = [V2Pool { reserve_in: pool_weth, reserve_out: pool_wbtc }];
     let strategy = StrategyConfig::default();
-    let shortfall = Shortfall {
-        deficit: notice.deficit,
-        supply: notice.supply,
-        decimals: 8,
-        price_usd_e8: cfg.price_usd_e8,
-        draw: rand::random(),
-    };
+    let shortfall = Shortfall::of(&notice, 8, cfg.price_usd_e8, rand::random());
     let decision = choose(&shortfall, &route, &strategy)?;
     let why = crate::scenario::why(&decision, &strategy);
     steps.push(Step {

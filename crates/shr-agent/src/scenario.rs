@@ -285,13 +285,7 @@ pub async fn small_deficit(
     if let Some(sealed) = sealed {
         let t = Instant::now();
         let notice = open_deficit(&agent_key, &sealed)?;
-        let shortfall = Shortfall {
-            deficit: notice.deficit,
-            supply: notice.supply,
-            decimals: 8,
-            price_usd_e8: cfg.price_usd_e8,
-            draw: rand::random(),
-        };
+        let shortfall = Shortfall::of(&notice, 8, cfg.price_usd_e8, rand::random());
         let decision = choose(&shortfall, &[pool], &cfg.strategy)?;
         why = self::why(&decision, &cfg.strategy);
         steps.push(Step {

@@ -178,6 +178,16 @@ pub struct Shortfall {
 }
 
 impl Shortfall {
+    /// The shortfall of an opened deficit notice, with the band's `draw`.
+    pub fn of(
+        notice: &shr_oracle::DeficitNotice,
+        decimals: u8,
+        price_usd_e8: u128,
+        draw: u64,
+    ) -> Self {
+        Self { deficit: notice.deficit, supply: notice.supply, decimals, price_usd_e8, draw }
+    }
+
     fn value_usd(&self, amount: U256) -> u128 {
         let value = amount.saturating_mul(U256::from(self.price_usd_e8))
             / U256::from(10u64).pow(U256::from(self.decimals as u64 + 8));
