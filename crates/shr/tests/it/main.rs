@@ -3,3 +3,4 @@
 mod agent_cli;
 mod cli;
 mod demo;
+mod observer;
