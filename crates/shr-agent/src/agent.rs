@@ -237,7 +237,9 @@ impl<'a> Agent<'a> {
             // bounded window is ready when a deficit needs the dark pool.
             self.twap_wad(dp).await?;
         }
+        let mut filled = false;
         for row in self.store.incidents().await? {
+            filled |= row.status == "dark_pool_filled";
             if matches!(
                 row.status.as_str(),
                 "detected"
@@ -247,11 +249,12 @@ impl<'a> Agent<'a> {
                     | "dark_pool_requested"
             ) {
                 let status = self.drive(&row.id, row.observed_at).await?;
+                filled |= status == "dark_pool_filled";
                 touched.push((row.id, status));
             }
         }
         // Filled and not yet restored: keep the oracle nodes' ticket on the current commitment.
-        if self.store.incidents().await?.iter().any(|r| r.status == "dark_pool_filled") {
+        if filled {
             self.forward_credit().await?;
         }
         let from = self.store.cursor(CURSOR).await?.unwrap_or(0);
