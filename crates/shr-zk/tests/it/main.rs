@@ -1,0 +1,3 @@
+//! Proofs end to end (native): what verifies, and what cannot be proven.
+
+mod proofs;
