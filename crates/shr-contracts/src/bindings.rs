@@ -80,3 +80,13 @@ alloy::sol!(
     RebalanceAdapter,
     concat!(env!("OUT_DIR"), "/contracts/RebalanceAdapter.json")
 );
+alloy::sol!(
+    #[sol(all_derives)]
+    FillVerifier,
+    concat!(env!("OUT_DIR"), "/contracts/FillVerifier.json")
+);
+alloy::sol!(
+    #[sol(all_derives)]
+    UpdateVerifier,
+    concat!(env!("OUT_DIR"), "/contracts/UpdateVerifier.json")
+);

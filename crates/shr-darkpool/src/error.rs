@@ -35,8 +35,9 @@ pub enum Error {
     #[error("token {0} is neither the pool's collateral nor its payment asset")]
     UnsupportedToken(Address),
     /// The Poseidon hasher refused its parameters.
-    #[error("poseidon")]
-    Poseidon(#[source] light_poseidon::PoseidonError),
+    /// A proof could not be built (the witness breaks a rule of the circuit).
+    #[error("validity proof")]
+    Zk(#[from] shr_zk::Error),
     /// A sealed order or maker commitment did not open, or an enclave key operation failed.
     #[error("enclave")]
     Enclave(#[from] shr_enclave::Error),

@@ -6,15 +6,16 @@
 //! `CREDarkPool`, and the [`MatcherEnclave`] (a simulated TEE program) matches it with the pure
 //! core ([`match_order`]: best ask first, pro rata at a level, minimum fills honoured, priced at
 //! the oracle TWAP plus each maker's spread inside the requester's band), updates the private
-//! [`BalanceTable`] and settles on chain with a new Poseidon/bn254 commitment and its signature
-//! ([`DarkPool::fill`]). Only statuses, ids and commitments are public; each maker learns its
+//! balance tree (`shr_zk::BalanceTree`, one Poseidon leaf per party) and settles on chain with
+//! the new root and a Groth16 proof that the transition is valid ([`DarkPool::fill`]); deposits
+//! enter the tree and withdrawals leave it the same way, proven. Only statuses, ids and commitments are public; each maker learns its
 //! own fill and the requester its total, from notices sealed to their keys.
 //!
 //! Data flow: attestation false -> agent (`shr-agent`) -> this crate -> `CREDarkPool` -> the
 //! oracle's next round counts the credited collateral.
 
-mod commitment;
 mod error;
+mod exit;
 mod matcher;
 mod matching;
 mod messages;
@@ -22,22 +23,22 @@ mod pool;
 mod service;
 mod twap;
 
-pub use commitment::{BalanceTable, random_blinding};
+pub use exit::prove_exit;
 pub use error::{Error, Result};
 pub use matcher::{DEFAULT_FINALITY_DEPTH, MatcherEnclave, Reconciled, STATE_INFO};
 pub use matching::{
     Fill, MakerCommitment, MatchOutcome, MatchStatus, Order, ask_wad, match_order, payment,
 };
 pub use messages::{
-    DepositView, EXIT_INFO, ExitTicket, FILL_INFO, FillNotice, MAKER_INFO, MATCHER_PROGRAM,
-    MakerBody, ORDER_INFO, OrderBody, Registration, RequestRef, SEALED_SIZES, Settlement,
-    WithdrawalAuth, deposits_digest, exit_digest, mailbox_key, mailbox_secret, maker_digest,
-    open_exit_ticket, open_notice, registration_report_data, seal_maker, seal_order,
-    settlement_digest, withdrawal_digest,
+    EXIT_INFO, ExitTicket, FILL_INFO, FillNotice, MAKER_INFO, MATCHER_PROGRAM, MakerBody,
+    ORDER_INFO, OrderBody, Registration, RequestRef, SEALED_SIZES, Settlement, WithdrawalAuth,
+    change_digest, mailbox_key, mailbox_secret, maker_digest, open_exit_ticket, open_notice,
+    registration_report_data, seal_maker, seal_order, settlement_digest,
 };
 pub use pool::{DEFAULT_EXIT_DELAY_SECS, DarkPool, REGISTRATION_VALIDITY_SECS, RequestStatus};
 pub use service::{
-    STATE_KEY, Served, exit_key, onboard_maker, reconcile, serve_once, sync_deposits,
+    STATE_KEY, Served, absorb_deposits, exit_key, onboard_maker, reconcile, serve_once,
+    sync_deposits,
 };
 pub use twap::{
     DEFAULT_TWAP_WINDOW_SECS, Observation, ObservationWindow, TWAP_INFO, TwapPolicy, observe,

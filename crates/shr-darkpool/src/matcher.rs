@@ -28,12 +28,17 @@ use alloy::primitives::{Address, B256, Bytes, keccak256};
 use serde::{Deserialize, Serialize};
 use shr_enclave::{Enclave, EnclaveIdentity, HpkePublicKey, Sealed, TeePlatform};
 
+use alloy::primitives::U256;
+use shr_zk::{BalanceChange, BalanceTree, ChangeKind, MAKER_SLOTS, UpdateWitness};
+
 use crate::{
-    BalanceTable, DepositView, Error, FILL_INFO, FillNotice, MAKER_INFO, MATCHER_PROGRAM,
-    MakerBody, MakerCommitment, MatchOutcome, MatchStatus, ORDER_INFO, OrderBody, Registration,
-    RequestRef, Result, Settlement, WithdrawalAuth, mailbox_key, match_order, messages::seal_kind,
-    random_blinding, settlement_digest, withdrawal_digest,
+    Error, FILL_INFO, FillNotice, MAKER_INFO, MATCHER_PROGRAM, MakerBody, MakerCommitment,
+    MatchOutcome, MatchStatus, ORDER_INFO, OrderBody, Registration, RequestRef, Result,
+    Settlement, WithdrawalAuth, change_digest, mailbox_key, match_order, messages::seal_kind,
+    settlement_digest,
 };
+
+
 
 /// HPKE context of the matcher's state sealed at rest.
 pub const STATE_INFO: &str = "shr/darkpool/matcher-state/v1";
@@ -42,18 +47,19 @@ pub const DEFAULT_FINALITY_DEPTH: u64 = 2;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 struct State {
-    table: BalanceTable,
-    blinding: B256,
+    /// Every party's leaf (balances and blinding).
+    tree: BalanceTree,
     /// Each maker's commitment, notice key and mailbox secret.
     makers: Vec<(MakerCommitment, HpkePublicKey, B256)>,
     reply_keys: BTreeMap<Address, HpkePublicKey>,
     committed: B256,
     version: u64,
-    /// Deposits counted per party and token (the chain's `depositedTotal` as last seen).
+    /// Deposits seen per party and token (the chain's `depositedTotal` as last seen).
     deposits: BTreeMap<Address, BTreeMap<Address, u128>>,
-    /// The counts the transitions up to this state carried (and the chain checked).
-    #[serde(default)]
-    checked: BTreeMap<Address, BTreeMap<Address, u128>>,
+    /// Each party's slot, as the chain assigned it (`Deposited.slot`).
+    slots: BTreeMap<Address, usize>,
+    /// Deposits admitted and not yet absorbed by a proven transition: (party, token, amount).
+    pending: Vec<(Address, Address, u128)>,
     /// The first block whose `Deposited` logs are not counted yet.
     deposit_block: u64,
     used_orders: BTreeSet<B256>,
@@ -64,20 +70,12 @@ impl State {
         self.deposits.get(&party).and_then(|m| m.get(&token)).copied().unwrap_or(0)
     }
 
-    /// The deposit counts that changed since the transitions up to this state, in (party, token)
-    /// order: what the next transition carries for the chain to check. Marks them checked.
-    fn take_deposit_views(&mut self) -> Vec<DepositView> {
-        let mut out = Vec::new();
-        for (&party, m) in &self.deposits {
-            for (&token, &seen) in m {
-                let before = self.checked.get(&party).and_then(|c| c.get(&token)).copied();
-                if before != Some(seen) {
-                    out.push(DepositView { party, token, seen });
-                }
-            }
-        }
-        self.checked = self.deposits.clone();
-        out
+    fn balance(&self, party: Address, token_index: usize) -> u128 {
+        self.slots
+            .get(&party)
+            .and_then(|s| self.tree.leaf(*s).ok())
+            .filter(|l| l.party == party)
+            .map_or(0, |l| l.balance(token_index))
     }
 }
 
@@ -132,18 +130,17 @@ impl MatcherEnclave {
         chain_id: u64,
     ) -> Result<Self> {
         let enclave = Enclave::launch_instance(platform, MATCHER_PROGRAM, 0)?;
-        let blinding = random_blinding();
-        let table = BalanceTable::default();
-        let committed = table.commitment(blinding)?;
+        let tree = BalanceTree::default();
+        let committed = tree.root()?;
         let state = State {
-            table,
-            blinding,
+            tree,
             makers: Vec::new(),
             reply_keys: BTreeMap::new(),
             committed,
             version: 0,
             deposits: BTreeMap::new(),
-            checked: BTreeMap::new(),
+            slots: BTreeMap::new(),
+            pending: Vec::new(),
             deposit_block: 0,
             used_orders: BTreeSet::new(),
         };
@@ -306,11 +303,17 @@ impl MatcherEnclave {
             return Err(Error::OrderReused { request_id });
         }
         let mut next = self.tip().clone();
+        // A maker counts only with a maker slot, up to its collateral in the tree.
+        let maker_slot = |m: &Address| next.slots.get(m).copied().filter(|s| *s < MAKER_SLOTS);
         let backed: Vec<MakerCommitment> = next
             .makers
             .iter()
             .map(|(m, ..)| MakerCommitment {
-                size: m.size.min(next.table.balance(m.maker, self.collateral)),
+                size: if maker_slot(&m.maker).is_some() {
+                    m.size.min(next.balance(m.maker, 0))
+                } else {
+                    0
+                },
                 ..*m
             })
             .collect();
@@ -318,17 +321,56 @@ impl MatcherEnclave {
         if outcome.status == MatchStatus::Unfilled {
             return Ok((outcome, None));
         }
-        let total_payment =
-            u128::try_from(outcome.payment).map_err(|_| Error::Overflow("payment"))?;
-        next.table.debit(body.requester, self.payment, total_payment)?;
-        next.table.credit(body.requester, self.collateral, outcome.filled)?;
+        // The proof opens the request's Poseidon order commitment and uses the chain's premium.
+        if body.order_hash()? != request.order_hash || body.order.premium_bps != request.premium_bps {
+            return Err(Error::OrderMismatch { request_id });
+        }
+        let rslot = next
+            .slots
+            .get(&body.requester)
+            .copied()
+            .ok_or(Error::StateMismatch("the requester has no slot (it never deposited)"))?;
+        let mut fills = Vec::with_capacity(outcome.fills.len());
+        for f in &outcome.fills {
+            let (m, ..) = next
+                .makers
+                .iter()
+                .find(|(m, ..)| m.maker == f.maker)
+                .ok_or(Error::StateMismatch("a fill from an unknown maker"))?;
+            fills.push(shr_zk::MakerFill {
+                slot: maker_slot(&f.maker).ok_or(Error::StateMismatch("a fill from a maker without a slot"))?,
+                amount: u64::try_from(f.amount).map_err(|_| Error::Overflow("fill"))?,
+                spread_bps: m.spread_bps,
+            });
+        }
+        let witness = shr_zk::FillWitness {
+            tree: next.tree.clone(),
+            requester: (body.requester, rslot),
+            twap_wad,
+            premium_bps: request.premium_bps,
+            order: body.opening()?,
+            fills,
+        };
+        let prepared = witness.prepare().map_err(|e| match e {
+            shr_zk::Error::Balance { have, amount } => Error::InsufficientBalance {
+                party: body.requester,
+                token: self.payment,
+                have,
+                want: amount,
+            },
+            e => Error::Zk(e),
+        })?;
+        if U256::from(prepared.payment) != outcome.payment || u128::from(prepared.total) != outcome.filled {
+            return Err(Error::StateMismatch("the proof's fills differ from the match"));
+        }
+        let started = std::time::Instant::now();
+        let proof = shr_zk::prove(shr_zk::CircuitKind::Fill, prepared.circuit)?;
+        let proving_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        next.tree = prepared.tree;
         next.reply_keys.insert(body.requester, body.reply_to);
         next.used_orders.insert(request.order_commitment);
         let mut notices = Vec::new();
         for f in &outcome.fills {
-            let pay = u128::try_from(f.payment).map_err(|_| Error::Overflow("payment"))?;
-            next.table.debit(f.maker, self.collateral, f.amount)?;
-            next.table.credit(f.maker, self.payment, pay)?;
             let (m, key, mailbox) = next
                 .makers
                 .iter_mut()
@@ -353,12 +395,11 @@ impl MatcherEnclave {
         };
         let mine = seal_kind(&body.reply_to, FILL_INFO, &mine)?;
         notices.push((mailbox_key(&body.mailbox, request_id), mine));
-        let new = next.table.commitment(next.blinding)?;
+        let new = prepared.new_root;
         let version = next.version + 1;
         let status = if outcome.status == MatchStatus::Filled { 3 } else { 2 };
         let notices_digest =
             keccak256(notices.iter().flat_map(|(_, s)| s.as_bytes().to_vec()).collect::<Vec<_>>());
-        let deposits = next.take_deposit_views();
         let digest = settlement_digest(
             self.chain_id,
             pool,
@@ -368,7 +409,7 @@ impl MatcherEnclave {
             new,
             version,
             notices_digest,
-            &deposits,
+            twap_wad,
         );
         let signature = Bytes::from(self.enclave.sign_digest(&digest)?.as_bytes().to_vec());
         let s = Settlement {
@@ -378,7 +419,9 @@ impl MatcherEnclave {
             new_commitment: new,
             version,
             notices_digest,
-            deposits,
+            twap_wad,
+            proof,
+            proving_ms,
             signature,
             notices,
         };
@@ -413,7 +456,7 @@ impl MatcherEnclave {
         party: Address,
         token: Address,
     ) -> Result<(u128, WithdrawalAuth)> {
-        let amount = self.tip().table.balance(party, token);
+        let amount = self.tip().balance(party, self.token_index(token)?);
         Ok((amount, self.withdrawal(party, token, None)?))
     }
 
@@ -424,41 +467,93 @@ impl MatcherEnclave {
         token: Address,
         amount: Option<u128>,
     ) -> Result<WithdrawalAuth> {
-        let pool = self.pool.ok_or(Error::Unbound)?;
-        if token != self.collateral && token != self.payment {
-            return Err(Error::UnsupportedToken(token));
+        let t = self.token_index(token)?;
+        let kind = if amount.is_none() { ChangeKind::Forced } else { ChangeKind::Withdraw };
+        let have = self.tip().balance(party, t);
+        let amount = amount.unwrap_or(have);
+        if have < amount {
+            return Err(Error::InsufficientBalance { party, token, have, want: amount });
         }
+        self.stage_change(party, token, amount, kind)
+    }
+
+    fn token_index(&self, token: Address) -> Result<usize> {
+        if token == self.collateral {
+            Ok(0)
+        } else if token == self.payment {
+            Ok(1)
+        } else {
+            Err(Error::UnsupportedToken(token))
+        }
+    }
+
+    /// Proves and stages one change of `party`'s leaf, signed for the chain.
+    fn stage_change(
+        &mut self,
+        party: Address,
+        token: Address,
+        amount: u128,
+        kind: ChangeKind,
+    ) -> Result<WithdrawalAuth> {
+        let pool = self.pool.ok_or(Error::Unbound)?;
+        let t = self.token_index(token)?;
         let mut next = self.tip().clone();
-        let forced = amount.is_none();
-        let amount = amount.unwrap_or_else(|| next.table.balance(party, token));
-        next.table.debit(party, token, amount)?;
-        let new = next.table.commitment(next.blinding)?;
+        let slot = *next.slots.get(&party).ok_or(Error::InsufficientBalance {
+            party,
+            token,
+            have: 0,
+            want: amount,
+        })?;
+        let change = BalanceChange { party, slot, token: t, amount, kind };
+        let w = UpdateWitness {
+            change,
+            old: *next.tree.leaf(slot)?,
+            new_blinding: shr_zk::random_blinding(),
+            siblings: next.tree.path(slot)?,
+        };
+        let (circuit, old_root, new_root) = w.circuit()?;
+        if old_root != next.committed {
+            return Err(Error::StateMismatch("the tree does not open to the committed root"));
+        }
+        let proof = shr_zk::prove(shr_zk::CircuitKind::Update, circuit)?;
+        next.tree.set(slot, w.new_leaf()?)?;
         let version = next.version + 1;
-        let deposits = next.take_deposit_views();
-        let digest = withdrawal_digest(
-            self.chain_id,
-            pool,
+        let mut auth = WithdrawalAuth {
             party,
             token,
             amount,
-            next.committed,
-            new,
-            (version, forced),
-            &deposits,
-        );
-        let signature = Bytes::from(self.enclave.sign_digest(&digest)?.as_bytes().to_vec());
-        let auth = WithdrawalAuth {
-            old_commitment: next.committed,
-            new_commitment: new,
+            old_commitment: old_root,
+            new_commitment: new_root,
             version,
-            forced,
-            deposits,
-            signature,
+            forced: kind == ChangeKind::Forced,
+            proof,
+            signature: Bytes::new(),
         };
-        next.committed = new;
+        let digest = change_digest(self.chain_id, pool, &auth);
+        auth.signature = Bytes::from(self.enclave.sign_digest(&digest)?.as_bytes().to_vec());
+        next.committed = new_root;
         next.version = version;
         self.staged.push(next);
         Ok(auth)
+    }
+
+    /// Proves and stages the absorption of the oldest admitted deposit not yet in the tree, for
+    /// `CREDarkPool.absorbDeposit`; `None` when every admitted deposit is absorbed.
+    ///
+    /// # Errors
+    /// [`Error::Unbound`]; proving errors.
+    pub fn absorb_next(&mut self) -> Result<Option<WithdrawalAuth>> {
+        let Some(&(party, token, amount)) = self.tip().pending.first() else { return Ok(None) };
+        let auth = self.stage_change(party, token, amount, ChangeKind::Deposit)?;
+        if let Some(tip) = self.staged.last_mut() {
+            tip.pending.remove(0);
+        }
+        Ok(Some(auth))
+    }
+
+    /// Deposits admitted and not yet absorbed (in the newest staged state).
+    pub fn pending_deposits(&self) -> usize {
+        self.tip().pending.len()
     }
 
     /// The chain accepted the oldest staged transition: make it current.
@@ -514,15 +609,16 @@ impl MatcherEnclave {
         Err(Error::Desynchronised { chain_version: version, local_version: self.state.version })
     }
 
-    /// Sum of every party's `token` in the confirmed state, base units (what the pool must
+    /// Sum of every party's `token` in the confirmed tree, base units (what the pool must
     /// hold at least: the invariant the fuzzing checks).
     pub fn total(&self, token: Address) -> u128 {
-        self.state.table.total(token)
+        self.token_index(token)
+            .map_or(0, |t| self.state.tree.leaves().iter().map(|l| l.balance(t)).sum())
     }
 
-    /// A party's private balance in the confirmed state (inside the enclave; for the operator
+    /// A party's private balance in the confirmed tree (inside the enclave; for the operator
     /// view and tests).
     pub fn balance(&self, party: Address, token: Address) -> u128 {
-        self.state.table.balance(party, token)
+        self.token_index(token).map_or(0, |t| self.state.balance(party, t))
     }
 }

@@ -52,6 +52,35 @@ pub struct OrderBody {
     /// The requester's mailbox secret: its notice is stored under
     /// [`mailbox_key`]`(mailbox, request id)`, a key no one else can link to it.
     pub mailbox: B256,
+    /// The salt of the order's Poseidon commitment (the request's `orderHash`).
+    pub salt: B256,
+}
+
+impl OrderBody {
+    /// The opening of the order's Poseidon commitment.
+    ///
+    /// # Errors
+    /// [`Error::InvalidOrder`] for a size or minimum fill beyond 64 bits.
+    pub fn opening(&self) -> Result<shr_zk::OrderOpening> {
+        let u64_of = |field: &'static str, v: u128| {
+            u64::try_from(v).map_err(|_| Error::InvalidOrder { field, value: "beyond 64 bits".into() })
+        };
+        Ok(shr_zk::OrderOpening {
+            size: u64_of("size", self.order.size)?,
+            min_price_wad: self.order.min_price_wad,
+            max_price_wad: self.order.max_price_wad,
+            min_fill: u64_of("min_fill", self.order.min_fill)?,
+            salt: self.salt,
+        })
+    }
+
+    /// The order's Poseidon commitment (`requestCollateral`'s `orderHash`).
+    ///
+    /// # Errors
+    /// As [`OrderBody::opening`]; [`Error::Zk`].
+    pub fn order_hash(&self) -> Result<B256> {
+        Ok(self.opening()?.commitment()?)
+    }
 }
 
 /// What a maker seals to the matcher: its commitment, signed with the maker account's key so
@@ -151,44 +180,34 @@ pub struct FillNotice {
     pub status: MatchStatus,
 }
 
-/// A party's exit ticket for one token at one commitment: what `CREDarkPool.exit` pays if the
-/// pool freezes at that commitment (plus the deposits the ticket had not counted).
+/// A party's exit ticket: the opening of its leaf in the balance tree at one root, sealed to it.
+/// With it the party proves its own balance to `CREDarkPool.exit` once the escape hatch opens
+/// (no matcher signature: the proof is checked against the frozen root), and the treasury's
+/// ticket lets the oracle count its collateral in the pool against the on-chain root.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ExitTicket {
-    /// The party.
-    pub party: Address,
-    /// The token.
-    pub token: Address,
-    /// Its balance at `version`, base units.
-    pub amount: u128,
-    /// Its deposits of `token` the enclave had counted, base units (`depositedTotal` then).
-    pub deposited_seen: u128,
-    /// The commitment version the ticket is for.
+    /// The party's slot in the tree.
+    pub slot: usize,
+    /// The party's leaf (party, balances, blinding).
+    pub leaf: shr_zk::Leaf,
+    /// The slot's Merkle path, leaf level first.
+    pub siblings: Vec<B256>,
+    /// The root version the ticket is for.
     pub version: u64,
-    /// The commitment the ticket is for (another table under the same version does not do).
+    /// The root the ticket opens against.
     pub commitment: B256,
-    /// The matcher's signature over [`exit_digest`].
-    pub signature: Bytes,
 }
 
-/// The enclave's count of one party's deposits of one token, base units: every transition
-/// carries all of them and `CREDarkPool` refuses one that exceeds its `depositedTotal`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DepositView {
+impl ExitTicket {
     /// The party.
-    pub party: Address,
-    /// The token.
-    pub token: Address,
-    /// Deposits counted, base units.
-    pub seen: u128,
-}
+    pub fn party(&self) -> Address {
+        self.leaf.party
+    }
 
-/// `CREDarkPool.depositsDigest`: `h_0 = 0`, `h_{i+1} = keccak256(abi.encode(h_i, party, token,
-/// seen))`.
-pub fn deposits_digest(deposits: &[DepositView]) -> B256 {
-    deposits
-        .iter()
-        .fold(B256::ZERO, |h, d| keccak256((h, d.party, d.token, U256::from(d.seen)).abi_encode()))
+    /// Whether the opening leads to `root` (the check the oracle and the exit proof make).
+    pub fn opens_to(&self, root: B256) -> bool {
+        shr_zk::root_of(&self.leaf, self.slot, &self.siblings).is_ok_and(|r| r == root)
+    }
 }
 
 /// The request a settlement is for, as the chain holds it (`CREDarkPool.requests(id)`).
@@ -200,6 +219,10 @@ pub struct RequestRef {
     pub requester: Address,
     /// `keccak256(encryptedOrder)`.
     pub order_commitment: B256,
+    /// The Poseidon commitment to the order's terms the fill proof opens.
+    pub order_hash: B256,
+    /// The premium the request accepts, bps (a public input of the fill proof).
+    pub premium_bps: u32,
 }
 
 /// A signed settlement for `CREDarkPool.confidentialFill`.
@@ -217,8 +240,12 @@ pub struct Settlement {
     pub version: u64,
     /// keccak256 over the sealed notices, in order.
     pub notices_digest: B256,
-    /// The deposit counts that changed since the transition this one builds on.
-    pub deposits: Vec<DepositView>,
+    /// The TWAP the prices were set from, wad (a public input of the proof).
+    pub twap_wad: u128,
+    /// The Groth16 proof of the fill circuit.
+    pub proof: shr_zk::ProofWords,
+    /// How long proving took, milliseconds (measured in the enclave; public).
+    pub proving_ms: u64,
     /// The matcher's signature over [`settlement_digest`].
     pub signature: Bytes,
     /// `(mailbox key, notice sealed to its party)`, delivered off-chain: the key is
@@ -226,21 +253,43 @@ pub struct Settlement {
     pub notices: Vec<(B256, Sealed)>,
 }
 
-/// A signed withdrawal authorisation for `CREDarkPool.withdraw`.
+/// A proven change of one party's leaf for `CREDarkPool.absorbDeposit`, `withdraw` or `exit`.
 #[derive(Debug, Clone)]
 pub struct WithdrawalAuth {
+    /// The party.
+    pub party: Address,
+    /// The token.
+    pub token: Address,
+    /// The public amount, base units.
+    pub amount: u128,
     /// Commitment before.
     pub old_commitment: B256,
     /// Commitment after.
     pub new_commitment: B256,
     /// The commitment's new version.
     pub version: u64,
-    /// The party's whole balance, signed to serve its forced withdrawal.
+    /// The party's whole balance, serving its forced withdrawal.
     pub forced: bool,
-    /// The deposit counts that changed since the transition this one builds on.
-    pub deposits: Vec<DepositView>,
-    /// The matcher's signature.
+    /// The Groth16 proof of the balance-change circuit.
+    pub proof: shr_zk::ProofWords,
+    /// The matcher's signature over [`change_digest`] (empty for an exit the party proves).
     pub signature: Bytes,
+}
+
+impl WithdrawalAuth {
+    /// The contract's `Change` struct.
+    pub fn call(&self) -> shr_contracts::bindings::CREDarkPool::Change {
+        shr_contracts::bindings::CREDarkPool::Change {
+            party: self.party,
+            token: self.token,
+            amount: U256::from(self.amount),
+            oldCommitment: self.old_commitment,
+            newCommitment: self.new_commitment,
+            version: self.version,
+            forced: self.forced,
+            proof: self.proof,
+        }
+    }
 }
 
 /// A registration of the matcher's key for `CREDarkPool.registerMatcher`: a platform quote whose
@@ -309,7 +358,7 @@ fn typehash(name: &str) -> B256 {
 
 /// `CREDarkPool.settlementDigest`, computed independently by the enclave: binds the chain, the
 /// pool, the request, its requester and order commitment, the transition, the notices and the
-/// deposit counts.
+/// TWAP.
 #[allow(clippy::too_many_arguments)]
 pub fn settlement_digest(
     chain_id: u64,
@@ -320,11 +369,11 @@ pub fn settlement_digest(
     new: B256,
     version: u64,
     notices_digest: B256,
-    deposits: &[DepositView],
+    twap_wad: u128,
 ) -> B256 {
     keccak256(
         (
-            typehash("shr/darkpool/settlement/v1"),
+            typehash("shr/darkpool/settlement/v2"),
             U256::from(chain_id),
             pool,
             U256::from(request.id),
@@ -335,63 +384,26 @@ pub fn settlement_digest(
             new,
             U256::from(version),
             notices_digest,
-            deposits_digest(deposits),
+            U256::from(twap_wad),
         )
             .abi_encode(),
     )
 }
 
-/// `CREDarkPool.withdrawalDigest`.
-#[allow(clippy::too_many_arguments)]
-pub fn withdrawal_digest(
-    chain_id: u64,
-    pool: Address,
-    party: Address,
-    token: Address,
-    amount: u128,
-    old: B256,
-    new: B256,
-    (version, forced): (u64, bool),
-    deposits: &[DepositView],
-) -> B256 {
+/// `CREDarkPool.changeDigest`.
+pub fn change_digest(chain_id: u64, pool: Address, c: &WithdrawalAuth) -> B256 {
     keccak256(
         (
-            typehash("shr/darkpool/withdrawal/v1"),
+            typehash("shr/darkpool/change/v2"),
             U256::from(chain_id),
             pool,
-            party,
-            token,
-            U256::from(amount),
-            old,
-            new,
-            U256::from(version),
-            forced,
-            deposits_digest(deposits),
-        )
-            .abi_encode(),
-    )
-}
-
-/// `CREDarkPool.exitDigest`: binds the commitment as well as its version.
-pub fn exit_digest(
-    chain_id: u64,
-    pool: Address,
-    (party, token): (Address, Address),
-    amount: u128,
-    deposited_seen: u128,
-    (version, commitment): (u64, B256),
-) -> B256 {
-    keccak256(
-        (
-            typehash("shr/darkpool/exit/v1"),
-            U256::from(chain_id),
-            pool,
-            party,
-            token,
-            U256::from(amount),
-            U256::from(deposited_seen),
-            U256::from(version),
-            commitment,
+            c.party,
+            c.token,
+            U256::from(c.amount),
+            c.old_commitment,
+            c.new_commitment,
+            U256::from(c.version),
+            c.forced,
         )
             .abi_encode(),
     )
@@ -480,6 +492,7 @@ mod tests {
             requester: Address::repeat_byte(1),
             reply_to: reply,
             mailbox: B256::repeat_byte(7),
+            salt: B256::repeat_byte(8),
         };
         let small = seal_order(&matcher.identity().hpke, &body(order(1, 1))).unwrap();
         let huge =
@@ -502,13 +515,16 @@ mod tests {
         assert_eq!(a.as_bytes().len(), b.as_bytes().len());
         // Exit tickets at their largest fit their size.
         let ticket = ExitTicket {
-            party: Address::repeat_byte(3),
-            token: Address::repeat_byte(4),
-            amount: u128::MAX,
-            deposited_seen: u128::MAX,
+            slot: 31,
+            leaf: shr_zk::Leaf {
+                party: Address::repeat_byte(3),
+                collateral: u64::MAX,
+                payment: u128::MAX,
+                blinding: B256::repeat_byte(0x30),
+            },
+            siblings: vec![B256::repeat_byte(0x30); shr_zk::DEPTH],
             version: u64::MAX,
             commitment: B256::repeat_byte(5),
-            signature: Bytes::from(vec![0xff; 65]),
         };
         assert!(seal_kind(&reply, EXIT_INFO, &ticket).is_ok());
     }

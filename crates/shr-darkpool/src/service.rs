@@ -4,9 +4,11 @@
 //!
 //! Sealed orders arrive through the store's mailbox (`order`, request id), written by the
 //! requester next to the `requestCollateral` calldata that carries the same ciphertext; notices
-//! leave through it (`fill`, under an opaque `mailbox_key` only their party can compute), exit tickets too (`exit`,
-//! `"{party}:{token}:{version}"`, stored before the transition they are for is sent). All are HPKE ciphertexts. One request's failure is logged and skipped:
-//! it never holds up the requests behind it.
+//! leave through it (`fill`, under an opaque `mailbox_key` only their party can compute), exit
+//! tickets too (`exit`, `"{party}:{root}"`, stored before the transition they are for is sent).
+//! Admitted deposits are proven into the tree one `absorbDeposit` each. All are HPKE
+//! ciphertexts. One request's failure is logged and skipped: it never holds up the requests
+//! behind it.
 
 use alloy::{
     primitives::{Address, B256, U256},
@@ -72,10 +74,46 @@ async fn events(
     Ok(chain.logs(&filter).await?)
 }
 
-/// The mailbox key of `party`'s exit ticket for `token` at `commitment` (two tables signed
-/// under one version keep their tickets apart).
-pub fn exit_key(party: Address, token: Address, commitment: B256) -> String {
-    format!("{party}:{token}:{commitment}")
+/// The mailbox key of `party`'s exit ticket at root `commitment`.
+pub fn exit_key(party: Address, commitment: B256) -> String {
+    format!("{party}:{commitment}")
+}
+
+/// Proves every deposit the enclave admitted into the tree, one `absorbDeposit` each, sent by
+/// `relayer`. Returns how many landed. A refused absorption is dropped from the staged queue
+/// and retried on the next pass (reconciled from the chain's root first).
+///
+/// # Errors
+/// [`Error::Desynchronised`]; chain, contract and store errors.
+pub async fn absorb_deposits(
+    matcher: &mut MatcherEnclave,
+    chain: &dyn Chain,
+    pool: &DarkPool,
+    (relayer, store): (Address, &Store),
+) -> Result<usize> {
+    let mut n = 0;
+    while let Some(auth) = matcher.absorb_next()? {
+        put_tickets(store, auth.new_commitment, matcher.staged_exit_tickets()?).await?;
+        match pool.absorb(chain, relayer, &auth).await {
+            Ok(_) => {
+                matcher.confirm()?;
+                n += 1;
+            }
+            Err(err) => {
+                if reconcile(matcher, chain, pool, store).await? == Reconciled::Advanced(1) {
+                    n += 1;
+                    continue;
+                }
+                warn!(target: "shr::darkpool", party = %auth.party, error = %err, "deposit not absorbed; retried next pass");
+                break;
+            }
+        }
+    }
+    if n > 0 {
+        persist(matcher, store).await?;
+        info!(target: "shr::darkpool", deposits = n, "deposits absorbed with proofs");
+    }
+    Ok(n)
 }
 
 /// What one pass did.
@@ -120,11 +158,11 @@ async fn persist(matcher: &MatcherEnclave, store: &Store) -> Result<()> {
 async fn put_tickets(
     store: &Store,
     commitment: B256,
-    tickets: Vec<(Address, Address, Sealed)>,
+    tickets: Vec<(Address, Sealed)>,
 ) -> Result<()> {
-    for (party, token, ticket) in tickets {
+    for (party, ticket) in tickets {
         store
-            .put_sealed("exit", &exit_key(party, token, commitment), ticket.as_bytes())
+            .put_sealed("exit", &exit_key(party, commitment), ticket.as_bytes())
             .await
             .map_err(Error::Store)?;
     }
@@ -151,6 +189,7 @@ pub async fn serve_once(
 ) -> Result<Served> {
     reconcile(matcher, chain, pool, store).await?;
     sync_deposits(matcher, chain).await?;
+    absorb_deposits(matcher, chain, pool, (relayer, store)).await?;
     let from = store.cursor(CURSOR).await.map_err(Error::Store)?.unwrap_or(0);
     let head = chain.block_number().await?;
     let topic0 = CREDarkPool::CollateralRequested::SIGNATURE_HASH;
@@ -198,9 +237,9 @@ async fn serve_forced(
             continue;
         }
         let served = async {
-            let (amount, auth) = matcher.authorize_forced(party, token)?;
+            let (_, auth) = matcher.authorize_forced(party, token)?;
             put_tickets(store, auth.new_commitment, matcher.staged_exit_tickets()?).await?;
-            pool.withdraw_for(chain, relayer, party, token, U256::from(amount), &auth).await?;
+            pool.withdraw_for(chain, relayer, &auth).await?;
             Ok::<_, Error>(())
         }
         .await;
@@ -268,6 +307,6 @@ async fn serve_request(
             .await
             .map_err(Error::Store)?;
     }
-    info!(target: "shr::darkpool", request_id = id, fills = outcome.fills.len(), "settled");
+    info!(target: "shr::darkpool", request_id = id, fills = outcome.fills.len(), proving_ms = s.proving_ms, "settled with a validity proof");
     Ok(Some(pool.status(chain, id).await?))
 }

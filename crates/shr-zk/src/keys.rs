@@ -160,12 +160,12 @@ fn fq(f: Fq) -> U256 {
 }
 
 /// A G1 point as `(x, y)` (zero for the point at infinity).
-pub fn g1_words(p: &G1Affine) -> [U256; 2] {
+pub(crate) fn g1_words(p: &G1Affine) -> [U256; 2] {
     p.xy().map(|(x, y)| [fq(x), fq(y)]).unwrap_or([U256::ZERO; 2])
 }
 
 /// A G2 point as `(x.c1, x.c0, y.c1, y.c0)` (EIP-197).
-pub fn g2_words(p: &G2Affine) -> [U256; 4] {
+pub(crate) fn g2_words(p: &G2Affine) -> [U256; 4] {
     p.xy().map(|(x, y)| [fq(x.c1), fq(x.c0), fq(y.c1), fq(y.c0)]).unwrap_or([U256::ZERO; 4])
 }
 

@@ -16,7 +16,8 @@ impl MatcherEnclave {
     /// yet final are left for a later call. The host passes every log from
     /// [`MatcherEnclave::deposit_cursor`] to `head` (a real TEE backend would check them against
     /// block headers; the simulated one trusts their completeness, see docs/SECURITY.md).
-    /// Returns how many deposits were counted.
+    /// Counted deposits wait in a queue for [`MatcherEnclave::absorb_next`], which proves
+    /// each into the tree. Returns how many deposits were counted.
     ///
     /// # Errors
     /// [`Error::Unbound`]; [`Error::DepositLog`] for a log that fails a check (nothing is
@@ -47,19 +48,26 @@ impl MatcherEnclave {
             if counted.checked_add(amount) != Some(total) {
                 return Err(bad("cumulative total does not continue the counted deposits"));
             }
+            let slot = usize::try_from(e.slot).ok().filter(|s| *s < shr_zk::LEAVES);
+            let slot = slot.ok_or_else(|| bad("slot outside the tree"))?;
+            if next.slots.get(&e.party).is_some_and(|s| *s != slot) {
+                return Err(bad("the party's slot changed"));
+            }
+            next.slots.insert(e.party, slot);
             next.deposits.entry(e.party).or_default().insert(e.token, total);
-            next.table.credit(e.party, e.token, amount)?;
+            next.pending.push((e.party, e.token, amount));
             if !e.exitKey.is_zero() {
                 next.reply_keys.entry(e.party).or_insert(HpkePublicKey(e.exitKey.0));
             }
-            credits.push((e.party, e.token, amount, total, e.exitKey));
+            credits.push((e.party, e.token, amount, total, e.exitKey, slot));
         }
         next.deposit_block = last_final + 1;
         // Staged transitions were built before these deposits: they gain them too.
         for s in &mut self.staged {
-            for &(party, token, amount, total, key) in &credits {
+            for &(party, token, amount, total, key, slot) in &credits {
                 s.deposits.entry(party).or_default().insert(token, total);
-                s.table.credit(party, token, amount)?;
+                s.slots.insert(party, slot);
+                s.pending.push((party, token, amount));
                 if !key.is_zero() {
                     s.reply_keys.entry(party).or_insert(HpkePublicKey(key.0));
                 }

@@ -1,62 +1,46 @@
-//! Exit tickets: each party's matcher-signed balance at a commitment, sealed to it, for
-//! `CREDarkPool.exit` once the escape hatch opens.
+//! Exit tickets: each party's leaf opening at a root, sealed to it, for `CREDarkPool.exit`
+//! (the party proves its own balance from it) and for the oracle (the treasury's collateral in
+//! the pool, checked against the on-chain root).
 
-use alloy::primitives::{Address, Bytes};
+use alloy::primitives::Address;
 use shr_enclave::Sealed;
 
 use super::{MatcherEnclave, State};
-use crate::{EXIT_INFO, Error, ExitTicket, Result, exit_digest, messages::seal_kind};
+use crate::{EXIT_INFO, Error, ExitTicket, Result, messages::seal_kind};
 
 impl MatcherEnclave {
-    /// Exit tickets for the confirmed state, sealed to each party with a known key: one per
-    /// party and token it holds or has deposited (see `CREDarkPool.exit`).
+    /// Exit tickets for the confirmed state, sealed to each party with a known key and a slot.
     ///
     /// # Errors
-    /// [`Error::Unbound`]; signing and sealing errors.
-    pub fn exit_tickets(&self) -> Result<Vec<(Address, Address, Sealed)>> {
+    /// [`Error::Unbound`]; sealing errors.
+    pub fn exit_tickets(&self) -> Result<Vec<(Address, Sealed)>> {
         self.tickets_of(&self.state)
     }
 
     /// Exit tickets for the newest staged state (the confirmed one when nothing is staged): the
     /// host stores them *before* sending the transition, so that a matcher that dies right after
-    /// the chain accepts it still leaves every party a ticket for the chain's version. A ticket
-    /// for a commitment that never lands is worthless (`exit` checks the current commitment).
+    /// the chain accepts it still leaves every party a ticket for the chain's root. A ticket for
+    /// a root that never lands is worthless (`exit` checks the current root).
     ///
     /// # Errors
-    /// [`Error::Unbound`]; signing and sealing errors.
-    pub fn staged_exit_tickets(&self) -> Result<Vec<(Address, Address, Sealed)>> {
+    /// [`Error::Unbound`]; sealing errors.
+    pub fn staged_exit_tickets(&self) -> Result<Vec<(Address, Sealed)>> {
         self.tickets_of(self.tip())
     }
 
-    fn tickets_of(&self, s: &State) -> Result<Vec<(Address, Address, Sealed)>> {
-        let pool = self.pool.ok_or(Error::Unbound)?;
+    fn tickets_of(&self, s: &State) -> Result<Vec<(Address, Sealed)>> {
+        self.pool.ok_or(Error::Unbound)?;
         let mut out = Vec::new();
         for (&party, key) in &s.reply_keys {
-            for token in [self.collateral, self.payment] {
-                let (amount, seen) = (s.table.balance(party, token), s.counted(party, token));
-                if amount == 0 && seen == 0 {
-                    continue;
-                }
-                let digest = exit_digest(
-                    self.chain_id,
-                    pool,
-                    (party, token),
-                    amount,
-                    seen,
-                    (s.version, s.committed),
-                );
-                let signature = Bytes::from(self.enclave.sign_digest(&digest)?.as_bytes().to_vec());
-                let ticket = ExitTicket {
-                    party,
-                    token,
-                    amount,
-                    deposited_seen: seen,
-                    version: s.version,
-                    commitment: s.committed,
-                    signature,
-                };
-                out.push((party, token, seal_kind(key, EXIT_INFO, &ticket)?));
-            }
+            let Some(&slot) = s.slots.get(&party) else { continue };
+            let ticket = ExitTicket {
+                slot,
+                leaf: *s.tree.leaf(slot)?,
+                siblings: s.tree.path(slot)?,
+                version: s.version,
+                commitment: s.committed,
+            };
+            out.push((party, seal_kind(key, EXIT_INFO, &ticket)?));
         }
         Ok(out)
     }
