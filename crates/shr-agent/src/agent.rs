@@ -139,6 +139,9 @@ enum State {
         size: U256,
         attempt: u32,
         order_hash: alloy::primitives::B256,
+        /// The order's Poseidon commitment (`requestCollateral`'s `orderHash`; public).
+        #[serde(default)]
+        order_poseidon: alloy::primitives::B256,
     },
     DarkPoolRequested {
         deficit: U256,

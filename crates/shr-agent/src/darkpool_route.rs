@@ -80,9 +80,11 @@ pub async fn request(
         requester: treasury,
         reply_to: key.identity().hpke,
         mailbox: shr_darkpool::mailbox_secret(key)?,
+        salt: shr_zk::OrderOpening::random_salt(),
     };
     let sealed = seal_order(matcher, &body)?;
-    let (id, receipt) =
-        pool.request(chain, treasury, &sealed, order.premium_bps, policy.timeout_secs).await?;
+    let (id, receipt) = pool
+        .request(chain, treasury, (&sealed, body.order_hash()?), order.premium_bps, policy.timeout_secs)
+        .await?;
     Ok((id, sealed, receipt))
 }

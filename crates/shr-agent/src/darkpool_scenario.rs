@@ -223,6 +223,22 @@ pub async fn dark_pool(
     chain.mine().await?;
     chain.mine().await?;
     sync_deposits(&mut matcher, chain).await?;
+    // Each deposit enters the tree through a proven transition (`absorbDeposit`).
+    let t = Instant::now();
+    let (mut absorbed, mut absorb_gas, mut verify_gas, mut txs) = (0usize, 0u64, 0u64, Vec::new());
+    while let Some(auth) = matcher.absorb_next()? {
+        let r = pool.absorb(chain, admin, &auth).await?;
+        matcher.confirm()?;
+        verify_gas = verify_gas.max(pool.change_verification_gas(chain, admin, &auth, false).await?);
+        absorbed += 1;
+        absorb_gas += r.gas_used;
+        txs.push(r.tx_hash.to_string());
+    }
+    steps.push(Step {
+        name: "matcher absorbs deposits (proven)".into(), ms: ms(t), gas: absorb_gas, tx: txs,
+        public: json!({ "deposits_absorbed": absorbed, "proof": "Groth16 (bn254) of the balance-change circuit per deposit, verified on chain", "verification_gas": verify_gas, "note": "each deposit's amount is public (an ERC-20 transfer); the proof adds exactly it to the party's leaf" }),
+        private: json!({ "tree_root": matcher.committed() }),
+    });
 
     let mut ticket = None;
     let mut restored_at = None;
@@ -254,6 +270,7 @@ pub async fn dark_pool(
         if let Some(s) = settlement {
             let r = pool.fill(chain, admin, &s).await?;
             matcher.confirm()?;
+            let verification_gas = pool.fill_verification_gas(chain, admin, &s).await?;
             let key = shr_darkpool::mailbox_key(&shr_darkpool::mailbox_secret(&agent_key)?, id);
             let mine = s.notices.iter().find(|(k, _)| *k == key).ok_or(crate::Error::NoNotice)?;
             let n = open_notice(&agent_key, &mine.1)?;
@@ -262,12 +279,12 @@ pub async fn dark_pool(
             ticket = matcher
                 .exit_tickets()?
                 .into_iter()
-                .find(|(party, token, _)| (*party, *token) == (treasury, wbtc))
-                .map(|(_, _, sealed)| open_exit_ticket(&agent_key, &sealed))
+                .find(|(party, _)| *party == treasury)
+                .map(|(_, sealed)| open_exit_ticket(&agent_key, &sealed))
                 .transpose()?;
             steps.push(Step {
                 name: "matcher settles (confidentialFill)".into(), ms: ms(t), gas: r.gas_used, tx: vec![r.tx_hash.to_string()],
-                public: json!({ "request_id": id, "status": pool.status(chain, id).await?, "commitment": s.new_commitment, "version": s.version }),
+                public: json!({ "request_id": id, "status": pool.status(chain, id).await?, "commitment": s.new_commitment, "version": s.version, "proof": "Groth16 (bn254) of the fill circuit, verified on chain", "proving_ms": s.proving_ms, "verification_gas": verification_gas, "anonymity_set_makers": shr_zk::MAKER_SLOTS }),
                 private: json!({ "fills": outcome.fills.iter().map(|f| json!({"maker": f.maker, "sats": f.amount.to_string(), "price_wad": f.price_wad.to_string()})).collect::<Vec<_>>(), "paid_wei": outcome.payment.to_string(), "requester_notice_sats": n.collateral.to_string() }),
             });
             if outcome.status == MatchStatus::Filled {
@@ -316,7 +333,7 @@ pub async fn dark_pool(
             _ => None,
         });
     }
-    let credit = evidence.vault_balance + U256::from(ticket.as_ref().map_or(0, |t| t.amount));
+    let credit = evidence.vault_balance + U256::from(ticket.as_ref().map_or(0, |t| t.leaf.collateral));
     let rep = don
         .round(chain, &dep, transmitter, now, |i| NodeInput::Recovered {
             inner: Box::new(NodeInput::Reading(r)),

@@ -326,6 +326,54 @@ impl DarkPool {
         Ok(send(chain, from, self.address, &call).await?)
     }
 
+    /// Execution gas of the fill verifier on settlement `s` (a transaction from `from` to
+    /// `verifyProof` with the inputs `fillInputs` builds, less the intrinsic 21,000 and the
+    /// calldata's EIP-2028 cost). Also checks the proof: `false` is an error.
+    ///
+    /// # Errors
+    /// [`crate::Error::StateMismatch`] when the verifier refuses the proof; contract errors.
+    pub async fn fill_verification_gas(&self, chain: &dyn Chain, from: Address, s: &Settlement) -> Result<u64> {
+        let verifier = view(chain, self.address, &CREDarkPool::fillVerifierCall {}).await?;
+        let settlement = CREDarkPool::Settlement {
+            status: s.status,
+            oldCommitment: s.old_commitment,
+            newCommitment: s.new_commitment,
+            version: s.version,
+            noticesDigest: s.notices_digest,
+            twapWad: s.twap_wad,
+            proof: s.proof,
+        };
+        let call = CREDarkPool::fillInputsCall { requestId: U256::from(s.request_id), s: settlement };
+        let input = view(chain, self.address, &call).await?;
+        let verify = shr_contracts::bindings::FillVerifier::verifyProofCall { proof: s.proof, input };
+        if !view(chain, verifier, &verify).await? {
+            return Err(crate::Error::StateMismatch("the fill verifier refuses the proof"));
+        }
+        execution_gas(chain, from, verifier, &verify).await
+    }
+
+    /// Execution gas of the balance-change verifier on `auth` (as
+    /// [`DarkPool::fill_verification_gas`]); `withdrawal` false for a deposit absorption.
+    ///
+    /// # Errors
+    /// As [`DarkPool::fill_verification_gas`].
+    pub async fn change_verification_gas(
+        &self,
+        chain: &dyn Chain,
+        from: Address,
+        auth: &WithdrawalAuth,
+        withdrawal: bool,
+    ) -> Result<u64> {
+        let verifier = view(chain, self.address, &CREDarkPool::updateVerifierCall {}).await?;
+        let call = CREDarkPool::changeInputsCall { c: auth.call(), withdrawal };
+        let input = view(chain, self.address, &call).await?;
+        let verify = shr_contracts::bindings::UpdateVerifier::verifyProofCall { proof: auth.proof, input };
+        if !view(chain, verifier, &verify).await? {
+            return Err(crate::Error::StateMismatch("the balance-change verifier refuses the proof"));
+        }
+        execution_gas(chain, from, verifier, &verify).await
+    }
+
     /// `(depositedTotal, absorbedTotal)` of `party` in `token`, base units.
     ///
     /// # Errors
@@ -433,4 +481,18 @@ impl DarkPool {
         let v = view(chain, self.address, &CREDarkPool::commitmentVersionCall {}).await?;
         Ok((c, v))
     }
+}
+
+/// Gas a call to `to` uses beyond the intrinsic 21,000 and its calldata (EIP-2028: 4 per zero
+/// byte, 16 per other byte).
+async fn execution_gas<C: alloy::sol_types::SolCall>(
+    chain: &dyn Chain,
+    from: Address,
+    to: Address,
+    call: &C,
+) -> Result<u64> {
+    let data = call.abi_encode();
+    let calldata: u64 = data.iter().map(|b| if *b == 0 { 4 } else { 16 }).sum();
+    let r = send(chain, from, to, call).await?;
+    Ok(r.gas_used.saturating_sub(21_000 + calldata))
 }

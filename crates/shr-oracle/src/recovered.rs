@@ -153,15 +153,18 @@ pub(crate) fn vault_credit(
     Ok(evidence.vault_balance)
 }
 
-/// Inside the enclave: what the treasury's exit ticket adds. The caller counts zero for a
-/// refused ticket (a bad or stale ticket never stops a round: the reserve is then counted
-/// without it, which can only make the boolean more conservative).
+/// Inside the enclave: what the treasury's exit ticket adds, verified rather than reported:
+/// the ticket is the opening of the treasury's leaf (party, collateral, payment, blinding and
+/// its Merkle path), and it counts only if it hashes to the pool's root as the chain holds it at
+/// the evidence block. No signature is trusted: a matcher key, stolen or not, cannot make a
+/// leaf the root does not contain. The caller counts zero for a refused ticket (a bad or stale
+/// ticket never stops a round: the reserve is then counted without it, which can only make the
+/// boolean more conservative).
 ///
 /// # Errors
 /// [`Error::Recovery`] naming what does not hold: no dark pool configured or read, another
-/// pool or matcher than the configured ones, the matcher not registered at the block, the
-/// treasury already exited, a ticket of another party or token, for another commitment or
-/// version than the chain's, or not signed by the matcher.
+/// pool than the configured one, the treasury already exited, a ticket of another party, for
+/// another root or version than the chain's, or an opening that does not lead to the root.
 pub(crate) fn ticket_credit(
     accounts: &RecoveryAccounts,
     evidence: &ChainEvidence,
@@ -174,63 +177,55 @@ pub(crate) fn ticket_credit(
     if (read.pool, read.matcher.0) != (pool, matcher) {
         return refuse("the evidence reads another pool or matcher");
     }
-    if !read.matcher.1 {
-        return refuse("the matcher is not registered at the named block");
-    }
     if read.exited {
         return refuse("the treasury has exited the pool");
     }
-    if (t.party, t.token) != (accounts.treasury, accounts.collateral) {
-        return refuse("the ticket is for another party or token");
+    if t.party() != accounts.treasury {
+        return refuse("the ticket is for another party");
     }
     if (t.version, t.commitment) != (read.version, read.commitment) {
         return refuse("the ticket is not for the pool's current commitment");
     }
-    let digest = shr_darkpool::exit_digest(
-        accounts.chain_id,
-        pool,
-        (t.party, t.token),
-        t.amount,
-        t.deposited_seen,
-        (t.version, t.commitment),
-    );
-    let signer = alloy::primitives::Signature::try_from(t.signature.as_ref())
-        .ok()
-        .and_then(|s| s.recover_address_from_prehash(&digest).ok());
-    if signer != Some(matcher) {
-        return refuse("the ticket is not signed by the configured matcher");
+    if !t.opens_to(read.commitment) {
+        return refuse("the ticket's opening does not lead to the pool's root");
     }
-    Ok(U256::from(t.amount))
+    Ok(U256::from(t.leaf.collateral))
 }
 
 #[cfg(test)]
 mod tests {
-    use alloy::{
-        primitives::{Bytes, address},
-        signers::{SignerSync, local::PrivateKeySigner},
-    };
+    use alloy::primitives::address;
 
     use super::*;
 
     const NOW: u64 = 1_728_439_200;
     const POOL: Address = address!("0x00000000000000000000000000000000000000dd");
 
-    /// A vault holding 0.5 WBTC and a pool whose configured, registered matcher signed the
-    /// treasury's ticket for 10 WBTC at the pool's current commitment.
-    fn case() -> (RecoveryAccounts, ChainEvidence, ExitTicket, PrivateKeySigner) {
-        let matcher = PrivateKeySigner::random();
+    /// A vault holding 0.5 WBTC and a pool whose root holds the treasury's leaf with 10 WBTC
+    /// (and a maker's), the ticket opening it.
+    fn case() -> (RecoveryAccounts, ChainEvidence, ExitTicket, shr_zk::BalanceTree) {
+        let matcher = Address::repeat_byte(0x4d);
         let accounts = RecoveryAccounts {
             chain_id: 31_337,
             vault: address!("0x00000000000000000000000000000000000000aa"),
             treasury: address!("0x00000000000000000000000000000000000000bb"),
             collateral: address!("0x00000000000000000000000000000000000000cc"),
-            pool: Some((POOL, matcher.address())),
+            pool: Some((POOL, matcher)),
         };
+        let mut tree = shr_zk::BalanceTree::default();
+        let leaf = |party, collateral| shr_zk::Leaf {
+            party,
+            collateral,
+            payment: 7,
+            blinding: shr_zk::random_blinding(),
+        };
+        tree.set(16, leaf(accounts.treasury, 1_000_000_000)).unwrap();
+        tree.set(0, leaf(address!("0x00000000000000000000000000000000000000ee"), 5)).unwrap();
         let pool = PoolEvidence {
             pool: POOL,
-            commitment: B256::repeat_byte(7),
+            commitment: tree.root().unwrap(),
             version: 4,
-            matcher: (matcher.address(), true),
+            matcher: (matcher, true),
             exited: false,
         };
         let evidence = ChainEvidence {
@@ -240,29 +235,18 @@ mod tests {
             vault_balance: U256::from(50_000_000u64),
             pool: Some(pool),
         };
-        let mut ticket = ExitTicket {
-            party: accounts.treasury,
-            token: accounts.collateral,
-            amount: 1_000_000_000,
-            deposited_seen: 0,
-            version: 4,
-            commitment: pool.commitment,
-            signature: Bytes::new(),
-        };
-        sign(&mut ticket, &matcher, accounts.chain_id, POOL);
-        (accounts, evidence, ticket, matcher)
+        let ticket = opening(&tree, 16, 4);
+        (accounts, evidence, ticket, tree)
     }
 
-    fn sign(t: &mut ExitTicket, key: &PrivateKeySigner, chain_id: u64, pool: Address) {
-        let d = shr_darkpool::exit_digest(
-            chain_id,
-            pool,
-            (t.party, t.token),
-            t.amount,
-            t.deposited_seen,
-            (t.version, t.commitment),
-        );
-        t.signature = Bytes::from(key.sign_hash_sync(&d).unwrap().as_bytes().to_vec());
+    fn opening(tree: &shr_zk::BalanceTree, slot: usize, version: u64) -> ExitTicket {
+        ExitTicket {
+            slot,
+            leaf: *tree.leaf(slot).unwrap(),
+            siblings: tree.path(slot).unwrap(),
+            version,
+            commitment: tree.root().unwrap(),
+        }
     }
 
     fn why<T: std::fmt::Debug>(r: Result<T>) -> &'static str {
@@ -282,15 +266,14 @@ mod tests {
     /// Each lie a host, an agent or a colluding maker could tell is refused.
     #[test]
     fn lies_are_refused() {
-        let (a, e, t, matcher) = case();
+        let (a, e, t, tree) = case();
         let read = e.pool.unwrap();
         let with = |p: PoolEvidence| ChainEvidence { pool: Some(p), ..e };
-        // A maker's ticket (another party), properly signed.
-        let mut x = t.clone();
-        x.party = address!("0x00000000000000000000000000000000000000ee");
-        sign(&mut x, &matcher, a.chain_id, POOL);
-        assert_eq!(why(ticket_credit(&a, &e, &x)), "the ticket is for another party or token");
-        // A stale ticket: an older version, or another table under the current version.
+        // A maker's opening (another party), true against the root.
+        let x = opening(&tree, 0, 4);
+        assert!(x.opens_to(read.commitment));
+        assert_eq!(why(ticket_credit(&a, &e, &x)), "the ticket is for another party");
+        // A stale ticket: an older version, or another root under the current version.
         let e2 = with(PoolEvidence { version: 5, ..read });
         assert_eq!(
             why(ticket_credit(&a, &e2, &t)),
@@ -301,46 +284,29 @@ mod tests {
             why(ticket_credit(&a, &e2, &t)),
             "the ticket is not for the pool's current commitment"
         );
-        // A host's own key, claimed as the matcher of a pool of its own or of the real pool.
-        let rogue = PrivateKeySigner::random();
-        let mut x = t.clone();
-        sign(&mut x, &rogue, a.chain_id, POOL);
-        let e2 = with(PoolEvidence { matcher: (rogue.address(), true), ..read });
-        assert_eq!(why(ticket_credit(&a, &e2, &x)), "the evidence reads another pool or matcher");
+        // An inflated amount, another blinding, another slot: the opening no longer leads to
+        // the root (a stolen matcher key signs nothing that would help).
+        for lie in [
+            ExitTicket { leaf: shr_zk::Leaf { collateral: t.leaf.collateral * 10, ..t.leaf }, ..t.clone() },
+            ExitTicket { leaf: t.leaf.reblinded(), ..t.clone() },
+            ExitTicket { slot: 17, ..t.clone() },
+            ExitTicket { siblings: vec![B256::ZERO; shr_zk::DEPTH], ..t.clone() },
+        ] {
+            assert_eq!(
+                why(ticket_credit(&a, &e, &lie)),
+                "the ticket's opening does not lead to the pool's root"
+            );
+        }
+        // Another pool; a treasury that already exited.
         let e2 = with(PoolEvidence { pool: Address::repeat_byte(9), ..read });
         assert_eq!(why(ticket_credit(&a, &e2, &t)), "the evidence reads another pool or matcher");
-        assert_eq!(
-            why(ticket_credit(&a, &e, &x)),
-            "the ticket is not signed by the configured matcher"
-        );
-        // A revoked matcher; an inflated amount; a ticket signed for another pool or chain.
-        let e2 = with(PoolEvidence { matcher: (matcher.address(), false), ..read });
-        assert_eq!(
-            why(ticket_credit(&a, &e2, &t)),
-            "the matcher is not registered at the named block"
-        );
-        let mut x = t.clone();
-        x.amount *= 10;
-        assert_eq!(
-            why(ticket_credit(&a, &e, &x)),
-            "the ticket is not signed by the configured matcher"
-        );
-        let mut x = t.clone();
-        sign(&mut x, &matcher, a.chain_id, Address::repeat_byte(0x42));
-        assert_eq!(
-            why(ticket_credit(&a, &e, &x)),
-            "the ticket is not signed by the configured matcher"
-        );
-        let mut x = t.clone();
-        sign(&mut x, &matcher, 1, POOL);
-        assert_eq!(
-            why(ticket_credit(&a, &e, &x)),
-            "the ticket is not signed by the configured matcher"
-        );
-        // The escape hatch: the commitment no longer moves, so after the treasury exited (and
-        // perhaps moved the collateral into the vault) its ticket would stay current.
         let e2 = with(PoolEvidence { exited: true, ..read });
         assert_eq!(why(ticket_credit(&a, &e2, &t)), "the treasury has exited the pool");
+    }
+
+    #[test]
+    fn missing_evidence_is_refused() {
+        let (a, e, t, _) = case();
         // No pool configured, or none read.
         let none = RecoveryAccounts { pool: None, ..a };
         assert_eq!(

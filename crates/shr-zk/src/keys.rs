@@ -81,6 +81,11 @@ impl Keys {
     }
 }
 
+/// Runs `f` with no tracing subscriber on this thread (see the module docs).
+pub(crate) fn quiet<T>(f: impl FnOnce() -> T) -> T {
+    tracing::subscriber::with_default(tracing::subscriber::NoSubscriber::default(), f)
+}
+
 /// The dev-setup keys of `kind`, made on first use.
 ///
 /// # Panics
@@ -92,7 +97,7 @@ pub fn keys(kind: CircuitKind) -> &'static Keys {
         CircuitKind::Fill => &FILL,
         CircuitKind::Update => &UPDATE,
     };
-    cell.get_or_init(|| {
+    cell.get_or_init(|| quiet(|| {
         let mut rng = ChaCha20Rng::from_seed(kind.seed());
         let (pk, vk) = match kind {
             CircuitKind::Fill => Groth16::<Bn254>::circuit_specific_setup(FillCircuit::default(), &mut rng),
@@ -101,17 +106,12 @@ pub fn keys(kind: CircuitKind) -> &'static Keys {
         .expect("setup of a fixed circuit");
         let pvk = Groth16::<Bn254>::process_vk(&vk).expect("process a fresh key");
         Keys { pk, pvk }
-    })
+    }))
 }
 
 /// A proof as `CREDarkPool` takes it: `[A.x, A.y, B.x.c1, B.x.c0, B.y.c1, B.y.c0, C.x, C.y]`
 /// (EIP-197's order for G2: imaginary part first).
 pub type ProofWords = [U256; 8];
-
-fn prove_with<C: ConstraintSynthesizer<Fr>>(kind: CircuitKind, circuit: C) -> Result<Proof<Bn254>> {
-    let mut rng = rand::rngs::OsRng;
-    Groth16::<Bn254>::prove(&keys(kind).pk, circuit, &mut rng).map_err(Error::Synthesis)
-}
 
 /// Proves `circuit` after checking that its witness satisfies it (an unsatisfied witness gives
 /// an error naming nothing private, not an invalid proof).
@@ -119,13 +119,24 @@ fn prove_with<C: ConstraintSynthesizer<Fr>>(kind: CircuitKind, circuit: C) -> Re
 /// # Errors
 /// [`Error::Unsatisfied`]; [`Error::Synthesis`].
 pub fn prove<C: ConstraintSynthesizer<Fr> + Clone>(kind: CircuitKind, circuit: C) -> Result<ProofWords> {
+    let keys = keys(kind);
+    quiet(|| prove_quiet(kind, keys, circuit))
+}
+
+fn prove_quiet<C: ConstraintSynthesizer<Fr> + Clone>(
+    kind: CircuitKind,
+    keys: &Keys,
+    circuit: C,
+) -> Result<ProofWords> {
     let cs = ConstraintSystem::<Fr>::new_ref();
     circuit.clone().generate_constraints(cs.clone()).map_err(Error::Synthesis)?;
     cs.finalize();
     if !cs.is_satisfied().map_err(Error::Synthesis)? {
         return Err(Error::Unsatisfied(kind.contract()));
     }
-    Ok(words(&prove_with(kind, circuit)?))
+    let mut rng = rand::rngs::OsRng;
+    let proof = Groth16::<Bn254>::prove(&keys.pk, circuit, &mut rng).map_err(Error::Synthesis)?;
+    Ok(words(&proof))
 }
 
 /// Verifies a proof natively (the same check the Solidity verifier makes).
@@ -145,6 +156,10 @@ pub fn verify(kind: CircuitKind, publics: &[Fr], proof: &ProofWords) -> Result<b
 /// # Errors
 /// [`Error::Synthesis`].
 pub fn constraints(kind: CircuitKind) -> Result<usize> {
+    quiet(|| constraints_quiet(kind))
+}
+
+fn constraints_quiet(kind: CircuitKind) -> Result<usize> {
     let cs = ConstraintSystem::<Fr>::new_ref();
     match kind {
         CircuitKind::Fill => FillCircuit::default().generate_constraints(cs.clone()),

@@ -90,7 +90,11 @@ enum ChainCommand {
 async fn main() -> Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+            // arkworks' gadget spans (targets gr1cs, r1cs) format whole circuits: never wanted.
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info".into())
+                .add_directive("gr1cs=off".parse()?)
+                .add_directive("r1cs=off".parse()?),
         )
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))

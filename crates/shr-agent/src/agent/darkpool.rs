@@ -64,7 +64,9 @@ impl Agent<'_> {
                         requester: self.cfg.treasury,
                         reply_to: self.key.identity().hpke,
                         mailbox: mailbox_secret(self.key)?,
+                        salt: shr_zk::OrderOpening::random_salt(),
                     };
+                    let order_poseidon = body.order_hash()?;
                     let sealed = seal_order(&dp.matcher, &body)?;
                     self.store.put_sealed("order-pending", id, sealed.as_bytes()).await?;
                     let next = State::DarkPoolRequesting {
@@ -72,11 +74,12 @@ impl Agent<'_> {
                         size,
                         attempt,
                         order_hash: keccak256(sealed.as_bytes()),
+                        order_poseidon,
                     };
                     self.save(id, observed_at, &next).await?;
                     next
                 }
-                State::DarkPoolRequesting { deficit, size, attempt, order_hash } => {
+                State::DarkPoolRequesting { deficit, size, attempt, order_hash, order_poseidon } => {
                     let sealed =
                         Sealed(self.store.sealed("order-pending", id).await?.unwrap_or_default());
                     let found =
@@ -89,7 +92,7 @@ impl Agent<'_> {
                                 .request(
                                     self.chain,
                                     self.cfg.treasury,
-                                    &sealed,
+                                    (&sealed, order_poseidon),
                                     dp.policy.premium_bps + dp.policy.widen_bps * attempt,
                                     dp.policy.timeout_secs,
                                 )
@@ -169,7 +172,7 @@ impl Agent<'_> {
     pub(super) async fn forward_credit(&self) -> Result<bool> {
         let Some(dp) = &self.cfg.dark_pool else { return Ok(false) };
         let (commitment, _) = dp.pool.commitment(self.chain).await?;
-        let key = exit_key(self.cfg.treasury, dp.pool.collateral, commitment);
+        let key = exit_key(self.cfg.treasury, commitment);
         let Some(blob) = self.store.sealed("exit", &key).await? else { return Ok(false) };
         let ticket = open_exit_ticket(self.key, &Sealed(blob))?;
         for (signer, hpke) in &dp.oracle_nodes {

@@ -5,15 +5,15 @@ use shr_zk::{
 };
 
 /// wBTC sats priced in WETH wei, wad: 20 ETH per BTC.
-pub const TWAP: u128 = 200_000_000_000 * 1_000_000_000_000_000_000;
+const TWAP: u128 = 200_000_000_000 * 1_000_000_000_000_000_000;
 const REQ_SLOT: usize = 17;
 
-pub fn requester() -> Address {
+fn requester() -> Address {
     Address::repeat_byte(0xaa)
 }
 
 /// 16 makers with 1 BTC each, a requester with 500 WETH.
-pub fn tree() -> BalanceTree {
+fn tree() -> BalanceTree {
     let mut t = BalanceTree::default();
     for s in 0..MAKER_SLOTS {
         let party = Address::left_padding_from(&[0x10, s as u8 + 1]);
@@ -24,7 +24,7 @@ pub fn tree() -> BalanceTree {
     t
 }
 
-pub fn order(size: u64) -> OrderOpening {
+fn order(size: u64) -> OrderOpening {
     OrderOpening {
         size,
         min_price_wad: TWAP,
@@ -34,7 +34,7 @@ pub fn order(size: u64) -> OrderOpening {
     }
 }
 
-pub fn witness(fills: usize, size: u64) -> FillWitness {
+fn witness(fills: usize, size: u64) -> FillWitness {
     FillWitness {
         tree: tree(),
         requester: (requester(), REQ_SLOT),
