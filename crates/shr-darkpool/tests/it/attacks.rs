@@ -10,7 +10,7 @@ use shr_contracts::bindings::{CREDarkPool, CREDarkPool::CREDarkPoolErrors as E, 
 use shr_contracts::{send, view};
 use shr_darkpool::{
     DEFAULT_EXIT_DELAY_SECS, DarkPool, Error, MatcherEnclave, OrderBody, Reconciled, RequestStatus,
-    open_exit_ticket, seal_order, serve_once,
+    open_exit_ticket, prove_exit, seal_order, serve_once,
 };
 use shr_enclave::{SimulatedTee, TeePlatform};
 use shr_store::Store;
@@ -99,14 +99,18 @@ async fn a_settlement_is_bound_to_its_request_and_order() -> R {
         requester: p.requester,
         reply_to: p.requester_key.identity().hpke,
         mailbox: alloy::primitives::B256::ZERO,
+        salt: shr_zk::OrderOpening::random_salt(),
     };
+    let hash = body.order_hash()?;
     let forged = seal_order(&p.matcher.identity().hpke, &body)?;
-    let (id, _) = p.pool.request(&p.chain, attacker, &forged, 50, 3_600).await?;
+    let (id, _) = p.pool.request(&p.chain, attacker, (&forged, hash), 50, 3_600).await?;
     let e = p.matcher.settle(&p.rref(id).await?, &forged, TWAP, now).unwrap_err();
     assert!(matches!(e, Error::RequesterMismatch { .. }), "{e}");
     // The treasury's own public ciphertext replayed under a new request: refused on chain.
     let (id, sealed) = p.request(100_000_000, 3_600).await?;
-    let e = pool_error(p.pool.request(&p.chain, attacker, &sealed, 50, 3_600).await.unwrap_err());
+    let e = pool_error(
+        p.pool.request(&p.chain, attacker, (&sealed, B256::ZERO), 50, 3_600).await.unwrap_err(),
+    );
     assert!(matches!(e, E::OrderReused(_)), "{e:?}");
     // A host handing the enclave another ciphertext than the request's: refused.
     let e = p.matcher.settle(&p.rref(id).await?, &forged, TWAP, now).unwrap_err();
@@ -114,7 +118,7 @@ async fn a_settlement_is_bound_to_its_request_and_order() -> R {
     // Crash recovery finds the request by its order hash however many requests follow.
     for _ in 0..70 {
         let junk = seal_order(&p.matcher.identity().hpke, &body)?;
-        p.pool.request(&p.chain, attacker, &junk, 50, 3_600).await?;
+        p.pool.request(&p.chain, attacker, (&junk, hash), 50, 3_600).await?;
     }
     let found = p.pool.find_request(&p.chain, p.requester, keccak256(sealed.as_bytes())).await?;
     assert_eq!(found, Some(id));
@@ -141,8 +145,8 @@ async fn the_matcher_survives_a_restart_and_an_error_after_a_mined_fill() -> R {
     let (m, _) = p.makers[0];
     let a1 = p.matcher.authorize_withdrawal(m, p.pool.collateral, 1_000)?;
     let a2 = p.matcher.authorize_withdrawal(m, p.pool.collateral, 2_000)?;
-    p.pool.withdraw(&p.chain, m, p.pool.collateral, U256::from(1_000u64), &a1).await?;
-    p.pool.withdraw(&p.chain, m, p.pool.collateral, U256::from(2_000u64), &a2).await?;
+    p.pool.withdraw(&p.chain, m, &a1).await?;
+    p.pool.withdraw(&p.chain, m, &a2).await?;
     let (c, v) = p.pool.commitment(&p.chain).await?;
     assert_eq!(p.matcher.reconcile(c, v)?, Reconciled::Advanced(2));
     let before = p.matcher.balance(m, p.pool.collateral);
@@ -157,7 +161,7 @@ async fn the_matcher_survives_a_restart_and_an_error_after_a_mined_fill() -> R {
     );
     // And it keeps working: another withdrawal lands.
     let a3 = back.authorize_withdrawal(m, wbtc, 3_000)?;
-    p.pool.withdraw(&p.chain, m, wbtc, U256::from(3_000u64), &a3).await?;
+    p.pool.withdraw(&p.chain, m, &a3).await?;
     back.confirm()?;
     // A commitment it cannot open is refused, not signed over.
     assert!(matches!(back.reconcile(B256::repeat_byte(7), 99), Err(Error::Desynchronised { .. })));
@@ -172,7 +176,7 @@ async fn one_bad_request_does_not_halt_the_matcher_loop() -> R {
     let attacker = p.chain.accounts()[9];
     // The attacker's request carries a ciphertext the matcher cannot open.
     let junk = shr_enclave::Sealed(vec![7u8; 120]);
-    let (bad, _) = p.pool.request(&p.chain, attacker, &junk, 50, 3_600).await?;
+    let (bad, _) = p.pool.request(&p.chain, attacker, (&junk, B256::ZERO), 50, 3_600).await?;
     store.put_sealed("order", &bad.to_string(), junk.as_bytes()).await?;
     let (good, sealed) = p.request(100_000_000, 3_600).await?;
     store.put_sealed("order", &good.to_string(), sealed.as_bytes()).await?;
@@ -198,6 +202,7 @@ fn deposit_log(
         amount: U256::from(amount),
         total: U256::from(total),
         exitKey: B256::ZERO,
+        slot: U256::from(20u64),
     };
     let data = e.encode_log_data();
     ChainLog {
@@ -211,7 +216,8 @@ fn deposit_log(
 }
 
 /// Finding 10 (high): the host could credit itself deposits it never made. Deposits now come
-/// from the pool's own logs, final, continuing the chain's cumulative totals.
+/// from the pool's own logs, final, continuing the chain's cumulative totals, and enter the
+/// tree only through a proven `absorbDeposit` of at most what the chain recorded.
 #[tokio::test]
 async fn a_host_cannot_credit_deposits_the_chain_does_not_show() -> R {
     let mut p = pool(false).await?;
@@ -237,33 +243,43 @@ async fn a_host_cannot_credit_deposits_the_chain_does_not_show() -> R {
         .deposit(&p.chain, host, weth, U256::from(5u64), &p.requester_key.identity().hpke)
         .await?;
     shr_darkpool::sync_deposits(&mut p.matcher, &p.chain).await?;
-    assert_eq!(p.matcher.balance(host, weth), 0, "not final yet");
+    assert_eq!(p.matcher.pending_deposits(), 0, "not final yet");
     p.chain.mine().await?;
     p.chain.mine().await?;
     shr_darkpool::sync_deposits(&mut p.matcher, &p.chain).await?;
+    assert_eq!(p.matcher.pending_deposits(), 1);
+    assert_eq!(p.matcher.balance(host, weth), 0, "not in the tree before a proven absorption");
+    let admin = p.chain.accounts()[0];
+    let real = p.matcher.absorb_next()?.expect("the deposit");
+    p.pool.absorb(&p.chain, admin, &real).await?;
+    p.matcher.confirm()?;
     assert_eq!(p.matcher.balance(host, weth), 5);
-    // A forged log the enclave cannot tell from a real one (the pool's address, a consistent
-    // total): it counts it, signs the accomplice's withdrawal, and the chain refuses it, since
-    // the transition carries the count and `depositedTotal` shows no such deposit.
+    // The same absorption replayed: the root moved on. Credited twice with a fresh proof (a host
+    // feeding the enclave the log again): more than the chain recorded, refused.
+    let e = pool_error(p.pool.absorb(&p.chain, admin, &real).await.unwrap_err());
+    assert!(matches!(e, E::StaleCommitment(_)), "{e:?}");
+    let (head, block) = (p.chain.block_number().await?, p.matcher.deposit_cursor());
+    let again = deposit_log(p.pool.address, block, host, weth, 5, 10);
+    assert_eq!(p.matcher.admit_deposits(&[again], head + 10)?, 1);
+    let twice = p.matcher.absorb_next()?.expect("the replayed deposit");
+    let e = pool_error(p.pool.absorb(&p.chain, admin, &twice).await.unwrap_err());
+    assert!(matches!(e, E::UncoveredDeposit(_)), "{e:?}");
+    p.matcher.abort();
+    // A forged log of collateral the enclave cannot tell from a real one (the pool's address, a
+    // consistent total): it proves the absorption, and the chain refuses it, since
+    // `depositedTotal` shows no such deposit; the withdrawal it would fund has no balance.
     let (head, block) = (p.chain.block_number().await?, p.matcher.deposit_cursor());
     let forged =
         deposit_log(p.pool.address, block, host, p.pool.collateral, 300_000_000, 300_000_000);
     assert_eq!(p.matcher.admit_deposits(&[forged], head + 10)?, 1);
-    let auth = p.matcher.authorize_withdrawal(host, p.pool.collateral, 300_000_000)?;
-    let e = pool_error(
-        p.pool
-            .withdraw(&p.chain, host, p.pool.collateral, U256::from(300_000_000u64), &auth)
-            .await
-            .unwrap_err(),
-    );
-    assert!(matches!(e, E::UncoveredDeposit(_)), "{e:?}");
-    p.matcher.abort();
+    let e = p.matcher.authorize_withdrawal(host, p.pool.collateral, 300_000_000).unwrap_err();
+    assert!(matches!(e, Error::InsufficientBalance { .. }), "{e}");
     let held =
         view(&p.chain, p.pool.collateral, &TestToken::balanceOfCall { account: p.pool.address })
             .await?;
     assert_eq!(held, U256::from(1_000_000_000u64), "nothing left the pool");
-    // (The enclave now believes in the forged deposit: every later transition is refused until
-    // it is restarted from a sealed state before it. A lying host can stop the pool, not rob it.)
+    // (The enclave's queue now starts with refused deposits: absorption stops until it is
+    // restarted from a sealed state before them. A lying host can stop deposits, not rob.)
     Ok(())
 }
 
@@ -304,29 +320,31 @@ async fn parties_exit_through_the_hatch_when_the_matcher_is_gone() -> R {
     // A ticket for an older commitment does not pay: the requester's collateral left already.
     let stale = old_tickets
         .iter()
-        .filter(|(party, token, _)| *party == p.requester && *token == wbtc)
-        .map(|(_, _, t)| open_exit_ticket(&p.requester_key, t))
+        .filter(|(party, _)| *party == p.requester)
+        .map(|(_, t)| open_exit_ticket(&p.requester_key, t))
         .next()
         .expect("a ticket")?;
-    assert_eq!(stale.amount, 700_000_000);
+    assert_eq!(stale.leaf.collateral, 700_000_000);
+    let stale = prove_exit(&stale, (wbtc, 0))?;
     let e = pool_error(p.pool.exit(&p.chain, p.requester, wbtc, Some(&stale)).await.unwrap_err());
-    assert!(matches!(e, E::UnregisteredMatcher(_)), "{e:?}");
-    // The maker leaves with its current ticket, once; an inflated one does not verify.
+    assert!(matches!(e, E::StaleCommitment(_)), "{e:?}");
+    // The maker proves its own balance from its current ticket and leaves, once; an inflated
+    // amount does not verify.
     let tickets = p.matcher.exit_tickets()?;
     let t = tickets
         .iter()
-        .filter(|(party, token, _)| *party == maker.0 && *token == wbtc)
-        .map(|(_, _, t)| open_exit_ticket(&maker.1, t))
+        .filter(|(party, _)| *party == maker.0)
+        .map(|(_, t)| open_exit_ticket(&maker.1, t))
         .next()
         .expect("a maker ticket")?;
-    let mut inflated = t.clone();
-    inflated.amount += 1;
+    let proof = prove_exit(&t, (wbtc, 0))?;
+    let inflated = shr_darkpool::WithdrawalAuth { amount: proof.amount + 1, ..proof.clone() };
     let e = pool_error(p.pool.exit(&p.chain, maker.0, wbtc, Some(&inflated)).await.unwrap_err());
-    assert!(matches!(e, E::UnregisteredMatcher(_)), "{e:?}");
-    p.pool.exit(&p.chain, maker.0, wbtc, Some(&t)).await?;
+    assert!(matches!(e, E::InvalidProof(_)), "{e:?}");
+    p.pool.exit(&p.chain, maker.0, wbtc, Some(&proof)).await?;
     let bal = view(&p.chain, wbtc, &TestToken::balanceOfCall { account: maker.0 }).await?;
-    assert_eq!(bal, U256::from(t.amount));
-    let e = pool_error(p.pool.exit(&p.chain, maker.0, wbtc, Some(&t)).await.unwrap_err());
+    assert_eq!(bal, U256::from(t.leaf.collateral));
+    let e = pool_error(p.pool.exit(&p.chain, maker.0, wbtc, Some(&proof)).await.unwrap_err());
     assert!(matches!(e, E::AlreadyExited(..)), "{e:?}");
     // Frozen: no deposit, no settlement after.
     let e = pool_error(
@@ -370,7 +388,7 @@ async fn a_forced_withdrawal_is_served_only_by_the_whole_balance() -> R {
     assert!(matches!(e, E::NoExitKey(_)), "{e:?}");
     p.pool.request_forced_withdrawal(&p.chain, m, wbtc).await?;
     let token_amount = p.matcher.authorize_withdrawal(m, wbtc, 1)?;
-    p.pool.withdraw(&p.chain, m, wbtc, U256::from(1u64), &token_amount).await?;
+    p.pool.withdraw(&p.chain, m, &token_amount).await?;
     p.matcher.confirm()?;
     p.chain.advance_time(DEFAULT_EXIT_DELAY_SECS + 1).await?;
     p.pool.open_exit(&p.chain, relayer, m, wbtc).await?;
@@ -390,19 +408,19 @@ async fn a_dropped_transition_that_lands_late_is_adopted() -> R {
     p.matcher.abort(); // the host gave up waiting for W1's receipt
     let t2 = p.matcher.authorize_withdrawal(m, wbtc, 2_000)?;
     // W1 lands after all (someone relays its calldata); T2 is refused on the moved commitment.
-    p.pool.withdraw(&p.chain, m, wbtc, U256::from(1_000u64), &w1).await?;
-    assert!(p.pool.withdraw(&p.chain, m, wbtc, U256::from(2_000u64), &t2).await.is_err());
+    p.pool.withdraw(&p.chain, m, &w1).await?;
+    assert!(p.pool.withdraw(&p.chain, m, &t2).await.is_err());
     let (c, v) = p.pool.commitment(&p.chain).await?;
     assert_eq!(p.matcher.reconcile(c, v)?, Reconciled::Advanced(1));
     assert_eq!(p.matcher.balance(m, wbtc), 600_000_000 - 1_000);
     let next = p.matcher.authorize_withdrawal(m, wbtc, 3_000)?;
-    p.pool.withdraw(&p.chain, m, wbtc, U256::from(3_000u64), &next).await?;
+    p.pool.withdraw(&p.chain, m, &next).await?;
     p.matcher.confirm()?;
     Ok(())
 }
 
-/// Second review, 3: a deposit no landed transition counted (it was not final yet when the
-/// last one was signed, and the matcher died) leaves ticketless; a counted one cannot.
+/// Second review, 3: a deposit no proven transition absorbed (it was not final yet when the
+/// matcher died) leaves without a proof; an absorbed one cannot.
 #[tokio::test]
 async fn an_uncounted_deposit_leaves_ticketless() -> R {
     let mut p = pool(false).await?;
@@ -415,7 +433,7 @@ async fn an_uncounted_deposit_leaves_ticketless() -> R {
     // A transition lands before the deposit is final, then the matcher is gone.
     let (m, _) = p.makers[0];
     let w = p.matcher.authorize_withdrawal(m, wbtc, 1_000)?;
-    p.pool.withdraw(&p.chain, m, wbtc, U256::from(1_000u64), &w).await?;
+    p.pool.withdraw(&p.chain, m, &w).await?;
     p.matcher.confirm()?;
     p.pool.request_forced_withdrawal(&p.chain, late, weth).await?;
     p.chain.advance_time(DEFAULT_EXIT_DELAY_SECS + 1).await?;
@@ -423,9 +441,9 @@ async fn an_uncounted_deposit_leaves_ticketless() -> R {
     p.pool.exit(&p.chain, late, weth, None).await?;
     let got = view(&p.chain, weth, &TestToken::balanceOfCall { account: late }).await?;
     assert_eq!(got, amount);
-    // The requester's deposit was counted: no ticketless exit for it.
+    // The requester's deposit was absorbed: no exit without a proof of its leaf.
     let e = pool_error(p.pool.exit(&p.chain, p.requester, weth, None).await.unwrap_err());
-    assert!(matches!(e, E::UnregisteredMatcher(_)), "{e:?}");
+    assert!(matches!(e, E::StaleCommitment(_)), "{e:?}");
     Ok(())
 }
 

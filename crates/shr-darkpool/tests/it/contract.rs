@@ -1,7 +1,8 @@
-//! `CREDarkPool` with the matcher enclave on the embedded chain: a settlement goes through, and
-//! every refusal the issue lists reverts with the pool's state unchanged: an unregistered
-//! enclave key, a forged settlement, a fill after expiry, a double settlement, a withdrawal
-//! beyond balance, and reentrancy.
+//! `CREDarkPool` with the matcher enclave on the embedded chain: a proven settlement goes
+//! through, and every refusal reverts with the pool's state unchanged: an unregistered enclave
+//! key, a forged settlement (also signed with the stolen matcher key: the proof refuses it), a
+//! fill after expiry, a double settlement, a withdrawal beyond balance or stretched, and
+//! reentrancy.
 
 use alloy::{
     primitives::{Address, B256, Bytes, U256},
@@ -79,7 +80,30 @@ pub(crate) async fn pool_on<C: Chain>(chain: C, hostile: bool) -> R<Pool<C>> {
     chain.mine().await?;
     chain.mine().await?;
     assert_eq!(sync_deposits(&mut matcher, &chain).await?, 3);
+    assert_eq!(absorb_all(&mut matcher, &chain, &pool, admin).await?, 3);
     Ok(Pool { chain, tee, matcher, pool, requester_key, makers, requester })
+}
+
+/// Proves every admitted deposit into the tree (`absorbDeposit`), as the service does.
+pub(crate) async fn absorb_all<C: Chain>(
+    matcher: &mut MatcherEnclave,
+    chain: &C,
+    pool: &DarkPool,
+    from: Address,
+) -> R<usize> {
+    let mut n = 0;
+    while let Some(auth) = matcher.absorb_next()? {
+        pool.absorb(chain, from, &auth).await?;
+        matcher.confirm()?;
+        n += 1;
+    }
+    Ok(n)
+}
+
+/// The registered matcher's signing key as anyone with the (simulated) platform derives it: the
+/// "stolen matcher key" of the proofs' threat model.
+pub(crate) fn stolen_key(tee: &SimulatedTee) -> R<Enclave> {
+    Ok(Enclave::launch_instance(tee, shr_darkpool::MATCHER_PROGRAM, 0)?)
 }
 
 pub(crate) fn order(size: u128, now: u64) -> Order {
@@ -105,9 +129,13 @@ impl<C: Chain> Pool<C> {
             requester: self.requester,
             reply_to: self.requester_key.identity().hpke,
             mailbox: shr_darkpool::mailbox_secret(&self.requester_key)?,
+            salt: shr_zk::OrderOpening::random_salt(),
         };
         let sealed = seal_order(&self.matcher.identity().hpke, &body)?;
-        let (id, _) = self.pool.request(&self.chain, self.requester, &sealed, 50, timeout).await?;
+        let (id, _) = self
+            .pool
+            .request(&self.chain, self.requester, (&sealed, body.order_hash()?), 50, timeout)
+            .await?;
         Ok((id, sealed))
     }
 
@@ -146,7 +174,7 @@ async fn a_matched_request_settles_and_each_party_learns_only_its_own_fill() -> 
     let r = p.pool.fill(&p.chain, p.requester, &s).await?;
     p.matcher.confirm()?;
     assert_eq!(p.pool.status(&p.chain, id).await?, RequestStatus::Filled);
-    assert_eq!(p.pool.commitment(&p.chain).await?, (s.new_commitment, 1));
+    assert_eq!(p.pool.commitment(&p.chain).await?, (s.new_commitment, s.version));
     println!("confidentialFill gas: {}", r.gas_used);
     // The makers' notices open with their own keys only, and say only their own fill.
     let (m3, k3) = &p.makers[0];
@@ -181,6 +209,7 @@ async fn an_unregistered_key_or_platform_or_measurement_is_refused() -> R {
             requester: p.requester,
             reply_to: p.requester_key.identity().hpke,
             mailbox: alloy::primitives::B256::ZERO,
+            salt: B256::ZERO,
         },
     )?;
     let _ = rogue.settle(&p.rref(id).await?, &rogue_order, TWAP, now);
@@ -222,7 +251,7 @@ fn rogue_sign(tee: &SimulatedTee, s: &Settlement, r: &RequestRef, pool: Address)
         s.new_commitment,
         s.version,
         s.notices_digest,
-        &s.deposits,
+        s.twap_wad,
     );
     Ok(Bytes::from(rogue.sign_digest(&d)?.as_bytes().to_vec()))
 }
@@ -236,12 +265,31 @@ async fn a_forged_settlement_is_refused() -> R {
     let (_, s) = p.matcher.settle(&p.rref(id).await?, &sealed, TWAP, now)?;
     p.matcher.abort();
     let mut forged = s.unwrap();
-    forged.new_commitment = B256::repeat_byte(0x66); // a table of the forger's choosing
+    forged.new_commitment = B256::repeat_byte(0x06); // a tree of the forger's choosing
     let e = pool_error(p.pool.fill(&p.chain, p.requester, &forged).await.unwrap_err());
     assert!(matches!(e, E::UnregisteredMatcher(_)), "{e:?}");
     let mut forged2 = forged.clone();
     forged2.signature = Bytes::from(vec![0u8; 65]);
     assert!(p.pool.fill(&p.chain, p.requester, &forged2).await.is_err());
+    // The matcher key stolen: the forger signs its own root, and the proof refuses it.
+    let key = stolen_key(&p.tee)?;
+    let r = p.rref(id).await?;
+    let d = |f: &Settlement| {
+        shr_darkpool::settlement_digest(
+            31337,
+            p.pool.address,
+            &r,
+            f.status,
+            f.old_commitment,
+            f.new_commitment,
+            f.version,
+            f.notices_digest,
+            f.twap_wad,
+        )
+    };
+    forged.signature = Bytes::from(key.sign_digest(&d(&forged))?.as_bytes().to_vec());
+    let e = pool_error(p.pool.fill(&p.chain, p.requester, &forged).await.unwrap_err());
+    assert!(matches!(e, E::InvalidProof(_)), "{e:?}");
     assert_eq!(p.state(id).await?, before);
     Ok(())
 }
@@ -303,31 +351,36 @@ async fn a_withdrawal_beyond_balance_is_refused() -> R {
         matches!(e, Error::InsufficientBalance { have: 600_000_000, want: 600_000_001, .. }),
         "{e}"
     );
-    // A valid authorisation for 1 WBTC cannot be stretched to 6.000001 WBTC or used by another.
+    // A valid proven withdrawal of 1 WBTC cannot be stretched to 6.000001 WBTC or used by
+    // another party, not even re-signed with the stolen matcher key: the proof refuses it.
     let auth = p.matcher.authorize_withdrawal(m, wbtc, 100_000_000)?;
     let before = p.state(0).await?;
-    let e = pool_error(
-        p.pool.withdraw(&p.chain, m, wbtc, U256::from(600_000_001u64), &auth).await.unwrap_err(),
-    );
+    let key = stolen_key(&p.tee)?;
+    let resign = |mut a: shr_darkpool::WithdrawalAuth| -> R<shr_darkpool::WithdrawalAuth> {
+        let d = shr_darkpool::change_digest(31337, p.pool.address, &a);
+        a.signature = Bytes::from(key.sign_digest(&d)?.as_bytes().to_vec());
+        Ok(a)
+    };
+    let stretched = shr_darkpool::WithdrawalAuth { amount: 600_000_001, ..auth.clone() };
+    let e = pool_error(p.pool.withdraw(&p.chain, m, &stretched).await.unwrap_err());
     assert!(matches!(e, E::UnregisteredMatcher(_)), "{e:?}");
-    let e = pool_error(
-        p.pool
-            .withdraw(&p.chain, p.makers[1].0, wbtc, U256::from(100_000_000u64), &auth)
-            .await
-            .unwrap_err(),
-    );
-    assert!(matches!(e, E::UnregisteredMatcher(_)), "{e:?}");
+    let e = pool_error(p.pool.withdraw(&p.chain, m, &resign(stretched)?).await.unwrap_err());
+    assert!(matches!(e, E::InvalidProof(_)), "{e:?}");
+    let other = shr_darkpool::WithdrawalAuth { party: p.makers[1].0, ..auth.clone() };
+    let e = pool_error(p.pool.withdraw(&p.chain, m, &resign(other)?).await.unwrap_err());
+    assert!(matches!(e, E::InvalidProof(_)), "{e:?}");
+    let zeroed = shr_darkpool::WithdrawalAuth { proof: [U256::ZERO; 8], ..auth.clone() };
+    let e = pool_error(p.pool.withdraw(&p.chain, m, &resign(zeroed)?).await.unwrap_err());
+    assert!(matches!(e, E::InvalidProof(_)), "{e:?}");
     assert_eq!(p.state(0).await?, before);
     // The real one goes through, once; its amount is public from here.
-    p.pool.withdraw(&p.chain, m, wbtc, U256::from(100_000_000u64), &auth).await?;
+    p.pool.withdraw(&p.chain, m, &auth).await?;
     p.matcher.confirm()?;
     assert_eq!(
         view(&p.chain, wbtc, &TestToken::balanceOfCall { account: m }).await?,
         U256::from(100_000_000u64)
     );
-    let e = pool_error(
-        p.pool.withdraw(&p.chain, m, wbtc, U256::from(100_000_000u64), &auth).await.unwrap_err(),
-    );
+    let e = pool_error(p.pool.withdraw(&p.chain, m, &auth).await.unwrap_err());
     assert!(matches!(e, E::StaleCommitment(_)), "{e:?}");
     Ok(())
 }
@@ -340,24 +393,7 @@ async fn reentrancy_is_refused() -> R {
     let auth = p.matcher.authorize_withdrawal(p.requester, token, amount)?;
     // The hostile token re-enters withdraw with the same authorisation while paying out.
     let reenter = shr_contracts::bindings::CREDarkPool::withdrawCall {
-        w: shr_contracts::bindings::CREDarkPool::Withdrawal {
-            party: p.requester,
-            token,
-            amount: U256::from(amount),
-            oldCommitment: auth.old_commitment,
-            newCommitment: auth.new_commitment,
-            version: auth.version,
-            forced: false,
-        },
-        deposits: auth
-            .deposits
-            .iter()
-            .map(|d| shr_contracts::bindings::CREDarkPool::DepositView {
-                party: d.party,
-                token: d.token,
-                seen: U256::from(d.seen),
-            })
-            .collect(),
+        c: auth.call(),
         enclaveSignature: auth.signature.clone(),
     };
     send(
@@ -369,9 +405,7 @@ async fn reentrancy_is_refused() -> R {
     .await?;
     let before = p.state(0).await?;
     let held = view(&p.chain, token, &TestToken::balanceOfCall { account: p.pool.address }).await?;
-    let e = pool_error(
-        p.pool.withdraw(&p.chain, p.requester, token, U256::from(amount), &auth).await.unwrap_err(),
-    );
+    let e = pool_error(p.pool.withdraw(&p.chain, p.requester, &auth).await.unwrap_err());
     assert!(matches!(e, E::ReentrancyGuardReentrantCall(_)), "{e:?}");
     p.matcher.abort();
     assert_eq!(p.state(0).await?, before);

@@ -3,7 +3,9 @@
 //! settlements and withdrawals, expiries and time jumps, from honest and hostile callers. After
 //! every call: the pool's token balances cover what the table can release, the chain's
 //! commitment is the enclave's (no transition without an accepted signature), and a request in
-//! a final state never changes. `SHR_FUZZ_CASES` sets the number of sequences (1,000 in CI).
+//! a final state never changes. Every transition carries a Groth16 proof, so a sequence costs
+//! about a second: `SHR_FUZZ_CASES` sets the number of sequences (24 by default, in CI; 1,000
+//! for a long run). Forged fills and withdrawals are signed with the stolen matcher key too.
 
 use std::{cell::Cell, collections::BTreeMap};
 
@@ -17,7 +19,7 @@ use shr_chain::Chain;
 use shr_contracts::{bindings::TestToken, send, view};
 use shr_darkpool::{MatcherEnclave, OrderBody, RequestStatus, seal_order, sync_deposits};
 
-use crate::contract::{Pool, TWAP, order, pool};
+use crate::contract::{Pool, TWAP, absorb_all, order, pool, stolen_key};
 
 #[derive(Debug, Clone)]
 enum Op {
@@ -123,11 +125,13 @@ async fn run(p: &mut Pool, ops: &[Op], reached: &Reached) -> Result<(), TestCase
                     requester: p.requester,
                     reply_to: p.requester_key.identity().hpke,
                     mailbox: alloy::primitives::B256::ZERO,
+                    salt: shr_zk::OrderOpening::random_salt(),
                 };
+                let hash = body.order_hash().map_err(fail)?;
                 let sealed = seal_order(&p.matcher.identity().hpke, &body).map_err(fail)?;
                 let (id, _) = p
                     .pool
-                    .request(&p.chain, p.requester, &sealed, 50, u64::from(timeout))
+                    .request(&p.chain, p.requester, (&sealed, hash), 50, u64::from(timeout))
                     .await
                     .map_err(fail)?;
                 statuses.insert(id, RequestStatus::Pending);
@@ -153,8 +157,22 @@ async fn run(p: &mut Pool, ops: &[Op], reached: &Reached) -> Result<(), TestCase
                 let r = p.pool.request_ref(&p.chain, *id).await.map_err(fail)?;
                 if let Ok((_, Some(mut s))) = p.matcher.settle(&r, sealed, TWAP, now) {
                     p.matcher.abort();
+                    s.new_commitment = B256::repeat_byte(byte % 0x20);
                     if byte % 2 == 0 {
-                        s.new_commitment = B256::repeat_byte(byte);
+                        // The stolen matcher key signs the forged root: the proof refuses it.
+                        let d = shr_darkpool::settlement_digest(
+                            31337,
+                            p.pool.address,
+                            &r,
+                            s.status,
+                            s.old_commitment,
+                            s.new_commitment,
+                            s.version,
+                            s.notices_digest,
+                            s.twap_wad,
+                        );
+                        let key = stolen_key(&p.tee).map_err(fail)?;
+                        s.signature = Bytes::from(key.sign_digest(&d).map_err(fail)?.as_bytes().to_vec());
                     } else {
                         s.signature = Bytes::from(vec![byte; 65]);
                     }
@@ -166,7 +184,7 @@ async fn run(p: &mut Pool, ops: &[Op], reached: &Reached) -> Result<(), TestCase
             Op::Withdraw { maker, amount } => {
                 let m = p.makers[maker].0;
                 if let Ok(auth) = p.matcher.authorize_withdrawal(m, wbtc, u128::from(amount)) {
-                    match p.pool.withdraw(&p.chain, m, wbtc, U256::from(amount), &auth).await {
+                    match p.pool.withdraw(&p.chain, m, &auth).await {
                         Ok(_) => {
                             p.matcher.confirm().map_err(fail)?;
                             bump(&reached.withdrawn);
@@ -177,15 +195,22 @@ async fn run(p: &mut Pool, ops: &[Op], reached: &Reached) -> Result<(), TestCase
             }
             Op::StolenWithdraw { amount } => {
                 let (c, v) = p.pool.commitment(&p.chain).await.map_err(fail)?;
-                let auth = shr_darkpool::WithdrawalAuth {
+                let mut auth = shr_darkpool::WithdrawalAuth {
+                    party: attacker,
+                    token: wbtc,
+                    amount: u128::from(amount),
                     old_commitment: c,
                     new_commitment: B256::repeat_byte(1),
                     version: v + 1,
                     forced: false,
-                    deposits: vec![],
-                    signature: Bytes::from(vec![amount as u8; 65]),
+                    proof: [U256::from(amount); 8],
+                    signature: Bytes::new(),
                 };
-                let stolen = p.pool.withdraw(&p.chain, attacker, wbtc, U256::from(amount), &auth);
+                // Signed with the stolen matcher key: only the proof stands in the way.
+                let d = shr_darkpool::change_digest(31337, p.pool.address, &auth);
+                let key = stolen_key(&p.tee).map_err(fail)?;
+                auth.signature = Bytes::from(key.sign_digest(&d).map_err(fail)?.as_bytes().to_vec());
+                let stolen = p.pool.withdraw(&p.chain, attacker, &auth);
                 prop_assert!(stolen.await.is_err(), "a forged withdrawal was accepted");
                 bump(&reached.forged_refused);
             }
@@ -201,6 +226,7 @@ async fn run(p: &mut Pool, ops: &[Op], reached: &Reached) -> Result<(), TestCase
                 p.chain.mine().await.map_err(fail)?;
                 p.chain.mine().await.map_err(fail)?;
                 sync_deposits(&mut p.matcher, &p.chain).await.map_err(fail)?;
+                absorb_all(&mut p.matcher, &p.chain, &p.pool, admin).await.map_err(fail)?;
             }
         }
         check(p, &mut statuses).await?;
@@ -213,7 +239,7 @@ fn dark_pool_invariants_hold_under_random_call_sequences() {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let p = tokio::sync::Mutex::new(rt.block_on(pool(false)).unwrap());
     let initial = p.blocking_lock().matcher.seal_state().unwrap();
-    let cases = std::env::var("SHR_FUZZ_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(1_000);
+    let cases = std::env::var("SHR_FUZZ_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(24);
     let reached = Reached::default();
     let mut runner =
         TestRunner::new(Config { cases, failure_persistence: None, ..Config::default() });
