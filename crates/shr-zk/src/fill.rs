@@ -371,3 +371,69 @@ impl ConstraintSynthesizer<Fr> for FillCircuit {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use ark_relations::gr1cs::ConstraintSystem;
+
+    use super::*;
+
+    fn satisfied(c: FillCircuit) -> bool {
+        let cs = ConstraintSystem::<Fr>::new_ref();
+        c.generate_constraints(cs.clone()).unwrap();
+        cs.is_satisfied().unwrap()
+    }
+
+    fn valid() -> (FillCircuit, BalanceTree) {
+        let mut tree = BalanceTree::default();
+        for s in 0..4 {
+            let party = Address::left_padding_from(&[s as u8 + 1]);
+            tree.set(s, Leaf { party, collateral: 1_000, payment: 0, blinding: random_blinding() }).unwrap();
+        }
+        let req = Address::repeat_byte(0xaa);
+        tree.set(16, Leaf { party: req, collateral: 0, payment: 10u128.pow(21), blinding: random_blinding() }).unwrap();
+        let twap = 2 * WAD;
+        let w = FillWitness {
+            tree: tree.clone(),
+            requester: (req, 16),
+            twap_wad: twap,
+            premium_bps: 50,
+            order: OrderOpening { size: 1_500, min_price_wad: twap, max_price_wad: 3 * WAD, min_fill: 1, salt: random_blinding() },
+            fills: vec![MakerFill { slot: 0, amount: 1_000, spread_bps: 10 }, MakerFill { slot: 2, amount: 500, spread_bps: 20 }],
+        };
+        (w.prepare().unwrap().circuit, tree)
+    }
+
+    /// The circuit itself refuses what the native checks refuse: each lie below is written
+    /// straight into a valid witness (as a prover who skips `prepare` would).
+    #[test]
+    fn lies_in_the_witness_leave_the_circuit_unsatisfied() {
+        let (c, _) = valid();
+        assert!(satisfied(c.clone()));
+        let lie = |f: &dyn Fn(&mut FillCircuit)| {
+            let mut x = c.clone();
+            f(&mut x);
+            satisfied(x)
+        };
+        // Overfill: a maker delivers more than its collateral.
+        assert!(!lie(&|x| x.makers[0].amount = Fr::from(1_001u64)));
+        // A price outside the band / not the ask of its spread.
+        assert!(!lie(&|x| x.makers[0].price = x.makers[0].price + Fr::from(1u64)));
+        // A spread above the premium.
+        assert!(!lie(&|x| x.makers[2].spread = Fr::from(51u64)));
+        // A payment rounded down (the maker short-changed) or inflated.
+        assert!(!lie(&|x| x.makers[0].payment = x.makers[0].payment - Fr::from(1u64)));
+        assert!(!lie(&|x| x.makers[2].payment = x.makers[2].payment + Fr::from(1u64)));
+        // A balance that would go below zero wraps the field and leaves the range.
+        assert!(!lie(&|x| x.requester[2] = Fr::from(1u64)));
+        // The status: FILLED claimed for a partial fill.
+        assert!(!lie(&|x| x.order[0] = Fr::from(1_501u64)));
+        // A stale or forged old root, a new root of the prover's choosing.
+        assert!(!lie(&|x| x.publics[0] = x.publics[0] + Fr::from(1u64)));
+        assert!(!lie(&|x| x.publics[1] = Fr::from(6u64)));
+        // Another order than the request's.
+        assert!(!lie(&|x| x.publics[2] = x.publics[2] + Fr::from(1u64)));
+        // The requester in a maker slot.
+        assert!(!lie(&|x| x.publics[4] = x.publics[4] - pow2(164)));
+    }
+}

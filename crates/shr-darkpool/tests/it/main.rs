@@ -4,3 +4,4 @@
 mod attacks;
 mod contract;
 mod invariants;
+mod verifier;
