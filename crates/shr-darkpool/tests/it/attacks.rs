@@ -202,7 +202,7 @@ fn deposit_log(
         amount: U256::from(amount),
         total: U256::from(total),
         exitKey: B256::ZERO,
-        slot: U256::from(20u64),
+        slot: U256::from(17u64),
     };
     let data = e.encode_log_data();
     ChainLog {
