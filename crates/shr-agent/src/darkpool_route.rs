@@ -84,7 +84,13 @@ pub async fn request(
     };
     let sealed = seal_order(matcher, &body)?;
     let (id, receipt) = pool
-        .request(chain, treasury, (&sealed, body.order_hash()?), order.premium_bps, policy.timeout_secs)
+        .request(
+            chain,
+            treasury,
+            (&sealed, body.order_hash()?),
+            order.premium_bps,
+            policy.timeout_secs,
+        )
         .await?;
     Ok((id, sealed, receipt))
 }

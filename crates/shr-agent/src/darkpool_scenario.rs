@@ -229,7 +229,8 @@ pub async fn dark_pool(
     while let Some(auth) = matcher.absorb_next()? {
         let r = pool.absorb(chain, admin, &auth).await?;
         matcher.confirm()?;
-        verify_gas = verify_gas.max(pool.change_verification_gas(chain, admin, &auth, false).await?);
+        verify_gas =
+            verify_gas.max(pool.change_verification_gas(chain, admin, &auth, false).await?);
         absorbed += 1;
         absorb_gas += r.gas_used;
         txs.push(r.tx_hash.to_string());
@@ -333,7 +334,8 @@ pub async fn dark_pool(
             _ => None,
         });
     }
-    let credit = evidence.vault_balance + U256::from(ticket.as_ref().map_or(0, |t| t.leaf.collateral));
+    let credit =
+        evidence.vault_balance + U256::from(ticket.as_ref().map_or(0, |t| t.leaf.collateral));
     let rep = don
         .round(chain, &dep, transmitter, now, |i| NodeInput::Recovered {
             inner: Box::new(NodeInput::Reading(r)),

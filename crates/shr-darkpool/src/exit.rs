@@ -12,7 +12,10 @@ use crate::{Error, ExitTicket, Result, WithdrawalAuth};
 ///
 /// # Errors
 /// [`Error::Zk`] for a ticket whose opening does not satisfy the circuit.
-pub fn prove_exit(ticket: &ExitTicket, (token, token_index): (Address, usize)) -> Result<WithdrawalAuth> {
+pub fn prove_exit(
+    ticket: &ExitTicket,
+    (token, token_index): (Address, usize),
+) -> Result<WithdrawalAuth> {
     let amount = ticket.leaf.balance(token_index);
     let change = BalanceChange {
         party: ticket.leaf.party,

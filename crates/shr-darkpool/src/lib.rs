@@ -23,8 +23,8 @@ mod pool;
 mod service;
 mod twap;
 
-pub use exit::prove_exit;
 pub use error::{Error, Result};
+pub use exit::prove_exit;
 pub use matcher::{DEFAULT_FINALITY_DEPTH, MatcherEnclave, Reconciled, STATE_INFO};
 pub use matching::{
     Fill, MakerCommitment, MatchOutcome, MatchStatus, Order, ask_wad, match_order, payment,

@@ -33,12 +33,10 @@ use shr_zk::{BalanceChange, BalanceTree, ChangeKind, MAKER_SLOTS, UpdateWitness}
 
 use crate::{
     Error, FILL_INFO, FillNotice, MAKER_INFO, MATCHER_PROGRAM, MakerBody, MakerCommitment,
-    MatchOutcome, MatchStatus, ORDER_INFO, OrderBody, Registration, RequestRef, Result,
-    Settlement, WithdrawalAuth, change_digest, mailbox_key, match_order, messages::seal_kind,
+    MatchOutcome, MatchStatus, ORDER_INFO, OrderBody, Registration, RequestRef, Result, Settlement,
+    WithdrawalAuth, change_digest, mailbox_key, match_order, messages::seal_kind,
     settlement_digest,
 };
-
-
 
 /// HPKE context of the matcher's state sealed at rest.
 pub const STATE_INFO: &str = "shr/darkpool/matcher-state/v1";
@@ -322,7 +320,8 @@ impl MatcherEnclave {
             return Ok((outcome, None));
         }
         // The proof opens the request's Poseidon order commitment and uses the chain's premium.
-        if body.order_hash()? != request.order_hash || body.order.premium_bps != request.premium_bps {
+        if body.order_hash()? != request.order_hash || body.order.premium_bps != request.premium_bps
+        {
             return Err(Error::OrderMismatch { request_id });
         }
         let rslot = next
@@ -338,7 +337,8 @@ impl MatcherEnclave {
                 .find(|(m, ..)| m.maker == f.maker)
                 .ok_or(Error::StateMismatch("a fill from an unknown maker"))?;
             fills.push(shr_zk::MakerFill {
-                slot: maker_slot(&f.maker).ok_or(Error::StateMismatch("a fill from a maker without a slot"))?,
+                slot: maker_slot(&f.maker)
+                    .ok_or(Error::StateMismatch("a fill from a maker without a slot"))?,
                 amount: u64::try_from(f.amount).map_err(|_| Error::Overflow("fill"))?,
                 spread_bps: m.spread_bps,
             });
@@ -360,7 +360,9 @@ impl MatcherEnclave {
             },
             e => Error::Zk(e),
         })?;
-        if U256::from(prepared.payment) != outcome.payment || u128::from(prepared.total) != outcome.filled {
+        if U256::from(prepared.payment) != outcome.payment
+            || u128::from(prepared.total) != outcome.filled
+        {
             return Err(Error::StateMismatch("the proof's fills differ from the match"));
         }
         // The keys are made once per process; the proving time excludes that setup.

@@ -63,7 +63,8 @@ impl OrderBody {
     /// [`Error::InvalidOrder`] for a size or minimum fill beyond 64 bits.
     pub fn opening(&self) -> Result<shr_zk::OrderOpening> {
         let u64_of = |field: &'static str, v: u128| {
-            u64::try_from(v).map_err(|_| Error::InvalidOrder { field, value: "beyond 64 bits".into() })
+            u64::try_from(v)
+                .map_err(|_| Error::InvalidOrder { field, value: "beyond 64 bits".into() })
         };
         Ok(shr_zk::OrderOpening {
             size: u64_of("size", self.order.size)?,

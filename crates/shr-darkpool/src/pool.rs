@@ -298,7 +298,12 @@ impl DarkPool {
     /// # Errors
     /// `InvalidProof` (a proof for another amount or party), `UnregisteredMatcher`,
     /// `StaleCommitment`, `NotForced`.
-    pub async fn withdraw(&self, chain: &dyn Chain, from: Address, auth: &WithdrawalAuth) -> Result<Receipt> {
+    pub async fn withdraw(
+        &self,
+        chain: &dyn Chain,
+        from: Address,
+        auth: &WithdrawalAuth,
+    ) -> Result<Receipt> {
         self.withdraw_for(chain, from, auth).await
     }
 
@@ -312,7 +317,8 @@ impl DarkPool {
         relayer: Address,
         auth: &WithdrawalAuth,
     ) -> Result<Receipt> {
-        let call = CREDarkPool::withdrawCall { c: auth.call(), enclaveSignature: auth.signature.clone() };
+        let call =
+            CREDarkPool::withdrawCall { c: auth.call(), enclaveSignature: auth.signature.clone() };
         Ok(send(chain, relayer, self.address, &call).await?)
     }
 
@@ -321,8 +327,16 @@ impl DarkPool {
     /// # Errors
     /// `UncoveredDeposit` (more than the chain recorded), `InvalidProof`, `StaleCommitment`,
     /// `BadVersion`, `UnregisteredMatcher`.
-    pub async fn absorb(&self, chain: &dyn Chain, from: Address, auth: &WithdrawalAuth) -> Result<Receipt> {
-        let call = CREDarkPool::absorbDepositCall { c: auth.call(), enclaveSignature: auth.signature.clone() };
+    pub async fn absorb(
+        &self,
+        chain: &dyn Chain,
+        from: Address,
+        auth: &WithdrawalAuth,
+    ) -> Result<Receipt> {
+        let call = CREDarkPool::absorbDepositCall {
+            c: auth.call(),
+            enclaveSignature: auth.signature.clone(),
+        };
         Ok(send(chain, from, self.address, &call).await?)
     }
 
@@ -332,7 +346,12 @@ impl DarkPool {
     ///
     /// # Errors
     /// [`crate::Error::StateMismatch`] when the verifier refuses the proof; contract errors.
-    pub async fn fill_verification_gas(&self, chain: &dyn Chain, from: Address, s: &Settlement) -> Result<u64> {
+    pub async fn fill_verification_gas(
+        &self,
+        chain: &dyn Chain,
+        from: Address,
+        s: &Settlement,
+    ) -> Result<u64> {
         let verifier = view(chain, self.address, &CREDarkPool::fillVerifierCall {}).await?;
         let settlement = CREDarkPool::Settlement {
             status: s.status,
@@ -343,9 +362,11 @@ impl DarkPool {
             twapWad: s.twap_wad,
             proof: s.proof,
         };
-        let call = CREDarkPool::fillInputsCall { requestId: U256::from(s.request_id), s: settlement };
+        let call =
+            CREDarkPool::fillInputsCall { requestId: U256::from(s.request_id), s: settlement };
         let input = view(chain, self.address, &call).await?;
-        let verify = shr_contracts::bindings::FillVerifier::verifyProofCall { proof: s.proof, input };
+        let verify =
+            shr_contracts::bindings::FillVerifier::verifyProofCall { proof: s.proof, input };
         if !view(chain, verifier, &verify).await? {
             return Err(crate::Error::StateMismatch("the fill verifier refuses the proof"));
         }
@@ -367,9 +388,12 @@ impl DarkPool {
         let verifier = view(chain, self.address, &CREDarkPool::updateVerifierCall {}).await?;
         let call = CREDarkPool::changeInputsCall { c: auth.call(), withdrawal };
         let input = view(chain, self.address, &call).await?;
-        let verify = shr_contracts::bindings::UpdateVerifier::verifyProofCall { proof: auth.proof, input };
+        let verify =
+            shr_contracts::bindings::UpdateVerifier::verifyProofCall { proof: auth.proof, input };
         if !view(chain, verifier, &verify).await? {
-            return Err(crate::Error::StateMismatch("the balance-change verifier refuses the proof"));
+            return Err(crate::Error::StateMismatch(
+                "the balance-change verifier refuses the proof",
+            ));
         }
         execution_gas(chain, from, verifier, &verify).await
     }
@@ -378,8 +402,14 @@ impl DarkPool {
     ///
     /// # Errors
     /// Contract errors.
-    pub async fn deposits_of(&self, chain: &dyn Chain, party: Address, token: Address) -> Result<(U256, U256)> {
-        let t = view(chain, self.address, &CREDarkPool::depositedTotalCall { party, token }).await?;
+    pub async fn deposits_of(
+        &self,
+        chain: &dyn Chain,
+        party: Address,
+        token: Address,
+    ) -> Result<(U256, U256)> {
+        let t =
+            view(chain, self.address, &CREDarkPool::depositedTotalCall { party, token }).await?;
         let a = view(chain, self.address, &CREDarkPool::absorbedTotalCall { party, token }).await?;
         Ok((t, a))
     }

@@ -287,7 +287,10 @@ mod tests {
         // An inflated amount, another blinding, another slot: the opening no longer leads to
         // the root (a stolen matcher key signs nothing that would help).
         for lie in [
-            ExitTicket { leaf: shr_zk::Leaf { collateral: t.leaf.collateral * 10, ..t.leaf }, ..t.clone() },
+            ExitTicket {
+                leaf: shr_zk::Leaf { collateral: t.leaf.collateral * 10, ..t.leaf },
+                ..t.clone()
+            },
             ExitTicket { leaf: t.leaf.reblinded(), ..t.clone() },
             ExitTicket { slot: 17, ..t.clone() },
             ExitTicket { siblings: vec![B256::ZERO; shr_zk::DEPTH], ..t.clone() },

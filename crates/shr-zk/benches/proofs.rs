@@ -3,12 +3,14 @@
 //! `cargo bench -p shr-zk --bench proofs`. Gas is measured on chain by the scenario and the
 //! verifier tests (docs/PERFORMANCE.md).
 
+#![allow(missing_docs)]
+
 use alloy_primitives::Address;
 use ark_serialize::{CanonicalSerialize, Compress};
 use criterion::{Criterion, criterion_group, criterion_main};
 use shr_zk::{
-    BalanceChange, BalanceTree, ChangeKind, CircuitKind, FillWitness, Leaf, MAKER_SLOTS,
-    MakerFill, OrderOpening, UpdateWitness, constraints, keys, prove, random_blinding,
+    BalanceChange, BalanceTree, ChangeKind, CircuitKind, FillWitness, Leaf, MAKER_SLOTS, MakerFill,
+    OrderOpening, UpdateWitness, constraints, keys, prove, random_blinding,
 };
 
 const TWAP: u128 = 158_000_000_000_000_000_000_000_000_000;
@@ -17,8 +19,11 @@ fn tree() -> BalanceTree {
     let mut t = BalanceTree::default();
     for s in 0..MAKER_SLOTS {
         let party = Address::left_padding_from(&[0x10, s as u8 + 1]);
-        t.set(s, Leaf { party, collateral: 10_000_000_000, payment: 0, blinding: random_blinding() })
-            .unwrap();
+        t.set(
+            s,
+            Leaf { party, collateral: 10_000_000_000, payment: 0, blinding: random_blinding() },
+        )
+        .unwrap();
     }
     let r = Leaf {
         party: Address::repeat_byte(0xaa),
@@ -44,7 +49,11 @@ fn fill(n: usize) -> FillWitness {
             salt: random_blinding(),
         },
         fills: (0..n)
-            .map(|i| MakerFill { slot: i * 2 % MAKER_SLOTS + i / 8, amount: 1_000_000_000, spread_bps: 5 * i as u32 })
+            .map(|i| MakerFill {
+                slot: i * 2 % MAKER_SLOTS + i / 8,
+                amount: 1_000_000_000,
+                spread_bps: 5 * i as u32,
+            })
             .collect(),
     }
 }

@@ -92,7 +92,8 @@ pub struct MakerFill {
 
 /// A maker's ask: `ceil(twap * (10_000 + spread) / 10_000)`, wad (the matching policy's).
 pub fn ask(twap_wad: u128, spread_bps: u32) -> Result<u128> {
-    let v = (U256::from(twap_wad) * U256::from(BPS + u64::from(spread_bps))).div_ceil(U256::from(BPS));
+    let v =
+        (U256::from(twap_wad) * U256::from(BPS + u64::from(spread_bps))).div_ceil(U256::from(BPS));
     u128::try_from(v).map_err(|_| Error::Range("ask"))
 }
 
@@ -172,7 +173,8 @@ impl FillWitness {
             amount[f.slot] = f.amount;
             spread[f.slot] = Some(f.spread_bps);
         }
-        let default_spread = self.fills.first().map(|f| f.spread_bps).ok_or(Error::Fill("no fill"))?;
+        let default_spread =
+            self.fills.first().map(|f| f.spread_bps).ok_or(Error::Fill("no fill"))?;
         let mut tree = self.tree.clone();
         let (mut total, mut payment) = (0u64, 0u128);
         let mut makers = Vec::with_capacity(MAKER_SLOTS);
@@ -188,7 +190,10 @@ impl FillWitness {
             }
             let a = amount[slot];
             let p = pay(a, price)?;
-            let c = old.collateral.checked_sub(a).ok_or(Error::Fill("fill above the maker's collateral"))?;
+            let c = old
+                .collateral
+                .checked_sub(a)
+                .ok_or(Error::Fill("fill above the maker's collateral"))?;
             let new = Leaf {
                 collateral: c,
                 payment: old.payment.checked_add(p).ok_or(Error::Range("maker payment"))?,
@@ -214,7 +219,10 @@ impl FillWitness {
         }
         let filled = total == o.size;
         let r_new = Leaf {
-            collateral: r_old.collateral.checked_add(total).ok_or(Error::Range("requester collateral"))?,
+            collateral: r_old
+                .collateral
+                .checked_add(total)
+                .ok_or(Error::Range("requester collateral"))?,
             payment: r_old
                 .payment
                 .checked_sub(payment)
@@ -299,7 +307,8 @@ impl ConstraintSynthesizer<Fr> for FillCircuit {
         // The requester's slot is in the right subtree (not a maker slot).
         rindex[DEPTH - 1].enforce_equal(&ark_r1cs_std::boolean::Boolean::TRUE)?;
 
-        let order: Vec<FpVar<Fr>> = self.order.iter().map(|v| c.witness(*v)).collect::<Result<_, _>>()?;
+        let order: Vec<FpVar<Fr>> =
+            self.order.iter().map(|v| c.witness(*v)).collect::<Result<_, _>>()?;
         hash_var(&cs, &order)?.enforce_equal(order_hash)?;
         let (size, min_price, max_price, min_fill) = (&order[0], &order[1], &order[2], &order[3]);
 
@@ -308,7 +317,8 @@ impl ConstraintSynthesizer<Fr> for FillCircuit {
         let (mut old_leaves, mut new_leaves) = (Vec::new(), Vec::new());
         let (mut total, mut payment) = (FpVar::zero(), FpVar::zero());
         for m in &self.makers {
-            let old: Vec<FpVar<Fr>> = m.old.iter().map(|v| c.witness(*v)).collect::<Result<_, _>>()?;
+            let old: Vec<FpVar<Fr>> =
+                m.old.iter().map(|v| c.witness(*v)).collect::<Result<_, _>>()?;
             let amount = c.witness(m.amount)?;
             let spread = c.witness(m.spread)?;
             let price = c.witness(m.price)?;
@@ -345,25 +355,32 @@ impl ConstraintSynthesizer<Fr> for FillCircuit {
         c.range(&(&total - FpVar::one()), 64)?;
 
         // The requester receives the collateral and pays.
-        let r_old: Vec<FpVar<Fr>> = self.requester.iter().map(|v| c.witness(*v)).collect::<Result<_, _>>()?;
+        let r_old: Vec<FpVar<Fr>> =
+            self.requester.iter().map(|v| c.witness(*v)).collect::<Result<_, _>>()?;
         r_old[0].enforce_equal(requester)?;
         let r_new_c = &r_old[1] + &total;
         let r_new_p = &r_old[2] - &payment;
         c.range(&r_new_c, 64)?;
         c.range(&r_new_p, 128)?;
         let r_new_b = c.witness(self.requester_new_blinding)?;
-        let siblings: Vec<FpVar<Fr>> = self.siblings.iter().map(|v| c.witness(*v)).collect::<Result<_, _>>()?;
+        let siblings: Vec<FpVar<Fr>> =
+            self.siblings.iter().map(|v| c.witness(*v)).collect::<Result<_, _>>()?;
         let r_old_leaf = hash_var(&cs, &r_old)?;
         let r_new_leaf = hash_var(&cs, &[requester.clone(), r_new_c, r_new_p, r_new_b])?;
 
         let subtree = |leaves: Vec<FpVar<Fr>>| -> Result<FpVar<Fr>, SynthesisError> {
             let mut level = leaves;
             while level.len() > 1 {
-                level = level.chunks(2).map(|p| hash_var(&cs, &[p[0].clone(), p[1].clone()])).collect::<Result<_, _>>()?;
+                level = level
+                    .chunks(2)
+                    .map(|p| hash_var(&cs, &[p[0].clone(), p[1].clone()]))
+                    .collect::<Result<_, _>>()?;
             }
             Ok(level.remove(0))
         };
-        for (leaves, r_leaf, root) in [(old_leaves, r_old_leaf, old_root), (new_leaves, r_new_leaf, new_root)] {
+        for (leaves, r_leaf, root) in
+            [(old_leaves, r_old_leaf, old_root), (new_leaves, r_new_leaf, new_root)]
+        {
             let makers_root = subtree(leaves)?;
             let right = c.root(&r_leaf, &rindex[..DEPTH - 1], &siblings)?;
             hash_var(&cs, &[makers_root, right])?.enforce_equal(root)?;
@@ -388,18 +405,37 @@ mod tests {
         let mut tree = BalanceTree::default();
         for s in 0..4 {
             let party = Address::left_padding_from(&[s as u8 + 1]);
-            tree.set(s, Leaf { party, collateral: 1_000, payment: 0, blinding: random_blinding() }).unwrap();
+            tree.set(s, Leaf { party, collateral: 1_000, payment: 0, blinding: random_blinding() })
+                .unwrap();
         }
         let req = Address::repeat_byte(0xaa);
-        tree.set(16, Leaf { party: req, collateral: 0, payment: 10u128.pow(21), blinding: random_blinding() }).unwrap();
+        tree.set(
+            16,
+            Leaf {
+                party: req,
+                collateral: 0,
+                payment: 10u128.pow(21),
+                blinding: random_blinding(),
+            },
+        )
+        .unwrap();
         let twap = 2 * WAD;
         let w = FillWitness {
             tree: tree.clone(),
             requester: (req, 16),
             twap_wad: twap,
             premium_bps: 50,
-            order: OrderOpening { size: 1_500, min_price_wad: twap, max_price_wad: 3 * WAD, min_fill: 1, salt: random_blinding() },
-            fills: vec![MakerFill { slot: 0, amount: 1_000, spread_bps: 10 }, MakerFill { slot: 2, amount: 500, spread_bps: 20 }],
+            order: OrderOpening {
+                size: 1_500,
+                min_price_wad: twap,
+                max_price_wad: 3 * WAD,
+                min_fill: 1,
+                salt: random_blinding(),
+            },
+            fills: vec![
+                MakerFill { slot: 0, amount: 1_000, spread_bps: 10 },
+                MakerFill { slot: 2, amount: 500, spread_bps: 20 },
+            ],
         };
         (w.prepare().unwrap().circuit, tree)
     }
@@ -407,6 +443,7 @@ mod tests {
     /// The circuit itself refuses what the native checks refuse: each lie below is written
     /// straight into a valid witness (as a prover who skips `prepare` would).
     #[test]
+    #[allow(clippy::assign_op_pattern)]
     fn lies_in_the_witness_leave_the_circuit_unsatisfied() {
         let (c, _) = valid();
         assert!(satisfied(c.clone()));

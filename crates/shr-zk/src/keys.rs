@@ -97,16 +97,22 @@ pub fn keys(kind: CircuitKind) -> &'static Keys {
         CircuitKind::Fill => &FILL,
         CircuitKind::Update => &UPDATE,
     };
-    cell.get_or_init(|| quiet(|| {
-        let mut rng = ChaCha20Rng::from_seed(kind.seed());
-        let (pk, vk) = match kind {
-            CircuitKind::Fill => Groth16::<Bn254>::circuit_specific_setup(FillCircuit::default(), &mut rng),
-            CircuitKind::Update => Groth16::<Bn254>::circuit_specific_setup(UpdateCircuit::default(), &mut rng),
-        }
-        .expect("setup of a fixed circuit");
-        let pvk = Groth16::<Bn254>::process_vk(&vk).expect("process a fresh key");
-        Keys { pk, pvk }
-    }))
+    cell.get_or_init(|| {
+        quiet(|| {
+            let mut rng = ChaCha20Rng::from_seed(kind.seed());
+            let (pk, vk) = match kind {
+                CircuitKind::Fill => {
+                    Groth16::<Bn254>::circuit_specific_setup(FillCircuit::default(), &mut rng)
+                }
+                CircuitKind::Update => {
+                    Groth16::<Bn254>::circuit_specific_setup(UpdateCircuit::default(), &mut rng)
+                }
+            }
+            .expect("setup of a fixed circuit");
+            let pvk = Groth16::<Bn254>::process_vk(&vk).expect("process a fresh key");
+            Keys { pk, pvk }
+        })
+    })
 }
 
 /// A proof as `CREDarkPool` takes it: `[A.x, A.y, B.x.c1, B.x.c0, B.y.c1, B.y.c0, C.x, C.y]`
@@ -118,7 +124,10 @@ pub type ProofWords = [U256; 8];
 ///
 /// # Errors
 /// [`Error::Unsatisfied`]; [`Error::Synthesis`].
-pub fn prove<C: ConstraintSynthesizer<Fr> + Clone>(kind: CircuitKind, circuit: C) -> Result<ProofWords> {
+pub fn prove<C: ConstraintSynthesizer<Fr> + Clone>(
+    kind: CircuitKind,
+    circuit: C,
+) -> Result<ProofWords> {
     let keys = keys(kind);
     quiet(|| prove_quiet(kind, keys, circuit))
 }
@@ -148,7 +157,8 @@ pub fn verify(kind: CircuitKind, publics: &[Fr], proof: &ProofWords) -> Result<b
     if publics.len() != kind.inputs() {
         return Ok(false);
     }
-    Groth16::<Bn254>::verify_with_processed_vk(&keys(kind).pvk, publics, &p).map_err(Error::Synthesis)
+    Groth16::<Bn254>::verify_with_processed_vk(&keys(kind).pvk, publics, &p)
+        .map_err(Error::Synthesis)
 }
 
 /// Number of constraints of `kind`'s circuit.

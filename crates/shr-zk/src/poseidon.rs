@@ -69,7 +69,10 @@ pub fn hash(inputs: &[Fr]) -> Result<Fr> {
 ///
 /// # Errors
 /// Synthesis errors; [`SynthesisError::Unsatisfiable`] for an unsupported width.
-pub(crate) fn hash_var(cs: &ConstraintSystemRef<Fr>, inputs: &[FpVar<Fr>]) -> Result<FpVar<Fr>, SynthesisError> {
+pub(crate) fn hash_var(
+    cs: &ConstraintSystemRef<Fr>,
+    inputs: &[FpVar<Fr>],
+) -> Result<FpVar<Fr>, SynthesisError> {
     let cfg = config(inputs.len()).map_err(|_| SynthesisError::Unsatisfiable)?;
     let mut sponge = PoseidonSpongeVar::new(cs.clone(), cfg);
     let mut state = Vec::with_capacity(inputs.len() + 1);

@@ -36,10 +36,29 @@ pub fn verifier_source(kind: CircuitKind) -> String {
         "/// @dev The key comes from a single-party setup with a public seed: `DEV_SETUP` is true and\n///      `CREDarkPool` refuses this verifier outside a development chain."
     );
     let _ = writeln!(s, "contract {name} {{");
-    let _ = writeln!(s, "    /// @notice True: the key's toxic waste is public (development chains only).");
+    let _ = writeln!(
+        s,
+        "    /// @notice True: the key's toxic waste is public (development chains only)."
+    );
     let _ = writeln!(s, "    bool public constant DEV_SETUP = true;");
-    let _ = writeln!(s, "    uint256 internal constant R = {};", U256::from_str_radix("21888242871839275222246405745257275088548364400416034343698204186575808495617", 10).unwrap_or_default());
-    let _ = writeln!(s, "    uint256 internal constant Q = {};\n", U256::from_str_radix("21888242871839275222246405745257275088696311157297823662689037894645226208583", 10).unwrap_or_default());
+    let _ = writeln!(
+        s,
+        "    uint256 internal constant R = {};",
+        U256::from_str_radix(
+            "21888242871839275222246405745257275088548364400416034343698204186575808495617",
+            10
+        )
+        .unwrap_or_default()
+    );
+    let _ = writeln!(
+        s,
+        "    uint256 internal constant Q = {};\n",
+        U256::from_str_radix(
+            "21888242871839275222246405745257275088696311157297823662689037894645226208583",
+            10
+        )
+        .unwrap_or_default()
+    );
     let g1 = |s: &mut String, n: &str, w: [U256; 2]| {
         let _ = writeln!(s, "    uint256 internal constant {n}_X = {};", w[0]);
         let _ = writeln!(s, "    uint256 internal constant {n}_Y = {};", w[1]);
@@ -68,7 +87,12 @@ pub fn verifier_source(kind: CircuitKind) -> String {
     let _ = writeln!(s, "        bool ok = true;");
     for i in 0..n {
         let _ = writeln!(s, "        if (input[{i}] >= R) return false;");
-        let _ = writeln!(s, "        ok = ok && _mulAdd(acc, IC{}_X, IC{}_Y, input[{i}]);", i + 1, i + 1);
+        let _ = writeln!(
+            s,
+            "        ok = ok && _mulAdd(acc, IC{}_X, IC{}_Y, input[{i}]);",
+            i + 1,
+            i + 1
+        );
     }
     let _ = writeln!(s, "        if (!ok) return false;");
     let _ = writeln!(s, "        if (proof[1] >= Q || proof[0] >= Q) return false;");
@@ -86,8 +110,14 @@ pub fn verifier_source(kind: CircuitKind) -> String {
     let _ = writeln!(s, "        }}");
     let _ = writeln!(s, "        return success && out[0] == 1;");
     let _ = writeln!(s, "    }}\n");
-    let _ = writeln!(s, "    /// @dev acc += s * (x, y) with the ecMul and ecAdd precompiles; false if either fails.");
-    let _ = writeln!(s, "    function _mulAdd(uint256[2] memory acc, uint256 x, uint256 y, uint256 scalar) private view returns (bool ok) {{");
+    let _ = writeln!(
+        s,
+        "    /// @dev acc += s * (x, y) with the ecMul and ecAdd precompiles; false if either fails."
+    );
+    let _ = writeln!(
+        s,
+        "    function _mulAdd(uint256[2] memory acc, uint256 x, uint256 y, uint256 scalar) private view returns (bool ok) {{"
+    );
     let _ = writeln!(s, "        assembly {{");
     let _ = writeln!(s, "            let m := mload(0x40)");
     let _ = writeln!(s, "            mstore(m, x)");

@@ -43,12 +43,12 @@ impl Leaf {
     /// # Errors
     /// [`Error::Blinding`] for a blinding not below the field modulus.
     pub fn commitment(&self) -> Result<Fr> {
-        Ok(hash(&[
+        hash(&[
             address_fe(self.party),
             Fr::from(self.collateral),
             Fr::from(self.payment),
             blinding_fe(self.blinding)?,
-        ])?)
+        ])
     }
 
     /// The same leaf under a fresh random blinding.
@@ -188,7 +188,12 @@ mod tests {
     #[test]
     fn paths_lead_to_the_root_and_bind_the_leaf() {
         let mut t = BalanceTree::default();
-        let a = Leaf { party: Address::repeat_byte(7), collateral: 5, payment: 9, blinding: random_blinding() };
+        let a = Leaf {
+            party: Address::repeat_byte(7),
+            collateral: 5,
+            payment: 9,
+            blinding: random_blinding(),
+        };
         t.set(3, a).unwrap();
         t.set(20, a.reblinded()).unwrap();
         let root = t.root().unwrap();

@@ -190,7 +190,8 @@ impl ConstraintSynthesizer<Fr> for UpdateCircuit {
         let act = c.unpack(&action, &[128, 1, 1, 1])?;
         let (amount, token, withdraw, forced) = (&act[0], &act[1], &act[2], &act[3]);
 
-        let old: Vec<FpVar<Fr>> = self.old.iter().map(|v| c.witness(*v)).collect::<Result<_, _>>()?;
+        let old: Vec<FpVar<Fr>> =
+            self.old.iter().map(|v| c.witness(*v)).collect::<Result<_, _>>()?;
         let (old_party, old_c, old_p) = (&old[0], &old[1], &old[2]);
         let siblings: Vec<FpVar<Fr>> =
             self.siblings.iter().map(|v| c.witness(*v)).collect::<Result<_, _>>()?;

@@ -79,7 +79,13 @@ impl Agent<'_> {
                     self.save(id, observed_at, &next).await?;
                     next
                 }
-                State::DarkPoolRequesting { deficit, size, attempt, order_hash, order_poseidon } => {
+                State::DarkPoolRequesting {
+                    deficit,
+                    size,
+                    attempt,
+                    order_hash,
+                    order_poseidon,
+                } => {
                     let sealed =
                         Sealed(self.store.sealed("order-pending", id).await?.unwrap_or_default());
                     let found =

@@ -172,7 +172,8 @@ async fn run(p: &mut Pool, ops: &[Op], reached: &Reached) -> Result<(), TestCase
                             s.twap_wad,
                         );
                         let key = stolen_key(&p.tee).map_err(fail)?;
-                        s.signature = Bytes::from(key.sign_digest(&d).map_err(fail)?.as_bytes().to_vec());
+                        s.signature =
+                            Bytes::from(key.sign_digest(&d).map_err(fail)?.as_bytes().to_vec());
                     } else {
                         s.signature = Bytes::from(vec![byte; 65]);
                     }
@@ -209,7 +210,8 @@ async fn run(p: &mut Pool, ops: &[Op], reached: &Reached) -> Result<(), TestCase
                 // Signed with the stolen matcher key: only the proof stands in the way.
                 let d = shr_darkpool::change_digest(31337, p.pool.address, &auth);
                 let key = stolen_key(&p.tee).map_err(fail)?;
-                auth.signature = Bytes::from(key.sign_digest(&d).map_err(fail)?.as_bytes().to_vec());
+                auth.signature =
+                    Bytes::from(key.sign_digest(&d).map_err(fail)?.as_bytes().to_vec());
                 let stolen = p.pool.withdraw(&p.chain, attacker, &auth);
                 prop_assert!(stolen.await.is_err(), "a forged withdrawal was accepted");
                 bump(&reached.forged_refused);

@@ -27,14 +27,32 @@ fn word(f: Fr) -> U256 {
 fn proofs() -> R<Vec<(CircuitKind, Vec<Fr>, ProofWords)>> {
     let mut tree = BalanceTree::default();
     let party = Address::repeat_byte(0x42);
-    let change = BalanceChange { party, slot: 20, token: 1, amount: 10u128.pow(21), kind: ChangeKind::Deposit };
-    let w = UpdateWitness { change, old: *tree.leaf(20)?, new_blinding: random_blinding(), siblings: tree.path(20)? };
+    let change = BalanceChange {
+        party,
+        slot: 20,
+        token: 1,
+        amount: 10u128.pow(21),
+        kind: ChangeKind::Deposit,
+    };
+    let w = UpdateWitness {
+        change,
+        old: *tree.leaf(20)?,
+        new_blinding: random_blinding(),
+        siblings: tree.path(20)?,
+    };
     let (circuit, old, new) = w.circuit()?;
-    let update = (CircuitKind::Update, change.public_inputs(old, new)?, prove(CircuitKind::Update, circuit)?);
+    let update = (
+        CircuitKind::Update,
+        change.public_inputs(old, new)?,
+        prove(CircuitKind::Update, circuit)?,
+    );
     tree.set(20, w.new_leaf()?)?;
     for s in 0..3 {
         let maker = Address::left_padding_from(&[s as u8 + 1]);
-        tree.set(s, Leaf { party: maker, collateral: 50_000, payment: 0, blinding: random_blinding() })?;
+        tree.set(
+            s,
+            Leaf { party: maker, collateral: 50_000, payment: 0, blinding: random_blinding() },
+        )?;
     }
     let twap = 2 * 10u128.pow(29);
     let fill = FillWitness {
@@ -42,15 +60,30 @@ fn proofs() -> R<Vec<(CircuitKind, Vec<Fr>, ProofWords)>> {
         requester: (party, 20),
         twap_wad: twap,
         premium_bps: 30,
-        order: OrderOpening { size: 60_000, min_price_wad: twap, max_price_wad: twap * 2, min_fill: 1, salt: random_blinding() },
-        fills: vec![MakerFill { slot: 0, amount: 50_000, spread_bps: 5 }, MakerFill { slot: 1, amount: 10_000, spread_bps: 30 }],
+        order: OrderOpening {
+            size: 60_000,
+            min_price_wad: twap,
+            max_price_wad: twap * 2,
+            min_fill: 1,
+            salt: random_blinding(),
+        },
+        fills: vec![
+            MakerFill { slot: 0, amount: 50_000, spread_bps: 5 },
+            MakerFill { slot: 1, amount: 10_000, spread_bps: 30 },
+        ],
     }
     .prepare()?;
     let proof = prove(CircuitKind::Fill, fill.circuit)?;
     Ok(vec![update, (CircuitKind::Fill, fill.publics, proof)])
 }
 
-async fn solidity<C: Chain>(chain: &C, at: (Address, Address), kind: CircuitKind, publics: &[Fr], proof: &ProofWords) -> R<bool> {
+async fn solidity<C: Chain>(
+    chain: &C,
+    at: (Address, Address),
+    kind: CircuitKind,
+    publics: &[Fr],
+    proof: &ProofWords,
+) -> R<bool> {
     let input: Vec<U256> = publics.iter().map(|f| word(*f)).collect();
     Ok(match kind {
         CircuitKind::Fill => {

@@ -17,9 +17,15 @@ fn tree() -> BalanceTree {
     let mut t = BalanceTree::default();
     for s in 0..MAKER_SLOTS {
         let party = Address::left_padding_from(&[0x10, s as u8 + 1]);
-        t.set(s, Leaf { party, collateral: 100_000_000, payment: 0, blinding: random_blinding() }).unwrap();
+        t.set(s, Leaf { party, collateral: 100_000_000, payment: 0, blinding: random_blinding() })
+            .unwrap();
     }
-    let r = Leaf { party: requester(), collateral: 0, payment: 500 * 10u128.pow(18), blinding: random_blinding() };
+    let r = Leaf {
+        party: requester(),
+        collateral: 0,
+        payment: 500 * 10u128.pow(18),
+        blinding: random_blinding(),
+    };
     t.set(REQ_SLOT, r).unwrap();
     t
 }
@@ -41,7 +47,9 @@ fn witness(fills: usize, size: u64) -> FillWitness {
         twap_wad: TWAP,
         premium_bps: 50,
         order: order(size),
-        fills: (0..fills).map(|i| MakerFill { slot: i * 2, amount: 10_000_000, spread_bps: 10 + i as u32 }).collect(),
+        fills: (0..fills)
+            .map(|i| MakerFill { slot: i * 2, amount: 10_000_000, spread_bps: 10 + i as u32 })
+            .collect(),
     }
 }
 
@@ -118,7 +126,13 @@ fn deposit_withdraw_and_forced_exit_prove_and_overdraw_does_not() {
     assert_eq!(t.leaf(20).unwrap().payment, 0);
     // A slot held by another party cannot be moved by this one.
     let w = UpdateWitness {
-        change: BalanceChange { party: Address::repeat_byte(1), slot: 20, token: 1, amount: 0, kind: ChangeKind::Deposit },
+        change: BalanceChange {
+            party: Address::repeat_byte(1),
+            slot: 20,
+            token: 1,
+            amount: 0,
+            kind: ChangeKind::Deposit,
+        },
         old: *t.leaf(20).unwrap(),
         new_blinding: B256::ZERO,
         siblings: t.path(20).unwrap(),
