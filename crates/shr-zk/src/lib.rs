@@ -1,6 +1,7 @@
 //! Validity proofs for the dark pool: every balance change of `CREDarkPool` is a Groth16 proof
 //! on bn254 that the chain verifies with its pairing precompiles, so a stolen matcher key can
-//! neither create balance nor move it.
+//! neither create balance nor double-credit, stretch or redirect one (makers' spreads and the
+//! fill's TWAP are not bound yet: docs/SECURITY.md, finding 12).
 //!
 //! - [`BalanceTree`]: each party's balances are a Poseidon leaf (circom parameters, as
 //!   `light-poseidon` and circomlib use) in a Merkle tree of fixed depth whose root the pool
