@@ -277,6 +277,21 @@ pub struct WithdrawalAuth {
     pub signature: Bytes,
 }
 
+impl Settlement {
+    /// The contract's `Settlement` struct.
+    pub fn call(&self) -> shr_contracts::bindings::CREDarkPool::Settlement {
+        shr_contracts::bindings::CREDarkPool::Settlement {
+            status: self.status,
+            oldCommitment: self.old_commitment,
+            newCommitment: self.new_commitment,
+            version: self.version,
+            noticesDigest: self.notices_digest,
+            twapWad: self.twap_wad,
+            proof: self.proof,
+        }
+    }
+}
+
 impl WithdrawalAuth {
     /// The contract's `Change` struct.
     pub fn call(&self) -> shr_contracts::bindings::CREDarkPool::Change {

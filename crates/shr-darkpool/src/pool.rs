@@ -279,15 +279,7 @@ impl DarkPool {
     pub async fn fill(&self, chain: &dyn Chain, from: Address, s: &Settlement) -> Result<Receipt> {
         let call = CREDarkPool::confidentialFillCall {
             requestId: U256::from(s.request_id),
-            settlement: CREDarkPool::Settlement {
-                status: s.status,
-                oldCommitment: s.old_commitment,
-                newCommitment: s.new_commitment,
-                version: s.version,
-                noticesDigest: s.notices_digest,
-                twapWad: s.twap_wad,
-                proof: s.proof,
-            },
+            settlement: s.call(),
             enclaveSignature: s.signature.clone(),
         };
         Ok(send(chain, from, self.address, &call).await?)
@@ -353,15 +345,7 @@ impl DarkPool {
         s: &Settlement,
     ) -> Result<u64> {
         let verifier = view(chain, self.address, &CREDarkPool::fillVerifierCall {}).await?;
-        let settlement = CREDarkPool::Settlement {
-            status: s.status,
-            oldCommitment: s.old_commitment,
-            newCommitment: s.new_commitment,
-            version: s.version,
-            noticesDigest: s.notices_digest,
-            twapWad: s.twap_wad,
-            proof: s.proof,
-        };
+        let settlement = s.call();
         let call =
             CREDarkPool::fillInputsCall { requestId: U256::from(s.request_id), s: settlement };
         let input = view(chain, self.address, &call).await?;
