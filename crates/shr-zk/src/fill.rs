@@ -472,5 +472,13 @@ mod tests {
         assert!(!lie(&|x| x.publics[2] = x.publics[2] + Fr::from(1u64)));
         // The requester in a maker slot.
         assert!(!lie(&|x| x.publics[4] = x.publics[4] - pow2(164)));
+        // The prover checks the witness against the setup's matrices before proving.
+        let mut overfill = c.clone();
+        overfill.makers[0].amount = Fr::from(1_001u64);
+        assert!(matches!(
+            crate::prove(crate::CircuitKind::Fill, overfill),
+            Err(Error::Unsatisfied("FillVerifier"))
+        ));
+        assert!(crate::prove(crate::CircuitKind::Fill, c).is_ok());
     }
 }

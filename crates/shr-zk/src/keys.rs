@@ -17,7 +17,12 @@ use ark_bn254::{Bn254, Fq, Fr, G1Affine, G2Affine};
 use ark_ec::AffineRepr;
 use ark_ff::{BigInteger, PrimeField};
 use ark_groth16::{Groth16, PreparedVerifyingKey, Proof, ProvingKey, VerifyingKey};
-use ark_relations::gr1cs::{ConstraintSynthesizer, ConstraintSystem};
+use ark_ff::UniformRand;
+use ark_relations::gr1cs::{
+    ConstraintSynthesizer, ConstraintSystem, OptimizationGoal, R1CS_PREDICATE_LABEL,
+    SynthesisError, SynthesisMode,
+};
+use ark_relations::utils::matrix::Matrix;
 use ark_snark::SNARK;
 use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
@@ -60,12 +65,18 @@ impl CircuitKind {
     }
 }
 
-/// A circuit's keys.
+/// A circuit's keys, with the constraint matrices the prover reuses.
 pub struct Keys {
     /// The proving key.
     pub pk: ProvingKey<Bn254>,
     /// The verifying key, prepared.
     pub pvk: PreparedVerifyingKey<Bn254>,
+    /// The R1CS matrices `[A, B, C]` (row per constraint, `(coefficient, variable)` pairs over
+    /// the full assignment `1 ‖ instance ‖ witness`), synthesized once at setup.
+    matrices: Vec<Matrix<Fr>>,
+    /// Instance variables, counting the constant one.
+    num_instance: usize,
+    num_witness: usize,
 }
 
 impl std::fmt::Debug for Keys {
@@ -110,7 +121,24 @@ pub fn keys(kind: CircuitKind) -> &'static Keys {
             }
             .expect("setup of a fixed circuit");
             let pvk = Groth16::<Bn254>::process_vk(&vk).expect("process a fresh key");
-            Keys { pk, pvk }
+            let cs = ConstraintSystem::<Fr>::new_ref();
+            cs.set_optimization_goal(OptimizationGoal::Constraints);
+            cs.set_mode(SynthesisMode::Setup);
+            match kind {
+                CircuitKind::Fill => FillCircuit::default().generate_constraints(cs.clone()),
+                CircuitKind::Update => UpdateCircuit::default().generate_constraints(cs.clone()),
+            }
+            .expect("synthesis of a fixed circuit");
+            cs.finalize();
+            let mut matrices = cs.to_matrices().expect("matrices of a finalized system");
+            let matrices = matrices.remove(R1CS_PREDICATE_LABEL).expect("an R1CS system");
+            Keys {
+                pk,
+                pvk,
+                matrices,
+                num_instance: cs.num_instance_variables(),
+                num_witness: cs.num_witness_variables(),
+            }
         })
     })
 }
@@ -122,9 +150,13 @@ pub type ProofWords = [U256; 8];
 /// Proves `circuit` after checking that its witness satisfies it (an unsatisfied witness gives
 /// an error naming nothing private, not an invalid proof).
 ///
+/// The circuit is synthesized once, for its assignment only; the constraint matrices come from
+/// the setup ([`keys`]), and satisfaction is checked row by row against them (`A·z ∘ B·z = C·z`)
+/// before the prover (ark-groth16's `create_proof_with_reduction_and_matrices`) runs.
+///
 /// # Errors
 /// [`Error::Unsatisfied`]; [`Error::Synthesis`].
-pub fn prove<C: ConstraintSynthesizer<Fr> + Clone>(
+pub fn prove<C: ConstraintSynthesizer<Fr>>(
     kind: CircuitKind,
     circuit: C,
 ) -> Result<ProofWords> {
@@ -132,20 +164,48 @@ pub fn prove<C: ConstraintSynthesizer<Fr> + Clone>(
     quiet(|| prove_quiet(kind, keys, circuit))
 }
 
-fn prove_quiet<C: ConstraintSynthesizer<Fr> + Clone>(
+fn prove_quiet<C: ConstraintSynthesizer<Fr>>(
     kind: CircuitKind,
     keys: &Keys,
     circuit: C,
 ) -> Result<ProofWords> {
     let cs = ConstraintSystem::<Fr>::new_ref();
-    circuit.clone().generate_constraints(cs.clone()).map_err(Error::Synthesis)?;
-    cs.finalize();
-    if !cs.is_satisfied().map_err(Error::Synthesis)? {
+    cs.set_optimization_goal(OptimizationGoal::Constraints);
+    cs.set_mode(SynthesisMode::Prove { construct_matrices: false, generate_lc_assignments: false });
+    circuit.generate_constraints(cs.clone()).map_err(Error::Synthesis)?;
+    let (instance, witness) = (
+        cs.instance_assignment().map_err(Error::Synthesis)?,
+        cs.witness_assignment().map_err(Error::Synthesis)?,
+    );
+    if instance.len() != keys.num_instance || witness.len() != keys.num_witness {
+        return Err(Error::Synthesis(SynthesisError::Unsatisfiable));
+    }
+    let z = [instance, witness].concat();
+    if !satisfied(&keys.matrices, &z) {
         return Err(Error::Unsatisfied(kind.contract()));
     }
     let mut rng = rand::rngs::OsRng;
-    let proof = Groth16::<Bn254>::prove(&keys.pk, circuit, &mut rng).map_err(Error::Synthesis)?;
+    let (r, s) = (Fr::rand(&mut rng), Fr::rand(&mut rng));
+    let proof = Groth16::<Bn254>::create_proof_with_reduction_and_matrices(
+        &keys.pk,
+        r,
+        s,
+        &keys.matrices,
+        keys.num_instance,
+        keys.matrices[0].len(),
+        &z,
+    )
+    .map_err(Error::Synthesis)?;
     Ok(words(&proof))
+}
+
+/// Whether `A·z ∘ B·z = C·z` holds on every row.
+fn satisfied(m: &[Matrix<Fr>], z: &[Fr]) -> bool {
+    let dot = |row: &[(Fr, usize)]| row.iter().map(|(c, i)| *c * z[*i]).sum::<Fr>();
+    let [a, b, c] = m else { return false };
+    a.len() == b.len()
+        && b.len() == c.len()
+        && a.iter().zip(b).zip(c).all(|((a, b), c)| dot(a) * dot(b) == dot(c))
 }
 
 /// Verifies a proof natively (the same check the Solidity verifier makes).
