@@ -108,6 +108,10 @@ contract CREDarkPool is Ownable, ReentrancyGuard {
     /// @notice Leaves of the balance tree (depth 5); the first half are maker slots.
     uint256 public constant LEAVES = 32;
     uint256 public constant MAKER_SLOTS = 16;
+    /// @notice The root of the empty balance tree (depth 5, every leaf 0; Poseidon, circom
+    ///         parameters): the pool's first commitment, fixed here so no deployer chooses it.
+    ///         `shr-zk`'s `BalanceTree::default().root()`; a test fails when they differ.
+    bytes32 public constant EMPTY_ROOT = 0x21ec6749d818a3a3ec3dacaca8697b6769bfc75dfee854344f15d8d479bd878a;
     /// @notice The chain id a dev-setup verifier is accepted on (anvil's and the embedded chain's).
     uint256 public constant DEV_CHAIN_ID = 31337;
 
@@ -215,13 +219,13 @@ contract CREDarkPool is Ownable, ReentrancyGuard {
     error PoolFull(address party);
     error DevSetup(uint256 chainId);
     error NotField(bytes32 value);
+    error UnabsorbedDeposits(address party, address token);
 
     /// @param collateral_ Collateral token.
     /// @param payment_ Payment token.
     /// @param platformRoot_ The TEE platform's quote-signing root.
     /// @param platformKind_ The platform kind string carried in quotes.
     /// @param matcherMeasurement_ The matcher program's measurement.
-    /// @param genesisCommitment The root of the empty tree.
     /// @param owner_ Manages the maker allow-list and the matcher keys.
     /// @param exitDelay_ How long a forced withdrawal may stay unserved, seconds (>= `MIN_EXIT_DELAY`).
     /// @param verifiers_ The fill and balance-change verifiers; dev-setup ones only on `DEV_CHAIN_ID`.
@@ -231,7 +235,6 @@ contract CREDarkPool is Ownable, ReentrancyGuard {
         address platformRoot_,
         string memory platformKind_,
         bytes32 matcherMeasurement_,
-        bytes32 genesisCommitment,
         address owner_,
         uint64 exitDelay_,
         Verifiers memory verifiers_
@@ -247,7 +250,7 @@ contract CREDarkPool is Ownable, ReentrancyGuard {
         platformRoot = platformRoot_;
         platformKind = keccak256(bytes(platformKind_));
         matcherMeasurement = matcherMeasurement_;
-        balanceCommitment = genesisCommitment;
+        balanceCommitment = EMPTY_ROOT;
         exitDelay = exitDelay_;
         fillVerifier = fillVerifier_;
         updateVerifier = updateVerifier_;
@@ -487,6 +490,10 @@ contract CREDarkPool is Ownable, ReentrancyGuard {
     function withdraw(Change calldata c, bytes calldata enclaveSignature) external nonReentrant {
         if (c.forced) {
             if (forcedAt[c.party][address(c.token)] == 0) revert NotForced(c.party);
+            // The whole balance must include every deposit: serving a forced withdrawal while a
+            // deposit waits unabsorbed would clear the request and strand that deposit.
+            DepositRecord storage rec = _deposits[c.party][address(c.token)];
+            if (rec.absorbed != rec.total) revert UnabsorbedDeposits(c.party, address(c.token));
         } else if (c.amount == 0) {
             revert ZeroAmount();
         }

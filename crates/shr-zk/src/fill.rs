@@ -311,6 +311,12 @@ impl ConstraintSynthesizer<Fr> for FillCircuit {
             self.order.iter().map(|v| c.witness(*v)).collect::<Result<_, _>>()?;
         hash_var(&cs, &order)?.enforce_equal(order_hash)?;
         let (size, min_price, max_price, min_fill) = (&order[0], &order[1], &order[2], &order[3]);
+        // The band's bounds are 128-bit prices (a bound near the field's modulus would act as a
+        // negative price in the differences below).
+        c.range(min_price, 128)?;
+        c.range(max_price, 128)?;
+        c.range(size, 64)?;
+        c.range(min_fill, 64)?;
 
         let bps = FpVar::Constant(Fr::from(BPS));
         let wad = FpVar::Constant(Fr::from(WAD));

@@ -15,9 +15,9 @@ use std::sync::OnceLock;
 use alloy_primitives::U256;
 use ark_bn254::{Bn254, Fq, Fr, G1Affine, G2Affine};
 use ark_ec::AffineRepr;
+use ark_ff::UniformRand;
 use ark_ff::{BigInteger, PrimeField};
 use ark_groth16::{Groth16, PreparedVerifyingKey, Proof, ProvingKey, VerifyingKey};
-use ark_ff::UniformRand;
 use ark_relations::gr1cs::{
     ConstraintSynthesizer, ConstraintSystem, OptimizationGoal, R1CS_PREDICATE_LABEL,
     SynthesisError, SynthesisMode,
@@ -156,10 +156,7 @@ pub type ProofWords = [U256; 8];
 ///
 /// # Errors
 /// [`Error::Unsatisfied`]; [`Error::Synthesis`].
-pub fn prove<C: ConstraintSynthesizer<Fr>>(
-    kind: CircuitKind,
-    circuit: C,
-) -> Result<ProofWords> {
+pub fn prove<C: ConstraintSynthesizer<Fr>>(kind: CircuitKind, circuit: C) -> Result<ProofWords> {
     let keys = keys(kind);
     quiet(|| prove_quiet(kind, keys, circuit))
 }

@@ -56,7 +56,6 @@ async fn registration_attack<C: Chain>(mut p: Pool<C>) -> R {
         p.pool.payment,
         p.tee.root(),
         p.matcher.identity(),
-        B256::ZERO,
     )
     .await?;
     rogue.bind(other.address);
@@ -480,5 +479,40 @@ async fn a_maker_commitment_needs_the_makers_signature() -> R {
     )?;
     let sealed = shr_darkpool::seal_maker(&p.matcher.identity().hpke, &elsewhere)?;
     assert!(matches!(p.matcher.add_maker(&sealed), Err(Error::StateMismatch(_))));
+    Ok(())
+}
+
+/// Proofs review (b): a forced withdrawal served while one of the party's deposits waits
+/// unabsorbed would clear the request and strand that deposit (the "whole balance" proven would
+/// miss it, and the matcher could repeat this forever). The pool refuses it; once the deposit is
+/// absorbed, the forced withdrawal pays everything.
+#[tokio::test]
+async fn a_forced_withdrawal_is_not_served_around_an_unabsorbed_deposit() -> R {
+    let mut p = pool(false).await?;
+    let store = Store::open("sqlite::memory:").await?;
+    let relayer = p.chain.accounts()[8];
+    let admin = p.chain.accounts()[0];
+    let (m, _) = p.makers[0];
+    let wbtc = p.pool.collateral;
+    let before = p.matcher.balance(m, wbtc);
+    let more = U256::from(5_000u64);
+    send(&p.chain, admin, wbtc, &TestToken::mintCall { to: m, amount: more }).await?;
+    p.pool.deposit(&p.chain, m, wbtc, more, &p.requester_key.identity().hpke).await?;
+    p.pool.request_forced_withdrawal(&p.chain, m, wbtc).await?;
+    let (amount, auth) = p.matcher.authorize_forced(m, wbtc)?;
+    assert_eq!(amount, before, "the enclave's tip does not hold the new deposit yet");
+    let commitment = p.pool.commitment(&p.chain).await?;
+    let e = pool_error(p.pool.withdraw(&p.chain, m, &auth).await.unwrap_err());
+    assert!(matches!(e, E::UnabsorbedDeposits(_)), "{e:?}");
+    assert_eq!(p.pool.commitment(&p.chain).await?, commitment, "state unchanged");
+    let forced = CREDarkPool::forcedAtCall { _0: m, _1: wbtc };
+    assert_ne!(view(&p.chain, p.pool.address, &forced).await?, 0, "the request stays open");
+    p.matcher.abort();
+    // The service absorbs first, then serves the whole balance.
+    let held = view(&p.chain, wbtc, &TestToken::balanceOfCall { account: m }).await?;
+    let served = serve_once(&mut p.matcher, &p.chain, &p.pool, relayer, &store, TWAP).await?;
+    assert_eq!(served.forced, vec![(m, wbtc)]);
+    let got = view(&p.chain, wbtc, &TestToken::balanceOfCall { account: m }).await?;
+    assert_eq!(got - held, U256::from(before) + more);
     Ok(())
 }
