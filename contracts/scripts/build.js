@@ -98,6 +98,8 @@ const shipped = [
   ['@uniswap/v2-core/build/UniswapV2Pair.json', 'UniswapV2Pair'],
   ['@uniswap/v2-periphery/build/UniswapV2Router02.json', 'UniswapV2Router02'],
   ['@uniswap/v2-periphery/build/WETH9.json', 'WETH9'],
+  // Uniswap's sliding-window TWAP oracle: the on-chain price a dark-pool fill is checked against.
+  ['@uniswap/v2-periphery/build/ExampleSlidingWindowOracle.json', 'SlidingWindowOracle'],
 ];
 for (const [file, name] of shipped) {
   const a = JSON.parse(fs.readFileSync(path.join(nm, file), 'utf8'));

@@ -19,6 +19,12 @@ interface IUpdateVerifier {
     function verifyProof(uint256[8] calldata proof, uint256[4] calldata input) external view returns (bool);
 }
 
+/// @notice The on-chain TWAP a fill's price is checked against: Uniswap's sliding-window
+///         oracle (`ExampleSlidingWindowOracle`, v2-periphery), which anyone keeps updated.
+interface ITwapOracle {
+    function consult(address tokenIn, uint256 amountIn, address tokenOut) external view returns (uint256 amountOut);
+}
+
 /// @title CREDarkPool
 /// @notice A confidential dark pool for collateral. Allow-listed market makers deposit collateral;
 ///         a requester pre-funds its payment asset, then asks for collateral with an order sealed
@@ -100,6 +106,14 @@ contract CREDarkPool is Ownable, ReentrancyGuard {
         IUpdateVerifier update;
     }
 
+    /// @notice The TWAP check a fill passes: `oracle.consult(collateral, 1e18, payment)` is the
+    ///         on-chain TWAP (wad); a settlement's `twapWad` may differ from it by at most
+    ///         `maxDeviationBps`. No oracle (address 0) is accepted only on `DEV_CHAIN_ID`.
+    struct TwapCheck {
+        ITwapOracle oracle;
+        uint16 maxDeviationBps;
+    }
+
     bytes32 public constant SETTLEMENT_TYPEHASH = keccak256("shr/darkpool/settlement/v2");
     bytes32 public constant CHANGE_TYPEHASH = keccak256("shr/darkpool/change/v2");
     bytes32 public constant REGISTRATION_TYPEHASH = keccak256("shr/darkpool/matcher/v1");
@@ -131,6 +145,12 @@ contract CREDarkPool is Ownable, ReentrancyGuard {
     IFillVerifier public immutable fillVerifier;
     /// @notice Verifier of deposits absorbed, withdrawals and exits.
     IUpdateVerifier public immutable updateVerifier;
+    /// @notice The on-chain TWAP a fill's `twapWad` is checked against (0: unchecked, dev chain only).
+    ITwapOracle public immutable twapOracle;
+    /// @notice The largest distance between a fill's `twapWad` and the on-chain TWAP, bps of the latter.
+    uint16 public immutable maxTwapDeviationBps;
+    /// @notice The largest `maxTwapDeviationBps` a pool may be deployed with (10 %).
+    uint16 public constant MAX_TWAP_DEVIATION_BPS = 1_000;
 
     /// @notice Allow-listed makers.
     mapping(address => bool) public isMaker;
@@ -220,6 +240,9 @@ contract CREDarkPool is Ownable, ReentrancyGuard {
     error DevSetup(uint256 chainId);
     error NotField(bytes32 value);
     error UnabsorbedDeposits(address party, address token);
+    error NoTwapOracle(uint256 chainId);
+    error BadTwapDeviation(uint16 maxDeviationBps);
+    error TwapOutOfBand(uint128 twapWad, uint256 oracleWad);
 
     /// @param collateral_ Collateral token.
     /// @param payment_ Payment token.
@@ -229,6 +252,7 @@ contract CREDarkPool is Ownable, ReentrancyGuard {
     /// @param owner_ Manages the maker allow-list and the matcher keys.
     /// @param exitDelay_ How long a forced withdrawal may stay unserved, seconds (>= `MIN_EXIT_DELAY`).
     /// @param verifiers_ The fill and balance-change verifiers; dev-setup ones only on `DEV_CHAIN_ID`.
+    /// @param twap_ The on-chain TWAP fills are checked against; no oracle only on `DEV_CHAIN_ID`.
     constructor(
         IERC20 collateral_,
         IERC20 payment_,
@@ -237,14 +261,19 @@ contract CREDarkPool is Ownable, ReentrancyGuard {
         bytes32 matcherMeasurement_,
         address owner_,
         uint64 exitDelay_,
-        Verifiers memory verifiers_
+        Verifiers memory verifiers_,
+        TwapCheck memory twap_
     ) Ownable(owner_) {
         IFillVerifier fillVerifier_ = verifiers_.fill;
         IUpdateVerifier updateVerifier_ = verifiers_.update;
         if (exitDelay_ < MIN_EXIT_DELAY) revert BadExitDelay(exitDelay_);
+        if (address(twap_.oracle) == address(0) && block.chainid != DEV_CHAIN_ID) revert NoTwapOracle(block.chainid);
+        if (twap_.maxDeviationBps > MAX_TWAP_DEVIATION_BPS) revert BadTwapDeviation(twap_.maxDeviationBps);
         if ((fillVerifier_.DEV_SETUP() || updateVerifier_.DEV_SETUP()) && block.chainid != DEV_CHAIN_ID) {
             revert DevSetup(block.chainid);
         }
+        twapOracle = twap_.oracle;
+        maxTwapDeviationBps = twap_.maxDeviationBps;
         collateral = collateral_;
         payment = payment_;
         platformRoot = platformRoot_;
@@ -424,11 +453,27 @@ contract CREDarkPool is Ownable, ReentrancyGuard {
         }
         address signer = ECDSA.recover(settlementDigest(requestId, settlement), enclaveSignature);
         if (!isMatcher[signer]) revert UnregisteredMatcher(signer);
+        _checkTwap(settlement.twapWad);
         _advance(settlement.oldCommitment, settlement.newCommitment, settlement.version);
         if (!fillVerifier.verifyProof(settlement.proof, fillInputs(requestId, settlement))) revert InvalidProof();
         r.status = settlement.status;
         emit SettledAt(requestId, settlement.twapWad);
         emit RequestStatusChanged(requestId, settlement.status);
+    }
+
+    /// @notice The on-chain TWAP, payment base units per collateral base unit, wad (reverts with
+    ///         the oracle's reason when its window has no observation).
+    function oracleTwapWad() public view returns (uint256) {
+        return twapOracle.consult(address(collateral), 1e18, address(payment));
+    }
+
+    /// @dev A fill's TWAP is the proof's public input the makers' prices derive from: bound here
+    ///      to the on-chain oracle, so whoever holds the matcher key cannot name the price.
+    function _checkTwap(uint128 twapWad) private view {
+        if (address(twapOracle) == address(0)) return;
+        uint256 o = oracleTwapWad();
+        uint256 diff = twapWad > o ? twapWad - o : o - twapWad;
+        if (o == 0 || diff * 10_000 > o * maxTwapDeviationBps) revert TwapOutOfBand(twapWad, o);
     }
 
     /// @notice The digest the matcher enclave signs for a change (liveness and anti-spam).

@@ -8,9 +8,10 @@ use serde_json::json;
 use shr_chain::Chain;
 use shr_contracts::{bindings::TestToken, deploy, send};
 use shr_darkpool::{
-    DEFAULT_TWAP_WINDOW_SECS, DarkPool, MakerBody, MakerCommitment, MatchStatus, MatcherEnclave,
-    RequestStatus, TwapPolicy, observe, onboard_maker, open_exit_ticket, open_notice,
-    sync_deposits, twap_checked,
+    DarkPool, MakerBody, MakerCommitment, MatchStatus, MatcherEnclave, ORACLE_GRANULARITY,
+    ORACLE_WINDOW_SECS, Observation, RequestStatus, TwapBound, TwapPolicy, deploy_twap_oracle,
+    observe, onboard_maker, open_exit_ticket, open_notice, sync_deposits, twap_checked,
+    update_twap_oracle,
 };
 use shr_enclave::{Enclave, TeePlatform};
 use shr_oracle::{
@@ -133,9 +134,15 @@ pub async fn dark_pool(
     let Market { agent_key, wbtc, weth, uni, pair } =
         Market::deploy(chain, tee, admin, cfg.pool, t0).await?;
     let first_obs = observe(chain, pair, wbtc).await?;
+    // Uniswap's sliding-window oracle, the on-chain TWAP every fill is checked against; anyone
+    // keeps it updated (here the admin, once per period it needs).
+    let twap_oracle = deploy_twap_oracle(chain, admin, uni.factory).await?;
+    update_twap_oracle(chain, admin, twap_oracle, (wbtc, weth)).await?;
+    let oracle_updated_at = chain.timestamp().await?;
     let vault = deploy::reserve_vault(chain, admin, wbtc, admin).await?;
     let mut matcher = MatcherEnclave::launch(tee, wbtc, weth, chain.chain_id().await?)?;
-    let pool = DarkPool::deploy_for(chain, admin, tee, &mut matcher).await?;
+    let twap_bound = TwapBound::oracle(twap_oracle);
+    let pool = DarkPool::deploy_for(chain, admin, tee, &mut matcher, twap_bound).await?;
     let mut maker_keys = Vec::new();
     // The makers' account keys (dev accounts of the embedded chain) sign their commitments.
     let signers = shr_chain::dev_signers(10);
@@ -209,16 +216,10 @@ pub async fn dark_pool(
         Mechanism::DirectSwap(p) => p.amount_out.to(),
     };
     // The oracle TWAP over a bounded window (30 min to 1 h) of the pair's cumulative prices,
-    // refused when the spot price diverges from it by more than 2 %.
-    let mut earlier = first_obs;
-    let elapsed = chain.timestamp().await?.saturating_sub(u64::from(earlier.timestamp));
-    if elapsed > 2 * DEFAULT_TWAP_WINDOW_SECS {
-        earlier = observe(chain, pair, wbtc).await?;
-        chain.advance_time(DEFAULT_TWAP_WINDOW_SECS).await?;
-    } else if elapsed < DEFAULT_TWAP_WINDOW_SECS {
-        chain.advance_time(DEFAULT_TWAP_WINDOW_SECS - elapsed).await?;
-    }
-    let twap = twap_checked(chain, pair, wbtc, &earlier, &TwapPolicy::default()).await?;
+    // refused when the spot price diverges from it by more than 2 %; the chain checks it
+    // against the sliding-window oracle.
+    let market = TwapMarket { admin, oracle: twap_oracle, pair, tokens: (wbtc, weth) };
+    let mut twap = market.twap_after_window(chain, Some((first_obs, oracle_updated_at))).await?;
     // The matcher counts the pool's deposits from the chain's logs once they are final.
     chain.mine().await?;
     chain.mine().await?;
@@ -296,6 +297,10 @@ pub async fn dark_pool(
             chain.advance_time(cfg.policy.timeout_secs + 1).await?;
             let r = pool.expire(chain, admin, id).await?;
             let status = pool.status(chain, id).await?;
+            if attempt == 0 {
+                // The retry is priced at the TWAP of the window that follows.
+                twap = market.twap_after_window(chain, None).await?;
+            }
             steps.push(Step {
                 name: format!("timeout, expire (attempt {})", attempt + 1), ms: ms(t), gas: r.gas_used, tx: vec![r.tx_hash.to_string()],
                 public: json!({ "request_id": id, "status": status }),
@@ -382,4 +387,40 @@ pub async fn dark_pool(
 /// Whether a request status is final.
 pub fn is_final(s: RequestStatus) -> bool {
     matches!(s, RequestStatus::Filled | RequestStatus::Expired | RequestStatus::Cancelled)
+}
+
+/// The pair whose TWAP prices the dark pool's fills and the sliding-window oracle the chain
+/// checks them against.
+struct TwapMarket {
+    admin: Address,
+    oracle: Address,
+    pair: Address,
+    tokens: (Address, Address),
+}
+
+impl TwapMarket {
+    /// The matcher's TWAP a window after `earlier` (an observation and the time the oracle was
+    /// updated with it), or after an observation and oracle update made now when `earlier` is
+    /// `None` or more than one oracle period old: advances the dev chain to the middle of the
+    /// third period after the update, where the oracle averages over 30 to 60 minutes.
+    async fn twap_after_window(
+        &self,
+        chain: &dyn Chain,
+        earlier: Option<(Observation, u64)>,
+    ) -> Result<u128> {
+        let period = ORACLE_WINDOW_SECS / u64::from(ORACLE_GRANULARITY);
+        let now = chain.timestamp().await?;
+        let (earlier, updated_at) = match earlier {
+            Some((o, at)) if now.saturating_sub(at) <= period => (o, at),
+            _ => {
+                let o = observe(chain, self.pair, self.tokens.0).await?;
+                update_twap_oracle(chain, self.admin, self.oracle, self.tokens).await?;
+                (o, chain.timestamp().await?)
+            }
+        };
+        let opens = (updated_at / period + 3) * period + period / 2;
+        let now = chain.timestamp().await?;
+        chain.advance_time(opens.saturating_sub(now)).await?;
+        Ok(twap_checked(chain, self.pair, self.tokens.0, &earlier, &TwapPolicy::default()).await?)
+    }
 }

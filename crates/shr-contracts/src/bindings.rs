@@ -41,6 +41,14 @@ alloy::sol!(
     concat!(env!("OUT_DIR"), "/contracts/WETH9.json")
 );
 alloy::sol!(
+    /// Uniswap's `ExampleSlidingWindowOracle` (v2-periphery 1.1.0-beta.0, shipped bytecode):
+    /// `update(tokenA, tokenB)` records a pair's cumulative prices once per period;
+    /// `consult(tokenIn, amountIn, tokenOut)` prices over the window.
+    #[sol(all_derives)]
+    SlidingWindowOracle,
+    concat!(env!("OUT_DIR"), "/contracts/SlidingWindowOracle.json")
+);
+alloy::sol!(
     #[sol(all_derives)]
     ReserveAttestation,
     concat!(env!("OUT_DIR"), "/contracts/ReserveAttestation.json")

@@ -22,6 +22,7 @@ mod messages;
 mod pool;
 mod service;
 mod twap;
+mod twap_oracle;
 
 pub use error::{Error, Result};
 pub use exit::prove_exit;
@@ -43,4 +44,8 @@ pub use service::{
 pub use twap::{
     DEFAULT_TWAP_WINDOW_SECS, Observation, ObservationWindow, TWAP_INFO, TwapPolicy, observe,
     sliding_twap, twap_checked, twap_wad,
+};
+pub use twap_oracle::{
+    DEFAULT_MAX_TWAP_DEVIATION_BPS, ORACLE_GRANULARITY, ORACLE_WINDOW_SECS, TwapBound,
+    deploy_twap_oracle, update_twap_oracle,
 };

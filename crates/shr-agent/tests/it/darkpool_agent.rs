@@ -11,8 +11,8 @@ use shr_agent::{Agent, DarkPoolConfig, DarkPoolPolicy, Error};
 use shr_chain::{Chain, EmbeddedChain, EmbeddedConfig};
 use shr_contracts::{bindings::TestToken, send, view};
 use shr_darkpool::{
-    DEFAULT_TWAP_WINDOW_SECS, DarkPool, MakerBody, MakerCommitment, MatcherEnclave, TwapPolicy,
-    onboard_maker, serve_once, sliding_twap,
+    DEFAULT_TWAP_WINDOW_SECS, DarkPool, MakerBody, MakerCommitment, MatcherEnclave, TwapBound,
+    TwapPolicy, onboard_maker, serve_once, sliding_twap,
 };
 use shr_enclave::Enclave;
 use shr_oracle::attested_state;
@@ -38,7 +38,9 @@ async fn setup(depth: u128) -> R<Setup> {
     let admin = a[0];
     let (wbtc, weth) = (w.wbtc, w.weth);
     let mut matcher = MatcherEnclave::launch(&w.tee, wbtc, weth, w.chain.chain_id().await?)?;
-    let pool = DarkPool::deploy_for(&w.chain, admin, &w.tee, &mut matcher).await?;
+    let pool =
+        DarkPool::deploy_for(&w.chain, admin, &w.tee, &mut matcher, TwapBound::DEV_UNCHECKED)
+            .await?;
     for (i, share) in [(3usize, 45u128), (4, 35), (5, 20)] {
         let (maker, size) = (a[i], depth * share / 100);
         let inventory = size * 2 + 1_234_567;

@@ -10,7 +10,7 @@ use shr_contracts::bindings::{CREDarkPool, CREDarkPool::CREDarkPoolErrors as E, 
 use shr_contracts::{send, view};
 use shr_darkpool::{
     DEFAULT_EXIT_DELAY_SECS, DarkPool, Error, MatcherEnclave, OrderBody, Reconciled, RequestStatus,
-    open_exit_ticket, prove_exit, seal_order, serve_once,
+    TwapBound, open_exit_ticket, prove_exit, seal_order, serve_once,
 };
 use shr_enclave::{SimulatedTee, TeePlatform};
 use shr_store::Store;
@@ -56,6 +56,7 @@ async fn registration_attack<C: Chain>(mut p: Pool<C>) -> R {
         p.pool.payment,
         p.tee.root(),
         p.matcher.identity(),
+        TwapBound::DEV_UNCHECKED,
     )
     .await?;
     rogue.bind(other.address);

@@ -16,8 +16,8 @@ use shr_contracts::{
 };
 use shr_darkpool::{
     DarkPool, Error, MakerBody, MakerCommitment, MatchStatus, MatcherEnclave, Order, OrderBody,
-    Registration, RequestRef, RequestStatus, Settlement, onboard_maker, open_notice, seal_order,
-    sync_deposits,
+    Registration, RequestRef, RequestStatus, Settlement, TwapBound, deploy_twap_oracle,
+    onboard_maker, open_notice, seal_order, sync_deposits, update_twap_oracle,
 };
 use shr_enclave::{Enclave, SimulatedTee};
 
@@ -33,6 +33,8 @@ pub(crate) struct Pool<C = EmbeddedChain> {
     pub(crate) requester_key: Enclave,
     pub(crate) makers: Vec<(Address, Enclave)>,
     pub(crate) requester: Address,
+    /// The sliding-window oracle fills are checked against (`Address::ZERO`: unchecked).
+    pub(crate) twap_oracle: Address,
 }
 
 /// A pool with two makers (6 and 4 WBTC committed) and a requester pre-funded with 200 WETH;
@@ -43,6 +45,16 @@ pub(crate) async fn pool(hostile: bool) -> R<Pool> {
 
 /// [`pool`] on any chain (the anvil runs of the exploited attacks).
 pub(crate) async fn pool_on<C: Chain>(chain: C, hostile: bool) -> R<Pool<C>> {
+    pool_with(chain, hostile, false).await
+}
+
+/// [`pool`] whose fills are checked against Uniswap's sliding-window oracle over a WBTC/WETH
+/// V2 pair seeded at [`TWAP`] (100 WBTC, 1,580 WETH), updated once at deployment.
+pub(crate) async fn priced_pool() -> R<Pool> {
+    pool_with(EmbeddedChain::new(), false, true).await
+}
+
+async fn pool_with<C: Chain>(chain: C, hostile: bool, priced: bool) -> R<Pool<C>> {
     let a = chain.accounts().to_vec();
     let (admin, requester) = (a[0], a[1]);
     let tee = SimulatedTee::new();
@@ -52,8 +64,19 @@ pub(crate) async fn pool_on<C: Chain>(chain: C, hostile: bool) -> R<Pool<C>> {
     } else {
         deploy::test_token(&chain, admin, "Wrapped Ether", "WETH", 18, admin).await?
     };
+    let mut twap = TwapBound::DEV_UNCHECKED;
+    if priced {
+        let uni = deploy::UniswapV2::deploy(&chain, admin).await?;
+        let (sats, wei) =
+            (U256::from(100u128 * 10u128.pow(8)), U256::from(1_580u128 * 10u128.pow(18)));
+        let deadline = chain.timestamp().await? + 3_600;
+        uni.seed_pair(&chain, admin, (wbtc, sats), (weth, wei), deadline).await?;
+        let oracle = deploy_twap_oracle(&chain, admin, uni.factory).await?;
+        update_twap_oracle(&chain, admin, oracle, (wbtc, weth)).await?;
+        twap = TwapBound::oracle(oracle);
+    }
     let mut matcher = MatcherEnclave::launch(&tee, wbtc, weth, chain.chain_id().await?)?;
-    let pool = DarkPool::deploy_for(&chain, admin, &tee, &mut matcher).await?;
+    let pool = DarkPool::deploy_for(&chain, admin, &tee, &mut matcher, twap).await?;
     let mut makers = Vec::new();
     for (i, size) in [(3usize, 600_000_000u128), (4, 400_000_000)] {
         let m = a[i];
@@ -81,7 +104,16 @@ pub(crate) async fn pool_on<C: Chain>(chain: C, hostile: bool) -> R<Pool<C>> {
     chain.mine().await?;
     assert_eq!(sync_deposits(&mut matcher, &chain).await?, 3);
     assert_eq!(absorb_all(&mut matcher, &chain, &pool, admin).await?, 3);
-    Ok(Pool { chain, tee, matcher, pool, requester_key, makers, requester })
+    Ok(Pool {
+        chain,
+        tee,
+        matcher,
+        pool,
+        requester_key,
+        makers,
+        requester,
+        twap_oracle: twap.oracle,
+    })
 }
 
 /// Proves every admitted deposit into the tree (`absorbDeposit`), as the service does.

@@ -4,4 +4,5 @@
 mod attacks;
 mod contract;
 mod invariants;
+mod twap;
 mod verifier;
