@@ -22,7 +22,14 @@ interface IUpdateVerifier {
 /// @notice The on-chain TWAP a fill's price is checked against: Uniswap's sliding-window
 ///         oracle (`ExampleSlidingWindowOracle`, v2-periphery), which anyone keeps updated.
 interface ITwapOracle {
+    function factory() external view returns (address);
+    function windowSize() external view returns (uint256);
     function consult(address tokenIn, uint256 amountIn, address tokenOut) external view returns (uint256 amountOut);
+}
+
+/// @notice The V2 factory the oracle's pair lives in.
+interface IPairFactory {
+    function getPair(address tokenA, address tokenB) external view returns (address pair);
 }
 
 /// @title CREDarkPool
@@ -107,11 +114,14 @@ contract CREDarkPool is Ownable, ReentrancyGuard {
     }
 
     /// @notice The TWAP check a fill passes: `oracle.consult(collateral, 1e18, payment)` is the
-    ///         on-chain TWAP (wad); a settlement's `twapWad` may differ from it by at most
-    ///         `maxDeviationBps`. No oracle (address 0) is accepted only on `DEV_CHAIN_ID`.
+    ///         on-chain TWAP (wad); a settlement's `twapWad` may be at most `maxBelowBps` under
+    ///         it (makers' prices derive from it: the side that hurts makers is held tight) and
+    ///         at most `maxAboveBps` over it (the requester's sealed band bounds that side too).
+    ///         No oracle (address 0) is accepted only on `DEV_CHAIN_ID`.
     struct TwapCheck {
         ITwapOracle oracle;
-        uint16 maxDeviationBps;
+        uint16 maxBelowBps;
+        uint16 maxAboveBps;
     }
 
     bytes32 public constant SETTLEMENT_TYPEHASH = keccak256("shr/darkpool/settlement/v2");
@@ -147,10 +157,17 @@ contract CREDarkPool is Ownable, ReentrancyGuard {
     IUpdateVerifier public immutable updateVerifier;
     /// @notice The on-chain TWAP a fill's `twapWad` is checked against (0: unchecked, dev chain only).
     ITwapOracle public immutable twapOracle;
-    /// @notice The largest distance between a fill's `twapWad` and the on-chain TWAP, bps of the latter.
-    uint16 public immutable maxTwapDeviationBps;
-    /// @notice The largest `maxTwapDeviationBps` a pool may be deployed with (10 %).
-    uint16 public constant MAX_TWAP_DEVIATION_BPS = 1_000;
+    /// @notice How far under the on-chain TWAP a fill's `twapWad` may be, bps of the latter.
+    uint16 public immutable maxTwapBelowBps;
+    /// @notice How far over the on-chain TWAP a fill's `twapWad` may be, bps of the latter.
+    uint16 public immutable maxTwapAboveBps;
+    /// @notice The largest `maxTwapBelowBps` a pool may be deployed with (1 %).
+    uint16 public constant MAX_TWAP_BELOW_BPS = 100;
+    /// @notice The largest `maxTwapAboveBps` a pool may be deployed with (10 %).
+    uint16 public constant MAX_TWAP_ABOVE_BPS = 1_000;
+    /// @notice The shortest oracle window a pool accepts, seconds (Uniswap's sliding-window
+    ///         oracle averages over its last window minus up to two periods).
+    uint256 public constant MIN_TWAP_WINDOW = 1 hours;
 
     /// @notice Allow-listed makers.
     mapping(address => bool) public isMaker;
@@ -241,7 +258,10 @@ contract CREDarkPool is Ownable, ReentrancyGuard {
     error NotField(bytes32 value);
     error UnabsorbedDeposits(address party, address token);
     error NoTwapOracle(uint256 chainId);
-    error BadTwapDeviation(uint16 maxDeviationBps);
+    error BadTwapDeviation(uint16 maxBelowBps, uint16 maxAboveBps);
+    error BadTwapWindow(uint256 windowSize);
+    error NoPair(address factory);
+    error ForcedWithdrawalPending(address party, address token);
     error TwapOutOfBand(uint128 twapWad, uint256 oracleWad);
 
     /// @param collateral_ Collateral token.
@@ -268,12 +288,13 @@ contract CREDarkPool is Ownable, ReentrancyGuard {
         IUpdateVerifier updateVerifier_ = verifiers_.update;
         if (exitDelay_ < MIN_EXIT_DELAY) revert BadExitDelay(exitDelay_);
         if (address(twap_.oracle) == address(0) && block.chainid != DEV_CHAIN_ID) revert NoTwapOracle(block.chainid);
-        if (twap_.maxDeviationBps > MAX_TWAP_DEVIATION_BPS) revert BadTwapDeviation(twap_.maxDeviationBps);
+        if (address(twap_.oracle) != address(0)) _checkOracle(twap_, collateral_, payment_);
         if ((fillVerifier_.DEV_SETUP() || updateVerifier_.DEV_SETUP()) && block.chainid != DEV_CHAIN_ID) {
             revert DevSetup(block.chainid);
         }
         twapOracle = twap_.oracle;
-        maxTwapDeviationBps = twap_.maxDeviationBps;
+        maxTwapBelowBps = twap_.maxBelowBps;
+        maxTwapAboveBps = twap_.maxAboveBps;
         collateral = collateral_;
         payment = payment_;
         platformRoot = platformRoot_;
@@ -340,6 +361,9 @@ contract CREDarkPool is Ownable, ReentrancyGuard {
         } else if (token != payment) {
             revert UnsupportedToken(address(token));
         }
+        // A deposit while the party's forced withdrawal is pending would keep the forced serve
+        // (refused around unabsorbed deposits) from ever going through: the hatch would open.
+        if (forcedAt[msg.sender][address(token)] != 0) revert ForcedWithdrawalPending(msg.sender, address(token));
         uint256 slot = _slotOrAssign(msg.sender);
         uint256 before = token.balanceOf(address(this));
         token.safeTransferFrom(msg.sender, address(this), amount);
@@ -472,8 +496,24 @@ contract CREDarkPool is Ownable, ReentrancyGuard {
     function _checkTwap(uint128 twapWad) private view {
         if (address(twapOracle) == address(0)) return;
         uint256 o = oracleTwapWad();
-        uint256 diff = twapWad > o ? twapWad - o : o - twapWad;
-        if (o == 0 || diff * 10_000 > o * maxTwapDeviationBps) revert TwapOutOfBand(twapWad, o);
+        if (o == 0) revert TwapOutOfBand(twapWad, o);
+        uint256 t = uint256(twapWad) * 10_000;
+        if (t < o * (10_000 - maxTwapBelowBps) || t > o * (10_000 + uint256(maxTwapAboveBps))) {
+            revert TwapOutOfBand(twapWad, o);
+        }
+    }
+
+    /// @dev The oracle a pool is deployed with averages over at least `MIN_TWAP_WINDOW` of a
+    ///      pair of the pool's two tokens that exists, within tolerances that are not zero.
+    function _checkOracle(TwapCheck memory t, IERC20 collateral_, IERC20 payment_) private view {
+        if (t.maxBelowBps == 0 || t.maxBelowBps > MAX_TWAP_BELOW_BPS || t.maxAboveBps == 0
+            || t.maxAboveBps > MAX_TWAP_ABOVE_BPS) revert BadTwapDeviation(t.maxBelowBps, t.maxAboveBps);
+        uint256 window = t.oracle.windowSize();
+        if (window < MIN_TWAP_WINDOW) revert BadTwapWindow(window);
+        address factory = t.oracle.factory();
+        if (IPairFactory(factory).getPair(address(collateral_), address(payment_)) == address(0)) {
+            revert NoPair(factory);
+        }
     }
 
     /// @notice The digest the matcher enclave signs for a change (liveness and anti-spam).

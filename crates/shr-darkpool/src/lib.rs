@@ -46,6 +46,6 @@ pub use twap::{
     sliding_twap, twap_checked, twap_wad,
 };
 pub use twap_oracle::{
-    DEFAULT_MAX_TWAP_DEVIATION_BPS, ORACLE_GRANULARITY, ORACLE_WINDOW_SECS, TwapBound,
-    deploy_twap_oracle, update_twap_oracle,
+    DEFAULT_MAX_TWAP_ABOVE_BPS, DEFAULT_MAX_TWAP_BELOW_BPS, ORACLE_GRANULARITY, ORACLE_WINDOW_SECS,
+    TwapBound, deploy_twap_oracle, update_twap_oracle,
 };

@@ -73,7 +73,9 @@ impl DarkPool {
     ///
     /// # Errors
     /// Contract errors: `DevSetup`, `NoTwapOracle` (no oracle outside chain 31337),
-    /// `BadTwapDeviation` (above 1,000 bps).
+    /// `BadTwapDeviation` (a tolerance of 0 or above 100 bps under / 1,000 bps over),
+    /// `BadTwapWindow` (an oracle window under an hour), `NoPair` (no pair of the two tokens in
+    /// the oracle's factory).
     pub async fn deploy(
         chain: &dyn Chain,
         admin: Address,
@@ -98,7 +100,8 @@ impl DarkPool {
             verifiers_: CREDarkPool::Verifiers { fill: fill_verifier, update: update_verifier },
             twap_: CREDarkPool::TwapCheck {
                 oracle: twap.oracle,
-                maxDeviationBps: twap.max_deviation_bps,
+                maxBelowBps: twap.max_below_bps,
+                maxAboveBps: twap.max_above_bps,
             },
         };
         let address = deploy_with(chain, admin, &CREDarkPool::BYTECODE, &args).await?;
@@ -228,7 +231,8 @@ impl DarkPool {
     /// tickets are sealed to.
     ///
     /// # Errors
-    /// `NotMaker`, `UnsupportedToken`, `Frozen`, `NoExitKey`, ERC-20 reverts.
+    /// `NotMaker`, `UnsupportedToken`, `Frozen`, `NoExitKey`, `ForcedWithdrawalPending` (the
+    /// party's forced withdrawal of `token` is pending), ERC-20 reverts.
     pub async fn deposit(
         &self,
         chain: &dyn Chain,

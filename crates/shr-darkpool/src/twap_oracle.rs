@@ -20,28 +20,39 @@ use crate::{DarkPool, Result};
 pub const ORACLE_WINDOW_SECS: u64 = 3_600;
 /// Observations per window (a period of 15 minutes: someone calls `update` at least that often).
 pub const ORACLE_GRANULARITY: u8 = 4;
-/// The default largest distance between a fill's TWAP and the oracle's, bps (the matcher's
-/// spot/TWAP divergence bound).
-pub const DEFAULT_MAX_TWAP_DEVIATION_BPS: u16 = 200;
+/// The default largest distance of a fill's TWAP under the oracle's, bps: the side that lowers
+/// every maker's price is held tight.
+pub const DEFAULT_MAX_TWAP_BELOW_BPS: u16 = 50;
+/// The default largest distance of a fill's TWAP over the oracle's, bps (the matcher's
+/// spot/TWAP divergence bound; the requester's sealed band bounds that side too).
+pub const DEFAULT_MAX_TWAP_ABOVE_BPS: u16 = 200;
 
 /// The TWAP check a pool is deployed with (`CREDarkPool.TwapCheck`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TwapBound {
-    /// The sliding-window oracle (`Address::ZERO`: unchecked, dev chain only).
+    /// The sliding-window oracle (`Address::ZERO`: unchecked, dev chain only); its window is
+    /// at least an hour and its factory holds the pool's pair.
     pub oracle: Address,
-    /// The largest distance between a fill's TWAP and the oracle's, bps of the oracle's (at
-    /// most 1,000).
-    pub max_deviation_bps: u16,
+    /// How far under the oracle's TWAP a fill's may be, bps of the oracle's (1 ..= 100).
+    pub max_below_bps: u16,
+    /// How far over the oracle's TWAP a fill's may be, bps of the oracle's (1 ..= 1,000).
+    pub max_above_bps: u16,
 }
 
 impl TwapBound {
     /// No on-chain TWAP check: accepted by the contract on chain 31337 only, for tests that
     /// exercise everything but the price.
-    pub const DEV_UNCHECKED: Self = Self { oracle: Address::ZERO, max_deviation_bps: 0 };
+    pub const DEV_UNCHECKED: Self =
+        Self { oracle: Address::ZERO, max_below_bps: 0, max_above_bps: 0 };
 
-    /// Checked against `oracle` within [`DEFAULT_MAX_TWAP_DEVIATION_BPS`].
+    /// Checked against `oracle` within [`DEFAULT_MAX_TWAP_BELOW_BPS`] under and
+    /// [`DEFAULT_MAX_TWAP_ABOVE_BPS`] over.
     pub const fn oracle(oracle: Address) -> Self {
-        Self { oracle, max_deviation_bps: DEFAULT_MAX_TWAP_DEVIATION_BPS }
+        Self {
+            oracle,
+            max_below_bps: DEFAULT_MAX_TWAP_BELOW_BPS,
+            max_above_bps: DEFAULT_MAX_TWAP_ABOVE_BPS,
+        }
     }
 }
 

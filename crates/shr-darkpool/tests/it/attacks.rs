@@ -500,6 +500,12 @@ async fn a_forced_withdrawal_is_not_served_around_an_unabsorbed_deposit() -> R {
     send(&p.chain, admin, wbtc, &TestToken::mintCall { to: m, amount: more }).await?;
     p.pool.deposit(&p.chain, m, wbtc, more, &p.requester_key.identity().hpke).await?;
     p.pool.request_forced_withdrawal(&p.chain, m, wbtc).await?;
+    // Griefing: a deposit while the forced withdrawal is pending would keep every serve
+    // refused (`UnabsorbedDeposits`) until the hatch opened for the whole pool.
+    send(&p.chain, admin, wbtc, &TestToken::mintCall { to: m, amount: U256::from(1) }).await?;
+    let hpke = p.requester_key.identity().hpke;
+    let e = pool_error(p.pool.deposit(&p.chain, m, wbtc, U256::from(1), &hpke).await.unwrap_err());
+    assert!(matches!(e, E::ForcedWithdrawalPending(_)), "{e:?}");
     let (amount, auth) = p.matcher.authorize_forced(m, wbtc)?;
     assert_eq!(amount, before, "the enclave's tip does not hold the new deposit yet");
     let commitment = p.pool.commitment(&p.chain).await?;

@@ -2,12 +2,15 @@
 //! (its key and the tree's openings) names the TWAP every maker's price derives from; the chain
 //! refuses one that strays from Uniswap's oracle.
 
-use alloy::primitives::{Address, U256};
+use alloy::primitives::U256;
 use shr_chain::{Chain, EmbeddedChain, EmbeddedConfig};
-use shr_contracts::{bindings::CREDarkPool::CREDarkPoolErrors as E, deploy};
+use shr_contracts::{
+    bindings::{CREDarkPool::CREDarkPoolErrors as E, SlidingWindowOracle},
+    deploy,
+};
 use shr_darkpool::{
     DarkPool, MatchStatus, MatcherEnclave, ORACLE_GRANULARITY, ORACLE_WINDOW_SECS, RequestStatus,
-    TwapBound, update_twap_oracle,
+    TwapBound, deploy_twap_oracle, update_twap_oracle,
 };
 use shr_enclave::{SimulatedTee, TeePlatform};
 
@@ -31,7 +34,8 @@ async fn a_fill_priced_off_the_on_chain_twap_is_refused() -> R {
     // The order's band is wide open (0 ..= max): only the TWAP bounds the makers' prices.
     let (id, sealed) = p.request(700_000_000, 3_600).await?;
     let before = p.state(id).await?;
-    for lie in [TWAP / 1_000, TWAP / 100 * 97, TWAP / 100 * 103] {
+    // Under the oracle by more than 50 bps (the makers' side), over it by more than 200 bps.
+    for lie in [TWAP / 1_000, TWAP / 100 * 97, TWAP / 10_000 * 9_940, TWAP / 100 * 103] {
         let now = p.chain.timestamp().await?;
         let (_, s) = p.matcher.settle(&p.rref(id).await?, &sealed, lie, now)?;
         let s = s.expect("the matcher proves a fill at any TWAP it is given");
@@ -40,10 +44,17 @@ async fn a_fill_priced_off_the_on_chain_twap_is_refused() -> R {
         assert_eq!(p.state(id).await?, before, "a refused fill changes nothing");
         p.matcher.abort();
     }
-    // Within the pool's 200 bps of the oracle, the fill settles.
+    // Within 50 bps under the oracle, the fill settles (the next request: 150 bps over).
     let now = p.chain.timestamp().await?;
-    let (outcome, s) = p.matcher.settle(&p.rref(id).await?, &sealed, TWAP / 1_000 * 1_010, now)?;
+    let rref = p.rref(id).await?;
+    let (outcome, s) = p.matcher.settle(&rref, &sealed, TWAP / 10_000 * 9_960, now)?;
     assert_eq!(outcome.status, MatchStatus::Filled);
+    p.pool.fill(&p.chain, admin, &s.expect("a settlement")).await?;
+    p.matcher.confirm()?;
+    assert_eq!(p.pool.status(&p.chain, id).await?, RequestStatus::Filled);
+    let (id, sealed) = p.request(100_000_000, 3_600).await?;
+    let now = p.chain.timestamp().await?;
+    let (_, s) = p.matcher.settle(&p.rref(id).await?, &sealed, TWAP / 10_000 * 10_150, now)?;
     p.pool.fill(&p.chain, admin, &s.expect("a settlement")).await?;
     p.matcher.confirm()?;
     assert_eq!(p.pool.status(&p.chain, id).await?, RequestStatus::Filled);
@@ -62,11 +73,28 @@ async fn a_pool_off_the_dev_chain_needs_a_twap_oracle() -> R {
         |twap| DarkPool::deploy(&chain, admin, wbtc, weth, tee.root(), matcher.identity(), twap);
     let e = pool_error(deploy(TwapBound::DEV_UNCHECKED).await.unwrap_err());
     assert!(matches!(e, E::NoTwapOracle(ref x) if x.chainId == U256::from(1)), "{e:?}");
-    // With an oracle, the dev-setup verifiers are what it refuses next.
-    let e = pool_error(deploy(TwapBound::oracle(Address::repeat_byte(7))).await.unwrap_err());
+    // The oracle must average an hour or more of a pair of the pool's tokens that exists.
+    let uni = deploy::UniswapV2::deploy(&chain, admin).await?;
+    let oracle = deploy_twap_oracle(&chain, admin, uni.factory).await?;
+    let e = pool_error(deploy(TwapBound::oracle(oracle)).await.unwrap_err());
+    assert!(matches!(e, E::NoPair(ref x) if x.factory == uni.factory), "{e:?}");
+    let (sats, wei) = (U256::from(10u128.pow(9)), U256::from(158u128 * 10u128.pow(17)));
+    uni.seed_pair(&chain, admin, (wbtc, sats), (weth, wei), u64::MAX / 2).await?;
+    let args = SlidingWindowOracle::constructorCall {
+        factory_: uni.factory,
+        windowSize_: U256::from(1_800),
+        granularity_: 2,
+    };
+    let short = deploy::deploy_with(&chain, admin, &SlidingWindowOracle::BYTECODE, &args).await?;
+    let e = pool_error(deploy(TwapBound::oracle(short)).await.unwrap_err());
+    assert!(matches!(e, E::BadTwapWindow(_)), "{e:?}");
+    for (below, above) in [(0, 200), (101, 200), (50, 0), (50, 1_001)] {
+        let bound = TwapBound { oracle, max_below_bps: below, max_above_bps: above };
+        let e = pool_error(deploy(bound).await.unwrap_err());
+        assert!(matches!(e, E::BadTwapDeviation(_)), "{below}/{above}: {e:?}");
+    }
+    // With a sound oracle, the dev-setup verifiers are what it refuses next.
+    let e = pool_error(deploy(TwapBound::oracle(oracle)).await.unwrap_err());
     assert!(matches!(e, E::DevSetup(_)), "{e:?}");
-    let wide = TwapBound { oracle: Address::repeat_byte(7), max_deviation_bps: 1_001 };
-    let e = pool_error(deploy(wide).await.unwrap_err());
-    assert!(matches!(e, E::BadTwapDeviation(_)), "{e:?}");
     Ok(())
 }
