@@ -128,6 +128,14 @@ pub enum Error {
         /// Why.
         why: &'static str,
     },
+    /// A field mapping (`--por-field NAME=POINTER`) or profile that cannot be used.
+    #[error("field mapping `{spec}`: {why}")]
+    FieldSpec {
+        /// The spec or profile name as given.
+        spec: String,
+        /// Why it is refused.
+        why: &'static str,
+    },
     /// A DON configuration that the forwarder would refuse.
     #[error("invalid DON configuration: {0}")]
     Config(String),

@@ -14,6 +14,7 @@
 pub mod amount;
 mod don;
 mod error;
+mod mapping;
 mod node;
 mod policy;
 mod program;
@@ -30,6 +31,7 @@ pub use don::{
     status_history, status_updates,
 };
 pub use error::{Error, Result};
+pub use mapping::POR_PROFILES;
 pub use node::{Behavior, OracleNode};
 pub use policy::{Evaluation, Evaluator, Policy, WAD};
 pub use program::{

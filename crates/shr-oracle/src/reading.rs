@@ -3,7 +3,7 @@
 use alloy::primitives::U256;
 use serde_json::Value;
 
-use crate::{Error, Result, amount::parse_amount};
+use crate::{Error, Result, amount::parse_amount, mapping::lookup};
 
 /// One observation of reserves against liabilities. Private: it exists in plaintext only inside
 /// an enclave (and the custodian's own systems).
@@ -34,8 +34,10 @@ pub fn parse_time(field: &str, value: &str) -> Result<u64> {
         .ok_or_else(|| Error::InvalidTime { field: field.to_string(), value: value.to_string() })
 }
 
-/// Which JSON fields hold what in a custodian's proof-of-reserve response. Field names vary
-/// between custodians; the defaults are the variants of Chainlink's PoR adapters.
+/// Which JSON fields hold what in a custodian's proof-of-reserve response: each entry is a
+/// top-level field name or an RFC 6901 JSON Pointer (starting with `/`), tried in order. Field
+/// names vary between custodians; the defaults are the variants of Chainlink's PoR adapters;
+/// `mapping` sets them from `NAME=POINTER` specs and profiles.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PorFields {
     /// Reserves (default `totalReserve`, `totalTrust`, `reserves`).
@@ -74,7 +76,7 @@ pub fn parse_por_json(body: &[u8], fields: &PorFields, decimals: u8) -> Result<R
         expected: "object",
         found: short(&v),
     })?;
-    let find = |names: &[String]| names.iter().find_map(|n| obj.get(n).map(|v| (n.clone(), v)));
+    let find = |names: &[String]| names.iter().find_map(|n| lookup(&v, n).map(|x| (n.clone(), x)));
     let amount = |what: &'static str, names: &[String]| -> Result<U256> {
         if let Some((name, v)) = find(names) {
             return json_amount(&name, v, decimals);
@@ -87,7 +89,7 @@ pub fn parse_por_json(body: &[u8], fields: &PorFields, decimals: u8) -> Result<R
         for (i, a) in accounts.iter().enumerate() {
             let (name, v) = names
                 .iter()
-                .find_map(|n| a.get(n).map(|v| (format!("accounts[{i}].{n}"), v)))
+                .find_map(|n| lookup(a, n).map(|v| (format!("accounts[{i}].{n}"), v)))
                 .ok_or_else(|| Error::MissingField { what, looked_for: names.to_vec() })?;
             sum =
                 sum.checked_add(json_amount(&name, v, decimals)?).ok_or(Error::InvalidAmount {
@@ -119,7 +121,7 @@ pub fn parse_por_json(body: &[u8], fields: &PorFields, decimals: u8) -> Result<R
             });
         }
     };
-    let ripcord = match obj.get(&fields.ripcord) {
+    let ripcord = match lookup(&v, &fields.ripcord) {
         None | Some(Value::Null) => false,
         Some(Value::Bool(b)) => *b,
         Some(other) => {

@@ -9,7 +9,7 @@ use shr_chain::Chain;
 use shr_enclave::SimulatedTee;
 use shr_oracle::{
     CustodianApiSource, Deployment, Don, DonConfig, FeedSource, NodeInput, POR_INFO, Policy,
-    ReplaySummary, ReserveSeries, ReserveSource, SeriesColumns, attested_state,
+    PorFields, ReplaySummary, ReserveSeries, ReserveSource, SeriesColumns, attested_state,
 };
 
 /// The shipped wBTC series (BitGo custody vs on-chain supply, 2023-07..2025-06), embedded.
@@ -58,6 +58,15 @@ pub(crate) struct DonArgs {
     /// Use this deployed receiver (ReserveAttestation) instead of deploying one.
     #[arg(long, requires = "forwarder")]
     receiver: Option<Address>,
+    /// Where the custodian body keeps one datum, `NAME=POINTER` (repeatable): NAME is
+    /// reserves, supply, time or ripcord; POINTER an RFC 6901 JSON Pointer
+    /// (`/reservesTotal/amount`) or a top-level field name. Amounts are numbers or decimal
+    /// strings in whole tokens.
+    #[arg(long = "por-field", value_name = "NAME=POINTER")]
+    por_fields: Vec<String>,
+    /// A built-in custodian format: chainlink-por (default) or the-network-firm.
+    #[arg(long, value_name = "NAME")]
+    por_profile: Option<String>,
 }
 
 impl DonArgs {
@@ -67,6 +76,7 @@ impl DonArgs {
             tracing::warn!(target: "shr::cli", chain_id, "--allow-dev-tee: the simulated platform's public dev seed guards this chain; anyone can forge its quotes");
         }
         let mut cfg = DonConfig::new("wbtc-por", owner, self.decimals);
+        cfg.fields = PorFields::from_specs(self.por_profile.as_deref(), &self.por_fields)?;
         cfg.policy = Policy {
             threshold_bps: self.threshold_bps,
             confirmations: self.confirmations,

@@ -41,6 +41,39 @@ fn attest_transmits_a_good_reading() {
 }
 
 #[test]
+fn attest_maps_a_nested_body_by_json_pointer() {
+    // Coinbase's cbBTC API shape: amounts as decimal strings under `*.amount`.
+    let f = body_file(
+        "nested",
+        r#"{"reservesTotal": {"amount": "150283.12"}, "wrappedAssetsTotal": {"amount": "150290.5"}, "lastUpdatedAt": "2024-10-09T01:17:00Z"}"#,
+    );
+    let now = "2024-10-09T01:20:00Z";
+    let mapped = [
+        "--por-field",
+        "reserves=/reservesTotal/amount",
+        "--por-field",
+        "supply=/wrappedAssetsTotal/amount",
+        "--por-field",
+        "time=/lastUpdatedAt",
+        "--confirmations",
+        "1",
+    ];
+    let mut args = vec!["attest", "--por-json", &f, "--now", now, "--json"];
+    args.extend(mapped);
+    let (code, v) = shr(&args);
+    assert_eq!(code, 0, "{v}");
+    assert_eq!(v["is_solvent"], false, "150,283.12 held against 150,290.5 issued");
+    // Unmapped, the body is refused naming what was looked for; a bad spec names itself.
+    let (code, v) = shr(&["attest", "--por-json", &f, "--now", now, "--json"]);
+    assert_ne!(code, 0);
+    assert!(v["error"].as_str().unwrap().contains("totalReserve"), "{v}");
+    let args = ["attest", "--por-json", &f, "--now", now, "--json", "--por-field", "price=/p"];
+    let (code, v) = shr(&args);
+    assert_ne!(code, 0);
+    assert!(v["error"].as_str().unwrap().contains("price=/p"), "{v}");
+}
+
+#[test]
 fn attest_refuses_bad_bodies_with_a_json_error_and_nonzero_exit() {
     let now = "2024-10-09T01:20:00Z";
     let cases = [
