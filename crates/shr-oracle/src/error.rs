@@ -128,6 +128,14 @@ pub enum Error {
         /// Why.
         why: &'static str,
     },
+    /// A round schedule that cannot be used.
+    #[error("schedule `{expr}`: {why}")]
+    Schedule {
+        /// The expression as given.
+        expr: String,
+        /// Why it is refused.
+        why: String,
+    },
     /// A field mapping (`--por-field NAME=POINTER`) or profile that cannot be used.
     #[error("field mapping `{spec}`: {why}")]
     FieldSpec {

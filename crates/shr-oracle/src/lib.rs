@@ -21,6 +21,7 @@ mod program;
 mod reading;
 mod recovered;
 mod replay;
+mod schedule;
 pub mod report;
 mod series;
 mod source;
@@ -44,6 +45,7 @@ pub use recovered::{
     read_evidence, seal_credit,
 };
 pub use replay::{ReplaySummary, replay};
+pub use schedule::RoundSchedule;
 pub use series::{ReserveSeries, SeriesColumns};
 pub use source::{CustodianApiSource, FeedSource, ReserveSource, SeriesSource};
 pub use transport::{InMemoryTransport, Message, NodeId, Transport};
