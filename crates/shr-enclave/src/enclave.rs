@@ -43,6 +43,9 @@ impl EnclaveIdentity {
     }
 }
 
+/// HPKE context of an enclave's key seed sealed at rest ([`Enclave::launch_sealed`]).
+pub const KEY_SEED_INFO: &str = "shr/enclave-key-seed/v1";
+
 /// An enclave running one program on a [`TeePlatform`] (simulated here).
 ///
 /// Its secret keys never leave it: the API returns only signatures, public keys and sealed blobs,
@@ -95,9 +98,47 @@ impl Enclave {
     ) -> Result<Self> {
         let measurement = Measurement::of_program(program);
         let secret = platform.sealing_secret(&measurement);
-        let ikm = |purpose: &[u8]| {
-            [secret.as_slice(), b"/instance/", &instance.to_be_bytes(), purpose].concat()
-        };
+        let seed = [secret.as_slice(), b"/instance/", &instance.to_be_bytes()].concat();
+        Self::from_key_seed(platform, measurement, &seed)
+    }
+
+    /// Launches `program` with keys derived from 32 random bytes drawn inside the enclave, and
+    /// returns them sealed at rest ([`KEY_SEED_INFO`]) for [`Enclave::restore`]: a node's
+    /// identity that survives restarts and that only the same program on the same platform can
+    /// unseal (`shr don init`).
+    ///
+    /// # Errors
+    /// [`Error::Sign`] if the platform cannot issue the quote; [`Error::Hpke`].
+    pub fn launch_sealed(platform: &dyn TeePlatform, program: &str) -> Result<(Self, Sealed)> {
+        let seed = B256::random();
+        let enclave = Self::from_key_seed(platform, Measurement::of_program(program), &seed.0)?;
+        let sealed = enclave.seal_at_rest(KEY_SEED_INFO, seed.as_slice())?;
+        Ok((enclave, sealed))
+    }
+
+    /// Re-launches `program` with the keys [`Enclave::launch_sealed`] sealed.
+    ///
+    /// # Errors
+    /// [`Error::Hpke`] when `sealed` was sealed by another program or platform, or tampered;
+    /// [`Error::BadPadding`] when it does not hold a 32-byte seed; [`Error::Sign`].
+    pub fn restore(platform: &dyn TeePlatform, program: &str, sealed: &Sealed) -> Result<Self> {
+        let measurement = Measurement::of_program(program);
+        let (rest_sk, _) = hpke_box::derive(&platform.sealing_secret(&measurement));
+        let seed = hpke_box::open(&rest_sk, KEY_SEED_INFO, sealed)?;
+        if seed.len() != 32 {
+            return Err(Error::BadPadding { info: KEY_SEED_INFO.to_string() });
+        }
+        Self::from_key_seed(platform, measurement, &seed)
+    }
+
+    /// Keys derived from `seed` (secp256k1 by keccak, retried until in range; HPKE by RFC 9180
+    /// `DeriveKeyPair`), quoted by `platform`.
+    fn from_key_seed(
+        platform: &dyn TeePlatform,
+        measurement: Measurement,
+        seed: &[u8],
+    ) -> Result<Self> {
+        let ikm = |purpose: &[u8]| [seed, purpose].concat();
         let mut key = keccak256(ikm(b"/secp256k1"));
         let signer = loop {
             match PrivateKeySigner::from_bytes(&key) {
@@ -109,7 +150,7 @@ impl Enclave {
         let quote =
             platform.quote(&measurement, EnclaveIdentity::report_data(signer.address(), &hpke))?;
         let identity = EnclaveIdentity { signer: signer.address(), hpke, quote };
-        let (rest_sk, rest_pk) = hpke_box::derive(&secret);
+        let (rest_sk, rest_pk) = hpke_box::derive(&platform.sealing_secret(&measurement));
         Ok(Self { measurement, signer, hpke_sk, identity, rest_sk, rest_pk })
     }
 
@@ -188,6 +229,26 @@ mod tests {
         let mut forged = e.identity().clone();
         forged.signer = Address::repeat_byte(1);
         assert!(matches!(forged.verify(tee.root(), &m).unwrap_err(), Error::KeysNotBound));
+    }
+
+    #[test]
+    fn sealed_keys_come_back_only_for_the_same_program_on_the_same_platform() {
+        let tee = SimulatedTee::new();
+        let (e, sealed) = Enclave::launch_sealed(&tee, "node@1").unwrap();
+        let again = Enclave::restore(&tee, "node@1", &sealed).unwrap();
+        assert_eq!(again.identity().signer, e.identity().signer);
+        assert_eq!(again.identity().hpke, e.identity().hpke);
+        again.identity().verify(tee.root(), &Measurement::of_program("node@1")).unwrap();
+        let (other, _) = Enclave::launch_sealed(&tee, "node@1").unwrap();
+        assert_ne!(other.identity().signer, e.identity().signer, "fresh keys per launch");
+        assert!(Enclave::restore(&tee, "node@2", &sealed).is_err(), "another program");
+        assert!(
+            Enclave::restore(&SimulatedTee::new(), "node@1", &sealed).is_err(),
+            "another platform"
+        );
+        let mut tampered = sealed.clone();
+        tampered.0[40] ^= 1;
+        assert!(Enclave::restore(&tee, "node@1", &tampered).is_err());
     }
 
     #[test]

@@ -20,7 +20,7 @@ mod error;
 mod hpke_box;
 mod platform;
 
-pub use enclave::{Enclave, EnclaveIdentity};
+pub use enclave::{Enclave, EnclaveIdentity, KEY_SEED_INFO};
 pub use error::{Error, Result};
 pub use hpke_box::{HpkePublicKey, SEAL_OVERHEAD, SIZE_CLASSES, Sealed, seal, seal_sized};
 pub use platform::{DEV_CHAIN_ID, Measurement, Quote, SimulatedTee, TeePlatform};

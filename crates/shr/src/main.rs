@@ -7,6 +7,7 @@
 mod agent_cmd;
 mod custodian_cmd;
 mod demo_cmd;
+mod don_cmd;
 mod oracle_cmd;
 mod risk_cmd;
 mod scenario_cmd;
@@ -65,6 +66,9 @@ enum Command {
 
 #[derive(Debug, Subcommand)]
 enum DonCommand {
+    /// Creates one node's enclave state in a directory (keys drawn inside the enclave, sealed at
+    /// rest) and prints its identity: signer, hpke_public_key, quote.
+    Init(don_cmd::InitArgs),
     /// The nodes' signer addresses (for the forwarder's setConfig) and HPKE keys.
     Signers {
         /// Seed of the simulated TEE platform (hex, 32 bytes); default: the fixed dev seed.
@@ -115,6 +119,7 @@ async fn main() -> Result<()> {
         Command::Don { command: DonCommand::Signers { tee_seed, json } } => {
             oracle_cmd::signers(tee_seed, json)
         }
+        Command::Don { command: DonCommand::Init(args) } => don_cmd::init(&args),
     }
 }
 

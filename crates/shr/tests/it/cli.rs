@@ -309,3 +309,38 @@ fn risk_execute_rebalances_on_chain_and_reads_hf_back() {
     assert_ne!(code, 0);
     assert!(v["error"].as_str().unwrap().contains("--vault 3"), "{v}");
 }
+
+#[test]
+fn don_init_seals_a_nodes_keys_in_its_directory_and_keeps_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().join("node0");
+    let d = d.to_str().unwrap();
+    let seed = "0x1111111111111111111111111111111111111111111111111111111111111111";
+    let (code, first) = shr(&["don", "init", "--dir", d, "--tee-seed", seed]);
+    assert_eq!(code, 0, "{first}");
+    assert_eq!(first["created"], true);
+    assert!(first["signer"].as_str().unwrap().starts_with("0x"));
+    assert_eq!(first["quote"]["platform"], "simulated");
+    let (code, again) = shr(&["don", "init", "--dir", d, "--tee-seed", seed]);
+    assert_eq!(code, 0, "{again}");
+    assert_eq!((again["created"].clone(), &again["signer"]), (false.into(), &first["signer"]));
+    assert_eq!(again["hpke_public_key"], first["hpke_public_key"]);
+    let on_disk: Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("node0/identity.json")).unwrap())
+            .unwrap();
+    assert_eq!(on_disk["signer"], first["signer"]);
+    // The sealed key holds neither key in the clear, and another platform cannot open it.
+    let sealed = std::fs::read(dir.path().join("node0/enclave-key.sealed")).unwrap();
+    assert!(sealed.len() >= 48 + 32, "an HPKE blob: {} bytes", sealed.len());
+    let other = "0x2222222222222222222222222222222222222222222222222222222222222222";
+    let out = Command::new(env!("CARGO_BIN_EXE_shr"))
+        .args(["don", "init", "--dir", d, "--tee-seed", other])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("does not unseal"));
+    // Two nodes, two identities.
+    let d1 = dir.path().join("node1");
+    let (_, second) = shr(&["don", "init", "--dir", d1.to_str().unwrap(), "--tee-seed", seed]);
+    assert_ne!(second["signer"], first["signer"]);
+}
