@@ -15,6 +15,7 @@ pub mod amount;
 mod don;
 mod error;
 mod mapping;
+mod nats;
 mod node;
 mod policy;
 mod program;
@@ -33,6 +34,7 @@ pub use don::{
 };
 pub use error::{Error, Result};
 pub use mapping::POR_PROFILES;
+pub use nats::{NATS_ACK_WAIT_SECS, NATS_MAX_AGE_SECS, NatsError, NatsTransport};
 pub use node::{Behavior, OracleNode};
 pub use policy::{Evaluation, Evaluator, Policy, WAD};
 pub use program::{

@@ -1,0 +1,285 @@
+//! [`Transport`] over NATS JetStream, for nodes that run as separate processes.
+//!
+//! One stream per DON (`SHR_DON_<don>`, subjects `shr.don.<don>.>`); a message from node `f` to
+//! node `t` in round `r` goes to `shr.don.<don>.<r>.<kind>.<f>.<t>` (`kind`: `obs`, `sign`,
+//! `sig`), so NATS permissions can give each node publish rights on `shr.don.<don>.*.*.<f>.*`
+//! only. Each node reads through a durable pull consumer filtered on its own inbox
+//! (`shr.don.<don>.*.*.*.<t>`): a restarted node resumes where it acknowledged, and the stream
+//! keeps what arrived while it was down. A message whose subject's sender differs from the
+//! sender inside it is dropped (and logged); the enclave signatures inside bind the rest.
+//!
+//! The trait is synchronous: [`Transport::send`] queues to a publisher task, which publishes and
+//! waits for the stream's acknowledgement; a consumer task fills the inbox that
+//! [`Transport::drain`] empties. Both log under the target `shr::oracle::nats`.
+
+use std::{
+    collections::VecDeque,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use alloy::primitives::Bytes;
+use async_nats::jetstream::{self, consumer::pull, stream};
+use futures_util::StreamExt;
+use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
+
+use crate::{Message, NodeId, Outcome, Transport};
+
+/// How long the stream keeps messages (a node down longer than this misses them), seconds.
+pub const NATS_MAX_AGE_SECS: u64 = 86_400;
+
+/// How long a delivered message waits for its acknowledgement before the server redelivers it,
+/// seconds: the longest a restarted node waits for what its previous run was handed.
+pub const NATS_ACK_WAIT_SECS: u64 = 2;
+
+/// Errors of the NATS transport.
+#[derive(Debug, thiserror::Error)]
+pub enum NatsError {
+    /// Connecting to the server.
+    #[error("connecting to NATS at {url}")]
+    Connect {
+        /// The server URL.
+        url: String,
+        /// Why.
+        #[source]
+        source: async_nats::ConnectError,
+    },
+    /// Creating or reading the DON's stream.
+    #[error("JetStream stream {stream}")]
+    Stream {
+        /// The stream name.
+        stream: String,
+        /// Why.
+        #[source]
+        source: async_nats::jetstream::context::CreateStreamError,
+    },
+    /// Creating or reading a node's consumer.
+    #[error("JetStream consumer {consumer}")]
+    Consumer {
+        /// The consumer name.
+        consumer: String,
+        /// Why.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// A DON id that cannot be part of a subject or stream name.
+    #[error("DON id `{0}`: use letters, digits, `-` and `_` only")]
+    DonId(String),
+}
+
+/// A node's transport over NATS JetStream (see the module docs).
+#[derive(Debug)]
+pub struct NatsTransport {
+    me: NodeId,
+    outbox: mpsc::UnboundedSender<(NodeId, Message)>,
+    inbox: Arc<Mutex<VecDeque<Message>>>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl NatsTransport {
+    /// Connects node `me` of DON `don` to the server at `url`: creates the DON's stream when
+    /// missing, and the node's durable consumer, and starts the publisher and consumer tasks
+    /// (on the current tokio runtime).
+    ///
+    /// # Errors
+    /// [`NatsError`] naming what failed.
+    pub async fn connect(url: &str, don: &str, me: NodeId) -> Result<Self, NatsError> {
+        if don.is_empty() || !don.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            return Err(NatsError::DonId(don.to_string()));
+        }
+        let client = async_nats::ConnectOptions::new()
+            .name(format!("shr-don-{don}-node-{me}"))
+            .retry_on_initial_connect()
+            .connect(url)
+            .await
+            .map_err(|source| NatsError::Connect { url: url.to_string(), source })?;
+        let js = jetstream::new(client);
+        let name = format!("SHR_DON_{don}");
+        let stream = js
+            .get_or_create_stream(stream::Config {
+                name: name.clone(),
+                subjects: vec![format!("shr.don.{don}.>")],
+                max_age: Duration::from_secs(NATS_MAX_AGE_SECS),
+                ..Default::default()
+            })
+            .await
+            .map_err(|source| NatsError::Stream { stream: name, source })?;
+        let durable = format!("node-{me}");
+        let consumer = stream
+            .get_or_create_consumer(
+                &durable,
+                pull::Config {
+                    durable_name: Some(durable.clone()),
+                    filter_subject: format!("shr.don.{don}.*.*.*.{me}"),
+                    // What the server handed a pull that died with its process comes back
+                    // this soon to the restarted node (a duplicate is harmless: the leader
+                    // counts one observation per signer).
+                    ack_wait: Duration::from_secs(NATS_ACK_WAIT_SECS),
+                    ..Default::default()
+                },
+            )
+            .await
+            .map_err(|e| NatsError::Consumer { consumer: durable.clone(), source: Box::new(e) })?;
+        let mut messages = consumer
+            .messages()
+            .await
+            .map_err(|e| NatsError::Consumer { consumer: durable, source: Box::new(e) })?;
+        let inbox = Arc::new(Mutex::new(VecDeque::new()));
+        let sink = inbox.clone();
+        let reader = tokio::spawn(async move {
+            while let Some(next) = messages.next().await {
+                let msg = match next {
+                    Ok(m) => m,
+                    Err(e) => {
+                        tracing::warn!(target: "shr::oracle::nats", node = me, error = %e, "consumer");
+                        continue;
+                    }
+                };
+                match decode(&msg.subject, &msg.payload) {
+                    Ok(m) => sink.lock().unwrap_or_else(|e| e.into_inner()).push_back(m),
+                    Err(why) => {
+                        tracing::warn!(target: "shr::oracle::nats", node = me, subject = %msg.subject, why, "message dropped");
+                    }
+                }
+                if let Err(e) = msg.ack().await {
+                    tracing::warn!(target: "shr::oracle::nats", node = me, error = %e, "ack");
+                }
+            }
+        });
+        let (outbox, mut queue) = mpsc::unbounded_channel::<(NodeId, Message)>();
+        let don = don.to_string();
+        let writer = tokio::spawn(async move {
+            while let Some((to, m)) = queue.recv().await {
+                let (subject, payload) = encode(&don, me, to, &m);
+                let acked = match js.publish(subject.clone(), payload.into()).await {
+                    Ok(ack) => ack.await.map(|_| ()).map_err(|e| e.to_string()),
+                    Err(e) => Err(e.to_string()),
+                };
+                if let Err(error) = acked {
+                    tracing::warn!(target: "shr::oracle::nats", node = me, %subject, error, "publish");
+                }
+            }
+        });
+        Ok(Self { me, outbox, inbox, tasks: vec![reader, writer] })
+    }
+
+    /// This node's id.
+    pub fn node(&self) -> NodeId {
+        self.me
+    }
+}
+
+impl Drop for NatsTransport {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+impl Transport for NatsTransport {
+    fn send(&self, to: NodeId, msg: Message) {
+        if self.outbox.send((to, msg)).is_err() {
+            tracing::warn!(target: "shr::oracle::nats", node = self.me, "publisher stopped");
+        }
+    }
+
+    fn drain(&self, me: NodeId) -> Vec<Message> {
+        if me != self.me {
+            return Vec::new();
+        }
+        self.inbox.lock().unwrap_or_else(|e| e.into_inner()).drain(..).collect()
+    }
+}
+
+/// A message on the wire (JSON; signatures as hex bytes).
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+enum Wire {
+    Observation { round: u64, from: NodeId, is_solvent: bool, observed_at: u64, signature: Bytes },
+    SignRequest { round: u64, raw: Bytes, context: Bytes },
+    ReportSignature { round: u64, from: NodeId, signature: Bytes },
+}
+
+fn encode(don: &str, me: NodeId, to: NodeId, m: &Message) -> (String, Vec<u8>) {
+    let (round, kind, wire) = match m {
+        Message::Observation { round, from, outcome, signature } => (
+            *round,
+            "obs",
+            Wire::Observation {
+                round: *round,
+                from: *from,
+                is_solvent: outcome.is_solvent,
+                observed_at: outcome.observed_at,
+                signature: Bytes::copy_from_slice(signature),
+            },
+        ),
+        Message::SignRequest { round, raw, context } => (
+            *round,
+            "sign",
+            Wire::SignRequest { round: *round, raw: raw.clone(), context: context.clone() },
+        ),
+        Message::ReportSignature { round, from, signature } => (
+            *round,
+            "sig",
+            Wire::ReportSignature {
+                round: *round,
+                from: *from,
+                signature: Bytes::copy_from_slice(signature),
+            },
+        ),
+    };
+    let payload = serde_json::to_vec(&wire).unwrap_or_default();
+    (format!("shr.don.{don}.{round}.{kind}.{me}.{to}"), payload)
+}
+
+fn decode(subject: &str, payload: &[u8]) -> Result<Message, &'static str> {
+    let sender: NodeId =
+        subject.split('.').nth(5).and_then(|s| s.parse().ok()).ok_or("subject names no sender")?;
+    let sig = |b: &Bytes| <[u8; 65]>::try_from(b.as_ref()).map_err(|_| "signature is not 65 bytes");
+    let wire: Wire = serde_json::from_slice(payload).map_err(|_| "not a DON message")?;
+    let m = match wire {
+        Wire::Observation { round, from, is_solvent, observed_at, signature } => {
+            if from != sender {
+                return Err("sender in the message differs from the subject's");
+            }
+            let outcome = Outcome { is_solvent, observed_at };
+            Message::Observation { round, from, outcome, signature: sig(&signature)? }
+        }
+        Wire::SignRequest { round, raw, context } => Message::SignRequest { round, raw, context },
+        Wire::ReportSignature { round, from, signature } => {
+            if from != sender {
+                return Err("sender in the message differs from the subject's");
+            }
+            Message::ReportSignature { round, from, signature: sig(&signature)? }
+        }
+    };
+    Ok(m)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wire_round_trip_and_sender_binding() {
+        let m = Message::Observation {
+            round: 7,
+            from: 2,
+            outcome: Outcome { is_solvent: true, observed_at: 1_700_000_000 },
+            signature: [9u8; 65],
+        };
+        let (subject, payload) = encode("wbtc-por", 2, 0, &m);
+        assert_eq!(subject, "shr.don.wbtc-por.7.obs.2.0");
+        assert_eq!(decode(&subject, &payload).unwrap(), m);
+        // Node 3 publishing node 2's observation under its own subject is dropped.
+        assert!(decode("shr.don.wbtc-por.7.obs.3.0", &payload).is_err());
+        assert!(decode(&subject, b"{}").is_err());
+        let req =
+            Message::SignRequest { round: 1, raw: Bytes::from(vec![1, 2]), context: Bytes::new() };
+        let (s, p) = encode("d", 1, 3, &req);
+        assert_eq!(decode(&s, &p).unwrap(), req);
+    }
+}
