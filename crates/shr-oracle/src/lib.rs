@@ -14,6 +14,7 @@
 pub mod amount;
 mod don;
 mod error;
+mod manifest;
 mod mapping;
 mod nats;
 mod node;
@@ -33,6 +34,7 @@ pub use don::{
     status_history, status_updates,
 };
 pub use error::{Error, Result};
+pub use manifest::DeploymentManifest;
 pub use mapping::POR_PROFILES;
 pub use nats::{NATS_ACK_WAIT_SECS, NATS_MAX_AGE_SECS, NatsError, NatsTransport};
 pub use node::{Behavior, OracleNode};

@@ -15,7 +15,10 @@ fn obs(round: u64, from: usize) -> Message {
     Message::Observation {
         round,
         from,
-        outcome: Outcome { is_solvent: round.is_multiple_of(2), observed_at: 1_700_000_000 + round },
+        outcome: Outcome {
+            is_solvent: round.is_multiple_of(2),
+            observed_at: 1_700_000_000 + round,
+        },
         signature: [from as u8; 65],
     }
 }

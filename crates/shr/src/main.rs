@@ -7,6 +7,7 @@
 mod agent_cmd;
 mod custodian_cmd;
 mod demo_cmd;
+mod deploy_cmd;
 mod don_cmd;
 mod oracle_cmd;
 mod risk_cmd;
@@ -43,6 +44,11 @@ enum Command {
     Replay(oracle_cmd::ReplayArgs),
     /// Evaluate one custodian reading and transmit one report.
     Attest(oracle_cmd::AttestArgs),
+    /// Deploy a DON of node directories (`shr don init`): verifies their quotes, deploys the
+    /// forwarder and receiver, registers the signers, writes a deployment manifest.
+    Deploy(deploy_cmd::DeployArgs),
+    /// The public state of a deployment: isSolvent, last update, freshness, the last reports.
+    Status(deploy_cmd::StatusArgs),
     /// Run a scenario end to end on the embedded chain.
     Scenario(scenario_cmd::ScenarioArgs),
     /// Serve a custodian reserve API (sealed PoR bodies) from a series.
@@ -112,6 +118,8 @@ async fn main() -> Result<()> {
         Command::Demo(args) => demo_cmd::run(args).await,
         Command::Replay(args) => oracle_cmd::replay(args, rpc).await,
         Command::Attest(args) => oracle_cmd::attest(args, rpc).await,
+        Command::Deploy(args) => deploy_cmd::deploy(&args, rpc).await,
+        Command::Status(args) => deploy_cmd::status(&args, rpc).await,
         Command::Custodian(args) => custodian_cmd::run(args).await,
         Command::Scenario(args) => scenario_cmd::run(args, rpc).await,
         Command::Agent { command } => agent_cmd::run(command, rpc).await,

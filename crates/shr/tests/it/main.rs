@@ -3,4 +3,5 @@
 mod agent_cli;
 mod cli;
 mod demo;
+mod deploy_cli;
 mod observer;

@@ -1,0 +1,107 @@
+//! A DON's deployment manifest: what `shr deploy` wrote on chain and every other command reads
+//! instead of separate addresses (`--deployment FILE`). Public data only.
+
+use alloy::primitives::{Address, B256};
+use serde::{Deserialize, Serialize};
+use shr_enclave::HpkePublicKey;
+
+use crate::{Deployment, Error, Result, report::WorkflowConfig};
+
+/// The deployment manifest (JSON).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeploymentManifest {
+    /// The chain's id.
+    pub chain_id: u64,
+    /// Chainlink's `KeystoneForwarder`.
+    pub forwarder: Address,
+    /// The `ReserveAttestation` receiver.
+    pub receiver: Address,
+    /// The DON id in the forwarder's config.
+    pub don_id: u32,
+    /// The config version in force (rotated when the DON changes).
+    pub config_version: u32,
+    /// Faults tolerated; a report carries f+1 signatures.
+    pub f: u8,
+    /// The nodes' signer addresses, in node order (`setConfig`'s `signers`).
+    pub signers: Vec<Address>,
+    /// The nodes' enclave HPKE keys, in node order (custodians seal bodies to them).
+    pub node_hpke_keys: Vec<HpkePublicKey>,
+    /// The TEE platform root whose quotes the nodes' identities were verified against.
+    pub platform_root: Address,
+    /// The workflow's name (its id and 10-byte name field derive from it).
+    pub workflow: String,
+    /// The workflow owner the receiver accepts.
+    pub workflow_owner: Address,
+    /// The workflow id the receiver accepts.
+    pub workflow_id: B256,
+    /// The block the deployment (or its last rotation) was mined in.
+    pub deployed_at_block: u64,
+}
+
+impl DeploymentManifest {
+    /// Parses a manifest.
+    ///
+    /// # Errors
+    /// [`Error::Json`].
+    pub fn from_json(bytes: &[u8]) -> Result<Self> {
+        serde_json::from_slice(bytes).map_err(Error::Json)
+    }
+
+    /// The forwarder and receiver a round transmits through.
+    pub fn deployment(&self) -> Deployment {
+        Deployment { forwarder: self.forwarder, receiver: self.receiver }
+    }
+
+    /// The workflow identity reports carry: [`WorkflowConfig::named`] for `workflow` and
+    /// `workflow_owner`, with this manifest's DON id and config version.
+    pub fn workflow_config(&self) -> WorkflowConfig {
+        let mut w = WorkflowConfig::named(&self.workflow, self.workflow_owner);
+        w.don_id = self.don_id;
+        w.config_version = self.config_version;
+        w
+    }
+
+    /// Checks that the manifest is for chain `chain_id`.
+    ///
+    /// # Errors
+    /// [`Error::Config`] naming both ids.
+    pub fn check_chain(&self, chain_id: u64) -> Result<()> {
+        if self.chain_id != chain_id {
+            return Err(Error::Config(format!(
+                "the deployment is on chain {}, the RPC endpoint is chain {chain_id}",
+                self.chain_id
+            )));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_and_names_a_wrong_chain() {
+        let m = DeploymentManifest {
+            chain_id: 31337,
+            forwarder: Address::repeat_byte(1),
+            receiver: Address::repeat_byte(2),
+            don_id: 1,
+            config_version: 2,
+            f: 1,
+            signers: vec![Address::repeat_byte(3); 4],
+            node_hpke_keys: vec![HpkePublicKey([4; 32]); 4],
+            platform_root: Address::repeat_byte(5),
+            workflow: "wbtc-por".into(),
+            workflow_owner: Address::repeat_byte(6),
+            workflow_id: WorkflowConfig::named("wbtc-por", Address::ZERO).workflow_id,
+            deployed_at_block: 9,
+        };
+        let back = DeploymentManifest::from_json(&serde_json::to_vec(&m).unwrap()).unwrap();
+        assert_eq!(back, m);
+        assert_eq!(back.workflow_config().config_version, 2);
+        assert_eq!(back.workflow_config().workflow_id, m.workflow_id);
+        let e = m.check_chain(1).unwrap_err().to_string();
+        assert!(e.contains("31337") && e.contains("chain 1"), "{e}");
+    }
+}
