@@ -71,6 +71,14 @@ pub enum Error {
         #[source]
         source: reqwest::Error,
     },
+    /// A custodian body over the size a node accepts.
+    #[error("custodian API {url} answered more than {max} bytes")]
+    BodyTooLarge {
+        /// The request URL.
+        url: String,
+        /// The limit, bytes.
+        max: usize,
+    },
     /// The custodian pulled the ripcord: a hard failure, never an attestation.
     #[error("custodian ripcord is set: reserves cannot be attested")]
     Ripcord,

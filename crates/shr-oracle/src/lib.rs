@@ -51,5 +51,7 @@ pub use recovered::{
 pub use replay::{ReplaySummary, replay};
 pub use schedule::RoundSchedule;
 pub use series::{ReserveSeries, SeriesColumns};
-pub use source::{CustodianApiSource, FeedSource, ReserveSource, SeriesSource};
+pub use source::{
+    CustodianApiSource, FeedSource, HttpPorSource, MAX_POR_BODY, ReserveSource, SeriesSource,
+};
 pub use transport::{InMemoryTransport, Message, NodeId, Transport};

@@ -8,8 +8,8 @@ use eyre::{Result, WrapErr, bail};
 use shr_chain::Chain;
 use shr_enclave::SimulatedTee;
 use shr_oracle::{
-    CustodianApiSource, Deployment, Don, DonConfig, FeedSource, NodeInput, POR_INFO, Policy,
-    PorFields, ReplaySummary, ReserveSeries, ReserveSource, SeriesColumns, attested_state,
+    CustodianApiSource, Deployment, Don, DonConfig, FeedSource, HttpPorSource, NodeInput, POR_INFO,
+    Policy, PorFields, ReplaySummary, ReserveSeries, ReserveSource, SeriesColumns, attested_state,
 };
 
 /// The shipped wBTC series (BitGo custody vs on-chain supply, 2023-07..2025-06), embedded.
@@ -302,8 +302,15 @@ fn print_summary(s: &ReplaySummary, n: usize, ms: u128, is_solvent: bool, dep: &
 #[derive(Debug, Args)]
 pub(crate) struct AttestArgs {
     /// One custodian body in the PoR convention (totalReserve, totalToken, timestamp, ripcord).
-    #[arg(long, required_unless_present_any = ["custodian", "feed"], conflicts_with_all = ["custodian", "feed"])]
+    #[arg(long, required_unless_present_any = ["custodian", "feed", "por_url"], conflicts_with_all = ["custodian", "feed", "por_url"])]
     por_json: Option<PathBuf>,
+    /// A custodian's own PoR API (any JSON format, see --por-field), fetched by each node
+    /// itself and sealed to its enclave at once.
+    #[arg(long, conflicts_with_all = ["custodian", "feed"])]
+    por_url: Option<String>,
+    /// How long a node waits for --por-url, milliseconds.
+    #[arg(long, default_value_t = 5_000)]
+    por_timeout_ms: u64,
     /// A custodian API (`shr custodian`) that seals its body to each node's enclave key.
     #[arg(long, conflicts_with = "feed")]
     custodian: Option<String>,
@@ -351,6 +358,10 @@ async fn attest_inner(args: &AttestArgs, rpc_url: Option<&str>) -> Result<serde_
     let dep = args.don.deployment(&don, chain.as_ref()).await?;
     let source: Box<dyn ReserveSource> =
         match (&args.por_json, &args.custodian, args.feed, args.token) {
+            _ if args.por_url.is_some() => Box::new(HttpPorSource::new(
+                args.por_url.clone().unwrap_or_default(),
+                std::time::Duration::from_millis(args.por_timeout_ms),
+            )?),
             (Some(path), ..) => {
                 let body =
                     std::fs::read(path).wrap_err_with(|| format!("reading {}", path.display()))?;
@@ -360,7 +371,7 @@ async fn attest_inner(args: &AttestArgs, rpc_url: Option<&str>) -> Result<serde_
             (_, _, Some(feed), Some(token)) => {
                 Box::new(FeedSource::new(chain.clone(), feed, token))
             }
-            _ => bail!("give --por-json, --custodian or --feed with --token"),
+            _ => bail!("give --por-json, --por-url, --custodian or --feed with --token"),
         };
     let mut inputs = Vec::new();
     for n in don.nodes() {

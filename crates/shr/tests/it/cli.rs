@@ -344,3 +344,68 @@ fn don_init_seals_a_nodes_keys_in_its_directory_and_keeps_them() {
     let (_, second) = shr(&["don", "init", "--dir", d1.to_str().unwrap(), "--tee-seed", seed]);
     assert_ne!(second["signer"], first["signer"]);
 }
+
+/// A custodian PoR API on a free local port: `/good` answers `body`, `/slow` answers after 3 s,
+/// anything else answers HTML. Returns the base URL.
+fn custodian_api(body: &'static str) -> String {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut s) = stream else { continue };
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 2048];
+                let n = s.read(&mut buf).unwrap_or(0);
+                let req = String::from_utf8_lossy(&buf[..n]).into_owned();
+                let (kind, answer) = if req.starts_with("GET /good") {
+                    ("application/json", body)
+                } else if req.starts_with("GET /slow") {
+                    std::thread::sleep(std::time::Duration::from_secs(3));
+                    ("application/json", body)
+                } else {
+                    ("text/html", "<html>maintenance</html>")
+                };
+                let _ = write!(
+                    s,
+                    "HTTP/1.1 200 OK\r\ncontent-type: {kind}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{answer}",
+                    answer.len()
+                );
+            });
+        }
+    });
+    base
+}
+
+#[test]
+fn attest_fetches_a_live_custodian_api_and_refuses_a_slow_or_garbled_one() {
+    let base = custodian_api(
+        r#"{"reservesTotal": {"amount": "150283.12"}, "wrappedAssetsTotal": {"amount": "150281.31"}, "lastUpdatedAt": "2024-10-09T01:17:00Z"}"#,
+    );
+    let fields = [
+        "--por-field",
+        "reserves=/reservesTotal/amount",
+        "--por-field",
+        "supply=/wrappedAssetsTotal/amount",
+        "--por-field",
+        "time=/lastUpdatedAt",
+        "--por-timeout-ms",
+        "500",
+    ];
+    let attest = |path: &str| {
+        let url = format!("{base}{path}");
+        let mut args = vec!["attest", "--por-url", &url, "--now", "2024-10-09T01:20:00Z", "--json"];
+        args.extend(fields);
+        shr(&args)
+    };
+    let (code, v) = attest("/good");
+    assert_eq!(code, 0, "{v}");
+    assert_eq!((v["is_solvent"].clone(), v["transmitted"].clone()), (true.into(), true.into()));
+    let (code, v) = attest("/slow");
+    assert_ne!(code, 0);
+    let e = v["error"].as_str().unwrap();
+    assert!(e.contains("/slow") && e.contains("timed out"), "{e}");
+    let (code, v) = attest("/maintenance");
+    assert_ne!(code, 0);
+    assert!(v["error"].as_str().unwrap().contains("not JSON"), "{v}");
+}
