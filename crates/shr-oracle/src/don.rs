@@ -113,24 +113,34 @@ impl Don {
     /// # Errors
     /// [`Error::Config`] unless `n > 3f` and `f >= 1` (the forwarder's rule); enclave errors.
     pub fn new(platform: &dyn TeePlatform, cfg: DonConfig) -> Result<Self> {
-        if cfg.f == 0 || cfg.n <= 3 * cfg.f || cfg.n > 31 {
-            return Err(Error::Config(format!(
-                "n = {} and f = {}: need f >= 1, n > 3f, n <= 31",
-                cfg.n, cfg.f
-            )));
-        }
-        let nodes = (0..cfg.n)
+        check_size(cfg.n, cfg.f)?;
+        let enclaves = (0..cfg.n)
             .map(|i| {
-                let e = ReserveEnclave::launch(
+                ReserveEnclave::launch(
                     platform,
                     i as u32,
                     cfg.policy,
                     cfg.fields.clone(),
                     cfg.decimals,
-                )?;
-                Ok(OracleNode::new(i, e, cfg.workflow))
+                )
             })
             .collect::<Result<Vec<_>>>()?;
+        Self::from_enclaves(enclaves, cfg)
+    }
+
+    /// A DON of the given enclaves, in node order (nodes restored from their directories);
+    /// `cfg.n` is taken from their number.
+    ///
+    /// # Errors
+    /// [`Error::Config`] unless `n > 3f` and `f >= 1`.
+    pub fn from_enclaves(enclaves: Vec<ReserveEnclave>, mut cfg: DonConfig) -> Result<Self> {
+        cfg.n = enclaves.len();
+        check_size(cfg.n, cfg.f)?;
+        let nodes: Vec<OracleNode> = enclaves
+            .into_iter()
+            .enumerate()
+            .map(|(i, e)| OracleNode::new(i, e, cfg.workflow))
+            .collect();
         let signers = nodes.iter().map(|n| n.identity().signer).collect();
         Ok(Self {
             transport: Box::new(InMemoryTransport::new(cfg.n)),
@@ -398,6 +408,13 @@ impl Don {
             receiver: dep.receiver,
         }))
     }
+}
+
+fn check_size(n: usize, f: usize) -> Result<()> {
+    if f == 0 || n <= 3 * f || n > 31 {
+        return Err(Error::Config(format!("n = {n} and f = {f}: need f >= 1, n > 3f, n <= 31")));
+    }
+    Ok(())
 }
 
 fn node_id(node: &OracleNode, signers: &[Address]) -> usize {

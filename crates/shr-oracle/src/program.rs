@@ -105,6 +105,30 @@ impl ReserveEnclave {
         })
     }
 
+    /// The program in `enclave`, an enclave of [`PROGRAM`] launched elsewhere (a node's keys
+    /// restored from its directory: [`Enclave::restore`]).
+    ///
+    /// # Errors
+    /// [`Error::Config`] when `enclave` runs another program.
+    pub fn with_enclave(
+        enclave: Enclave,
+        policy: Policy,
+        fields: PorFields,
+        decimals: u8,
+    ) -> Result<Self> {
+        if *enclave.measurement() != shr_enclave::Measurement::of_program(PROGRAM) {
+            return Err(Error::Config(format!("enclave {enclave:?} does not run {PROGRAM}")));
+        }
+        Ok(Self {
+            enclave,
+            evaluator: Evaluator::new(policy),
+            fields,
+            decimals,
+            last: None,
+            recovery: None,
+        })
+    }
+
     /// Public keys and quote.
     pub fn identity(&self) -> &EnclaveIdentity {
         self.enclave.identity()

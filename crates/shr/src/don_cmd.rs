@@ -55,6 +55,13 @@ pub(crate) fn init(args: &InitArgs) -> Result<()> {
     Ok(())
 }
 
+/// The node enclave of `dir`, restored from its sealed key seed (never created).
+pub(crate) fn restore(tee: &dyn TeePlatform, dir: &Path) -> Result<Enclave> {
+    let sealed_path = dir.join(SEALED_KEY_FILE);
+    eyre::ensure!(sealed_path.exists(), "{}: no node here (shr don init --dir)", dir.display());
+    Ok(open_or_create(tee, dir)?.0)
+}
+
 /// The node enclave of `dir`: restored from its sealed key seed, or launched with fresh keys
 /// whose seed is sealed there (`created` = true).
 pub(crate) fn open_or_create(tee: &dyn TeePlatform, dir: &Path) -> Result<(Enclave, bool)> {

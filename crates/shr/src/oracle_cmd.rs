@@ -8,8 +8,9 @@ use eyre::{Result, WrapErr, bail};
 use shr_chain::Chain;
 use shr_enclave::SimulatedTee;
 use shr_oracle::{
-    CustodianApiSource, Deployment, Don, DonConfig, FeedSource, HttpPorSource, NodeInput, POR_INFO,
-    Policy, PorFields, ReplaySummary, ReserveSeries, ReserveSource, SeriesColumns, attested_state,
+    CustodianApiSource, Deployment, DeploymentManifest, Don, DonConfig, FeedSource, HttpPorSource,
+    NodeInput, POR_INFO, Policy, PorFields, ReplaySummary, ReserveEnclave, ReserveSeries,
+    ReserveSource, SeriesColumns, attested_state,
 };
 
 /// The shipped wBTC series (BitGo custody vs on-chain supply, 2023-07..2025-06), embedded.
@@ -67,6 +68,13 @@ pub(crate) struct DonArgs {
     /// A built-in custodian format: chainlink-por (default) or the-network-firm.
     #[arg(long, value_name = "NAME")]
     por_profile: Option<String>,
+    /// A deployment manifest (`shr deploy --out`): its forwarder, receiver, workflow and
+    /// config; the nodes are those of --don.
+    #[arg(long, requires = "don", conflicts_with_all = ["forwarder", "receiver"])]
+    deployment: Option<PathBuf>,
+    /// The nodes' directories (`shr don init`), comma-separated, in the deployment's order.
+    #[arg(long, value_delimiter = ',', requires = "deployment")]
+    don: Vec<PathBuf>,
 }
 
 impl DonArgs {
@@ -84,6 +92,24 @@ impl DonArgs {
             max_staleness: self.max_staleness,
             ..Policy::default()
         };
+        if let Some(m) = self.manifest()? {
+            m.check_chain(chain_id)?;
+            cfg.workflow = m.workflow_config();
+            cfg.f = usize::from(m.f);
+            let mut enclaves = Vec::new();
+            for dir in &self.don {
+                let e = crate::don_cmd::restore(&tee, dir)?;
+                let fields = cfg.fields.clone();
+                enclaves.push(ReserveEnclave::with_enclave(e, cfg.policy, fields, cfg.decimals)?);
+            }
+            let agent = shr_enclave::Enclave::launch_instance(&tee, AGENT_KEY_PROGRAM, 0)?;
+            cfg.agent_key = Some(agent.identity().hpke);
+            let don = Don::from_enclaves(enclaves, cfg)?;
+            if don.signers() != m.signers.as_slice() {
+                bail!("the nodes of --don are not the deployment's signers, in its order");
+            }
+            return Ok(don);
+        }
         // The recovery agent's key store runs on the same (simulated) platform; confirmed
         // deficits are sealed to its HPKE key.
         let agent = shr_enclave::Enclave::launch_instance(&tee, AGENT_KEY_PROGRAM, 0)?;
@@ -91,7 +117,19 @@ impl DonArgs {
         Ok(Don::new(&tee, cfg)?)
     }
 
+    fn manifest(&self) -> Result<Option<DeploymentManifest>> {
+        let Some(path) = &self.deployment else { return Ok(None) };
+        let bytes = std::fs::read(path).wrap_err_with(|| format!("reading {}", path.display()))?;
+        Ok(Some(
+            DeploymentManifest::from_json(&bytes)
+                .wrap_err_with(|| format!("{} is not a deployment manifest", path.display()))?,
+        ))
+    }
+
     async fn deployment(&self, don: &Don, chain: &dyn Chain) -> Result<Deployment> {
+        if let Some(m) = self.manifest()? {
+            return Ok(m.deployment());
+        }
         match (self.forwarder, self.receiver) {
             (Some(forwarder), Some(receiver)) => Ok(Deployment { forwarder, receiver }),
             _ => Ok(don

@@ -49,6 +49,48 @@ fn a_don_of_node_directories_deploys_reports_its_status_and_rotates() {
         (false.into(), false.into(), 0.into())
     );
 
+    // The deployed nodes attest a custodian body; the receiver holds the result, fresh.
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let body = dir.path().join("por.json");
+    let por =
+        format!(r#"{{"totalReserve": "100.5", "totalToken": "100", "timestamp": {}}}"#, now - 60);
+    std::fs::write(&body, por).unwrap();
+    let attest = [
+        "attest",
+        "--deployment",
+        out,
+        "--don",
+        &four,
+        "--por-json",
+        body.to_str().unwrap(),
+        "--json",
+    ];
+    let (ok, a, err) = run(&url, &attest);
+    assert!(ok, "{a} {err}");
+    assert_eq!((a["is_solvent"].clone(), a["transmitted"].clone()), (true.into(), true.into()));
+    let lower = |v: &Value| v.as_str().unwrap().to_lowercase();
+    assert_eq!(lower(&a["receiver"]), lower(&m["receiver"]));
+    let (ok, s, err) = run(&url, &status);
+    assert!(ok, "{err}");
+    assert_eq!(
+        (s["is_solvent"].clone(), s["fresh"].clone(), s["reports"].clone()),
+        (true.into(), true.into(), 1.into())
+    );
+    // Nodes out of the deployment's order are not its signers.
+    let shuffled = format!("{},{},{},{}", nodes[1], nodes[0], nodes[2], nodes[3]);
+    let attest = [
+        "attest",
+        "--deployment",
+        out,
+        "--don",
+        &shuffled,
+        "--por-json",
+        body.to_str().unwrap(),
+        "--json",
+    ];
+    let (ok, a, _) = run(&url, &attest);
+    assert!(!ok && a["error"].as_str().unwrap().contains("not the deployment's signers"), "{a}");
+
     // The same DON again changes nothing; a fifth node rotates the config version on the same
     // forwarder and receiver.
     let (ok, same, err) = run(&url, &["deploy", "--don", &four, "--out", out]);
