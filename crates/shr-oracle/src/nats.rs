@@ -129,6 +129,7 @@ impl NatsTransport {
         let inbox = Arc::new(Mutex::new(VecDeque::new()));
         let sink = inbox.clone();
         let reader = tokio::spawn(async move {
+            let mut seen = Seen::default();
             while let Some(next) = messages.next().await {
                 let msg = match next {
                     Ok(m) => m,
@@ -137,7 +138,13 @@ impl NatsTransport {
                         continue;
                     }
                 };
+                // JetStream delivers at least once: a message handed to a pull that expired
+                // comes back after the ack wait. The stream sequence names it.
+                let fresh = msg.info().map(|i| seen.insert(i.stream_sequence)).unwrap_or(true);
                 match decode(&msg.subject, &msg.payload) {
+                    Ok(_) if !fresh => {
+                        tracing::debug!(target: "shr::oracle::nats", node = me, subject = %msg.subject, "redelivery dropped");
+                    }
                     Ok(m) => sink.lock().unwrap_or_else(|e| e.into_inner()).push_back(m),
                     Err(why) => {
                         tracing::warn!(target: "shr::oracle::nats", node = me, subject = %msg.subject, why, "message dropped");
@@ -191,6 +198,32 @@ impl Transport for NatsTransport {
             return Vec::new();
         }
         self.inbox.lock().unwrap_or_else(|e| e.into_inner()).drain(..).collect()
+    }
+}
+
+/// The stream sequences this node's consumer delivered lately (the last [`Seen::CAPACITY`]), to
+/// drop JetStream redeliveries.
+#[derive(Debug, Default)]
+struct Seen {
+    order: VecDeque<u64>,
+    set: std::collections::HashSet<u64>,
+}
+
+impl Seen {
+    const CAPACITY: usize = 65_536;
+
+    /// `true` when `seq` is new (and remembers it).
+    fn insert(&mut self, seq: u64) -> bool {
+        if !self.set.insert(seq) {
+            return false;
+        }
+        self.order.push_back(seq);
+        if self.order.len() > Self::CAPACITY {
+            if let Some(old) = self.order.pop_front() {
+                self.set.remove(&old);
+            }
+        }
+        true
     }
 }
 
@@ -281,5 +314,17 @@ mod tests {
             Message::SignRequest { round: 1, raw: Bytes::from(vec![1, 2]), context: Bytes::new() };
         let (s, p) = encode("d", 1, 3, &req);
         assert_eq!(decode(&s, &p).unwrap(), req);
+    }
+
+    #[test]
+    fn a_redelivered_sequence_is_seen_and_the_memory_is_bounded() {
+        let mut seen = Seen::default();
+        assert!(seen.insert(5));
+        assert!(!seen.insert(5));
+        for seq in 100..100 + Seen::CAPACITY as u64 {
+            assert!(seen.insert(seq));
+        }
+        assert!(seen.insert(5), "forgotten once the window moved on");
+        assert_eq!(seen.set.len(), Seen::CAPACITY);
     }
 }

@@ -61,7 +61,7 @@ async fn messages_reach_their_node_survive_its_restart_and_cannot_be_spoofed() {
     c.send(1, obs(2, 2));
     tokio::time::sleep(Duration::from_millis(300)).await;
     let b = connect(1).await;
-    let mut got = receive(&b, 2, Duration::from_secs(5)).await;
+    let mut got = receive(&b, 2, Duration::from_secs(10)).await;
     got.sort_by_key(|m| match m {
         Message::Observation { from, .. } => *from,
         _ => usize::MAX,
