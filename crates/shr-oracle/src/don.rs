@@ -292,29 +292,15 @@ impl Don {
         for node in &mut self.nodes {
             node.set_target(chain_id, dep.receiver);
         }
-        let body = ReportBody {
-            is_solvent: outcome.is_solvent,
-            observed_at: outcome.observed_at,
+        let (raw, context, body) = build_report(
+            &self.cfg.workflow,
+            dep,
             chain_id,
-            receiver: dep.receiver,
-        };
-        let w = self.cfg.workflow;
-        let raw = RawReport {
-            execution_id: keccak256(
-                [
-                    w.workflow_id.as_slice(),
-                    &round.to_be_bytes(),
-                    &outcome.observed_at.to_be_bytes(),
-                ]
-                .concat(),
-            ),
-            timestamp: u32::try_from(outcome.observed_at).unwrap_or(u32::MAX),
-            workflow: w,
-            body: body.encode(),
-        }
-        .encode();
-        let digest = config_digest(dep.forwarder, &w, self.cfg.f as u8, &self.signers);
-        let context = report_context(digest, round);
+            self.cfg.f,
+            &self.signers,
+            round,
+            outcome,
+        );
         for i in 0..n {
             t.send(i, Message::SignRequest { round, raw: raw.clone(), context: context.clone() });
         }
@@ -365,29 +351,12 @@ impl Don {
         signatures: Vec<[u8; 65]>,
         body: ReportBody,
     ) -> Result<Transmission> {
+        // The embedded chain's clock follows the reports (a replay runs faster than time).
         let now_chain = chain.timestamp().await?;
         if body.observed_at > now_chain {
             chain.set_next_block_timestamp(body.observed_at).await?;
         }
-        let call = KeystoneForwarder::reportCall {
-            receiver: dep.receiver,
-            rawReport: raw,
-            reportContext: context,
-            signatures: signatures.iter().map(|s| Bytes::copy_from_slice(s)).collect(),
-        };
-        let receipt = send(chain, transmitter, dep.forwarder, &call).await?;
-        let accepted = receipt
-            .logs
-            .iter()
-            .filter(|l| l.address == dep.forwarder)
-            .find_map(|l| KeystoneForwarder::ReportProcessed::decode_log(&l.to_primitive()).ok())
-            .is_some_and(|e| e.result);
-        if accepted {
-            debug!(target: "shr::oracle", is_solvent = body.is_solvent, observed_at = body.observed_at, gas = receipt.gas_used, "report transmitted");
-        } else {
-            warn!(target: "shr::oracle", tx = %receipt.tx_hash, "forwarder delivered but the receiver refused the report");
-        }
-        Ok(Transmission { tx_hash: receipt.tx_hash, gas_used: receipt.gas_used, accepted, body })
+        transmit(chain, dep, transmitter, raw, context, &signatures, body).await
     }
 
     async fn read_onchain(
@@ -408,6 +377,75 @@ impl Don {
             receiver: dep.receiver,
         }))
     }
+}
+
+/// The report a DON transmits for `outcome` in `round`: `(rawReport, reportContext, body)`, the
+/// same bytes on every node that computes it (the execution id is
+/// `keccak256(workflowId ‖ round ‖ observedAt)`, the context carries the forwarder's config
+/// digest for `f` and `signers`).
+pub fn build_report(
+    w: &WorkflowConfig,
+    dep: &Deployment,
+    chain_id: u64,
+    f: usize,
+    signers: &[Address],
+    round: u64,
+    outcome: Outcome,
+) -> (Bytes, Bytes, ReportBody) {
+    let body = ReportBody {
+        is_solvent: outcome.is_solvent,
+        observed_at: outcome.observed_at,
+        chain_id,
+        receiver: dep.receiver,
+    };
+    let raw = RawReport {
+        execution_id: keccak256(
+            [w.workflow_id.as_slice(), &round.to_be_bytes(), &outcome.observed_at.to_be_bytes()]
+                .concat(),
+        ),
+        timestamp: u32::try_from(outcome.observed_at).unwrap_or(u32::MAX),
+        workflow: *w,
+        body: body.encode(),
+    }
+    .encode();
+    let digest = config_digest(dep.forwarder, w, f as u8, signers);
+    (raw, report_context(digest, round), body)
+}
+
+/// Sends `KeystoneForwarder.report(receiver, raw, context, signatures)` from `transmitter` and
+/// reads `ReportProcessed.result` (whether the receiver accepted the report).
+///
+/// # Errors
+/// Chain and contract errors, a revert among them (`AlreadyAttempted` when another node
+/// transmitted this report first, `InvalidSignature`, ...).
+pub async fn transmit(
+    chain: &dyn Chain,
+    dep: &Deployment,
+    transmitter: Address,
+    raw: Bytes,
+    context: Bytes,
+    signatures: &[[u8; 65]],
+    body: ReportBody,
+) -> Result<Transmission> {
+    let call = KeystoneForwarder::reportCall {
+        receiver: dep.receiver,
+        rawReport: raw,
+        reportContext: context,
+        signatures: signatures.iter().map(|s| Bytes::copy_from_slice(s)).collect(),
+    };
+    let receipt = send(chain, transmitter, dep.forwarder, &call).await?;
+    let accepted = receipt
+        .logs
+        .iter()
+        .filter(|l| l.address == dep.forwarder)
+        .find_map(|l| KeystoneForwarder::ReportProcessed::decode_log(&l.to_primitive()).ok())
+        .is_some_and(|e| e.result);
+    if accepted {
+        debug!(target: "shr::oracle", is_solvent = body.is_solvent, observed_at = body.observed_at, gas = receipt.gas_used, "report transmitted");
+    } else {
+        warn!(target: "shr::oracle", tx = %receipt.tx_hash, "forwarder delivered but the receiver refused the report");
+    }
+    Ok(Transmission { tx_hash: receipt.tx_hash, gas_used: receipt.gas_used, accepted, body })
 }
 
 fn check_size(n: usize, f: usize) -> Result<()> {

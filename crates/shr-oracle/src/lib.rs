@@ -10,6 +10,10 @@
 //! `KeystoneForwarder` to `ReserveAttestation`, which stores `isSolvent` and emits
 //! `ReserveStatusUpdated`. When a shortfall is confirmed, the leader's enclave seals the deficit
 //! to the recovery agent's HPKE key ([`DeficitNotice`]).
+//!
+//! Run as separate processes, each node is a [`NodeService`]: rounds on a cron schedule
+//! ([`RoundSchedule`]), observations broadcast over NATS JetStream ([`NatsTransport`]), agreement
+//! counted by every node ([`RoundTally`]), a rotating leader with takeover ([`leader`]).
 
 pub mod amount;
 mod don;
@@ -26,12 +30,14 @@ mod replay;
 pub mod report;
 mod schedule;
 mod series;
+mod service;
 mod source;
+mod tally;
 mod transport;
 
 pub use don::{
     Deployment, Don, DonConfig, RoundReport, Transmission, attested_state, attested_status,
-    status_history, status_updates,
+    build_report, status_history, status_updates, transmit,
 };
 pub use error::{Error, Result};
 pub use manifest::DeploymentManifest;
@@ -51,7 +57,9 @@ pub use recovered::{
 pub use replay::{ReplaySummary, replay};
 pub use schedule::RoundSchedule;
 pub use series::{ReserveSeries, SeriesColumns};
+pub use service::{NodeService, RoundResult, RoundStatus, ServiceConfig};
 pub use source::{
     CustodianApiSource, FeedSource, HttpPorSource, MAX_POR_BODY, ReserveSource, SeriesSource,
 };
+pub use tally::{Inbox, RoundTally, leader};
 pub use transport::{InMemoryTransport, Message, NodeId, Transport};

@@ -4,3 +4,4 @@ mod don;
 mod gas;
 mod privacy;
 mod receiver;
+mod service;

@@ -1,0 +1,346 @@
+//! One node of a DON run as its own process: the host loop around the node's enclave, its
+//! source, its [`Transport`] (NATS JetStream between processes) and the chain.
+//!
+//! A round is named by its scheduled unix second `r` (every node fires at the same second of
+//! the same cron schedule):
+//!
+//! 1. the node fetches its source, evaluates inside its enclave at `r`, and broadcasts the
+//!    signed outcome to every node;
+//! 2. each node waits for 2f+1 identical valid outcomes ([`RoundTally::agreed`]); without them
+//!    by the round timeout the round has no consensus;
+//! 3. each node reads the receiver: when the chain already holds the outcome (same `isSolvent`,
+//!    heartbeat not expired) nothing is due. Otherwise every node whose own outcome is the agreed
+//!    one builds the report (the same bytes on every node: [`build_report`]), signs it inside
+//!    its enclave and broadcasts the signature;
+//! 4. the leader of attempt 0 ([`leader`]) transmits with f+1 signatures through the forwarder.
+//!    Every `takeover` later, the next attempt's leader checks the chain and transmits if the
+//!    report has not landed: a node that is down or slow costs one takeover, not the round.
+//!    Two nodes transmitting the same report is harmless (the forwarder refuses the second,
+//!    `AlreadyAttempted`).
+//!
+//! Logs go to the target `shr::oracle::service`.
+
+use std::{sync::Arc, time::Duration};
+
+use alloy::primitives::{Address, B256};
+use shr_chain::Chain;
+use tokio::time::Instant;
+use tracing::{debug, info, warn};
+
+use crate::{
+    Deployment, Error, Result,
+    don::{attested_state, build_report, transmit},
+    program::{Outcome, ReserveEnclave},
+    report::WorkflowConfig,
+    schedule::RoundSchedule,
+    source::ReserveSource,
+    tally::{Inbox, leader},
+    transport::{Message, NodeId, Transport},
+};
+
+/// How often a waiting node looks at its inbox.
+const POLL: Duration = Duration::from_millis(2);
+
+/// A node process's configuration.
+#[derive(Debug, Clone)]
+pub struct ServiceConfig {
+    /// This node's index in `signers`.
+    pub me: NodeId,
+    /// The DON's signers, in node order (the forwarder's config).
+    pub signers: Vec<Address>,
+    /// Faults tolerated.
+    pub f: usize,
+    /// The workflow identity reports carry.
+    pub workflow: WorkflowConfig,
+    /// Forwarder and receiver.
+    pub deployment: Deployment,
+    /// Re-attest an unchanged outcome after this many seconds.
+    pub heartbeat: u64,
+    /// The account this node transmits from.
+    pub transmitter: Address,
+    /// How long an attempt's leader has before the next node takes over.
+    pub takeover: Duration,
+    /// How long a round may take in all (at most the schedule's period).
+    pub round_timeout: Duration,
+}
+
+/// How a round ended for this node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RoundStatus {
+    /// Fewer than 2f+1 identical outcomes arrived in time.
+    NoConsensus,
+    /// The chain already holds the agreed outcome.
+    NotDue,
+    /// This node transmitted the report (as the leader of `attempt`).
+    Transmitted {
+        /// The transaction.
+        tx_hash: B256,
+        /// The receiver accepted it (`ReportProcessed.result`).
+        accepted: bool,
+        /// 0 for the round's first leader, then one per takeover.
+        attempt: u64,
+    },
+    /// Another node's transmission of the report landed.
+    TransmittedByOther,
+    /// Agreed and due, but no report landed before the round timeout.
+    Missed,
+}
+
+/// What one round did at this node.
+#[derive(Debug)]
+pub struct RoundResult {
+    /// The round (its scheduled unix second).
+    pub round: u64,
+    /// This node's own evaluation, or why its enclave refused the input.
+    pub own: std::result::Result<Outcome, Error>,
+    /// The agreed outcome and its votes.
+    pub agreed: Option<(Outcome, usize)>,
+    /// How the round ended.
+    pub status: RoundStatus,
+    /// From the round's start at this node to its end.
+    pub latency: Duration,
+}
+
+/// A node process (see the module docs).
+#[derive(Debug)]
+pub struct NodeService {
+    cfg: ServiceConfig,
+    enclave: ReserveEnclave,
+    chain: Arc<dyn Chain>,
+    chain_id: u64,
+    transport: Arc<dyn Transport>,
+    source: Arc<dyn ReserveSource>,
+    inbox: Inbox,
+}
+
+impl NodeService {
+    /// A node with its enclave, chain, transport and source.
+    ///
+    /// # Errors
+    /// [`Error::Config`] when `me` is not an index of `signers` or the enclave's signer is not
+    /// `signers[me]`; chain errors reading the chain id.
+    pub async fn new(
+        cfg: ServiceConfig,
+        enclave: ReserveEnclave,
+        chain: Arc<dyn Chain>,
+        transport: Arc<dyn Transport>,
+        source: Arc<dyn ReserveSource>,
+    ) -> Result<Self> {
+        if cfg.signers.get(cfg.me) != Some(&enclave.identity().signer) {
+            return Err(Error::Config(format!(
+                "node {}: its enclave signer {} is not the deployment's signer for that index",
+                cfg.me,
+                enclave.identity().signer
+            )));
+        }
+        let chain_id = chain.chain_id().await?;
+        Ok(Self { cfg, enclave, chain, chain_id, transport, source, inbox: Inbox::default() })
+    }
+
+    /// This node's enclave identity.
+    pub fn identity(&self) -> &shr_enclave::EnclaveIdentity {
+        self.enclave.identity()
+    }
+
+    /// Runs round `round` (its scheduled unix second) to its end (see the module docs).
+    ///
+    /// # Errors
+    /// Only failures to sign inside the enclave; a refused input, a missing consensus, chain
+    /// and transmission failures are in the [`RoundResult`] and the log.
+    pub async fn run_round(&mut self, round: u64) -> Result<RoundResult> {
+        let start = Instant::now();
+        let deadline = start + self.cfg.round_timeout;
+        let (me, n) = (self.cfg.me, self.cfg.signers.len());
+        let own = self.observe(round).await;
+        if let Ok(outcome) = &own {
+            let signature = self.enclave.sign_observation(round, outcome)?;
+            self.broadcast(Message::Observation { round, from: me, outcome: *outcome, signature });
+        }
+        let mut result = RoundResult {
+            round,
+            own,
+            agreed: None,
+            status: RoundStatus::NoConsensus,
+            latency: Duration::ZERO,
+        };
+        let (outcome, votes) = loop {
+            self.pump();
+            if let Some(a) = self.inbox.round(round).and_then(|t| t.agreed(self.cfg.f)) {
+                break a;
+            }
+            if Instant::now() >= deadline {
+                let heard = self.inbox.round(round).map_or(0, |t| t.observations());
+                warn!(target: "shr::oracle::service", round, heard, needed = 2 * self.cfg.f + 1, "no consensus");
+                result.latency = start.elapsed();
+                return Ok(result);
+            }
+            tokio::time::sleep(POLL).await;
+        };
+        result.agreed = Some((outcome, votes));
+        if !self.due(outcome).await {
+            result.status = RoundStatus::NotDue;
+            result.latency = start.elapsed();
+            return Ok(result);
+        }
+        let (raw, context, body) = build_report(
+            &self.cfg.workflow,
+            &self.cfg.deployment,
+            self.chain_id,
+            self.cfg.f,
+            &self.cfg.signers,
+            round,
+            outcome,
+        );
+        if result.own.as_ref().is_ok_and(|o| *o == outcome) {
+            let target = (self.chain_id, self.cfg.deployment.receiver);
+            let signature =
+                self.enclave.sign_report(&raw, &context, &self.cfg.workflow, target, round)?;
+            self.broadcast(Message::ReportSignature { round, from: me, signature });
+        }
+        let agreed_at = Instant::now();
+        let takeover = self.cfg.takeover.as_millis().max(1);
+        let mut checked = 0;
+        let mut tried = None;
+        result.status = loop {
+            self.pump();
+            let attempt = (agreed_at.elapsed().as_millis() / takeover) as u64;
+            if attempt > checked {
+                checked = attempt;
+                if self.landed(outcome).await {
+                    break RoundStatus::TransmittedByOther;
+                }
+            }
+            if leader(round, attempt, n) == me && tried != Some(attempt) {
+                let signatures = self
+                    .inbox
+                    .round(round)
+                    .map(|t| t.report_signatures(&raw, &context, &self.cfg.signers, self.cfg.f))
+                    .unwrap_or_default();
+                if signatures.len() == self.cfg.f + 1 {
+                    tried = Some(attempt);
+                    let dep = self.cfg.deployment;
+                    let sent = transmit(
+                        self.chain.as_ref(),
+                        &dep,
+                        self.cfg.transmitter,
+                        raw.clone(),
+                        context.clone(),
+                        &signatures,
+                        body,
+                    )
+                    .await;
+                    match sent {
+                        Ok(tx) => {
+                            info!(target: "shr::oracle::service", round, attempt, is_solvent = outcome.is_solvent, tx = %tx.tx_hash, accepted = tx.accepted, "report transmitted");
+                            break RoundStatus::Transmitted {
+                                tx_hash: tx.tx_hash,
+                                accepted: tx.accepted,
+                                attempt,
+                            };
+                        }
+                        Err(e) => {
+                            warn!(target: "shr::oracle::service", round, attempt, error = %e, "transmission failed");
+                            if self.landed(outcome).await {
+                                break RoundStatus::TransmittedByOther;
+                            }
+                        }
+                    }
+                }
+            }
+            if Instant::now() >= deadline {
+                warn!(target: "shr::oracle::service", round, "report due but none landed before the round timeout");
+                break RoundStatus::Missed;
+            }
+            tokio::time::sleep(POLL).await;
+        };
+        result.latency = start.elapsed();
+        Ok(result)
+    }
+
+    /// Runs rounds on `schedule` (wall clock, unix seconds) until `stop` turns true; a round in
+    /// progress finishes first. `on_round` sees every round's result (logs, metrics).
+    ///
+    /// # Errors
+    /// Enclave signing failures.
+    pub async fn run(
+        &mut self,
+        schedule: &RoundSchedule,
+        mut stop: tokio::sync::watch::Receiver<bool>,
+        mut on_round: impl FnMut(&RoundResult),
+    ) -> Result<()> {
+        let mut last = unix_now().saturating_sub(1);
+        loop {
+            let Some(next) = schedule.next_after(last) else {
+                info!(target: "shr::oracle::service", schedule = schedule.expr(), "schedule has no further rounds");
+                return Ok(());
+            };
+            let wait = Duration::from_secs(next)
+                .saturating_sub(std::time::UNIX_EPOCH.elapsed().unwrap_or_default());
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                _ = stop.wait_for(|s| *s) => return Ok(()),
+            }
+            let r = self.run_round(next).await?;
+            on_round(&r);
+            self.inbox.forget_before(next);
+            // A round that overran its slot skips the rounds it missed instead of bunching them.
+            last = next.max(unix_now().saturating_sub(1));
+            if *stop.borrow() {
+                return Ok(());
+            }
+        }
+    }
+
+    async fn observe(&mut self, round: u64) -> Result<Outcome> {
+        let input = self.source.fetch(self.enclave.identity(), round).await;
+        let outcome = input.and_then(|i| self.enclave.evaluate(&i, round));
+        if let Err(e) = &outcome {
+            warn!(target: "shr::oracle::service", round, error = %e, "reading refused");
+        }
+        outcome
+    }
+
+    fn broadcast(&mut self, m: Message) {
+        for to in (0..self.cfg.signers.len()).filter(|i| *i != self.cfg.me) {
+            self.transport.send(to, m.clone());
+        }
+        self.inbox.accept(m, &self.cfg.signers);
+    }
+
+    fn pump(&mut self) {
+        for m in self.transport.drain(self.cfg.me) {
+            if !self.inbox.accept(m, &self.cfg.signers) {
+                debug!(target: "shr::oracle::service", "message dropped (invalid signature, duplicate or sign request)");
+            }
+        }
+    }
+
+    /// Whether the agreed outcome must be transmitted: the chain holds nothing yet, another
+    /// `isSolvent`, or the heartbeat expired; never an observation older than the chain's.
+    async fn due(&self, o: Outcome) -> bool {
+        match attested_state(self.chain.as_ref(), self.cfg.deployment.receiver).await {
+            Ok((_, 0)) => true,
+            Ok((solvent, last)) => {
+                o.observed_at > last
+                    && (solvent != o.is_solvent || o.observed_at >= last + self.cfg.heartbeat)
+            }
+            Err(e) => {
+                // Not knowing is treated as due: a transmission the chain does not need is
+                // refused by the receiver, a missed one is not recoverable.
+                warn!(target: "shr::oracle::service", error = %e, "reading the receiver");
+                true
+            }
+        }
+    }
+
+    /// Whether a report at least as new as `o` has landed.
+    async fn landed(&self, o: Outcome) -> bool {
+        attested_state(self.chain.as_ref(), self.cfg.deployment.receiver)
+            .await
+            .is_ok_and(|(_, last)| last >= o.observed_at)
+    }
+}
+
+fn unix_now() -> u64 {
+    std::time::UNIX_EPOCH.elapsed().map(|d| d.as_secs()).unwrap_or_default()
+}

@@ -1,0 +1,150 @@
+//! [`NodeService`] rounds with four nodes running concurrently over the in-memory transport on
+//! the embedded chain: a transmission by the round's leader, nothing due on an unchanged
+//! outcome, a takeover when the leader is down, and a node fed a different body outvoted.
+
+use std::{
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use alloy::primitives::U256;
+use shr_chain::{Chain, EmbeddedChain};
+use shr_enclave::{EnclaveIdentity, SimulatedTee};
+use shr_oracle::{
+    Don, DonConfig, InMemoryTransport, NodeInput, NodeService, Policy, PorFields, ReserveEnclave,
+    ReserveReading, ReserveSource, RoundResult, RoundStatus, ServiceConfig, Transport,
+    attested_state, leader,
+};
+
+type R<T = ()> = eyre::Result<T>;
+const E8: u64 = 100_000_000;
+const GENESIS: u64 = 1_750_000_000;
+
+/// One reading for every node, and another for the node marked Byzantine.
+#[derive(Debug, Default)]
+struct Custodian {
+    honest: Mutex<Option<ReserveReading>>,
+    lie: Mutex<Option<(EnclaveIdentity, ReserveReading)>>,
+}
+
+#[async_trait::async_trait]
+impl ReserveSource for Custodian {
+    async fn fetch(&self, node: &EnclaveIdentity, _now: u64) -> shr_oracle::Result<NodeInput> {
+        if let Some((id, r)) = self.lie.lock().unwrap().as_ref()
+            && id.signer == node.signer
+        {
+            return Ok(NodeInput::Reading(*r));
+        }
+        Ok(NodeInput::Reading(self.honest.lock().unwrap().expect("a reading is set")))
+    }
+}
+
+fn reading(t: u64, reserves: u64, supply: u64) -> ReserveReading {
+    ReserveReading {
+        observed_at: t,
+        reserves: U256::from(reserves * E8),
+        supply: U256::from(supply * E8),
+        ripcord: false,
+    }
+}
+
+struct World {
+    chain: Arc<dyn Chain>,
+    nodes: Vec<NodeService>,
+    custodian: Arc<Custodian>,
+    receiver: alloy::primitives::Address,
+}
+
+async fn world() -> R<World> {
+    let chain: Arc<dyn Chain> = Arc::new(EmbeddedChain::with_config(shr_chain::EmbeddedConfig {
+        genesis_timestamp: GENESIS,
+        ..Default::default()
+    }));
+    let tee = SimulatedTee::new();
+    let owner = chain.accounts()[0];
+    let mut cfg = DonConfig::new("wbtc-por", owner, 8);
+    cfg.policy = Policy { confirmations: 1, ..Policy::default() };
+    let don = Don::new(&tee, cfg.clone())?;
+    let dep = don.deploy(chain.as_ref(), owner).await?;
+    let transport: Arc<dyn Transport> = Arc::new(InMemoryTransport::new(4));
+    let custodian = Arc::new(Custodian::default());
+    let mut nodes = Vec::new();
+    for me in 0..4 {
+        let enclave = ReserveEnclave::launch(&tee, me as u32, cfg.policy, PorFields::default(), 8)?;
+        let sc = ServiceConfig {
+            me,
+            signers: don.signers().to_vec(),
+            f: 1,
+            workflow: cfg.workflow,
+            deployment: dep,
+            heartbeat: cfg.policy.heartbeat,
+            transmitter: chain.accounts()[1 + me],
+            takeover: Duration::from_millis(300),
+            round_timeout: Duration::from_secs(5),
+        };
+        let source: Arc<dyn ReserveSource> = custodian.clone();
+        nodes.push(NodeService::new(sc, enclave, chain.clone(), transport.clone(), source).await?);
+    }
+    Ok(World { chain, nodes, custodian, receiver: dep.receiver })
+}
+
+/// Runs `round` on the nodes in `up` at once.
+async fn round(w: &mut World, round: u64, up: &[usize]) -> R<Vec<RoundResult>> {
+    let futs = w
+        .nodes
+        .iter_mut()
+        .enumerate()
+        .filter(|(i, _)| up.contains(i))
+        .map(|(_, n)| n.run_round(round));
+    Ok(futures_util::future::try_join_all(futs).await?)
+}
+
+fn transmitted(rs: &[RoundResult]) -> Vec<(u64, bool)> {
+    rs.iter()
+        .filter_map(|r| match r.status {
+            RoundStatus::Transmitted { attempt, accepted, .. } => Some((attempt, accepted)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn leader_transmits_takeover_covers_a_down_leader_and_a_lying_node_is_outvoted() -> R {
+    let mut w = world().await?;
+    let all = [0, 1, 2, 3];
+
+    // Round 1: the chain holds nothing; the leader transmits, the others see it land.
+    let r1 = GENESIS - 600;
+    *w.custodian.honest.lock().unwrap() = Some(reading(r1 - 60, 150_000, 140_000));
+    let rs = round(&mut w, r1, &all).await?;
+    assert_eq!(transmitted(&rs), vec![(0, true)], "{rs:?}");
+    let leader_node = leader(r1, 0, 4);
+    assert!(matches!(rs[leader_node].status, RoundStatus::Transmitted { .. }));
+    assert!(rs.iter().all(|r| r.agreed.is_some_and(|(o, v)| o.is_solvent && v >= 3)));
+    assert_eq!(attested_state(w.chain.as_ref(), w.receiver).await?, (true, r1 - 60));
+
+    // Round 2, same outcome: nothing is due, nothing is sent.
+    let r2 = r1 + 10;
+    *w.custodian.honest.lock().unwrap() = Some(reading(r2 - 5, 150_000, 140_000));
+    let rs = round(&mut w, r2, &all).await?;
+    assert!(rs.iter().all(|r| r.status == RoundStatus::NotDue), "{rs:?}");
+
+    // A shortfall in a round whose first leader is down: the next one takes over.
+    let r3 = (r2 + 10..).find(|r| leader(*r, 0, 4) == 3).unwrap();
+    *w.custodian.honest.lock().unwrap() = Some(reading(r3 - 5, 130_000, 140_000));
+    let rs = round(&mut w, r3, &[0, 1, 2]).await?;
+    assert_eq!(transmitted(&rs), vec![(1, true)], "{rs:?}");
+    assert_eq!(attested_state(w.chain.as_ref(), w.receiver).await?, (false, r3 - 5));
+
+    // Restored, with node 2 fed a body that says the hole is still there: outvoted.
+    let r4 = r3 + 10;
+    *w.custodian.honest.lock().unwrap() = Some(reading(r4 - 5, 150_000, 140_000));
+    let liar = w.nodes[2].identity().clone();
+    *w.custodian.lie.lock().unwrap() = Some((liar, reading(r4 - 5, 100_000, 140_000)));
+    let rs = round(&mut w, r4, &all).await?;
+    assert_eq!(rs[2].own.as_ref().ok().map(|o| o.is_solvent), Some(false));
+    assert!(rs.iter().all(|r| r.agreed.is_some_and(|(o, _)| o.is_solvent)), "{rs:?}");
+    assert_eq!(transmitted(&rs).len(), 1, "{rs:?}");
+    assert_eq!(attested_state(w.chain.as_ref(), w.receiver).await?, (true, r4 - 5));
+    Ok(())
+}
