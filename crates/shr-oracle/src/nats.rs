@@ -85,11 +85,26 @@ impl NatsTransport {
     /// # Errors
     /// [`NatsError`] naming what failed.
     pub async fn connect(url: &str, don: &str, me: NodeId) -> Result<Self, NatsError> {
+        Self::connect_with(async_nats::ConnectOptions::new(), url, don, me).await
+    }
+
+    /// [`NatsTransport::connect`] with `options`: the node's credentials (a `.creds` file, an
+    /// nkey, user and password) whose permissions let it publish on its own subjects only, and
+    /// event callbacks. Reconnection is retried without limit.
+    ///
+    /// # Errors
+    /// [`NatsError`] naming what failed.
+    pub async fn connect_with(
+        options: async_nats::ConnectOptions,
+        url: &str,
+        don: &str,
+        me: NodeId,
+    ) -> Result<Self, NatsError> {
         if don.is_empty() || !don.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
         {
             return Err(NatsError::DonId(don.to_string()));
         }
-        let client = async_nats::ConnectOptions::new()
+        let client = options
             .name(format!("shr-don-{don}-node-{me}"))
             .retry_on_initial_connect()
             .connect(url)

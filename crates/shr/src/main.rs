@@ -9,6 +9,7 @@ mod custodian_cmd;
 mod demo_cmd;
 mod deploy_cmd;
 mod don_cmd;
+mod node_cmd;
 mod oracle_cmd;
 mod risk_cmd;
 mod scenario_cmd;
@@ -26,6 +27,9 @@ struct Cli {
     /// JSON-RPC endpoint; without it the embedded revm chain runs in-process.
     #[arg(long, global = true, env = "SHR_RPC_URL")]
     rpc_url: Option<String>,
+    /// Log as JSON lines (one object per event) instead of text.
+    #[arg(long, global = true, env = "SHR_LOG_JSON")]
+    log_json: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -75,6 +79,9 @@ enum DonCommand {
     /// Creates one node's enclave state in a directory (keys drawn inside the enclave, sealed at
     /// rest) and prints its identity: signer, hpke_public_key, quote.
     Init(don_cmd::InitArgs),
+    /// Runs one node until SIGTERM: rounds on a cron schedule, its own source fetch, the other
+    /// nodes over NATS JetStream, a rotating leader with takeover.
+    Node(node_cmd::NodeArgs),
     /// The nodes' signer addresses (for the forwarder's setConfig) and HPKE keys.
     Signers {
         /// Seed of the simulated TEE platform (hex, 32 bytes); default: the fixed dev seed.
@@ -98,18 +105,18 @@ enum ChainCommand {
 
 #[tokio::main]
 async fn main() -> Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            // arkworks' gadget spans (targets gr1cs, r1cs) format whole circuits: never wanted.
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info".into())
-                .add_directive("gr1cs=off".parse()?)
-                .add_directive("r1cs=off".parse()?),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
     let cli = Cli::parse();
+    // arkworks' gadget spans (targets gr1cs, r1cs) format whole circuits: never wanted.
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| "info".into())
+        .add_directive("gr1cs=off".parse()?)
+        .add_directive("r1cs=off".parse()?);
+    let fmt = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if cli.log_json {
+        fmt.json().flatten_event(true).init();
+    } else {
+        fmt.with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())).init();
+    }
     let rpc = cli.rpc_url.as_deref();
     match cli.command {
         Command::Chain { command: ChainCommand::Info { json } } => {
@@ -128,6 +135,7 @@ async fn main() -> Result<()> {
             oracle_cmd::signers(tee_seed, json)
         }
         Command::Don { command: DonCommand::Init(args) } => don_cmd::init(&args),
+        Command::Don { command: DonCommand::Node(args) } => node_cmd::run(args, rpc).await,
     }
 }
 

@@ -24,9 +24,10 @@ pub(crate) const DEV_TEE_SEED: B256 = SimulatedTee::DEV_SEED;
 /// The agent's key-store program on the simulated platform.
 pub(crate) const AGENT_KEY_PROGRAM: &str = "shr-agent/key-store@0.1.0";
 
-/// DON and policy flags shared by `replay` and `attest`.
+/// The solvency policy and custodian format every node's enclave runs (`replay`, `attest`,
+/// `don node`).
 #[derive(Debug, Args)]
-pub(crate) struct DonArgs {
+pub(crate) struct PolicyArgs {
     /// Solvency threshold, basis points of supply.
     #[arg(long, default_value_t = 10_000)]
     threshold_bps: u32,
@@ -41,7 +42,41 @@ pub(crate) struct DonArgs {
     max_staleness: u64,
     /// Token decimals for on-chain scaling.
     #[arg(long, default_value_t = 8)]
-    decimals: u8,
+    pub(crate) decimals: u8,
+    /// Where the custodian body keeps one datum, `NAME=POINTER` (repeatable): NAME is
+    /// reserves, supply, time or ripcord; POINTER an RFC 6901 JSON Pointer
+    /// (`/reservesTotal/amount`) or a top-level field name. Amounts are numbers or decimal
+    /// strings in whole tokens.
+    #[arg(long = "por-field", value_name = "NAME=POINTER")]
+    por_fields: Vec<String>,
+    /// A built-in custodian format: chainlink-por (default) or the-network-firm.
+    #[arg(long, value_name = "NAME")]
+    por_profile: Option<String>,
+}
+
+impl PolicyArgs {
+    /// The policy of these flags.
+    pub(crate) fn policy(&self) -> Policy {
+        Policy {
+            threshold_bps: self.threshold_bps,
+            confirmations: self.confirmations,
+            heartbeat: self.heartbeat,
+            max_staleness: self.max_staleness,
+            ..Policy::default()
+        }
+    }
+
+    /// The custodian field mapping of these flags.
+    pub(crate) fn fields(&self) -> Result<PorFields> {
+        Ok(PorFields::from_specs(self.por_profile.as_deref(), &self.por_fields)?)
+    }
+}
+
+/// DON and policy flags shared by `replay` and `attest`.
+#[derive(Debug, Args)]
+pub(crate) struct DonArgs {
+    #[command(flatten)]
+    pub(crate) policy: PolicyArgs,
     /// Seed of the simulated TEE platform (hex, 32 bytes); default: the fixed dev seed.
     #[arg(long)]
     tee_seed: Option<B256>,
@@ -59,15 +94,6 @@ pub(crate) struct DonArgs {
     /// Use this deployed receiver (ReserveAttestation) instead of deploying one.
     #[arg(long, requires = "forwarder")]
     receiver: Option<Address>,
-    /// Where the custodian body keeps one datum, `NAME=POINTER` (repeatable): NAME is
-    /// reserves, supply, time or ripcord; POINTER an RFC 6901 JSON Pointer
-    /// (`/reservesTotal/amount`) or a top-level field name. Amounts are numbers or decimal
-    /// strings in whole tokens.
-    #[arg(long = "por-field", value_name = "NAME=POINTER")]
-    por_fields: Vec<String>,
-    /// A built-in custodian format: chainlink-por (default) or the-network-firm.
-    #[arg(long, value_name = "NAME")]
-    por_profile: Option<String>,
     /// A deployment manifest (`shr deploy --out`): its forwarder, receiver, workflow and
     /// config; the nodes are those of --don.
     #[arg(long, requires = "don", conflicts_with_all = ["forwarder", "receiver"])]
@@ -83,15 +109,9 @@ impl DonArgs {
         if self.allow_dev_tee && chain_id != shr_enclave::DEV_CHAIN_ID {
             tracing::warn!(target: "shr::cli", chain_id, "--allow-dev-tee: the simulated platform's public dev seed guards this chain; anyone can forge its quotes");
         }
-        let mut cfg = DonConfig::new("wbtc-por", owner, self.decimals);
-        cfg.fields = PorFields::from_specs(self.por_profile.as_deref(), &self.por_fields)?;
-        cfg.policy = Policy {
-            threshold_bps: self.threshold_bps,
-            confirmations: self.confirmations,
-            heartbeat: self.heartbeat,
-            max_staleness: self.max_staleness,
-            ..Policy::default()
-        };
+        let mut cfg = DonConfig::new("wbtc-por", owner, self.policy.decimals);
+        cfg.fields = self.policy.fields()?;
+        cfg.policy = self.policy.policy();
         if let Some(m) = self.manifest()? {
             m.check_chain(chain_id)?;
             cfg.workflow = m.workflow_config();
@@ -225,7 +245,7 @@ fn rfc3339(t: u64) -> String {
 }
 
 pub(crate) async fn replay(args: ReplayArgs, rpc_url: Option<&str>) -> Result<()> {
-    let series = args.series.load(args.don.decimals)?;
+    let series = args.series.load(args.don.policy.decimals)?;
     let window = series.window(time_arg("from", &args.from)?, time_arg("to", &args.to)?);
     let Some(first) = window.first() else { bail!("no readings in the chosen window") };
     let chain = crate::connect(rpc_url, Some(first.observed_at.saturating_sub(1))).await?;

@@ -4,4 +4,5 @@ mod agent_cli;
 mod cli;
 mod demo;
 mod deploy_cli;
+mod don_nodes;
 mod observer;
