@@ -87,6 +87,9 @@ pub struct RpcChain {
     accounts: Vec<Address>,
     chain_id: u64,
     receipt_timeout: Duration,
+    /// Held while a transaction's nonce is read and the transaction submitted, so concurrent
+    /// sends from one account (a DON node transmitting for many feeds) never take one nonce.
+    submit: tokio::sync::Mutex<()>,
 }
 
 impl RpcChain {
@@ -145,6 +148,7 @@ impl RpcChain {
             accounts,
             chain_id,
             receipt_timeout: config.receipt_timeout,
+            submit: tokio::sync::Mutex::new(()),
         })
     }
 
@@ -220,11 +224,13 @@ impl Chain for RpcChain {
                 .map_err(self.rpc_err("eth_estimateGas"))?,
         };
         req = req.gas_limit(gas);
+        let submitting = self.submit.lock().await;
         let pending = self
             .provider
             .send_transaction(req.clone())
             .await
             .map_err(self.rpc_err("eth_sendRawTransaction"))?;
+        drop(submitting);
         // Automining nodes (anvil) have the receipt at once; otherwise wait for inclusion.
         let hash = *pending.tx_hash();
         let receipt = match self

@@ -42,6 +42,9 @@ pub enum Error {
         /// The value found.
         found: String,
     },
+    /// A feeds file that is not TOML of `[[feed]]` tables.
+    #[error("feeds file")]
+    Feeds(#[source] toml::de::Error),
     /// A body that is not JSON.
     #[error("custodian response is not JSON")]
     Json(#[source] serde_json::Error),
@@ -174,5 +177,36 @@ pub enum Error {
 impl From<shr_contracts::Error> for Error {
     fn from(e: shr_contracts::Error) -> Self {
         Self::Contract(Box::new(e))
+    }
+}
+
+impl Error {
+    /// A short, stable name of the error's kind (a metrics label; never a value).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::InvalidAmount { .. } => "invalid_amount",
+            Self::InvalidTime { .. } => "invalid_time",
+            Self::MissingField { .. } => "missing_field",
+            Self::WrongType { .. } => "wrong_type",
+            Self::Feeds(_) => "feeds_file",
+            Self::Json(_) => "not_json",
+            Self::Series { .. } | Self::Csv { .. } => "series",
+            Self::Custodian { .. } => "custodian_unreachable",
+            Self::BodyTooLarge { .. } => "body_too_large",
+            Self::Ripcord => "ripcord",
+            Self::Stale { .. } => "stale",
+            Self::FromTheFuture { .. } => "from_the_future",
+            Self::ZeroSupply => "zero_supply",
+            Self::Enclave(_) => "enclave",
+            Self::NoConsensus { .. } => "no_consensus",
+            Self::NotEnoughSignatures { .. } => "not_enough_signatures",
+            Self::ReportRefused { .. } => "report_refused",
+            Self::Schedule { .. } => "schedule",
+            Self::FieldSpec { .. } => "field_spec",
+            Self::Config(_) => "config",
+            Self::Contract(_) => "contract",
+            Self::Recovery { .. } => "recovery",
+            Self::Chain(_) => "chain",
+        }
     }
 }

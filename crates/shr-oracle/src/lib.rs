@@ -18,6 +18,7 @@
 pub mod amount;
 mod don;
 mod error;
+mod feeds;
 mod manifest;
 mod mapping;
 mod nats;
@@ -40,9 +41,12 @@ pub use don::{
     build_report, status_history, status_updates, transmit,
 };
 pub use error::{Error, Result};
-pub use manifest::DeploymentManifest;
+pub use feeds::{FeedSpec, FeedsFile};
+pub use manifest::{DeploymentManifest, FeedDeployment};
 pub use mapping::POR_PROFILES;
-pub use nats::{NATS_ACK_WAIT_SECS, NATS_MAX_AGE_SECS, NatsError, NatsTransport};
+pub use nats::{
+    DEFAULT_FEED, NATS_ACK_WAIT_SECS, NATS_MAX_AGE_SECS, NatsError, NatsTransport, nats_permissions,
+};
 pub use node::{Behavior, OracleNode};
 pub use policy::{Evaluation, Evaluator, Policy, WAD};
 pub use program::{

@@ -36,6 +36,21 @@ pub struct DeploymentManifest {
     pub workflow_id: B256,
     /// The block the deployment (or its last rotation) was mined in.
     pub deployed_at_block: u64,
+    /// The feeds of a feeds file (`shr deploy --feeds`), each with its own receiver; empty for a
+    /// DON serving the one feed of `workflow` and `receiver`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub feeds: Vec<FeedDeployment>,
+}
+
+/// One feed's receiver in a manifest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FeedDeployment {
+    /// The feed's name (its workflow's name).
+    pub name: String,
+    /// Its `ReserveAttestation`.
+    pub receiver: Address,
+    /// The workflow id its receiver accepts.
+    pub workflow_id: B256,
 }
 
 impl DeploymentManifest {
@@ -59,6 +74,20 @@ impl DeploymentManifest {
         w.don_id = self.don_id;
         w.config_version = self.config_version;
         w
+    }
+
+    /// The workflow identity of feed `name`'s reports: [`WorkflowConfig::named`] for `name`, with
+    /// this manifest's owner, DON id and config version.
+    pub fn feed_workflow(&self, name: &str) -> WorkflowConfig {
+        let mut w = WorkflowConfig::named(name, self.workflow_owner);
+        w.don_id = self.don_id;
+        w.config_version = self.config_version;
+        w
+    }
+
+    /// Feed `name`'s receiver.
+    pub fn feed(&self, name: &str) -> Option<&FeedDeployment> {
+        self.feeds.iter().find(|f| f.name == name)
     }
 
     /// Checks that the manifest is for chain `chain_id`.
@@ -96,11 +125,14 @@ mod tests {
             workflow_owner: Address::repeat_byte(6),
             workflow_id: WorkflowConfig::named("wbtc-por", Address::ZERO).workflow_id,
             deployed_at_block: 9,
+            feeds: vec![],
         };
         let back = DeploymentManifest::from_json(&serde_json::to_vec(&m).unwrap()).unwrap();
         assert_eq!(back, m);
         assert_eq!(back.workflow_config().config_version, 2);
         assert_eq!(back.workflow_config().workflow_id, m.workflow_id);
+        assert!(!String::from_utf8(serde_json::to_vec(&m).unwrap()).unwrap().contains("feeds"));
+        assert_eq!(m.feed_workflow("wbtc-por"), m.workflow_config());
         let e = m.check_chain(1).unwrap_err().to_string();
         assert!(e.contains("31337") && e.contains("chain 1"), "{e}");
     }

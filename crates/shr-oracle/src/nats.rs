@@ -1,19 +1,23 @@
 //! [`Transport`] over NATS JetStream, for nodes that run as separate processes.
 //!
-//! One stream per DON (`SHR_DON_<don>`, subjects `shr.don.<don>.>`); a message from node `f` to
-//! node `t` in round `r` goes to `shr.don.<don>.<r>.<kind>.<f>.<t>` (`kind`: `obs`, `sign`,
-//! `sig`), so NATS permissions can give each node publish rights on `shr.don.<don>.*.*.<f>.*`
-//! only. Each node reads through a durable pull consumer filtered on its own inbox
-//! (`shr.don.<don>.*.*.*.<t>`): a restarted node resumes where it acknowledged, and the stream
+//! One stream per DON (`SHR_DON_<don>`, subjects `shr.don.<don>.>`), shared by every feed the DON
+//! serves; a message from node `f` to node `t` in round `r` of feed `feed` goes to
+//! `shr.don.<don>.<feed>.<r>.<kind>.<f>.<t>` (`kind`: `obs`, `sign`, `sig`), so NATS
+//! permissions can give each node publish rights on `shr.don.<don>.*.*.*.<f>.*` only. Each node
+//! reads through one durable pull consumer filtered on its own inbox
+//! (`shr.don.<don>.*.*.*.*.<t>`): a restarted node resumes where it acknowledged, and the stream
 //! keeps what arrived while it was down. A message whose subject's sender differs from the
 //! sender inside it is dropped (and logged); the enclave signatures inside bind the rest.
 //!
-//! The trait is synchronous: [`Transport::send`] queues to a publisher task, which publishes and
-//! waits for the stream's acknowledgement; a consumer task fills the inbox that
-//! [`Transport::drain`] empties. Both log under the target `shr::oracle::nats`.
+//! One connection per node: [`NatsTransport::feed`] gives each feed its own view (its own inbox
+//! and wake-up), over the same publisher and consumer. The trait is synchronous:
+//! [`Transport::send`] queues to a publisher task, which publishes and waits for the stream's
+//! acknowledgement; a consumer task files each message in its feed's inbox, which
+//! [`Transport::drain`] empties, and wakes the feed's waiter ([`Transport::wakeup`]). Both log
+//! under the target `shr::oracle::nats`.
 
 use std::{
-    collections::VecDeque,
+    collections::{HashMap, VecDeque},
     sync::{Arc, Mutex},
     time::Duration,
 };
@@ -22,12 +26,15 @@ use alloy::primitives::Bytes;
 use async_nats::jetstream::{self, consumer::pull, stream};
 use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
-use tokio::sync::mpsc;
+use tokio::sync::{Notify, mpsc};
 
 use crate::{Message, NodeId, Outcome, Transport};
 
 /// How long the stream keeps messages (a node down longer than this misses them), seconds.
 pub const NATS_MAX_AGE_SECS: u64 = 86_400;
+
+/// The feed of a DON that serves one ([`NatsTransport::connect`]).
+pub const DEFAULT_FEED: &str = "main";
 
 /// How long a delivered message waits for its acknowledgement before the server redelivers it,
 /// seconds: the longest a restarted node waits for what its previous run was handed.
@@ -66,15 +73,41 @@ pub enum NatsError {
     /// A DON id that cannot be part of a subject or stream name.
     #[error("DON id `{0}`: use letters, digits, `-` and `_` only")]
     DonId(String),
+    /// A feed name that cannot be part of a subject, or one not registered at connect time.
+    #[error("feed `{0}`: use letters, digits, `-` and `_` only, and name it at connect time")]
+    Feed(String),
 }
 
-/// A node's transport over NATS JetStream (see the module docs).
-#[derive(Debug)]
+/// A node's transport over NATS JetStream, for one feed (see the module docs).
+#[derive(Debug, Clone)]
 pub struct NatsTransport {
     me: NodeId,
-    outbox: mpsc::UnboundedSender<(NodeId, Message)>,
-    inbox: Arc<Mutex<VecDeque<Message>>>,
+    feed: String,
+    shared: Arc<Shared>,
+}
+
+/// What the feeds of one node's connection share.
+#[derive(Debug)]
+struct Shared {
+    client: async_nats::Client,
+    outbox: mpsc::UnboundedSender<(String, NodeId, Message)>,
+    inboxes: Arc<Inboxes>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+/// Each registered feed's inbox and wake-up.
+type Inboxes = HashMap<String, (Mutex<VecDeque<Message>>, Arc<Notify>)>;
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+fn valid_name(s: &str) -> bool {
+    !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }
 
 impl NatsTransport {
@@ -85,12 +118,15 @@ impl NatsTransport {
     /// # Errors
     /// [`NatsError`] naming what failed.
     pub async fn connect(url: &str, don: &str, me: NodeId) -> Result<Self, NatsError> {
-        Self::connect_with(async_nats::ConnectOptions::new(), url, don, me).await
+        let feeds = [DEFAULT_FEED.to_string()];
+        Self::connect_with(async_nats::ConnectOptions::new(), url, don, me, &feeds).await
     }
 
-    /// [`NatsTransport::connect`] with `options`: the node's credentials (a `.creds` file, an
-    /// nkey, user and password) whose permissions let it publish on its own subjects only, and
-    /// event callbacks. Reconnection is retried without limit.
+    /// [`NatsTransport::connect`] with `options` (the node's credentials: a `.creds` file, an
+    /// nkey, user and password, whose permissions let it publish on its own subjects only; event
+    /// callbacks) for the DON's `feeds` (the first is the returned view; [`NatsTransport::feed`]
+    /// gives the others). Messages for another feed are dropped. Reconnection is retried
+    /// without limit.
     ///
     /// # Errors
     /// [`NatsError`] naming what failed.
@@ -99,18 +135,37 @@ impl NatsTransport {
         url: &str,
         don: &str,
         me: NodeId,
+        feeds: &[String],
     ) -> Result<Self, NatsError> {
-        if don.is_empty() || !don.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-        {
+        if !valid_name(don) {
             return Err(NatsError::DonId(don.to_string()));
         }
+        if let Some(bad) = feeds.iter().find(|f| !valid_name(f)) {
+            return Err(NatsError::Feed(bad.clone()));
+        }
+        let first = feeds.first().ok_or_else(|| NatsError::Feed(String::new()))?.clone();
+        let node = me;
         let client = options
+            .event_callback(move |event| async move {
+                let name = match &event {
+                    async_nats::Event::Connected => "connected",
+                    async_nats::Event::Disconnected => "disconnected",
+                    async_nats::Event::LameDuckMode => "lame_duck",
+                    async_nats::Event::SlowConsumer(_) => "slow_consumer",
+                    async_nats::Event::ServerError(_) => "server_error",
+                    async_nats::Event::ClientError(_) => "client_error",
+                    async_nats::Event::Draining => "draining",
+                    async_nats::Event::Closed => "closed",
+                };
+                tracing::info!(target: "shr::oracle::nats", node, event = name, "connection event");
+                metrics::counter!("shr_oracle_nats_events_total", "event" => name).increment(1);
+            })
             .name(format!("shr-don-{don}-node-{me}"))
             .retry_on_initial_connect()
             .connect(url)
             .await
             .map_err(|source| NatsError::Connect { url: url.to_string(), source })?;
-        let js = jetstream::new(client);
+        let js = jetstream::new(client.clone());
         let name = format!("SHR_DON_{don}");
         let stream = js
             .get_or_create_stream(stream::Config {
@@ -127,7 +182,7 @@ impl NatsTransport {
                 &durable,
                 pull::Config {
                     durable_name: Some(durable.clone()),
-                    filter_subject: format!("shr.don.{don}.*.*.*.{me}"),
+                    filter_subject: format!("shr.don.{don}.*.*.*.*.{me}"),
                     // What the server handed a pull that died with its process comes back
                     // this soon to the restarted node (a duplicate is harmless: the leader
                     // counts one observation per signer).
@@ -141,8 +196,13 @@ impl NatsTransport {
             .messages()
             .await
             .map_err(|e| NatsError::Consumer { consumer: durable, source: Box::new(e) })?;
-        let inbox = Arc::new(Mutex::new(VecDeque::new()));
-        let sink = inbox.clone();
+        let inboxes: Arc<Inboxes> = Arc::new(
+            feeds
+                .iter()
+                .map(|f| (f.clone(), (Mutex::new(VecDeque::new()), Arc::new(Notify::new()))))
+                .collect(),
+        );
+        let sink = inboxes.clone();
         let reader = tokio::spawn(async move {
             let mut seen = Seen::default();
             while let Some(next) = messages.next().await {
@@ -160,7 +220,15 @@ impl NatsTransport {
                     Ok(_) if !fresh => {
                         tracing::debug!(target: "shr::oracle::nats", node = me, subject = %msg.subject, "redelivery dropped");
                     }
-                    Ok(m) => sink.lock().unwrap_or_else(|e| e.into_inner()).push_back(m),
+                    Ok((feed, m)) => match sink.get(feed) {
+                        Some((q, wake)) => {
+                            q.lock().unwrap_or_else(|e| e.into_inner()).push_back(m);
+                            wake.notify_one();
+                        }
+                        None => {
+                            tracing::debug!(target: "shr::oracle::nats", node = me, feed, "message for a feed this node does not serve");
+                        }
+                    },
                     Err(why) => {
                         tracing::warn!(target: "shr::oracle::nats", node = me, subject = %msg.subject, why, "message dropped");
                     }
@@ -170,11 +238,11 @@ impl NatsTransport {
                 }
             }
         });
-        let (outbox, mut queue) = mpsc::unbounded_channel::<(NodeId, Message)>();
+        let (outbox, mut queue) = mpsc::unbounded_channel::<(String, NodeId, Message)>();
         let don = don.to_string();
         let writer = tokio::spawn(async move {
-            while let Some((to, m)) = queue.recv().await {
-                let (subject, payload) = encode(&don, me, to, &m);
+            while let Some((feed, to, m)) = queue.recv().await {
+                let (subject, payload) = encode(&don, &feed, me, to, &m);
                 let acked = match js.publish(subject.clone(), payload.into()).await {
                     Ok(ack) => ack.await.map(|_| ()).map_err(|e| e.to_string()),
                     Err(e) => Err(e.to_string()),
@@ -184,35 +252,50 @@ impl NatsTransport {
                 }
             }
         });
-        Ok(Self { me, outbox, inbox, tasks: vec![reader, writer] })
+        let shared = Arc::new(Shared { client, outbox, inboxes, tasks: vec![reader, writer] });
+        Ok(Self { me, feed: first, shared })
+    }
+
+    /// The view of feed `feed` over the same connection.
+    ///
+    /// # Errors
+    /// [`NatsError::Feed`] unless `feed` was named at connect time.
+    pub fn feed(&self, feed: &str) -> Result<Self, NatsError> {
+        if !self.shared.inboxes.contains_key(feed) {
+            return Err(NatsError::Feed(feed.to_string()));
+        }
+        Ok(Self { me: self.me, feed: feed.to_string(), shared: self.shared.clone() })
     }
 
     /// This node's id.
     pub fn node(&self) -> NodeId {
         self.me
     }
-}
 
-impl Drop for NatsTransport {
-    fn drop(&mut self) {
-        for t in &self.tasks {
-            t.abort();
-        }
+    /// Whether the connection to the server is up (health checks).
+    pub fn connected(&self) -> bool {
+        self.shared.client.connection_state() == async_nats::connection::State::Connected
     }
 }
 
 impl Transport for NatsTransport {
     fn send(&self, to: NodeId, msg: Message) {
-        if self.outbox.send((to, msg)).is_err() {
+        if self.shared.outbox.send((self.feed.clone(), to, msg)).is_err() {
             tracing::warn!(target: "shr::oracle::nats", node = self.me, "publisher stopped");
         }
     }
 
     fn drain(&self, me: NodeId) -> Vec<Message> {
-        if me != self.me {
-            return Vec::new();
+        match self.shared.inboxes.get(&self.feed) {
+            Some((q, _)) if me == self.me => {
+                q.lock().unwrap_or_else(|e| e.into_inner()).drain(..).collect()
+            }
+            _ => Vec::new(),
         }
-        self.inbox.lock().unwrap_or_else(|e| e.into_inner()).drain(..).collect()
+    }
+
+    fn wakeup(&self) -> Option<Arc<Notify>> {
+        self.shared.inboxes.get(&self.feed).map(|(_, n)| n.clone())
     }
 }
 
@@ -233,13 +316,39 @@ impl Seen {
             return false;
         }
         self.order.push_back(seq);
-        if self.order.len() > Self::CAPACITY {
-            if let Some(old) = self.order.pop_front() {
-                self.set.remove(&old);
-            }
+        if self.order.len() > Self::CAPACITY
+            && let Some(old) = self.order.pop_front()
+        {
+            self.set.remove(&old);
         }
         true
     }
+}
+
+/// The NATS permissions of node `me` of DON `don` (`{"publish": {"allow": [..]},
+/// "subscribe": {"allow": [..]}}`, the server's `permissions` block for that node's user): it
+/// may publish only as itself (`shr.don.<don>.*.*.*.<me>.*`), create or read the DON's stream,
+/// create, read and pull only its own consumer (`node-<me>`) and acknowledge only its
+/// deliveries; it subscribes only to reply inboxes. Another node's messages can neither be
+/// forged nor read.
+pub fn nats_permissions(don: &str, me: NodeId) -> serde_json::Value {
+    let stream = format!("SHR_DON_{don}");
+    let consumer = format!("node-{me}");
+    serde_json::json!({
+        "publish": { "allow": [
+            format!("shr.don.{don}.*.*.*.{me}.*"),
+            "$JS.API.INFO",
+            format!("$JS.API.STREAM.CREATE.{stream}"),
+            format!("$JS.API.STREAM.INFO.{stream}"),
+            format!("$JS.API.CONSUMER.CREATE.{stream}.{consumer}.>"),
+            format!("$JS.API.CONSUMER.CREATE.{stream}.{consumer}"),
+            format!("$JS.API.CONSUMER.DURABLE.CREATE.{stream}.{consumer}"),
+            format!("$JS.API.CONSUMER.INFO.{stream}.{consumer}"),
+            format!("$JS.API.CONSUMER.MSG.NEXT.{stream}.{consumer}"),
+            format!("$JS.ACK.{stream}.{consumer}.>"),
+        ] },
+        "subscribe": { "allow": ["_INBOX.>"] },
+    })
 }
 
 /// A message on the wire (JSON; signatures as hex bytes).
@@ -251,7 +360,7 @@ enum Wire {
     ReportSignature { round: u64, from: NodeId, signature: Bytes },
 }
 
-fn encode(don: &str, me: NodeId, to: NodeId, m: &Message) -> (String, Vec<u8>) {
+fn encode(don: &str, feed: &str, me: NodeId, to: NodeId, m: &Message) -> (String, Vec<u8>) {
     let (round, kind, wire) = match m {
         Message::Observation { round, from, outcome, signature } => (
             *round,
@@ -280,12 +389,15 @@ fn encode(don: &str, me: NodeId, to: NodeId, m: &Message) -> (String, Vec<u8>) {
         ),
     };
     let payload = serde_json::to_vec(&wire).unwrap_or_default();
-    (format!("shr.don.{don}.{round}.{kind}.{me}.{to}"), payload)
+    (format!("shr.don.{don}.{feed}.{round}.{kind}.{me}.{to}"), payload)
 }
 
-fn decode(subject: &str, payload: &[u8]) -> Result<Message, &'static str> {
+/// The feed and message of `subject` and `payload`.
+fn decode<'s>(subject: &'s str, payload: &[u8]) -> Result<(&'s str, Message), &'static str> {
+    let parts: Vec<&str> = subject.split('.').collect();
+    let feed = parts.get(3).copied().ok_or("subject names no feed")?;
     let sender: NodeId =
-        subject.split('.').nth(5).and_then(|s| s.parse().ok()).ok_or("subject names no sender")?;
+        parts.get(6).and_then(|s| s.parse().ok()).ok_or("subject names no sender")?;
     let sig = |b: &Bytes| <[u8; 65]>::try_from(b.as_ref()).map_err(|_| "signature is not 65 bytes");
     let wire: Wire = serde_json::from_slice(payload).map_err(|_| "not a DON message")?;
     let m = match wire {
@@ -304,7 +416,7 @@ fn decode(subject: &str, payload: &[u8]) -> Result<Message, &'static str> {
             Message::ReportSignature { round, from, signature: sig(&signature)? }
         }
     };
-    Ok(m)
+    Ok((feed, m))
 }
 
 #[cfg(test)]
@@ -319,16 +431,16 @@ mod tests {
             outcome: Outcome { is_solvent: true, observed_at: 1_700_000_000 },
             signature: [9u8; 65],
         };
-        let (subject, payload) = encode("wbtc-por", 2, 0, &m);
-        assert_eq!(subject, "shr.don.wbtc-por.7.obs.2.0");
-        assert_eq!(decode(&subject, &payload).unwrap(), m);
+        let (subject, payload) = encode("wbtc-por", "main", 2, 0, &m);
+        assert_eq!(subject, "shr.don.wbtc-por.main.7.obs.2.0");
+        assert_eq!(decode(&subject, &payload).unwrap(), ("main", m));
         // Node 3 publishing node 2's observation under its own subject is dropped.
-        assert!(decode("shr.don.wbtc-por.7.obs.3.0", &payload).is_err());
+        assert!(decode("shr.don.wbtc-por.main.7.obs.3.0", &payload).is_err());
         assert!(decode(&subject, b"{}").is_err());
         let req =
             Message::SignRequest { round: 1, raw: Bytes::from(vec![1, 2]), context: Bytes::new() };
-        let (s, p) = encode("d", 1, 3, &req);
-        assert_eq!(decode(&s, &p).unwrap(), req);
+        let (s, p) = encode("d", "usdc", 1, 3, &req);
+        assert_eq!(decode(&s, &p).unwrap(), ("usdc", req));
     }
 
     #[test]

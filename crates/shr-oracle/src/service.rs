@@ -38,12 +38,16 @@ use crate::{
     transport::{Message, NodeId, Transport},
 };
 
-/// How often a waiting node looks at its inbox.
+/// How often a waiting node looks at its inbox when its transport has no wake-up.
 const POLL: Duration = Duration::from_millis(2);
+/// The longest a waiting node sleeps with a wake-up (its takeover and deadline clocks).
+const WAIT_MAX: Duration = Duration::from_millis(20);
 
 /// A node process's configuration.
 #[derive(Debug, Clone)]
 pub struct ServiceConfig {
+    /// The feed's name (logs and metrics labels).
+    pub feed: String,
     /// This node's index in `signers`.
     pub me: NodeId,
     /// The DON's signers, in node order (the forwarder's config).
@@ -84,6 +88,19 @@ pub enum RoundStatus {
     TransmittedByOther,
     /// Agreed and due, but no report landed before the round timeout.
     Missed,
+}
+
+impl RoundStatus {
+    /// A short, stable name (`not_due`, `transmitted`, ...): log field and metrics label.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::NoConsensus => "no_consensus",
+            Self::NotDue => "not_due",
+            Self::Transmitted { .. } => "transmitted",
+            Self::TransmittedByOther => "transmitted_by_other",
+            Self::Missed => "missed",
+        }
+    }
 }
 
 /// What one round did at this node.
@@ -174,7 +191,7 @@ impl NodeService {
                 result.latency = start.elapsed();
                 return Ok(result);
             }
-            tokio::time::sleep(POLL).await;
+            self.wait().await;
         };
         result.agreed = Some((outcome, votes));
         if !self.due(outcome).await {
@@ -251,7 +268,7 @@ impl NodeService {
                 warn!(target: "shr::oracle::service", round, "report due but none landed before the round timeout");
                 break RoundStatus::Missed;
             }
-            tokio::time::sleep(POLL).await;
+            self.wait().await;
         };
         result.latency = start.elapsed();
         Ok(result)
@@ -281,6 +298,7 @@ impl NodeService {
                 _ = stop.wait_for(|s| *s) => return Ok(()),
             }
             let r = self.run_round(next).await?;
+            record(&self.cfg.feed, &r);
             on_round(&r);
             self.inbox.forget_before(next);
             // A round that overran its slot skips the rounds it missed instead of bunching them.
@@ -305,6 +323,16 @@ impl NodeService {
             self.transport.send(to, m.clone());
         }
         self.inbox.accept(m, &self.cfg.signers);
+    }
+
+    /// Until a message may have arrived (or a short while passed).
+    async fn wait(&self) {
+        match self.transport.wakeup() {
+            Some(n) => {
+                let _ = tokio::time::timeout(WAIT_MAX, n.notified()).await;
+            }
+            None => tokio::time::sleep(POLL).await,
+        }
     }
 
     fn pump(&mut self) {
@@ -339,6 +367,26 @@ impl NodeService {
             .await
             .is_ok_and(|(_, last)| last >= o.observed_at)
     }
+}
+
+/// Metrics of a finished round (the `metrics` facade; the binary installs the exporter):
+/// `shr_oracle_rounds_total{feed,status}`, `shr_oracle_refusals_total{feed,reason}`,
+/// `shr_oracle_transmissions_total{feed,accepted}`, `shr_oracle_round_latency_seconds{feed}`.
+fn record(feed: &str, r: &RoundResult) {
+    let feed = feed.to_string();
+    metrics::counter!("shr_oracle_rounds_total", "feed" => feed.clone(), "status" => r.status.name())
+        .increment(1);
+    if let Err(e) = &r.own {
+        metrics::counter!("shr_oracle_refusals_total", "feed" => feed.clone(), "reason" => e.kind())
+            .increment(1);
+    }
+    if let RoundStatus::Transmitted { accepted, .. } = r.status {
+        let accepted = if accepted { "true" } else { "false" };
+        metrics::counter!("shr_oracle_transmissions_total", "feed" => feed.clone(), "accepted" => accepted)
+            .increment(1);
+    }
+    metrics::histogram!("shr_oracle_round_latency_seconds", "feed" => feed)
+        .record(r.latency.as_secs_f64());
 }
 
 fn unix_now() -> u64 {

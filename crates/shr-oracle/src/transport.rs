@@ -50,6 +50,11 @@ pub trait Transport: Send + Sync + std::fmt::Debug {
     fn send(&self, to: NodeId, msg: Message);
     /// Takes every message queued for `me`.
     fn drain(&self, me: NodeId) -> Vec<Message>;
+    /// Notified when a message may have arrived, so a waiting node need not poll; `None` (the
+    /// default): poll [`Transport::drain`].
+    fn wakeup(&self) -> Option<std::sync::Arc<tokio::sync::Notify>> {
+        None
+    }
 }
 
 /// In-process transport: one queue per node.

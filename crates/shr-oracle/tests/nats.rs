@@ -76,3 +76,95 @@ async fn messages_reach_their_node_survive_its_restart_and_cannot_be_spoofed() {
     let client = async_nats::connect(&url).await.unwrap();
     async_nats::jetstream::new(client).delete_stream(format!("SHR_DON_{don}")).await.unwrap();
 }
+
+fn nats_server_bin() -> Option<std::path::PathBuf> {
+    if let Ok(p) = std::env::var("SHR_NATS_SERVER") {
+        return Some(p.into());
+    }
+    let path = std::env::var("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain(["/usr/sbin".into(), "/usr/local/bin".into()])
+        .map(|d| d.join("nats-server"))
+        .find(|p| p.exists())
+}
+
+/// A server whose users are the DON's nodes, each with [`nats_permissions`]: a node can
+/// neither publish as another nor read another's inbox.
+#[tokio::test]
+async fn per_node_credentials_stop_a_node_speaking_for_or_reading_another() {
+    let bin =
+        nats_server_bin().expect("nats-server (scripts/test installs it; or SHR_NATS_SERVER)");
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let don = "perm";
+    let users: Vec<serde_json::Value> = (0..3)
+        .map(|i| {
+            serde_json::json!({
+                "user": format!("node{i}"),
+                "password": format!("secret-{i}"),
+                "permissions": shr_oracle::nats_permissions(don, i),
+            })
+        })
+        .collect();
+    let conf = serde_json::json!({
+        "listen": format!("127.0.0.1:{port}"),
+        "jetstream": { "store_dir": dir.join("js").display().to_string() },
+        "accounts": { "DON": { "jetstream": "enabled", "users": users } },
+    });
+    let conf_path = dir.join("server.json");
+    std::fs::write(&conf_path, conf.to_string()).unwrap();
+    let mut server = std::process::Command::new(bin)
+        .arg("-c")
+        .arg(&conf_path)
+        .stderr(std::fs::File::create(dir.join("server.log")).unwrap())
+        .spawn()
+        .unwrap();
+    let url = format!("nats://127.0.0.1:{port}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "nats-server did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let login = |i: usize| {
+        async_nats::ConnectOptions::new()
+            .user_and_password(format!("node{i}"), format!("secret-{i}"))
+    };
+    let feeds = [shr_oracle::DEFAULT_FEED.to_string()];
+    let a = NatsTransport::connect_with(login(0), &url, don, 0, &feeds).await.unwrap();
+    let b = NatsTransport::connect_with(login(1), &url, don, 1, &feeds).await.unwrap();
+    a.send(1, obs(1, 0));
+    assert_eq!(receive(&b, 1, Duration::from_secs(5)).await, vec![obs(1, 0)], "allowed");
+
+    // Node 2's credentials publishing on node 0's subject: refused by the server.
+    let raw = login(2).connect(&url).await.unwrap();
+    let js = async_nats::jetstream::new(raw.clone());
+    let forged = format!("shr.don.{don}.main.2.obs.0.1");
+    let sent = match js.publish(forged, "{}".into()).await {
+        Ok(ack) => ack.await.is_ok(),
+        Err(_) => false,
+    };
+    assert!(!sent, "a node published as another");
+    // ... nor can it pull node 1's inbox.
+    let next = format!("$JS.API.CONSUMER.MSG.NEXT.SHR_DON_{don}.node-1");
+    let pull = |client: async_nats::Client| {
+        let next = next.clone();
+        async move {
+            tokio::time::timeout(
+                Duration::from_secs(2),
+                client.request(next, "{\"batch\":1,\"expires\":500000000}".into()),
+            )
+            .await
+        }
+    };
+    assert!(!matches!(pull(raw.clone()).await, Ok(Ok(_))), "a node read another's inbox");
+    // The control: node 1's own credentials get an answer on the same request.
+    let own = login(1).connect(&url).await.unwrap();
+    assert!(matches!(pull(own).await, Ok(Ok(_))), "the owner pulls its inbox");
+    // Its own subjects still work.
+    let c = NatsTransport::connect_with(login(2), &url, don, 2, &feeds).await.unwrap();
+    c.send(1, obs(2, 2));
+    assert_eq!(receive(&b, 1, Duration::from_secs(5)).await, vec![obs(2, 2)]);
+    server.kill().ok();
+    server.wait().ok();
+}

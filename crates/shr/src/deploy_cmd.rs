@@ -9,7 +9,8 @@ use eyre::{Result, WrapErr, bail, ensure};
 use shr_contracts::{bindings::KeystoneForwarder, deploy, send};
 use shr_enclave::{EnclaveIdentity, HpkePublicKey, Measurement, SimulatedTee, TeePlatform};
 use shr_oracle::{
-    DeploymentManifest, PROGRAM, attested_status, report::WorkflowConfig, status_history,
+    DeploymentManifest, FeedDeployment, FeedsFile, PROGRAM, attested_status,
+    report::WorkflowConfig, status_history,
 };
 
 use crate::don_cmd::IDENTITY_FILE;
@@ -37,6 +38,10 @@ pub(crate) struct DeployArgs {
     /// a changed DON rotates the config version.
     #[arg(long)]
     out: PathBuf,
+    /// A feeds file (TOML, `[[feed]]` tables): a receiver is deployed for each feed that names
+    /// none and is not in the manifest yet; one DON serves them all.
+    #[arg(long)]
+    feeds: Option<PathBuf>,
 }
 
 /// Deploys (or rotates) the DON of `args.don` and writes the manifest.
@@ -60,13 +65,19 @@ pub(crate) async fn deploy(args: &DeployArgs, rpc_url: Option<&str>) -> Result<(
     }
     .filter(|m| m.chain_id == chain_id && m.workflow == args.workflow);
     let w = WorkflowConfig::named(&args.workflow, admin);
-    let (forwarder, receiver, version) = match &previous {
-        Some(m) if m.signers == signers && m.f == args.f => {
-            println!("{}", serde_json::to_string(m)?);
-            tracing::info!(target: "shr::cli", out = %args.out.display(), "the DON is unchanged");
-            return Ok(());
+    let specs = match &args.feeds {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .wrap_err_with(|| format!("reading {}", path.display()))?;
+            FeedsFile::from_toml(&text).wrap_err_with(|| format!("{}", path.display()))?.feeds
         }
-        Some(m) => (m.forwarder, m.receiver, m.config_version + 1),
+        None => Vec::new(),
+    };
+    let (forwarder, receiver, version, don_changed) = match &previous {
+        Some(m) if m.signers == signers && m.f == args.f => {
+            (m.forwarder, m.receiver, m.config_version, false)
+        }
+        Some(m) => (m.forwarder, m.receiver, m.config_version + 1, true),
         None => {
             let forwarder = match args.forwarder {
                 Some(f) => f,
@@ -80,21 +91,62 @@ pub(crate) async fn deploy(args: &DeployArgs, rpc_url: Option<&str>) -> Result<(
                 w.workflow_id,
             )
             .await?;
-            (forwarder, receiver, 1)
+            (forwarder, receiver, 1, true)
         }
     };
-    let set = KeystoneForwarder::setConfigCall {
-        donId: w.don_id,
-        configVersion: version,
-        f: args.f,
-        signers: signers.clone(),
-    };
-    send(chain.as_ref(), admin, forwarder, &set).await.wrap_err("setConfig")?;
-    if let Some(m) = &previous {
-        // The rotated-out config can no longer carry reports.
-        let clear =
-            KeystoneForwarder::clearConfigCall { donId: m.don_id, configVersion: m.config_version };
-        send(chain.as_ref(), admin, forwarder, &clear).await.wrap_err("clearConfig")?;
+    let mut feeds: Vec<FeedDeployment> =
+        previous.as_ref().map(|m| m.feeds.clone()).unwrap_or_default();
+    let mut feeds_changed = false;
+    for spec in &specs {
+        let fw = WorkflowConfig::named(&spec.name, admin);
+        let receiver = match (spec.receiver, feeds.iter().find(|f| f.name == spec.name)) {
+            (Some(given), _) => given,
+            (None, Some(known)) => known.receiver,
+            (None, None) => deploy::reserve_attestation(
+                chain.as_ref(),
+                admin,
+                forwarder,
+                fw.workflow_owner,
+                fw.workflow_id,
+            )
+            .await
+            .wrap_err_with(|| format!("deploying the receiver of feed {}", spec.name))?,
+        };
+        let entry =
+            FeedDeployment { name: spec.name.clone(), receiver, workflow_id: fw.workflow_id };
+        match feeds.iter_mut().find(|f| f.name == spec.name) {
+            Some(f) if *f == entry => {}
+            Some(f) => {
+                *f = entry;
+                feeds_changed = true;
+            }
+            None => {
+                feeds.push(entry);
+                feeds_changed = true;
+            }
+        }
+    }
+    if let (Some(m), false, false) = (&previous, don_changed, feeds_changed) {
+        println!("{}", serde_json::to_string(m)?);
+        tracing::info!(target: "shr::cli", out = %args.out.display(), "the DON is unchanged");
+        return Ok(());
+    }
+    if don_changed {
+        let set = KeystoneForwarder::setConfigCall {
+            donId: w.don_id,
+            configVersion: version,
+            f: args.f,
+            signers: signers.clone(),
+        };
+        send(chain.as_ref(), admin, forwarder, &set).await.wrap_err("setConfig")?;
+        if let Some(m) = previous.as_ref().filter(|m| m.config_version != version) {
+            // The rotated-out config can no longer carry reports.
+            let clear = KeystoneForwarder::clearConfigCall {
+                donId: m.don_id,
+                configVersion: m.config_version,
+            };
+            send(chain.as_ref(), admin, forwarder, &clear).await.wrap_err("clearConfig")?;
+        }
     }
     let manifest = DeploymentManifest {
         chain_id,
@@ -110,6 +162,7 @@ pub(crate) async fn deploy(args: &DeployArgs, rpc_url: Option<&str>) -> Result<(
         workflow_owner: w.workflow_owner,
         workflow_id: w.workflow_id,
         deployed_at_block: chain.block_number().await?,
+        feeds,
     };
     std::fs::write(&args.out, serde_json::to_vec_pretty(&manifest)?)
         .wrap_err_with(|| format!("writing {}", args.out.display()))?;
@@ -163,6 +216,9 @@ pub(crate) struct StatusArgs {
     /// How many of the latest reports to show.
     #[arg(long, default_value_t = 5)]
     last: usize,
+    /// The feed whose receiver to read (`shr deploy --feeds`); default: the manifest's own.
+    #[arg(long)]
+    feed: Option<String>,
     /// Print one JSON object.
     #[arg(long)]
     json: bool,
@@ -177,8 +233,15 @@ pub(crate) async fn status(args: &StatusArgs, rpc_url: Option<&str>) -> Result<(
     let Some(url) = rpc_url else { bail!("status needs --rpc-url (the deployment's chain)") };
     let chain = crate::connect(Some(url), None).await?;
     m.check_chain(chain.chain_id().await?)?;
-    let (is_solvent, observed_at, fresh) = attested_status(chain.as_ref(), m.receiver).await?;
-    let history = status_history(chain.as_ref(), m.receiver).await?;
+    let receiver = match &args.feed {
+        Some(name) => match m.feed(name) {
+            Some(f) => f.receiver,
+            None => bail!("--feed {name}: not a feed of {}", args.deployment.display()),
+        },
+        None => m.receiver,
+    };
+    let (is_solvent, observed_at, fresh) = attested_status(chain.as_ref(), receiver).await?;
+    let history = status_history(chain.as_ref(), receiver).await?;
     let reports: Vec<_> = history
         .iter()
         .rev()
@@ -186,7 +249,7 @@ pub(crate) async fn status(args: &StatusArgs, rpc_url: Option<&str>) -> Result<(
         .map(|(s, t)| serde_json::json!({ "is_solvent": s, "observed_at": t }))
         .collect();
     let v = serde_json::json!({
-        "receiver": m.receiver.to_string(),
+        "receiver": receiver.to_string(),
         "is_solvent": is_solvent,
         "last_updated": observed_at,
         "fresh": fresh,

@@ -10,6 +10,7 @@ mod demo_cmd;
 mod deploy_cmd;
 mod don_cmd;
 mod node_cmd;
+mod node_ops;
 mod oracle_cmd;
 mod risk_cmd;
 mod scenario_cmd;
@@ -81,7 +82,14 @@ enum DonCommand {
     Init(don_cmd::InitArgs),
     /// Runs one node until SIGTERM: rounds on a cron schedule, its own source fetch, the other
     /// nodes over NATS JetStream, a rotating leader with takeover.
-    Node(node_cmd::NodeArgs),
+    Node(Box<node_cmd::NodeArgs>),
+    /// The NATS `permissions` block of each node's user for a deployment (JSON, by node index):
+    /// a node may publish only as itself and read only its own inbox.
+    NatsPermissions {
+        /// The deployment manifest (`shr deploy --out`).
+        #[arg(long)]
+        deployment: std::path::PathBuf,
+    },
     /// The nodes' signer addresses (for the forwarder's setConfig) and HPKE keys.
     Signers {
         /// Seed of the simulated TEE platform (hex, 32 bytes); default: the fixed dev seed.
@@ -135,7 +143,10 @@ async fn main() -> Result<()> {
             oracle_cmd::signers(tee_seed, json)
         }
         Command::Don { command: DonCommand::Init(args) } => don_cmd::init(&args),
-        Command::Don { command: DonCommand::Node(args) } => node_cmd::run(args, rpc).await,
+        Command::Don { command: DonCommand::Node(args) } => node_cmd::run(*args, rpc).await,
+        Command::Don { command: DonCommand::NatsPermissions { deployment } } => {
+            node_cmd::nats_permissions(&deployment)
+        }
     }
 }
 

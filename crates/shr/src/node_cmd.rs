@@ -5,15 +5,19 @@
 
 use std::{path::PathBuf, sync::Arc, time::Duration};
 
-use alloy::{primitives::B256, signers::local::PrivateKeySigner};
+use alloy::{
+    primitives::{Address, B256},
+    signers::local::PrivateKeySigner,
+};
 use clap::Args;
 use eyre::{Result, WrapErr, bail};
 use shr_chain::{Chain, RpcChain, RpcConfig, SharedTxSigner};
 use shr_enclave::SimulatedTee;
 use shr_oracle::{
-    DeploymentManifest, HttpPorSource, NatsTransport, NodeService, ReserveEnclave, ReserveSeries,
-    ReserveSource, RoundResult, RoundSchedule, RoundStatus, SeriesColumns, SeriesSource,
-    ServiceConfig, Transport,
+    DEFAULT_FEED, Deployment, DeploymentManifest, FeedsFile, HttpPorSource, NatsTransport,
+    NodeService, Policy, PorFields, ReserveEnclave, ReserveSeries, ReserveSource, RoundResult,
+    RoundSchedule, RoundStatus, SeriesColumns, SeriesSource, ServiceConfig, Transport,
+    report::WorkflowConfig,
 };
 
 use crate::oracle_cmd::PolicyArgs;
@@ -39,8 +43,12 @@ pub(crate) struct NodeArgs {
     /// The source this node fetches itself: a custodian PoR API URL (`http://`, `https://`;
     /// fields per --por-field / --por-profile), or `csv:PATH` (a reserve series in the wBTC
     /// columns; the latest reading at or before each round).
+    #[arg(long, required_unless_present = "feeds", conflicts_with = "feeds")]
+    source: Option<String>,
+    /// A feeds file (TOML, `[[feed]]`; `shr deploy --feeds`): the node serves every feed in it,
+    /// each with its own source, mapping, policy and schedule, instead of --source.
     #[arg(long)]
-    source: String,
+    feeds: Option<PathBuf>,
     /// How long the node waits for its source, milliseconds.
     #[arg(long, default_value_t = 5_000)]
     source_timeout_ms: u64,
@@ -63,6 +71,9 @@ pub(crate) struct NodeArgs {
     /// Accept the simulated platform's public dev seed on a chain other than 31337.
     #[arg(long)]
     allow_dev_tee: bool,
+    /// Serve `/metrics` (Prometheus) and `/healthz` on this address, e.g. 127.0.0.1:9464.
+    #[arg(long, value_name = "ADDR")]
+    metrics: Option<std::net::SocketAddr>,
     #[command(flatten)]
     policy: PolicyArgs,
 }
@@ -101,11 +112,7 @@ pub(crate) async fn run(args: NodeArgs, rpc_url: Option<&str>) -> Result<()> {
     let chain: Arc<dyn Chain> = Arc::new(RpcChain::connect(rpc).await?);
     manifest.check_chain(chain.chain_id().await?)?;
 
-    let policy = args.policy.policy();
-    let enclave =
-        ReserveEnclave::with_enclave(enclave, policy, args.policy.fields()?, args.policy.decimals)?;
-    let source = source(&args)?;
-    let schedule = RoundSchedule::parse(&args.schedule)?;
+    let feeds = feeds(&args, &manifest)?;
     let mut options = async_nats::ConnectOptions::new();
     if let Some(creds) = &args.nats_creds {
         options = options
@@ -117,22 +124,50 @@ pub(crate) async fn run(args: NodeArgs, rpc_url: Option<&str>) -> Result<()> {
         let password = std::env::var("SHR_NATS_PASSWORD").unwrap_or_default();
         options = options.user_and_password(user.clone(), password);
     }
+    // `shr don nats-permissions` derives the same id.
     let don_id = format!("{}-{}", manifest.workflow, manifest.don_id);
-    let transport: Arc<dyn Transport> =
-        Arc::new(NatsTransport::connect_with(options, &args.nats, &don_id, me).await?);
-    let cfg = ServiceConfig {
-        me,
-        signers: manifest.signers.clone(),
-        f: usize::from(manifest.f),
-        workflow: manifest.workflow_config(),
-        deployment: manifest.deployment(),
-        heartbeat: policy.heartbeat,
-        transmitter: transmitter_address,
-        takeover: Duration::from_millis(args.takeover_ms),
-        round_timeout: Duration::from_millis(args.round_timeout_ms),
-    };
-    let mut node = NodeService::new(cfg, enclave, chain, transport, source).await?;
-    tracing::info!(target: "shr::cli", node = me, %signer, transmitter = %transmitter_address, schedule = %args.schedule, nats = %args.nats, don = %don_id, "node started");
+    let names: Vec<String> = feeds.iter().map(|f| f.name.clone()).collect();
+    let nats = NatsTransport::connect_with(options, &args.nats, &don_id, me, &names).await?;
+    // A feed is unhealthy when no round finished for two periods plus a round's timeout.
+    let gaps = feeds.iter().map(|f| {
+        let now = std::time::UNIX_EPOCH.elapsed().map(|d| d.as_secs()).unwrap_or_default();
+        let period = f
+            .schedule
+            .next_after(now)
+            .zip(f.schedule.next_after(now + 1).and_then(|n| f.schedule.next_after(n)))
+            .map_or(3_600, |(a, b)| b.saturating_sub(a).max(1));
+        (f.name.clone(), 2 * period + args.round_timeout_ms.div_ceil(1000))
+    });
+    let health = Arc::new(crate::node_ops::Health::new(gaps.collect::<Vec<_>>()));
+    if let Some(addr) = args.metrics {
+        crate::node_ops::serve(addr, health.clone(), nats.clone()).await?;
+    }
+    let mut nodes = Vec::new();
+    for feed in feeds {
+        let enclave = ReserveEnclave::with_enclave(
+            crate::don_cmd::restore(&tee, &args.dir)?,
+            feed.policy,
+            feed.fields,
+            feed.decimals,
+        )?;
+        let cfg = ServiceConfig {
+            feed: feed.name.clone(),
+            me,
+            signers: manifest.signers.clone(),
+            f: usize::from(manifest.f),
+            workflow: feed.workflow,
+            deployment: Deployment { forwarder: manifest.forwarder, receiver: feed.receiver },
+            heartbeat: feed.policy.heartbeat,
+            transmitter: transmitter_address,
+            takeover: Duration::from_millis(args.takeover_ms),
+            round_timeout: Duration::from_millis(args.round_timeout_ms),
+        };
+        let transport: Arc<dyn Transport> = Arc::new(nats.feed(&feed.name)?);
+        let node =
+            NodeService::new(cfg, enclave, chain.clone(), transport, feed.source.clone()).await?;
+        nodes.push((feed.name, feed.schedule, node));
+    }
+    tracing::info!(target: "shr::cli", node = me, %signer, transmitter = %transmitter_address, feeds = nodes.len(), nats = %args.nats, don = %don_id, "node started");
 
     let (stop_tx, stop) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
@@ -140,34 +175,111 @@ pub(crate) async fn run(args: NodeArgs, rpc_url: Option<&str>) -> Result<()> {
         tracing::info!(target: "shr::cli", "stopping after the round in progress");
         let _ = stop_tx.send(true);
     });
-    node.run(&schedule, stop, |r| log_round(me, r)).await?;
+    let tasks: Vec<_> = nodes
+        .into_iter()
+        .map(|(name, schedule, mut node)| {
+            let stop = stop.clone();
+            let health = health.clone();
+            tokio::spawn(async move {
+                node.run(&schedule, stop, |r| {
+                    health.round(&name, r.round);
+                    log_round(me, &name, r)
+                })
+                .await
+            })
+        })
+        .collect();
+    for t in futures_util::future::join_all(tasks).await {
+        t.wrap_err("a feed's task")??;
+    }
     tracing::info!(target: "shr::cli", node = me, "node stopped");
     Ok(())
 }
 
-fn source(args: &NodeArgs) -> Result<Arc<dyn ReserveSource>> {
-    let s = args.source.as_str();
-    if s.starts_with("http://") || s.starts_with("https://") {
-        let timeout = Duration::from_millis(args.source_timeout_ms);
-        return Ok(Arc::new(HttpPorSource::new(s, timeout)?));
+/// `shr don nats-permissions`: each node's NATS permissions for the DON of `deployment`.
+pub(crate) fn nats_permissions(deployment: &std::path::Path) -> Result<()> {
+    let bytes =
+        std::fs::read(deployment).wrap_err_with(|| format!("reading {}", deployment.display()))?;
+    let m = DeploymentManifest::from_json(&bytes)
+        .wrap_err_with(|| format!("{} is not a deployment manifest", deployment.display()))?;
+    let don = format!("{}-{}", m.workflow, m.don_id);
+    let out: serde_json::Map<String, serde_json::Value> = (0..m.signers.len())
+        .map(|i| (i.to_string(), shr_oracle::nats_permissions(&don, i)))
+        .collect();
+    println!("{}", serde_json::Value::Object(out));
+    Ok(())
+}
+
+/// One feed this node serves.
+struct Feed {
+    name: String,
+    workflow: WorkflowConfig,
+    receiver: Address,
+    policy: Policy,
+    fields: PorFields,
+    decimals: u8,
+    source: Arc<dyn ReserveSource>,
+    schedule: RoundSchedule,
+}
+
+/// The feeds of `--feeds`, or the one feed of `--source` and the policy flags.
+fn feeds(args: &NodeArgs, m: &DeploymentManifest) -> Result<Vec<Feed>> {
+    let timeout = Duration::from_millis(args.source_timeout_ms);
+    let Some(path) = &args.feeds else {
+        let spec = args.source.as_deref().unwrap_or_default();
+        return Ok(vec![Feed {
+            name: DEFAULT_FEED.into(),
+            workflow: m.workflow_config(),
+            receiver: m.receiver,
+            policy: args.policy.policy(),
+            fields: args.policy.fields()?,
+            decimals: args.policy.decimals,
+            source: source(spec, timeout, args.policy.decimals)?,
+            schedule: RoundSchedule::parse(&args.schedule)?,
+        }]);
+    };
+    let text =
+        std::fs::read_to_string(path).wrap_err_with(|| format!("reading {}", path.display()))?;
+    let file = FeedsFile::from_toml(&text).wrap_err_with(|| format!("{}", path.display()))?;
+    file.feeds
+        .into_iter()
+        .map(|f| {
+            let receiver = match (f.receiver, m.feed(&f.name)) {
+                (Some(r), _) => r,
+                (None, Some(d)) => d.receiver,
+                (None, None) => {
+                    bail!("feed {} has no receiver in the manifest (shr deploy --feeds)", f.name)
+                }
+            };
+            Ok(Feed {
+                workflow: m.feed_workflow(&f.name),
+                receiver,
+                policy: f.policy(),
+                fields: f.fields()?,
+                decimals: f.decimals,
+                source: source(&f.source, timeout, f.decimals)
+                    .wrap_err_with(|| format!("feed {}", f.name))?,
+                schedule: f.round_schedule()?,
+                name: f.name,
+            })
+        })
+        .collect()
+}
+
+fn source(spec: &str, timeout: Duration, decimals: u8) -> Result<Arc<dyn ReserveSource>> {
+    if spec.starts_with("http://") || spec.starts_with("https://") {
+        return Ok(Arc::new(HttpPorSource::new(spec, timeout)?));
     }
-    if let Some(path) = s.strip_prefix("csv:") {
-        let series =
-            ReserveSeries::from_path(path.as_ref(), &SeriesColumns::wbtc(), args.policy.decimals)?;
+    if let Some(path) = spec.strip_prefix("csv:") {
+        let series = ReserveSeries::from_path(path.as_ref(), &SeriesColumns::wbtc(), decimals)?;
         return Ok(Arc::new(SeriesSource::new(Arc::new(series))));
     }
-    bail!("--source {s}: give an http(s):// custodian URL or csv:PATH")
+    bail!("source {spec:?}: give an http(s):// custodian URL or csv:PATH")
 }
 
 /// One log line per round (the bench and the end-to-end test read these).
-fn log_round(me: usize, r: &RoundResult) {
-    let status = match &r.status {
-        RoundStatus::NoConsensus => "no_consensus",
-        RoundStatus::NotDue => "not_due",
-        RoundStatus::Transmitted { .. } => "transmitted",
-        RoundStatus::TransmittedByOther => "transmitted_by_other",
-        RoundStatus::Missed => "missed",
-    };
+fn log_round(me: usize, feed: &str, r: &RoundResult) {
+    let status = r.status.name();
     let (attempt, tx) = match &r.status {
         RoundStatus::Transmitted { attempt, tx_hash, .. } => (Some(*attempt), Some(*tx_hash)),
         _ => (None, None),
@@ -175,9 +287,15 @@ fn log_round(me: usize, r: &RoundResult) {
     let agreed = r.agreed.map(|(o, _)| o.is_solvent);
     let votes = r.agreed.map(|(_, v)| v);
     let refused = r.own.as_ref().err().map(|e| e.to_string());
+    // From the scheduled second, as an observer of the schedule sees it.
+    let since_fire = std::time::UNIX_EPOCH
+        .elapsed()
+        .unwrap_or_default()
+        .saturating_sub(Duration::from_secs(r.round));
     tracing::info!(
         target: "shr::oracle::service",
         node = me,
+        feed,
         round = r.round,
         status,
         agreed_is_solvent = agreed,
@@ -186,6 +304,7 @@ fn log_round(me: usize, r: &RoundResult) {
         tx = tx.map(|t| t.to_string()),
         own_refused = refused,
         latency_us = r.latency.as_micros() as u64,
+        since_fire_us = since_fire.as_micros() as u64,
         "round"
     );
 }

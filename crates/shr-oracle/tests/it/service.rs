@@ -72,6 +72,7 @@ async fn world() -> R<World> {
     for me in 0..4 {
         let enclave = ReserveEnclave::launch(&tee, me as u32, cfg.policy, PorFields::default(), 8)?;
         let sc = ServiceConfig {
+            feed: "wbtc".into(),
             me,
             signers: don.signers().to_vec(),
             f: 1,
