@@ -181,6 +181,21 @@ impl From<shr_contracts::Error> for Error {
 }
 
 impl Error {
+    /// The error as a log line may carry it: the custodian body's values (an amount or time
+    /// that did not parse, a field of the wrong type) are left out, their field named instead.
+    pub fn public_reason(&self) -> String {
+        match self {
+            Self::InvalidAmount { field, why, .. } => {
+                format!("field {field:?}: invalid amount ({why})")
+            }
+            Self::InvalidTime { field, .. } => format!("field {field:?}: invalid time"),
+            Self::WrongType { field, expected, .. } => {
+                format!("field {field:?}: expected {expected}")
+            }
+            other => other.to_string(),
+        }
+    }
+
     /// A short, stable name of the error's kind (a metrics label; never a value).
     pub fn kind(&self) -> &'static str {
         match self {
@@ -208,5 +223,29 @@ impl Error {
             Self::Recovery { .. } => "recovery",
             Self::Chain(_) => "chain",
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_public_reason_names_the_field_never_the_value() {
+        let e = Error::InvalidAmount {
+            field: "reserves".into(),
+            value: "12,345.678".into(),
+            why: "not a decimal",
+        };
+        assert!(e.to_string().contains("12,345.678"));
+        let r = e.public_reason();
+        assert!(r.contains("reserves") && !r.contains("12,345"), "{r}");
+        let t = Error::WrongType {
+            field: "/supply".into(),
+            expected: "number or decimal string",
+            found: "{\"v\":99182}".into(),
+        };
+        assert!(!t.public_reason().contains("99182"));
+        assert_eq!(t.kind(), "wrong_type");
     }
 }

@@ -14,6 +14,7 @@
 //! heartbeat = 86400                     # seconds
 //! max_staleness = 10800                 # seconds
 //! # receiver = "0x..."                  # default: the manifest's receiver for this feed
+//! # token = "0x..."                     # with por_fields "supply=chain": its totalSupply
 //! ```
 
 use std::collections::HashSet;
@@ -58,6 +59,9 @@ pub struct FeedSpec {
     /// The feed's receiver, when not the deployment manifest's.
     #[serde(default)]
     pub receiver: Option<Address>,
+    /// The ERC-20 whose `totalSupply` is the liabilities (`por_fields = ["supply=chain"]`).
+    #[serde(default)]
+    pub token: Option<Address>,
 }
 
 mod defaults {
@@ -143,7 +147,10 @@ impl FeedsFile {
                 return Err(bad("named twice".into()));
             }
             f.round_schedule().map_err(|e| bad(format!("schedule: {e}")))?;
-            f.fields().map_err(|e| bad(format!("fields: {e}")))?;
+            let fields = f.fields().map_err(|e| bad(format!("fields: {e}")))?;
+            if fields.supply_on_chain && f.token.is_none() {
+                return Err(bad("supply=chain needs token = \"0x...\"".into()));
+            }
             if f.threshold_bps == 0 || f.heartbeat == 0 || f.max_staleness == 0 {
                 return Err(bad("threshold_bps, heartbeat and max_staleness must be > 0".into()));
             }
@@ -184,5 +191,7 @@ mod tests {
         let typo = "[[feed]]\nname = \"a\"\nsource = \"x\"\nthreshhold_bps = 1\n";
         assert!(matches!(FeedsFile::from_toml(typo), Err(Error::Feeds(_))));
         assert!(FeedsFile::from_toml("").is_err());
+        let chain = "[[feed]]\nname = \"a\"\nsource = \"x\"\npor_fields = [\"supply=chain\"]\n";
+        assert!(FeedsFile::from_toml(chain).unwrap_err().to_string().contains("token"));
     }
 }

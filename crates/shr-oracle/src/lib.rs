@@ -63,7 +63,8 @@ pub use schedule::RoundSchedule;
 pub use series::{ReserveSeries, SeriesColumns};
 pub use service::{NodeService, RoundResult, RoundStatus, ServiceConfig};
 pub use source::{
-    CustodianApiSource, FeedSource, HttpPorSource, MAX_POR_BODY, ReserveSource, SeriesSource,
+    ChainSupplySource, CustodianApiSource, FeedSource, HttpPorSource, MAX_POR_BODY, ReserveSource,
+    SeriesSource,
 };
 pub use tally::{Inbox, RoundTally, leader};
 pub use transport::{InMemoryTransport, Message, NodeId, Transport};

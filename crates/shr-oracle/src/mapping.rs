@@ -27,6 +27,7 @@ impl PorFields {
                 liabilities: v(&["totalToken"]),
                 time: v(&["timestamp"]),
                 ripcord: "ripcord".into(),
+                supply_on_chain: false,
             }),
             other => Err(Error::FieldSpec {
                 spec: other.to_string(),
@@ -38,7 +39,8 @@ impl PorFields {
     /// Sets one datum from `NAME=POINTER`: NAME is `reserves`, `supply` (the liabilities),
     /// `time` or `ripcord`; POINTER an RFC 6901 JSON Pointer (`/reservesTotal/amount`, `~1`
     /// for `/` and `~0` for `~` inside a key) or a top-level field name. The datum is then read
-    /// from there only.
+    /// from there only. `supply=chain` takes the liabilities from the token's ERC-20
+    /// `totalSupply` on the deployment's chain instead of the body.
     ///
     /// # Errors
     /// [`Error::FieldSpec`] naming the spec: no `=`, an unknown NAME, an empty POINTER, or a
@@ -54,9 +56,17 @@ impl PorFields {
             return Err(bad("a `~` in a JSON Pointer must be `~0` or `~1` (RFC 6901)"));
         }
         let p = pointer.to_string();
+        if matches!(name.trim(), "supply" | "liabilities") && pointer == "chain" {
+            self.liabilities.clear();
+            self.supply_on_chain = true;
+            return Ok(());
+        }
         match name.trim() {
             "reserves" => self.reserves = vec![p],
-            "supply" | "liabilities" => self.liabilities = vec![p],
+            "supply" | "liabilities" => {
+                self.liabilities = vec![p];
+                self.supply_on_chain = false;
+            }
             "time" => self.time = vec![p],
             "ripcord" => self.ripcord = p,
             _ => return Err(bad("NAME must be reserves, supply, time or ripcord")),

@@ -11,8 +11,8 @@
 //!
 //! One connection per node: [`NatsTransport::feed`] gives each feed its own view (its own inbox
 //! and wake-up), over the same publisher and consumer. The trait is synchronous:
-//! [`Transport::send`] queues to a publisher task, which publishes and waits for the stream's
-//! acknowledgement; a consumer task files each message in its feed's inbox, which
+//! [`Transport::send`] queues to a publisher task, which publishes in order and checks the
+//! stream's acknowledgements concurrently; a consumer task files each message in its feed's inbox, which
 //! [`Transport::drain`] empties, and wakes the feed's waiter ([`Transport::wakeup`]). Both log
 //! under the target `shr::oracle::nats`.
 
@@ -243,12 +243,20 @@ impl NatsTransport {
         let writer = tokio::spawn(async move {
             while let Some((feed, to, m)) = queue.recv().await {
                 let (subject, payload) = encode(&don, &feed, me, to, &m);
-                let acked = match js.publish(subject.clone(), payload.into()).await {
-                    Ok(ack) => ack.await.map(|_| ()).map_err(|e| e.to_string()),
-                    Err(e) => Err(e.to_string()),
-                };
-                if let Err(error) = acked {
-                    tracing::warn!(target: "shr::oracle::nats", node = me, %subject, error, "publish");
+                // Publishes go out in order; their stream acknowledgements are awaited off the
+                // loop, so a burst (many feeds firing at one second) is not one round trip per
+                // message.
+                match js.publish(subject.clone(), payload.into()).await {
+                    Ok(ack) => {
+                        tokio::spawn(async move {
+                            if let Err(e) = ack.await {
+                                tracing::warn!(target: "shr::oracle::nats", node = me, %subject, error = %e, "publish not acknowledged");
+                            }
+                        });
+                    }
+                    Err(e) => {
+                        tracing::warn!(target: "shr::oracle::nats", node = me, %subject, error = %e, "publish");
+                    }
                 }
             }
         });

@@ -43,6 +43,17 @@ pub enum NodeInput {
         /// The treasury's exit ticket, sealed to this enclave.
         ticket: Option<Sealed>,
     },
+    /// Another input (a custodian body) whose liabilities are the token's ERC-20 `totalSupply`
+    /// the host read on chain (`supply=chain`): public, and each node reads it itself, so one
+    /// lying host is outvoted. Refused unless the field mapping says `supply=chain`.
+    ChainSupply {
+        /// The reserve reading (its liabilities unread).
+        inner: Box<NodeInput>,
+        /// `totalSupply()`, token base units.
+        supply: U256,
+        /// The block it was read at.
+        block: u64,
+    },
     /// Public inputs: reserves from an on-chain feed (e.g. a live Chainlink PoR feed), supply
     /// from ERC-20 `totalSupply`.
     Public(ReserveReading),
@@ -158,6 +169,17 @@ impl ReserveEnclave {
             NodeInput::SealedPor(blob) => {
                 let body = self.enclave.open(POR_INFO, blob)?;
                 parse_por_json(&body, &self.fields, self.decimals)?
+            }
+            NodeInput::ChainSupply { inner, supply, block } => {
+                if !self.fields.supply_on_chain {
+                    return Err(Error::Config(format!(
+                        "supply read on chain at block {block}, but this feed's mapping reads it from the body"
+                    )));
+                }
+                if matches!(**inner, NodeInput::ChainSupply { .. } | NodeInput::Recovered { .. }) {
+                    return Err(Error::Config("chain supply wraps a custodian body only".into()));
+                }
+                ReserveReading { supply: *supply, ..self.reading(inner, now)? }
             }
             NodeInput::Recovered { inner, evidence, ticket } => {
                 if matches!(**inner, NodeInput::Recovered { .. }) {

@@ -48,6 +48,10 @@ pub struct PorFields {
     pub time: Vec<String>,
     /// Ripcord flag (default `ripcord`).
     pub ripcord: String,
+    /// The liabilities are the token's ERC-20 `totalSupply` on chain (`supply=chain`), read by
+    /// each node's host and given with the body ([`crate::NodeInput::ChainSupply`]), not a field
+    /// of the body.
+    pub supply_on_chain: bool,
 }
 
 impl Default for PorFields {
@@ -58,6 +62,7 @@ impl Default for PorFields {
             liabilities: v(&["totalToken", "totalSupply", "supply"]),
             time: v(&["timestamp", "updatedAt"]),
             ripcord: "ripcord".into(),
+            supply_on_chain: false,
         }
     }
 }
@@ -101,7 +106,13 @@ pub fn parse_por_json(body: &[u8], fields: &PorFields, decimals: u8) -> Result<R
         Ok(sum)
     };
     let reserves = amount("reserves", &fields.reserves)?;
-    let supply = amount("liabilities", &fields.liabilities)?;
+    // From chain: zero here, so a body evaluated without the chain's figure is refused
+    // (zero supply) rather than judged against a number nobody read.
+    let supply = if fields.supply_on_chain {
+        U256::ZERO
+    } else {
+        amount("liabilities", &fields.liabilities)?
+    };
     let (tname, t) = find(&fields.time)
         .ok_or_else(|| Error::MissingField { what: "time", looked_for: fields.time.clone() })?;
     let observed_at = match t {

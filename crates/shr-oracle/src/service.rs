@@ -108,7 +108,8 @@ impl RoundStatus {
 pub struct RoundResult {
     /// The round (its scheduled unix second).
     pub round: u64,
-    /// This node's own evaluation, or why its enclave refused the input.
+    /// This node's own evaluation, or why its enclave refused the input (log it with
+    /// [`Error::public_reason`]: the error itself may quote a value of the custodian's body).
     pub own: std::result::Result<Outcome, Error>,
     /// The agreed outcome and its votes.
     pub agreed: Option<(Outcome, usize)>,
@@ -313,7 +314,8 @@ impl NodeService {
         let input = self.source.fetch(self.enclave.identity(), round).await;
         let outcome = input.and_then(|i| self.enclave.evaluate(&i, round));
         if let Err(e) = &outcome {
-            warn!(target: "shr::oracle::service", round, error = %e, "reading refused");
+            let (reason, why) = (e.kind(), e.public_reason());
+            warn!(target: "shr::oracle::service", round, reason, why, "reading refused");
         }
         outcome
     }

@@ -144,6 +144,32 @@ impl ReserveSource for FeedSource {
     }
 }
 
+/// A source whose liabilities are a token's ERC-20 `totalSupply` on chain (`supply=chain`):
+/// each node's host reads it at the latest block beside the inner source's body.
+#[derive(Debug, Clone)]
+pub struct ChainSupplySource {
+    inner: Arc<dyn ReserveSource>,
+    chain: Arc<dyn Chain>,
+    token: Address,
+}
+
+impl ChainSupplySource {
+    /// `inner`'s reading with the supply of `token` on `chain`.
+    pub fn new(inner: Arc<dyn ReserveSource>, chain: Arc<dyn Chain>, token: Address) -> Self {
+        Self { inner, chain, token }
+    }
+}
+
+#[async_trait::async_trait]
+impl ReserveSource for ChainSupplySource {
+    async fn fetch(&self, node: &EnclaveIdentity, now: u64) -> Result<NodeInput> {
+        let inner = self.inner.fetch(node, now).await?;
+        let block = self.chain.block_number().await?;
+        let supply = view(self.chain.as_ref(), self.token, &TestToken::totalSupplyCall {}).await?;
+        Ok(NodeInput::ChainSupply { inner: Box::new(inner), supply, block })
+    }
+}
+
 /// The largest custodian body a node accepts, bytes.
 pub const MAX_POR_BODY: usize = 1 << 20;
 

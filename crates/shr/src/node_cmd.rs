@@ -14,9 +14,9 @@ use eyre::{Result, WrapErr, bail};
 use shr_chain::{Chain, RpcChain, RpcConfig, SharedTxSigner};
 use shr_enclave::SimulatedTee;
 use shr_oracle::{
-    DEFAULT_FEED, Deployment, DeploymentManifest, FeedsFile, HttpPorSource, NatsTransport,
-    NodeService, Policy, PorFields, ReserveEnclave, ReserveSeries, ReserveSource, RoundResult,
-    RoundSchedule, RoundStatus, SeriesColumns, SeriesSource, ServiceConfig, Transport,
+    ChainSupplySource, DEFAULT_FEED, Deployment, DeploymentManifest, FeedsFile, HttpPorSource,
+    NatsTransport, NodeService, Policy, PorFields, ReserveEnclave, ReserveSeries, ReserveSource,
+    RoundResult, RoundSchedule, RoundStatus, SeriesColumns, SeriesSource, ServiceConfig, Transport,
     report::WorkflowConfig,
 };
 
@@ -49,6 +49,9 @@ pub(crate) struct NodeArgs {
     /// each with its own source, mapping, policy and schedule, instead of --source.
     #[arg(long)]
     feeds: Option<PathBuf>,
+    /// The ERC-20 whose `totalSupply` is the liabilities, with `--por-field supply=chain`.
+    #[arg(long)]
+    token: Option<Address>,
     /// How long the node waits for its source, milliseconds.
     #[arg(long, default_value_t = 5_000)]
     source_timeout_ms: u64,
@@ -112,7 +115,9 @@ pub(crate) async fn run(args: NodeArgs, rpc_url: Option<&str>) -> Result<()> {
     let chain: Arc<dyn Chain> = Arc::new(RpcChain::connect(rpc).await?);
     manifest.check_chain(chain.chain_id().await?)?;
 
-    let feeds = feeds(&args, &manifest)?;
+    let feeds = feeds(&args, &manifest, &chain)?;
+    let metrics = args.metrics.map(|addr| crate::node_ops::install().map(|h| (addr, h)));
+    let metrics = metrics.transpose()?;
     let mut options = async_nats::ConnectOptions::new();
     if let Some(creds) = &args.nats_creds {
         options = options
@@ -139,8 +144,8 @@ pub(crate) async fn run(args: NodeArgs, rpc_url: Option<&str>) -> Result<()> {
         (f.name.clone(), 2 * period + args.round_timeout_ms.div_ceil(1000))
     });
     let health = Arc::new(crate::node_ops::Health::new(gaps.collect::<Vec<_>>()));
-    if let Some(addr) = args.metrics {
-        crate::node_ops::serve(addr, health.clone(), nats.clone()).await?;
+    if let Some((addr, handle)) = metrics {
+        crate::node_ops::serve(addr, handle, health.clone(), nats.clone()).await?;
     }
     let mut nodes = Vec::new();
     for feed in feeds {
@@ -223,18 +228,34 @@ struct Feed {
 }
 
 /// The feeds of `--feeds`, or the one feed of `--source` and the policy flags.
-fn feeds(args: &NodeArgs, m: &DeploymentManifest) -> Result<Vec<Feed>> {
+fn feeds(args: &NodeArgs, m: &DeploymentManifest, chain: &Arc<dyn Chain>) -> Result<Vec<Feed>> {
     let timeout = Duration::from_millis(args.source_timeout_ms);
+    // With `supply=chain`, the liabilities are the token's totalSupply, read beside the body.
+    let with_supply =
+        |src: Arc<dyn ReserveSource>, fields: &PorFields, token: Option<Address>| match (
+            fields.supply_on_chain,
+            token,
+        ) {
+            (false, _) => Ok(src),
+            (true, Some(t)) => {
+                Ok(Arc::new(ChainSupplySource::new(src, chain.clone(), t))
+                    as Arc<dyn ReserveSource>)
+            }
+            (true, None) => Err(eyre::eyre!("supply=chain needs the token (--token ADDR)")),
+        };
     let Some(path) = &args.feeds else {
         let spec = args.source.as_deref().unwrap_or_default();
+        let fields = args.policy.fields()?;
+        let source =
+            with_supply(source(spec, timeout, args.policy.decimals)?, &fields, args.token)?;
         return Ok(vec![Feed {
             name: DEFAULT_FEED.into(),
             workflow: m.workflow_config(),
             receiver: m.receiver,
             policy: args.policy.policy(),
-            fields: args.policy.fields()?,
+            fields,
             decimals: args.policy.decimals,
-            source: source(spec, timeout, args.policy.decimals)?,
+            source,
             schedule: RoundSchedule::parse(&args.schedule)?,
         }]);
     };
@@ -251,14 +272,17 @@ fn feeds(args: &NodeArgs, m: &DeploymentManifest) -> Result<Vec<Feed>> {
                     bail!("feed {} has no receiver in the manifest (shr deploy --feeds)", f.name)
                 }
             };
+            let fields = f.fields()?;
+            let source = source(&f.source, timeout, f.decimals)
+                .and_then(|s| with_supply(s, &fields, f.token))
+                .wrap_err_with(|| format!("feed {}", f.name))?;
             Ok(Feed {
                 workflow: m.feed_workflow(&f.name),
                 receiver,
                 policy: f.policy(),
-                fields: f.fields()?,
+                fields,
                 decimals: f.decimals,
-                source: source(&f.source, timeout, f.decimals)
-                    .wrap_err_with(|| format!("feed {}", f.name))?,
+                source,
                 schedule: f.round_schedule()?,
                 name: f.name,
             })
@@ -286,7 +310,7 @@ fn log_round(me: usize, feed: &str, r: &RoundResult) {
     };
     let agreed = r.agreed.map(|(o, _)| o.is_solvent);
     let votes = r.agreed.map(|(_, v)| v);
-    let refused = r.own.as_ref().err().map(|e| e.to_string());
+    let refused = r.own.as_ref().err().map(|e| e.public_reason());
     // From the scheduled second, as an observer of the schedule sees it.
     let since_fire = std::time::UNIX_EPOCH
         .elapsed()

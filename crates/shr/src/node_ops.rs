@@ -10,7 +10,7 @@ use std::{
 
 use axum::{Json, Router, http::StatusCode, routing::get};
 use eyre::{Result, WrapErr};
-use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use serde_json::{Value, json};
 use shr_oracle::NatsTransport;
 
@@ -53,17 +53,31 @@ impl Health {
     }
 }
 
-/// Installs the Prometheus recorder and serves `/metrics` and `/healthz` on `addr`.
+/// Installs the Prometheus recorder (before anything records: the first NATS connection
+/// event counts).
 ///
 /// # Errors
-/// When the recorder is already installed or `addr` cannot be bound.
+/// When a recorder is already installed.
+pub(crate) fn install() -> Result<PrometheusHandle> {
+    // Round latency as a histogram (seconds), from 5 ms to 10 s.
+    let buckets = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
+    PrometheusBuilder::new()
+        .set_buckets_for_metric(Matcher::Full("shr_oracle_round_latency_seconds".into()), &buckets)
+        .wrap_err("histogram buckets")?
+        .install_recorder()
+        .wrap_err("installing the metrics recorder")
+}
+
+/// Serves `/metrics` (from `handle`) and `/healthz` on `addr`.
+///
+/// # Errors
+/// When `addr` cannot be bound.
 pub(crate) async fn serve(
     addr: SocketAddr,
+    handle: PrometheusHandle,
     health: Arc<Health>,
     nats: NatsTransport,
 ) -> Result<()> {
-    let handle: PrometheusHandle =
-        PrometheusBuilder::new().install_recorder().wrap_err("installing the metrics recorder")?;
     let app =
         Router::new().route("/metrics", get(move || std::future::ready(handle.render()))).route(
             "/healthz",

@@ -149,3 +149,52 @@ async fn leader_transmits_takeover_covers_a_down_leader_and_a_lying_node_is_outv
     assert_eq!(attested_state(w.chain.as_ref(), w.receiver).await?, (true, r4 - 5));
     Ok(())
 }
+
+/// A custodian body that states reserves and time only.
+#[derive(Debug)]
+struct ReservesOnly(String);
+
+#[async_trait::async_trait]
+impl ReserveSource for ReservesOnly {
+    async fn fetch(&self, node: &EnclaveIdentity, _now: u64) -> shr_oracle::Result<NodeInput> {
+        let sealed = shr_enclave::seal(&node.hpke, shr_oracle::POR_INFO, self.0.as_bytes())?;
+        Ok(NodeInput::SealedPor(sealed))
+    }
+}
+
+#[tokio::test]
+async fn supply_from_chain_is_the_tokens_total_supply_and_only_where_the_mapping_says_so() -> R {
+    use shr_contracts::{bindings::TestToken, deploy, send};
+    let chain: Arc<dyn Chain> = Arc::new(EmbeddedChain::with_config(shr_chain::EmbeddedConfig {
+        genesis_timestamp: GENESIS,
+        ..Default::default()
+    }));
+    let admin = chain.accounts()[0];
+    let token = deploy::test_token(chain.as_ref(), admin, "Wrapped BTC", "WBTC", 8, admin).await?;
+    let mint = TestToken::mintCall { to: admin, amount: U256::from(140_000 * E8) };
+    send(chain.as_ref(), admin, token, &mint).await?;
+    let body = |reserves: u64| {
+        ReservesOnly(format!(r#"{{"totalReserve": "{reserves}", "timestamp": {}}}"#, GENESIS - 60))
+    };
+    let tee = SimulatedTee::new();
+    let mut fields = PorFields::default();
+    fields.set("supply=chain")?;
+    let policy = Policy { confirmations: 1, ..Policy::default() };
+    let mut enclave = ReserveEnclave::launch(&tee, 0, policy, fields, 8)?;
+    let id = enclave.identity().clone();
+    for (reserves, solvent) in [(150_000, true), (139_999, false), (140_000, true)] {
+        let src =
+            shr_oracle::ChainSupplySource::new(Arc::new(body(reserves)), chain.clone(), token);
+        let input = src.fetch(&id, GENESIS).await?;
+        assert_eq!(enclave.evaluate(&input, GENESIS)?.is_solvent, solvent, "{reserves}");
+    }
+    // The body alone carries no supply: refused, never judged against zero.
+    let alone = body(150_000).fetch(&id, GENESIS).await?;
+    assert!(matches!(enclave.evaluate(&alone, GENESIS), Err(shr_oracle::Error::ZeroSupply)));
+    // A feed that reads supply from the body refuses a host's chain figure.
+    let mut plain = ReserveEnclave::launch(&tee, 1, policy, PorFields::default(), 8)?;
+    let src = shr_oracle::ChainSupplySource::new(Arc::new(body(150_000)), chain.clone(), token);
+    let input = src.fetch(plain.identity(), GENESIS).await?;
+    assert!(plain.evaluate(&input, GENESIS).is_err());
+    Ok(())
+}

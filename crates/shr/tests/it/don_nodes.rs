@@ -29,6 +29,8 @@ struct Custodian {
     feeds: BTreeMap<String, u64>,
     /// Reserves node 3's body shows while it is fed a different body.
     lie: Option<u64>,
+    /// Node 3's body is garbage (an amount that does not parse).
+    garbage: bool,
     /// What the honest body said at each served timestamp (solvent?): both when the body
     /// changed within that second's window.
     served: BTreeMap<u64, std::collections::BTreeSet<bool>>,
@@ -52,6 +54,11 @@ fn serve(rt: &tokio::runtime::Runtime, state: Arc<Mutex<Custodian>>) -> String {
                 let honest = s.reserves;
                 s.served.entry(t).or_default().insert(honest >= SUPPLY);
                 let reserves = if node == 3 { s.lie.unwrap_or(honest) } else { honest };
+                if node == 3 && s.garbage {
+                    return Json(serde_json::json!({
+                        "totalReserve": "98,765.4321 BTC", "totalToken": SUPPLY.to_string(), "timestamp": t,
+                    }));
+                }
                 Json(serde_json::json!({
                     "totalReserve": reserves.to_string(),
                     "totalToken": SUPPLY.to_string(),
@@ -157,10 +164,12 @@ impl Dons {
         shr(&self.rpc, &["status", "--deployment", &self.manifest, "--json", "--last", "1000"])
     }
 
-    /// Starts node `i` serving the feeds of `feeds`.
-    fn spawn_feeds(&self, i: usize, feeds: &Path) -> Child {
+    /// Starts node `i` serving the feeds of `feeds`, with `extra` flags.
+    fn spawn_feeds(&self, i: usize, feeds: &Path, extra: &[&str]) -> Child {
         Command::new(env!("CARGO_BIN_EXE_shr"))
-            .args(["don", "node", "--dir"])
+            .args(["don", "node"])
+            .args(extra)
+            .arg("--dir")
             .arg(self.dir.join(format!("node{i}")))
             .args(["--deployment", &self.manifest, "--nats", &self.nats, "--feeds"])
             .arg(feeds)
@@ -306,11 +315,23 @@ fn four_node_processes_over_nats_survive_a_killed_node_a_nats_restart_and_a_lyin
     assert!(lied.iter().all(|r| r["agreed_is_solvent"] != false), "{lied:?}");
     set(&custodian, 150_000, None);
 
+    // Node 3's custodian answers garbage: a refused reading named in its log (never the value),
+    // the node keeps running, the others carry a shortfall through.
+    custodian.lock().unwrap().garbage = true;
+    set(&custodian, 110_000, None);
+    dons.wait_for(false, unix(), minute, "shortfall while node 3 reads garbage");
+    custodian.lock().unwrap().garbage = false;
+    set(&custodian, 150_000, None);
+    dons.wait_for(true, unix(), minute, "restored after the garbage");
+    let log3 = std::fs::read_to_string(dir.join("node3.log")).unwrap();
+    assert!(log3.contains("invalid_amount") && !log3.contains("98,765"), "node 3's log");
+    assert!(nodes[3].try_wait().unwrap().is_none(), "node 3 still runs");
+
     // Every report on chain says what the custodian served at its observation time.
     let history = dons.status();
     let served = custodian.lock().unwrap().served.clone();
     let reports = history["last_reports"].as_array().unwrap();
-    assert!(reports.len() >= 7, "{history}");
+    assert!(reports.len() >= 9, "{history}");
     for r in reports {
         let at = r["observed_at"].as_u64().unwrap();
         let said = r["is_solvent"].as_bool().unwrap();
@@ -538,7 +559,13 @@ fn one_don_serves_two_feeds_from_a_feeds_file_each_on_its_own_receiver() {
         m["feeds"].as_array().unwrap().iter().map(|f| f["receiver"].as_str().unwrap()).collect();
     assert_eq!(receivers.len(), 2, "{m}");
     assert_ne!(receivers[0], receivers[1]);
-    let mut nodes: Vec<Child> = (0..4).map(|i| dons.spawn_feeds(i, &feeds)).collect();
+    let metrics = format!("127.0.0.1:{}", free_port());
+    let mut nodes: Vec<Child> = (0..4)
+        .map(|i| match i {
+            0 => dons.spawn_feeds(i, &feeds, &["--metrics", &metrics]),
+            _ => dons.spawn_feeds(i, &feeds, &[]),
+        })
+        .collect();
     let status = |name: &str| {
         shr(&dons.rpc, &["status", "--deployment", &dons.manifest, "--feed", name, "--json"])
     };
@@ -561,6 +588,31 @@ fn one_don_serves_two_feeds_from_a_feeds_file_each_on_its_own_receiver() {
     wait("usdx", false, t);
     assert_eq!(status("btcx")["is_solvent"], true);
     assert_eq!(status("btcx")["reports"], 1, "nothing due on the other feed");
+
+    // Node 0's operations endpoints: healthy, and its rounds counted per feed.
+    let get = |path: &str| {
+        rt.block_on(async {
+            let r = reqwest::get(format!("http://{metrics}{path}")).await.unwrap();
+            (r.status().as_u16(), r.text().await.unwrap())
+        })
+    };
+    let (code, health) = get("/healthz");
+    assert_eq!(code, 200, "{health}");
+    let health: Value = serde_json::from_str(&health).unwrap();
+    assert_eq!(
+        (&health["nats_connected"], &health["feeds"]["usdx"]["ok"]),
+        (&true.into(), &true.into())
+    );
+    let (code, text) = get("/metrics");
+    assert_eq!(code, 200);
+    for want in [
+        "shr_oracle_rounds_total{feed=\"usdx\"",
+        "shr_oracle_rounds_total{feed=\"btcx\"",
+        "shr_oracle_round_latency_seconds_bucket{feed=\"usdx\",le=\"0.05\"}",
+        "shr_oracle_nats_events_total{event=\"connected\"}",
+    ] {
+        assert!(text.contains(want), "{want} not in\n{text}");
+    }
     for n in &mut nodes {
         let _ = Command::new("kill").args(["-TERM", &n.id().to_string()]).status();
     }
