@@ -464,9 +464,9 @@ fn node_id(node: &OracleNode, signers: &[Address]) -> usize {
 /// # Errors
 /// Contract errors.
 pub async fn attested_state(chain: &dyn Chain, receiver: Address) -> Result<(bool, u64)> {
-    let s = view(chain, receiver, &ReserveAttestation::isSolventCall {}).await?;
-    let t = view(chain, receiver, &ReserveAttestation::lastUpdatedCall {}).await?;
-    Ok((s, t.try_into().unwrap_or(u64::MAX)))
+    // One call, so both come from one block (and a node process reads it every round).
+    let (solvent, observed_at, _) = attested_status(chain, receiver).await?;
+    Ok((solvent, observed_at))
 }
 
 /// `ReserveAttestation.latestStatus()`: `(isSolvent, observedAt unix s, fresh)`, `fresh` being

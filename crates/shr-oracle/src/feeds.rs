@@ -4,7 +4,7 @@
 //! ```toml
 //! [[feed]]
 //! name = "cbbtc"                        # letters, digits, - and _; the workflow's name
-//! source = "https://api.example/por"    # or csv:PATH
+//! source = "https://api.example/por"    # or csv:PATH, or feed:ADDR (AggregatorV3; with token)
 //! por_fields = ["reserves=/reservesTotal/amount", "supply=/wrappedAssetsTotal/amount",
 //!               "time=/lastUpdatedAt"]
 //! decimals = 8
@@ -30,7 +30,8 @@ use crate::{Error, Policy, PorFields, Result, RoundSchedule};
 pub struct FeedSpec {
     /// The feed's name: its workflow's name and its subjects' feed segment.
     pub name: String,
-    /// A custodian PoR API URL (`http://`, `https://`) or `csv:PATH`.
+    /// A custodian PoR API URL (`http://`, `https://`), `csv:PATH`, or `feed:ADDR` (a public
+    /// AggregatorV3 reserve feed, with `token`).
     pub source: String,
     /// `NAME=POINTER` field mappings ([`PorFields::from_specs`]).
     #[serde(default)]
@@ -148,8 +149,8 @@ impl FeedsFile {
             }
             f.round_schedule().map_err(|e| bad(format!("schedule: {e}")))?;
             let fields = f.fields().map_err(|e| bad(format!("fields: {e}")))?;
-            if fields.supply_on_chain && f.token.is_none() {
-                return Err(bad("supply=chain needs token = \"0x...\"".into()));
+            if (fields.supply_on_chain || f.source.starts_with("feed:")) && f.token.is_none() {
+                return Err(bad("supply=chain and feed: sources need token = \"0x...\"".into()));
             }
             if f.threshold_bps == 0 || f.heartbeat == 0 || f.max_staleness == 0 {
                 return Err(bad("threshold_bps, heartbeat and max_staleness must be > 0".into()));

@@ -66,6 +66,11 @@ pub struct ServiceConfig {
     pub takeover: Duration,
     /// How long a round may take in all (at most the schedule's period).
     pub round_timeout: Duration,
+    /// How long the receiver state this node last read or saw land may stand in for a read
+    /// when it already holds the agreed outcome (zero: read every round). A node that missed
+    /// a report landing would count an outcome as not due for at most this long; the others
+    /// (at least the node that transmitted it) read the chain.
+    pub state_ttl: Duration,
 }
 
 /// How a round ended for this node.
@@ -129,6 +134,8 @@ pub struct NodeService {
     transport: Arc<dyn Transport>,
     source: Arc<dyn ReserveSource>,
     inbox: Inbox,
+    /// The receiver's `(isSolvent, lastUpdated)` as this node last read it or saw it land.
+    onchain: Option<((bool, u64), Instant)>,
 }
 
 impl NodeService {
@@ -152,7 +159,16 @@ impl NodeService {
             )));
         }
         let chain_id = chain.chain_id().await?;
-        Ok(Self { cfg, enclave, chain, chain_id, transport, source, inbox: Inbox::default() })
+        Ok(Self {
+            cfg,
+            enclave,
+            chain,
+            chain_id,
+            transport,
+            source,
+            inbox: Inbox::default(),
+            onchain: None,
+        })
     }
 
     /// This node's enclave identity.
@@ -189,6 +205,8 @@ impl NodeService {
             if Instant::now() >= deadline {
                 let heard = self.inbox.round(round).map_or(0, |t| t.observations());
                 warn!(target: "shr::oracle::service", round, heard, needed = 2 * self.cfg.f + 1, "no consensus");
+                // It may have missed a report landing: read the chain next time.
+                self.onchain = None;
                 result.latency = start.elapsed();
                 return Ok(result);
             }
@@ -249,6 +267,9 @@ impl NodeService {
                     .await;
                     match sent {
                         Ok(tx) => {
+                            self.onchain = tx.accepted.then(|| {
+                                ((outcome.is_solvent, outcome.observed_at), Instant::now())
+                            });
                             info!(target: "shr::oracle::service", round, attempt, is_solvent = outcome.is_solvent, tx = %tx.tx_hash, accepted = tx.accepted, "report transmitted");
                             break RoundStatus::Transmitted {
                                 tx_hash: tx.tx_hash,
@@ -346,28 +367,44 @@ impl NodeService {
     }
 
     /// Whether the agreed outcome must be transmitted: the chain holds nothing yet, another
-    /// `isSolvent`, or the heartbeat expired; never an observation older than the chain's.
-    async fn due(&self, o: Outcome) -> bool {
+    /// `isSolvent`, or the heartbeat expired; never an observation older than the chain's. The
+    /// state known within `state_ttl` answers "not due" without a read; anything else reads.
+    async fn due(&mut self, o: Outcome) -> bool {
+        let is_due = |(solvent, last): (bool, u64)| {
+            last == 0
+                || (o.observed_at > last
+                    && (solvent != o.is_solvent || o.observed_at >= last + self.cfg.heartbeat))
+        };
+        if let Some((known, at)) = self.onchain
+            && at.elapsed() < self.cfg.state_ttl
+            && !is_due(known)
+        {
+            return false;
+        }
         match attested_state(self.chain.as_ref(), self.cfg.deployment.receiver).await {
-            Ok((_, 0)) => true,
-            Ok((solvent, last)) => {
-                o.observed_at > last
-                    && (solvent != o.is_solvent || o.observed_at >= last + self.cfg.heartbeat)
+            Ok(state) => {
+                self.onchain = Some((state, Instant::now()));
+                is_due(state)
             }
             Err(e) => {
                 // Not knowing is treated as due: a transmission the chain does not need is
                 // refused by the receiver, a missed one is not recoverable.
                 warn!(target: "shr::oracle::service", error = %e, "reading the receiver");
+                self.onchain = None;
                 true
             }
         }
     }
 
-    /// Whether a report at least as new as `o` has landed.
-    async fn landed(&self, o: Outcome) -> bool {
-        attested_state(self.chain.as_ref(), self.cfg.deployment.receiver)
-            .await
-            .is_ok_and(|(_, last)| last >= o.observed_at)
+    /// Whether a report at least as new as `o` has landed (and if so, remembers it).
+    async fn landed(&mut self, o: Outcome) -> bool {
+        match attested_state(self.chain.as_ref(), self.cfg.deployment.receiver).await {
+            Ok(state) => {
+                self.onchain = Some((state, Instant::now()));
+                state.1 >= o.observed_at
+            }
+            Err(_) => false,
+        }
     }
 }
 

@@ -14,10 +14,10 @@ use eyre::{Result, WrapErr, bail};
 use shr_chain::{Chain, RpcChain, RpcConfig, SharedTxSigner};
 use shr_enclave::SimulatedTee;
 use shr_oracle::{
-    ChainSupplySource, DEFAULT_FEED, Deployment, DeploymentManifest, FeedsFile, HttpPorSource,
-    NatsTransport, NodeService, Policy, PorFields, ReserveEnclave, ReserveSeries, ReserveSource,
-    RoundResult, RoundSchedule, RoundStatus, SeriesColumns, SeriesSource, ServiceConfig, Transport,
-    report::WorkflowConfig,
+    ChainSupplySource, DEFAULT_FEED, Deployment, DeploymentManifest, FeedSource, FeedsFile,
+    HttpPorSource, NatsTransport, NodeService, Policy, PorFields, ReserveEnclave, ReserveSeries,
+    ReserveSource, RoundResult, RoundSchedule, RoundStatus, SeriesColumns, SeriesSource,
+    ServiceConfig, Transport, report::WorkflowConfig,
 };
 
 use crate::oracle_cmd::PolicyArgs;
@@ -41,8 +41,9 @@ pub(crate) struct NodeArgs {
     #[arg(long, env = "SHR_NATS_USER")]
     nats_user: Option<String>,
     /// The source this node fetches itself: a custodian PoR API URL (`http://`, `https://`;
-    /// fields per --por-field / --por-profile), or `csv:PATH` (a reserve series in the wBTC
-    /// columns; the latest reading at or before each round).
+    /// fields per --por-field / --por-profile), `csv:PATH` (a reserve series in the wBTC
+    /// columns; the latest reading at or before each round), or `feed:ADDR` (a public
+    /// AggregatorV3 reserve feed on the chain, with --token for the supply).
     #[arg(long, required_unless_present = "feeds", conflicts_with = "feeds")]
     source: Option<String>,
     /// A feeds file (TOML, `[[feed]]`; `shr deploy --feeds`): the node serves every feed in it,
@@ -64,6 +65,10 @@ pub(crate) struct NodeArgs {
     /// How long a round may take in all, milliseconds.
     #[arg(long, default_value_t = 8_000)]
     round_timeout_ms: u64,
+    /// How long the receiver state a node last read or saw land answers "nothing due" without
+    /// a chain read, seconds (0: read every round).
+    #[arg(long, default_value_t = 60)]
+    state_ttl_secs: u64,
     /// The private key this node transmits from (hex). Default on the dev chain 31337 only: dev
     /// account 1 + the node's index.
     #[arg(long, env = "SHR_TRANSMITTER_KEY", hide_env_values = true)]
@@ -166,6 +171,7 @@ pub(crate) async fn run(args: NodeArgs, rpc_url: Option<&str>) -> Result<()> {
             transmitter: transmitter_address,
             takeover: Duration::from_millis(args.takeover_ms),
             round_timeout: Duration::from_millis(args.round_timeout_ms),
+            state_ttl: Duration::from_secs(args.state_ttl_secs),
         };
         let transport: Arc<dyn Transport> = Arc::new(nats.feed(&feed.name)?);
         let node =
@@ -246,8 +252,11 @@ fn feeds(args: &NodeArgs, m: &DeploymentManifest, chain: &Arc<dyn Chain>) -> Res
     let Some(path) = &args.feeds else {
         let spec = args.source.as_deref().unwrap_or_default();
         let fields = args.policy.fields()?;
-        let source =
-            with_supply(source(spec, timeout, args.policy.decimals)?, &fields, args.token)?;
+        let source = with_supply(
+            source(spec, timeout, args.policy.decimals, chain, args.token)?,
+            &fields,
+            args.token,
+        )?;
         return Ok(vec![Feed {
             name: DEFAULT_FEED.into(),
             workflow: m.workflow_config(),
@@ -273,7 +282,7 @@ fn feeds(args: &NodeArgs, m: &DeploymentManifest, chain: &Arc<dyn Chain>) -> Res
                 }
             };
             let fields = f.fields()?;
-            let source = source(&f.source, timeout, f.decimals)
+            let source = source(&f.source, timeout, f.decimals, chain, f.token)
                 .and_then(|s| with_supply(s, &fields, f.token))
                 .wrap_err_with(|| format!("feed {}", f.name))?;
             Ok(Feed {
@@ -290,7 +299,20 @@ fn feeds(args: &NodeArgs, m: &DeploymentManifest, chain: &Arc<dyn Chain>) -> Res
         .collect()
 }
 
-fn source(spec: &str, timeout: Duration, decimals: u8) -> Result<Arc<dyn ReserveSource>> {
+/// The source of `spec`: a custodian URL, `csv:PATH`, or `feed:ADDR` (a public AggregatorV3
+/// reserve feed on the deployment's chain, liabilities the `token`'s totalSupply).
+fn source(
+    spec: &str,
+    timeout: Duration,
+    decimals: u8,
+    chain: &Arc<dyn Chain>,
+    token: Option<Address>,
+) -> Result<Arc<dyn ReserveSource>> {
+    if let Some(feed) = spec.strip_prefix("feed:") {
+        let feed: Address = feed.parse().wrap_err_with(|| format!("source {spec:?}: address"))?;
+        let Some(token) = token else { bail!("source {spec:?} needs the token (--token ADDR)") };
+        return Ok(Arc::new(FeedSource::new(chain.clone(), feed, token)));
+    }
     if spec.starts_with("http://") || spec.starts_with("https://") {
         return Ok(Arc::new(HttpPorSource::new(spec, timeout)?));
     }
@@ -298,7 +320,7 @@ fn source(spec: &str, timeout: Duration, decimals: u8) -> Result<Arc<dyn Reserve
         let series = ReserveSeries::from_path(path.as_ref(), &SeriesColumns::wbtc(), decimals)?;
         return Ok(Arc::new(SeriesSource::new(Arc::new(series))));
     }
-    bail!("source {spec:?}: give an http(s):// custodian URL or csv:PATH")
+    bail!("source {spec:?}: give an http(s):// custodian URL, csv:PATH or feed:ADDR")
 }
 
 /// One log line per round (the bench and the end-to-end test read these).

@@ -82,6 +82,7 @@ async fn world() -> R<World> {
             transmitter: chain.accounts()[1 + me],
             takeover: Duration::from_millis(300),
             round_timeout: Duration::from_secs(5),
+            state_ttl: Duration::from_secs(60),
         };
         let source: Arc<dyn ReserveSource> = custodian.clone();
         nodes.push(NodeService::new(sc, enclave, chain.clone(), transport.clone(), source).await?);
