@@ -122,6 +122,10 @@ pub struct RoundResult {
     pub status: RoundStatus,
     /// From the round's start at this node to its end.
     pub latency: Duration,
+    /// From the round's start to this node's own evaluation (the source fetch included).
+    pub observed_after: Duration,
+    /// From the round's start to 2f+1 agreement at this node (zero without agreement).
+    pub agreed_after: Duration,
 }
 
 /// A node process (see the module docs).
@@ -186,6 +190,7 @@ impl NodeService {
         let deadline = start + self.cfg.round_timeout;
         let (me, n) = (self.cfg.me, self.cfg.signers.len());
         let own = self.observe(round).await;
+        let observed_after = start.elapsed();
         if let Ok(outcome) = &own {
             let signature = self.enclave.sign_observation(round, outcome)?;
             self.broadcast(Message::Observation { round, from: me, outcome: *outcome, signature });
@@ -196,6 +201,8 @@ impl NodeService {
             agreed: None,
             status: RoundStatus::NoConsensus,
             latency: Duration::ZERO,
+            observed_after,
+            agreed_after: Duration::ZERO,
         };
         let (outcome, votes) = loop {
             self.pump();
@@ -213,6 +220,7 @@ impl NodeService {
             self.wait().await;
         };
         result.agreed = Some((outcome, votes));
+        result.agreed_after = start.elapsed();
         if !self.due(outcome).await {
             result.status = RoundStatus::NotDue;
             result.latency = start.elapsed();

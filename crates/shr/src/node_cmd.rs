@@ -350,6 +350,8 @@ fn log_round(me: usize, feed: &str, r: &RoundResult) {
         tx = tx.map(|t| t.to_string()),
         own_refused = refused,
         latency_us = r.latency.as_micros() as u64,
+        observed_us = r.observed_after.as_micros() as u64,
+        agreed_us = r.agreed_after.as_micros() as u64,
         since_fire_us = since_fire.as_micros() as u64,
         "round"
     );

@@ -490,6 +490,13 @@ fn bench_don_round_latency_over_nats() {
     nats.kill().ok();
     nats.wait().ok();
 
+    if let Ok(keep) = std::env::var("SHR_BENCH_LOGS") {
+        std::fs::create_dir_all(&keep).unwrap();
+        for i in 0..4 {
+            let name = format!("node{i}.log");
+            std::fs::copy(dir.join(&name), Path::new(&keep).join(&name)).unwrap();
+        }
+    }
     let mut by_round: BTreeMap<(String, u64), Vec<Value>> = BTreeMap::new();
     for i in 0..4 {
         for r in rounds(&dir.join(format!("node{i}.log"))) {
