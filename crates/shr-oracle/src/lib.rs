@@ -45,7 +45,8 @@ pub use feeds::{FeedSpec, FeedsFile};
 pub use manifest::{DeploymentManifest, FeedDeployment};
 pub use mapping::POR_PROFILES;
 pub use nats::{
-    DEFAULT_FEED, NATS_ACK_WAIT_SECS, NATS_MAX_AGE_SECS, NatsError, NatsTransport, nats_permissions,
+    DEFAULT_FEED, MAX_QUEUED, NATS_ACK_WAIT_SECS, NATS_MAX_AGE_SECS, NatsError, NatsTransport,
+    nats_permissions,
 };
 pub use node::{Behavior, OracleNode};
 pub use policy::{Evaluation, Evaluator, Policy, WAD};

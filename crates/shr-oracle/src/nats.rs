@@ -33,6 +33,10 @@ use crate::{Message, NodeId, Outcome, Transport};
 /// How long the stream keeps messages (a node down longer than this misses them), seconds.
 pub const NATS_MAX_AGE_SECS: u64 = 86_400;
 
+/// The most messages a feed's inbox holds until its node drains it (a round is at most 2n per
+/// node); more are dropped.
+pub const MAX_QUEUED: usize = 10_000;
+
 /// The feed of a DON that serves one ([`NatsTransport::connect`]).
 pub const DEFAULT_FEED: &str = "main";
 
@@ -222,7 +226,14 @@ impl NatsTransport {
                     }
                     Ok((feed, m)) => match sink.get(feed) {
                         Some((q, wake)) => {
-                            q.lock().unwrap_or_else(|e| e.into_inner()).push_back(m);
+                            let mut q = q.lock().unwrap_or_else(|e| e.into_inner());
+                            // A node flooding between rounds fills a bounded queue, not memory.
+                            if q.len() < MAX_QUEUED {
+                                q.push_back(m);
+                            } else {
+                                tracing::warn!(target: "shr::oracle::nats", node = me, feed, "inbox full: message dropped");
+                            }
+                            drop(q);
                             wake.notify_one();
                         }
                         None => {

@@ -173,7 +173,9 @@ impl OracleNode {
             let mut valid: Vec<NodeId> = Vec::with_capacity(needed);
             for (from, sig) in votes {
                 if !valid.contains(&from)
-                    && signers.get(from) == observation_signer(round, &outcome, &sig).as_ref()
+                    && signers.get(from).is_some_and(|s| {
+                        observation_signer(round, &outcome, &sig).as_ref() == Some(s)
+                    })
                 {
                     valid.push(from);
                     if valid.len() == needed {

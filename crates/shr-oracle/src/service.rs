@@ -140,6 +140,8 @@ pub struct NodeService {
     inbox: Inbox,
     /// The receiver's `(isSolvent, lastUpdated)` as this node last read it or saw it land.
     onchain: Option<((bool, u64), Instant)>,
+    /// The round in progress: the inbox files rounds in a window around it.
+    current: u64,
 }
 
 impl NodeService {
@@ -172,6 +174,7 @@ impl NodeService {
             source,
             inbox: Inbox::default(),
             onchain: None,
+            current: 0,
         })
     }
 
@@ -187,6 +190,7 @@ impl NodeService {
     /// and transmission failures are in the [`RoundResult`] and the log.
     pub async fn run_round(&mut self, round: u64) -> Result<RoundResult> {
         let start = Instant::now();
+        self.current = round;
         let deadline = start + self.cfg.round_timeout;
         let (me, n) = (self.cfg.me, self.cfg.signers.len());
         let own = self.observe(round).await;
@@ -241,13 +245,14 @@ impl NodeService {
                 self.enclave.sign_report(&raw, &context, &self.cfg.workflow, target, round)?;
             self.broadcast(Message::ReportSignature { round, from: me, signature });
         }
-        let agreed_at = Instant::now();
+        // Attempts count from the round's start, the same scheduled second at every node, so
+        // nodes that agreed at different times still agree on who leads.
         let takeover = self.cfg.takeover.as_millis().max(1);
         let mut checked = 0;
         let mut tried = None;
         result.status = loop {
             self.pump();
-            let attempt = (agreed_at.elapsed().as_millis() / takeover) as u64;
+            let attempt = (start.elapsed().as_millis() / takeover) as u64;
             if attempt > checked {
                 checked = attempt;
                 if self.landed(outcome).await {
@@ -296,6 +301,7 @@ impl NodeService {
             }
             if Instant::now() >= deadline {
                 warn!(target: "shr::oracle::service", round, "report due but none landed before the round timeout");
+                self.onchain = None;
                 break RoundStatus::Missed;
             }
             self.wait().await;
@@ -353,7 +359,7 @@ impl NodeService {
         for to in (0..self.cfg.signers.len()).filter(|i| *i != self.cfg.me) {
             self.transport.send(to, m.clone());
         }
-        self.inbox.accept(m, &self.cfg.signers);
+        self.inbox.accept(m, &self.cfg.signers, self.current);
     }
 
     /// Until a message may have arrived (or a short while passed).
@@ -368,7 +374,7 @@ impl NodeService {
 
     fn pump(&mut self) {
         for m in self.transport.drain(self.cfg.me) {
-            if !self.inbox.accept(m, &self.cfg.signers) {
+            if !self.inbox.accept(m, &self.cfg.signers, self.current) {
                 debug!(target: "shr::oracle::service", "message dropped (invalid signature, duplicate or sign request)");
             }
         }

@@ -71,26 +71,37 @@ pub struct Inbox {
 }
 
 impl Inbox {
-    /// Rounds kept: messages for a round this far below the newest one seen are dropped.
-    pub const KEEP_ROUNDS: usize = 64;
+    /// How far behind the caller's clock a round may be and still be filed, seconds.
+    pub const MAX_AGE_SECS: u64 = 600;
+    /// How far ahead of the caller's clock a round may be (clock skew between nodes), seconds.
+    pub const MAX_AHEAD_SECS: u64 = 60;
 
-    /// Files `m` under its round; an observation that does not recover to its sender's signer
-    /// (`signers[from]`), a second one from the same sender, or a sign request (node processes
-    /// build reports themselves) is dropped. Returns whether the message was kept.
-    pub fn accept(&mut self, m: Message, signers: &[Address]) -> bool {
+    /// Files `m` under its round, given the caller's clock `now` (unix seconds; rounds are
+    /// named by their scheduled second). Dropped: a round outside
+    /// `[now - MAX_AGE_SECS, now + MAX_AHEAD_SECS]` (a node cannot fill the inbox with far
+    /// rounds, and the round in progress is never evicted: the window bounds the memory), a
+    /// sender that is not a node, a second observation from the same sender (checked before the
+    /// signature is recovered), an observation that does not recover to its sender's signer,
+    /// and a sign request (node processes build reports themselves). Returns whether the message
+    /// was kept.
+    pub fn accept(&mut self, m: Message, signers: &[Address], now: u64) -> bool {
+        let in_window = |round: u64| {
+            round >= now.saturating_sub(Self::MAX_AGE_SECS)
+                && round <= now.saturating_add(Self::MAX_AHEAD_SECS)
+        };
         match m {
             Message::Observation { round, from, outcome, signature } => {
-                if signers.get(from) != observation_signer(round, &outcome, &signature).as_ref() {
+                let Some(signer) = signers.get(from) else { return false };
+                if !in_window(round)
+                    || self.rounds.get(&round).is_some_and(|t| t.observations.contains_key(&from))
+                    || observation_signer(round, &outcome, &signature).as_ref() != Some(signer)
+                {
                     return false;
                 }
-                let t = self.rounds.entry(round).or_default();
-                if t.observations.contains_key(&from) {
-                    return false;
-                }
-                t.observations.insert(from, outcome);
+                self.rounds.entry(round).or_default().observations.insert(from, outcome);
             }
             Message::ReportSignature { round, from, signature } => {
-                if from >= signers.len() {
+                if from >= signers.len() || !in_window(round) {
                     return false;
                 }
                 let t = self.rounds.entry(round).or_default();
@@ -98,9 +109,6 @@ impl Inbox {
                 t.signatures.insert(from, signature);
             }
             Message::SignRequest { .. } => return false,
-        }
-        while self.rounds.len() > Self::KEEP_ROUNDS {
-            self.rounds.pop_first();
         }
         true
     }
@@ -148,20 +156,45 @@ mod tests {
         let yes = Outcome { is_solvent: true, observed_at: 100 };
         let no = Outcome { is_solvent: false, observed_at: 100 };
         let mut inbox = Inbox::default();
-        assert!(inbox.accept(obs(&ks[0], 0, 7, yes), &signers));
+        assert!(inbox.accept(obs(&ks[0], 0, 7, yes), &signers, 7));
         // A duplicate, a forged sender and a foreign round do not add a vote.
-        assert!(!inbox.accept(obs(&ks[0], 0, 7, yes), &signers));
-        assert!(!inbox.accept(obs(&ks[3], 1, 7, yes), &signers));
-        assert!(inbox.accept(obs(&ks[1], 1, 8, yes), &signers));
-        assert!(inbox.accept(obs(&ks[2], 2, 7, no), &signers));
+        assert!(!inbox.accept(obs(&ks[0], 0, 7, yes), &signers, 7));
+        assert!(!inbox.accept(obs(&ks[3], 1, 7, yes), &signers, 7));
+        assert!(inbox.accept(obs(&ks[1], 1, 8, yes), &signers, 7));
+        assert!(inbox.accept(obs(&ks[2], 2, 7, no), &signers, 7));
         assert_eq!(inbox.round(7).unwrap().agreed(1), None);
-        assert!(inbox.accept(obs(&ks[1], 1, 7, yes), &signers));
+        assert!(inbox.accept(obs(&ks[1], 1, 7, yes), &signers, 7));
         assert_eq!(inbox.round(7).unwrap().agreed(1), None, "two of four is not 2f+1");
-        assert!(inbox.accept(obs(&ks[3], 3, 7, yes), &signers));
+        assert!(inbox.accept(obs(&ks[3], 3, 7, yes), &signers, 7));
         assert_eq!(inbox.round(7).unwrap().agreed(1), Some((yes, 3)));
         inbox.forget_before(8);
         assert!(inbox.round(7).is_none());
         assert_eq!(inbox.round(8).unwrap().observations(), 1);
+    }
+
+    #[test]
+    fn far_rounds_unknown_senders_and_unverifiable_votes_are_not_filed() {
+        let ks = keys(4);
+        let signers: Vec<Address> = ks.iter().map(|k| k.address()).collect();
+        let now = 1_750_000_000;
+        let yes = Outcome { is_solvent: true, observed_at: now - 5 };
+        let mut inbox = Inbox::default();
+        // A node flooding far-future (or long-past) rounds with valid signatures files nothing.
+        for r in [u64::MAX, u64::MAX - 1, now + Inbox::MAX_AHEAD_SECS + 1, 3] {
+            assert!(!inbox.accept(obs(&ks[1], 1, r, yes), &signers, now));
+        }
+        assert!(inbox.rounds.is_empty());
+        let sig = Message::ReportSignature { round: u64::MAX, from: 1, signature: [1; 65] };
+        assert!(!inbox.accept(sig, &signers, now));
+        // A sender index past the DON with a signature that recovers to nobody is no vote.
+        let ghost = Message::Observation { round: now, from: 9, outcome: yes, signature: [0; 65] };
+        assert!(!inbox.accept(ghost, &signers, now));
+        // The round in progress survives any number of other rounds in the window.
+        assert!(inbox.accept(obs(&ks[0], 0, now, yes), &signers, now));
+        for r in now - Inbox::MAX_AGE_SECS..now {
+            inbox.accept(obs(&ks[1], 1, r, yes), &signers, now);
+        }
+        assert_eq!(inbox.round(now).unwrap().observations(), 1);
     }
 
     #[test]
