@@ -4,5 +4,7 @@ mod agent_cli;
 mod cli;
 mod demo;
 mod deploy_cli;
+mod don_bench;
+mod don_harness;
 mod don_nodes;
 mod observer;
