@@ -215,6 +215,7 @@ impl Chain for RpcChain {
             Some(to) => req = req.to(to),
             None => req.set_create(),
         }
+        let t0 = std::time::Instant::now();
         let gas = match tx.gas_limit {
             Some(g) => g,
             None => self
@@ -224,13 +225,16 @@ impl Chain for RpcChain {
                 .map_err(self.rpc_err("eth_estimateGas"))?,
         };
         req = req.gas_limit(gas);
+        let estimated = t0.elapsed();
         let submitting = self.submit.lock().await;
+        let locked = t0.elapsed();
         let pending = self
             .provider
             .send_transaction(req.clone())
             .await
             .map_err(self.rpc_err("eth_sendRawTransaction"))?;
         drop(submitting);
+        let sent = t0.elapsed();
         // Automining nodes (anvil) have the receipt at once; otherwise wait for inclusion.
         let hash = *pending.tx_hash();
         let receipt = match self
@@ -247,6 +251,8 @@ impl Chain for RpcChain {
                 .map_err(|source| Error::PendingTransaction { url: self.url.clone(), source })?,
         };
         let tx_hash = receipt.transaction_hash;
+        let mined = t0.elapsed();
+        tracing::debug!(target: "shr::chain", %tx_hash, estimate_us = estimated.as_micros() as u64, lock_us = locked.as_micros() as u64, sent_us = sent.as_micros() as u64, receipt_us = mined.as_micros() as u64, "transaction timings");
         let block_number = receipt.block_number.unwrap_or_default();
         if !receipt.status() {
             // Replay at the parent block to learn the revert data.

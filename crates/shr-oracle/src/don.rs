@@ -3,9 +3,9 @@
 
 use alloy::{
     primitives::{Address, B256, Bytes, keccak256},
-    sol_types::SolEvent,
+    sol_types::{SolCall, SolEvent},
 };
-use shr_chain::Chain;
+use shr_chain::{Chain, TxRequest};
 use shr_contracts::{
     bindings::{KeystoneForwarder, ReserveAttestation},
     deploy, send, view,
@@ -412,6 +412,24 @@ pub fn build_report(
     (raw, report_context(digest, round), body)
 }
 
+/// The account a node transmits reports from, and the gas limit of its `report` transactions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Transmitter {
+    /// The transmitting account (one the chain can sign for).
+    pub address: Address,
+    /// Gas limit of a `KeystoneForwarder.report` transaction; `None` estimates it per
+    /// transaction. A fixed limit is what CRE's write target configures: it saves the node's
+    /// RPC an `eth_estimateGas` (many EVM runs) per report. The forwarder passes the receiver
+    /// what is left, and fails the transmission (retryable with more gas) when that is short.
+    pub gas_limit: Option<u64>,
+}
+
+impl From<Address> for Transmitter {
+    fn from(address: Address) -> Self {
+        Self { address, gas_limit: None }
+    }
+}
+
 /// Sends `KeystoneForwarder.report(receiver, raw, context, signatures)` from `transmitter` and
 /// reads `ReportProcessed.result` (whether the receiver accepted the report).
 ///
@@ -421,19 +439,24 @@ pub fn build_report(
 pub async fn transmit(
     chain: &dyn Chain,
     dep: &Deployment,
-    transmitter: Address,
+    transmitter: impl Into<Transmitter>,
     raw: Bytes,
     context: Bytes,
     signatures: &[[u8; 65]],
     body: ReportBody,
 ) -> Result<Transmission> {
+    let transmitter = transmitter.into();
     let call = KeystoneForwarder::reportCall {
         receiver: dep.receiver,
         rawReport: raw,
         reportContext: context,
         signatures: signatures.iter().map(|s| Bytes::copy_from_slice(s)).collect(),
     };
-    let receipt = send(chain, transmitter, dep.forwarder, &call).await?;
+    let mut tx = TxRequest::call(transmitter.address, dep.forwarder, call.abi_encode());
+    tx.gas_limit = transmitter.gas_limit;
+    let receipt = chain.send(tx).await.map_err(|e| {
+        shr_contracts::Error::from_chain(KeystoneForwarder::reportCall::SIGNATURE, e)
+    })?;
     let accepted = receipt
         .logs
         .iter()

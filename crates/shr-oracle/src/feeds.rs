@@ -5,6 +5,7 @@
 //! [[feed]]
 //! name = "cbbtc"                        # letters, digits, - and _; the workflow's name
 //! source = "https://api.example/por"    # or csv:PATH, or feed:ADDR (AggregatorV3; with token)
+//! headers = ["X-API-Key: {{secrets.cb_key}}"]  # a secret sealed to each node (shr don secret)
 //! por_fields = ["reserves=/reservesTotal/amount", "supply=/wrappedAssetsTotal/amount",
 //!               "time=/lastUpdatedAt"]
 //! decimals = 8
@@ -33,6 +34,10 @@ pub struct FeedSpec {
     /// A custodian PoR API URL (`http://`, `https://`), `csv:PATH`, or `feed:ADDR` (a public
     /// AggregatorV3 reserve feed, with `token`).
     pub source: String,
+    /// Request headers of an http(s) source, `NAME: VALUE`; `{{secrets.NAME}}` takes a secret
+    /// sealed to each node (`shr don secret`).
+    #[serde(default)]
+    pub headers: Vec<String>,
     /// `NAME=POINTER` field mappings ([`PorFields::from_specs`]).
     #[serde(default)]
     pub por_fields: Vec<String>,

@@ -30,6 +30,7 @@ mod recovered;
 mod replay;
 pub mod report;
 mod schedule;
+mod secrets;
 mod series;
 mod service;
 mod source;
@@ -37,12 +38,12 @@ mod tally;
 mod transport;
 
 pub use don::{
-    Deployment, Don, DonConfig, RoundReport, Transmission, attested_state, attested_status,
-    build_report, status_history, status_updates, transmit,
+    Deployment, Don, DonConfig, RoundReport, Transmission, Transmitter, attested_state,
+    attested_status, build_report, status_history, status_updates, transmit,
 };
 pub use error::{Error, Result};
 pub use feeds::{FeedSpec, FeedsFile};
-pub use manifest::{DeploymentManifest, FeedDeployment};
+pub use manifest::{DeploymentManifest, FeedDeployment, VaultDeployment};
 pub use mapping::POR_PROFILES;
 pub use nats::{
     DEFAULT_FEED, MAX_QUEUED, NATS_ACK_WAIT_SECS, NATS_MAX_AGE_SECS, NatsError, NatsTransport,
@@ -61,6 +62,7 @@ pub use recovered::{
 };
 pub use replay::{ReplaySummary, replay};
 pub use schedule::RoundSchedule;
+pub use secrets::{Secrets, seal_secret, secret_info, valid_secret_name};
 pub use series::{ReserveSeries, SeriesColumns};
 pub use service::{NodeService, RoundResult, RoundStatus, ServiceConfig};
 pub use source::{

@@ -40,6 +40,18 @@ pub struct DeploymentManifest {
     /// DON serving the one feed of `workflow` and `receiver`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub feeds: Vec<FeedDeployment>,
+    /// The `ReserveVault` holding the collateral the agent restores (`shr deploy --collateral`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vault: Option<VaultDeployment>,
+}
+
+/// The reserve vault of a manifest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VaultDeployment {
+    /// The `ReserveVault`.
+    pub address: Address,
+    /// The collateral token it holds (ERC-20).
+    pub asset: Address,
 }
 
 /// One feed's receiver in a manifest.
@@ -126,12 +138,14 @@ mod tests {
             workflow_id: WorkflowConfig::named("wbtc-por", Address::ZERO).workflow_id,
             deployed_at_block: 9,
             feeds: vec![],
+            vault: None,
         };
         let back = DeploymentManifest::from_json(&serde_json::to_vec(&m).unwrap()).unwrap();
         assert_eq!(back, m);
         assert_eq!(back.workflow_config().config_version, 2);
         assert_eq!(back.workflow_config().workflow_id, m.workflow_id);
-        assert!(!String::from_utf8(serde_json::to_vec(&m).unwrap()).unwrap().contains("feeds"));
+        let text = String::from_utf8(serde_json::to_vec(&m).unwrap()).unwrap();
+        assert!(!text.contains("feeds") && !text.contains("vault"), "{text}");
         assert_eq!(m.feed_workflow("wbtc-por"), m.workflow_config());
         let e = m.check_chain(1).unwrap_err().to_string();
         assert!(e.contains("31337") && e.contains("chain 1"), "{e}");

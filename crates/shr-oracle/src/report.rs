@@ -191,6 +191,34 @@ mod tests {
     use super::*;
 
     #[test]
+    fn libsecp256k1_recovery_gives_the_k256_signer_for_low_and_high_s() {
+        use alloy::signers::{SignerSync, local::PrivateKeySigner};
+        for i in 1..=32u8 {
+            let key = PrivateKeySigner::from_bytes(&B256::repeat_byte(i)).unwrap();
+            let digest = keccak256([i; 7]);
+            let sig = key.sign_hash_sync(&digest).unwrap();
+            let k256 = Address::from_public_key(&sig.recover_from_prehash(&digest).unwrap());
+            assert_eq!(k256, key.address());
+            assert_eq!(
+                recover_forwarder_signature(&forwarder_signature(&sig), &digest),
+                Some(k256)
+            );
+            // The malleated twin (n - s, flipped parity) names the same signer, as ecrecover does.
+            let n = alloy::primitives::U256::from_be_bytes(hex!(
+                "fffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141"
+            ));
+            let twin = Signature::new(sig.r(), n - sig.s(), !sig.v());
+            assert_eq!(
+                recover_forwarder_signature(&forwarder_signature(&twin), &digest),
+                Some(k256)
+            );
+            // Another digest names someone else.
+            let other = recover_forwarder_signature(&forwarder_signature(&sig), &keccak256([0u8]));
+            assert_ne!(other, Some(k256));
+        }
+    }
+
+    #[test]
     fn header_round_trips_with_keystone_offsets() {
         let w = WorkflowConfig::named("wbtc-por", Address::repeat_byte(0xAA));
         let r = RawReport {

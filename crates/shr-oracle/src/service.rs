@@ -12,7 +12,7 @@
 //!    heartbeat not expired) nothing is due. Otherwise every node whose own outcome is the agreed
 //!    one builds the report (the same bytes on every node: [`build_report`]), signs it inside
 //!    its enclave and broadcasts the signature;
-//! 4. the leader of attempt 0 ([`leader`]) transmits with f+1 signatures through the forwarder.
+//! 4. the leader of attempt 0 ([`leader`], per feed and round) transmits with f+1 signatures through the forwarder.
 //!    Every `takeover` later, the next attempt's leader checks the chain and transmits if the
 //!    report has not landed: a node that is down or slow costs one takeover, not the round.
 //!    Two nodes transmitting the same report is harmless (the forwarder refuses the second,
@@ -29,7 +29,7 @@ use tracing::{debug, info, warn};
 
 use crate::{
     Deployment, Error, Result,
-    don::{attested_state, build_report, transmit},
+    don::{Transmitter, attested_state, build_report, transmit},
     program::{Outcome, ReserveEnclave},
     report::WorkflowConfig,
     schedule::RoundSchedule,
@@ -60,8 +60,8 @@ pub struct ServiceConfig {
     pub deployment: Deployment,
     /// Re-attest an unchanged outcome after this many seconds.
     pub heartbeat: u64,
-    /// The account this node transmits from.
-    pub transmitter: Address,
+    /// The account this node transmits from, and its `report` gas limit.
+    pub transmitter: Transmitter,
     /// How long an attempt's leader has before the next node takes over.
     pub takeover: Duration,
     /// How long a round may take in all (at most the schedule's period).
@@ -126,6 +126,9 @@ pub struct RoundResult {
     pub observed_after: Duration,
     /// From the round's start to 2f+1 agreement at this node (zero without agreement).
     pub agreed_after: Duration,
+    /// From the round's start to this node holding f+1 report signatures as the leader, when
+    /// it transmitted (zero otherwise).
+    pub signatures_after: Duration,
 }
 
 /// A node process (see the module docs).
@@ -207,6 +210,7 @@ impl NodeService {
             latency: Duration::ZERO,
             observed_after,
             agreed_after: Duration::ZERO,
+            signatures_after: Duration::ZERO,
         };
         let (outcome, votes) = loop {
             self.pump();
@@ -259,14 +263,17 @@ impl NodeService {
                     break RoundStatus::TransmittedByOther;
                 }
             }
-            if leader(round, attempt, n) == me && tried != Some(attempt) {
+            if leader(self.cfg.deployment.receiver, round, attempt, n) == me
+                && tried != Some(attempt)
+            {
                 let signatures = self
                     .inbox
-                    .round(round)
+                    .round_mut(round)
                     .map(|t| t.report_signatures(&raw, &context, &self.cfg.signers, self.cfg.f))
                     .unwrap_or_default();
                 if signatures.len() == self.cfg.f + 1 {
                     tried = Some(attempt);
+                    result.signatures_after = start.elapsed();
                     let dep = self.cfg.deployment;
                     let sent = transmit(
                         self.chain.as_ref(),
@@ -359,7 +366,15 @@ impl NodeService {
         for to in (0..self.cfg.signers.len()).filter(|i| *i != self.cfg.me) {
             self.transport.send(to, m.clone());
         }
-        self.inbox.accept(m, &self.cfg.signers, self.current);
+        match m {
+            // Its own observation: signed here a moment ago, nothing to recover.
+            Message::Observation { round, from, outcome, .. } => {
+                self.inbox.accept_own(round, from, outcome)
+            }
+            m => {
+                self.inbox.accept(m, &self.cfg.signers, self.current);
+            }
+        }
     }
 
     /// Until a message may have arrived (or a short while passed).

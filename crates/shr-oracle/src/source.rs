@@ -17,7 +17,7 @@ use shr_contracts::{
 };
 use shr_enclave::{EnclaveIdentity, Sealed};
 
-use crate::{Error, NodeInput, ReserveReading, ReserveSeries, Result};
+use crate::{Error, NodeInput, ReserveReading, ReserveSeries, Result, Secrets};
 
 /// A source of reserve readings for one node's enclave.
 #[async_trait::async_trait]
@@ -179,10 +179,26 @@ pub const MAX_POR_BODY: usize = 1 << 20;
 /// evaluating happen inside the enclave boundary. On the simulated platform the body crosses the
 /// host's memory on the way in; a real TEE terminates TLS inside the enclave (CRE's Confidential
 /// HTTP) and removes that step.
-#[derive(Debug, Clone)]
+///
+/// The URL and header values are templates: `{{secrets.NAME}}` takes a secret sealed to the
+/// node's enclave ([`Secrets`]). Logs, errors and `Debug` name the template, never the request.
+#[derive(Clone)]
 pub struct HttpPorSource {
+    /// The URL as configured (placeholders unexpanded): what logs and errors show.
     url: String,
+    /// The URL requested.
+    request_url: String,
+    headers: reqwest::header::HeaderMap,
     client: reqwest::Client,
+}
+
+impl std::fmt::Debug for HttpPorSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpPorSource")
+            .field("url", &self.url)
+            .field("headers", &self.headers.keys().collect::<Vec<_>>())
+            .finish_non_exhaustive()
+    }
 }
 
 impl HttpPorSource {
@@ -195,17 +211,52 @@ impl HttpPorSource {
             .timeout(timeout)
             .build()
             .map_err(|e| Error::Config(format!("HTTP client: {e}")))?;
-        Ok(Self { url: url.into(), client })
+        let url = url.into();
+        Ok(Self { request_url: url.clone(), url, headers: Default::default(), client })
+    }
+
+    /// A source fetching the template `url` with `headers` (`NAME: VALUE` templates), their
+    /// `{{secrets.NAME}}` placeholders filled from `secrets`; header values are marked
+    /// sensitive (never printed by the HTTP stack).
+    ///
+    /// # Errors
+    /// [`Error::Config`] for a header that is not `NAME: VALUE`, an invalid header name or
+    /// value (named by the header, not its value), a secret the node does not hold.
+    pub fn with_secrets(
+        url: impl Into<String>,
+        headers: &[String],
+        secrets: &Secrets,
+        timeout: std::time::Duration,
+    ) -> Result<Self> {
+        let mut source = Self::new(url, timeout)?;
+        source.request_url = secrets.expand(&source.url)?;
+        for h in headers {
+            let Some((name, value)) = h.split_once(':') else {
+                return Err(Error::Config(format!("header {h:?}: write `NAME: VALUE`")));
+            };
+            let name = reqwest::header::HeaderName::from_bytes(name.trim().as_bytes())
+                .map_err(|_| Error::Config(format!("header name {:?}", name.trim())))?;
+            let mut value = reqwest::header::HeaderValue::from_str(&secrets.expand(value.trim())?)
+                .map_err(|_| {
+                    Error::Config(format!("header {name}: value is not a header value"))
+                })?;
+            value.set_sensitive(true);
+            source.headers.append(name, value);
+        }
+        Ok(source)
     }
 }
 
 #[async_trait::async_trait]
 impl ReserveSource for HttpPorSource {
     async fn fetch(&self, node: &EnclaveIdentity, _now: u64) -> Result<NodeInput> {
-        let http = |source| Error::Custodian { url: self.url.clone(), source };
+        // The request URL may hold a secret: errors carry the template, not reqwest's URL.
+        let http =
+            |e: reqwest::Error| Error::Custodian { url: self.url.clone(), source: e.without_url() };
         let resp = self
             .client
-            .get(&self.url)
+            .get(&self.request_url)
+            .headers(self.headers.clone())
             .header(reqwest::header::ACCEPT, "application/json")
             .send()
             .await

@@ -8,7 +8,7 @@
 
 use std::collections::BTreeMap;
 
-use alloy::primitives::{Address, keccak256};
+use alloy::primitives::{Address, B256, keccak256};
 
 use crate::{
     program::{Outcome, observation_signer},
@@ -23,6 +23,9 @@ pub struct RoundTally {
     observations: BTreeMap<NodeId, Outcome>,
     /// Report signatures by sender, unverified until the report is known.
     signatures: BTreeMap<NodeId, [u8; 65]>,
+    /// Signatures verified over a report digest, by sender: each is recovered once, not at
+    /// every look (a leader looks at each wake-up until it has f+1).
+    verified: Option<(B256, BTreeMap<NodeId, [u8; 65]>)>,
 }
 
 impl RoundTally {
@@ -44,23 +47,26 @@ impl RoundTally {
     }
 
     /// Up to `f+1` signatures over `(raw, context)` that recover to their sender's signer, in
-    /// node order.
+    /// node order. Each signature that arrived since the last call is recovered once: a valid
+    /// one is kept for this report, an invalid one dropped (its sender may send another).
     pub fn report_signatures(
-        &self,
+        &mut self,
         raw: &[u8],
         context: &[u8],
         signers: &[Address],
         f: usize,
     ) -> Vec<[u8; 65]> {
         let digest = report_digest(raw, context);
-        self.signatures
-            .iter()
-            .filter(|(from, sig)| {
-                signers.get(**from) == recover_forwarder_signature(sig, &digest).as_ref()
-            })
-            .map(|(_, sig)| *sig)
-            .take(f + 1)
-            .collect()
+        if self.verified.as_ref().is_none_or(|(d, _)| *d != digest) {
+            self.verified = Some((digest, BTreeMap::new()));
+        }
+        let Some((_, valid)) = self.verified.as_mut() else { return Vec::new() };
+        for (from, sig) in std::mem::take(&mut self.signatures) {
+            if signers.get(from) == recover_forwarder_signature(&sig, &digest).as_ref() {
+                valid.insert(from, sig);
+            }
+        }
+        valid.values().copied().take(f + 1).collect()
     }
 }
 
@@ -113,9 +119,19 @@ impl Inbox {
         true
     }
 
+    /// Files this node's own observation, which it signed itself (no signature to recover).
+    pub fn accept_own(&mut self, round: u64, me: NodeId, outcome: Outcome) {
+        self.rounds.entry(round).or_default().observations.entry(me).or_insert(outcome);
+    }
+
     /// The tally of `round` (`None` when nothing arrived).
     pub fn round(&self, round: u64) -> Option<&RoundTally> {
         self.rounds.get(&round)
+    }
+
+    /// The tally of `round`, to collect report signatures from (`None` when nothing arrived).
+    pub fn round_mut(&mut self, round: u64) -> Option<&mut RoundTally> {
+        self.rounds.get_mut(&round)
     }
 
     /// Forgets rounds before `round`.
@@ -124,11 +140,12 @@ impl Inbox {
     }
 }
 
-/// The leader of `round` at attempt `attempt` (0 first, then each takeover) among `n` nodes:
-/// `(keccak256(round)[..8] + attempt) mod n`, so consecutive rounds on a regular schedule do not
-/// keep landing on the same few nodes.
-pub fn leader(round: u64, attempt: u64, n: usize) -> NodeId {
-    let h = keccak256(round.to_be_bytes());
+/// The leader of feed `receiver`'s `round` at attempt `attempt` (0 first, then each takeover)
+/// among `n` nodes: `(keccak256(receiver ‖ round)[..8] + attempt) mod n`, so consecutive rounds
+/// on a regular schedule do not keep landing on the same few nodes, and the feeds of one DON
+/// firing at the same second are led (and transmitted) by different nodes in parallel.
+pub fn leader(receiver: Address, round: u64, attempt: u64, n: usize) -> NodeId {
+    let h = keccak256([receiver.as_slice(), &round.to_be_bytes()].concat());
     let x = u64::from_be_bytes(h[..8].try_into().unwrap_or_default());
     (x.wrapping_add(attempt) % n.max(1) as u64) as usize
 }
@@ -198,12 +215,53 @@ mod tests {
     }
 
     #[test]
-    fn leaders_rotate_over_every_node_on_a_regular_schedule() {
+    fn report_signatures_are_verified_once_and_a_bad_one_can_be_corrected() {
+        let ks = keys(4);
+        let signers: Vec<Address> = ks.iter().map(|k| k.address()).collect();
+        let (raw, context) = (b"raw report".as_slice(), b"context".as_slice());
+        let sign = |k: &PrivateKeySigner| {
+            crate::report::forwarder_signature(
+                &k.sign_hash_sync(&report_digest(raw, context)).unwrap(),
+            )
+        };
+        let sig = |from, signature| Message::ReportSignature { round: 7, from, signature };
+        let mut inbox = Inbox::default();
+        assert!(inbox.accept(sig(2, sign(&ks[2])), &signers, 7));
+        // Node 1 sends node 3's signature: not its own, dropped.
+        assert!(inbox.accept(sig(1, sign(&ks[3])), &signers, 7));
+        let t = inbox.round_mut(7).unwrap();
+        assert_eq!(t.report_signatures(raw, context, &signers, 1), vec![sign(&ks[2])]);
+        assert!(t.signatures.is_empty(), "each verified once");
+        // Node 1 corrects itself; f+1 = 2 in node order.
+        assert!(inbox.accept(sig(1, sign(&ks[1])), &signers, 7));
+        assert!(inbox.accept(sig(0, [7; 65]), &signers, 7));
+        let t = inbox.round_mut(7).unwrap();
+        assert_eq!(
+            t.report_signatures(raw, context, &signers, 1),
+            vec![sign(&ks[1]), sign(&ks[2])]
+        );
+        // Another report: the signatures verified for the first do not count for it.
+        assert!(t.report_signatures(b"other", context, &signers, 1).is_empty());
+        // The node's own observation counts without a signature.
+        let yes = Outcome { is_solvent: true, observed_at: 5 };
+        inbox.accept_own(7, 0, yes);
+        assert_eq!(inbox.round(7).unwrap().observations(), 1);
+    }
+
+    #[test]
+    fn leaders_rotate_over_every_node_and_every_feed() {
+        let feed = Address::repeat_byte(1);
         let mut seen = [0usize; 4];
         for r in 0..400u64 {
-            seen[leader(1_700_000_000 + 10 * r, 0, 4)] += 1;
-            assert_ne!(leader(r, 0, 4), leader(r, 1, 4), "a takeover is another node");
+            seen[leader(feed, 1_700_000_000 + 10 * r, 0, 4)] += 1;
+            assert_ne!(leader(feed, r, 0, 4), leader(feed, r, 1, 4), "a takeover is another node");
         }
         assert!(seen.iter().all(|c| *c > 60), "{seen:?}");
+        // 100 feeds firing at one second are spread over every node.
+        let mut by_feed = [0usize; 4];
+        for i in 0..100u64 {
+            by_feed[leader(Address::left_padding_from(&i.to_be_bytes()), 1_700_000_000, 0, 4)] += 1;
+        }
+        assert!(by_feed.iter().all(|c| *c > 10), "{by_feed:?}");
     }
 }

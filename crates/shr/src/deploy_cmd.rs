@@ -9,7 +9,7 @@ use eyre::{Result, WrapErr, bail, ensure};
 use shr_contracts::{bindings::KeystoneForwarder, deploy, send};
 use shr_enclave::{EnclaveIdentity, HpkePublicKey, Measurement, SimulatedTee, TeePlatform};
 use shr_oracle::{
-    DeploymentManifest, FeedDeployment, FeedsFile, PROGRAM, attested_status,
+    DeploymentManifest, FeedDeployment, FeedsFile, PROGRAM, VaultDeployment, attested_status,
     report::WorkflowConfig, status_history,
 };
 
@@ -42,6 +42,13 @@ pub(crate) struct DeployArgs {
     /// none and is not in the manifest yet; one DON serves them all.
     #[arg(long)]
     feeds: Option<PathBuf>,
+    /// The collateral token (ERC-20) the reserves are held in: deploys a `ReserveVault` holding
+    /// it (the deployer its custodian), unless the manifest has one for it or --vault is given.
+    #[arg(long)]
+    collateral: Option<Address>,
+    /// Use this deployed `ReserveVault` (with --collateral) instead of deploying one.
+    #[arg(long, requires = "collateral")]
+    vault: Option<Address>,
 }
 
 /// Deploys (or rotates) the DON of `args.don` and writes the manifest.
@@ -126,7 +133,20 @@ pub(crate) async fn deploy(args: &DeployArgs, rpc_url: Option<&str>) -> Result<(
             }
         }
     }
-    if let (Some(m), false, false) = (&previous, don_changed, feeds_changed) {
+    let known_vault = previous.as_ref().and_then(|m| m.vault);
+    let vault = match (args.collateral, args.vault, known_vault) {
+        (None, _, known) => known,
+        (Some(asset), Some(address), _) => Some(VaultDeployment { address, asset }),
+        (Some(asset), None, Some(v)) if v.asset == asset => Some(v),
+        (Some(asset), None, _) => {
+            let address = deploy::reserve_vault(chain.as_ref(), admin, asset, admin)
+                .await
+                .wrap_err("deploying the ReserveVault")?;
+            Some(VaultDeployment { address, asset })
+        }
+    };
+    let vault_changed = vault != known_vault;
+    if let (Some(m), false, false, false) = (&previous, don_changed, feeds_changed, vault_changed) {
         println!("{}", serde_json::to_string(m)?);
         tracing::info!(target: "shr::cli", out = %args.out.display(), "the DON is unchanged");
         return Ok(());
@@ -163,6 +183,7 @@ pub(crate) async fn deploy(args: &DeployArgs, rpc_url: Option<&str>) -> Result<(
         workflow_id: w.workflow_id,
         deployed_at_block: chain.block_number().await?,
         feeds,
+        vault,
     };
     std::fs::write(&args.out, serde_json::to_vec_pretty(&manifest)?)
         .wrap_err_with(|| format!("writing {}", args.out.display()))?;
@@ -248,7 +269,28 @@ pub(crate) async fn status(args: &StatusArgs, rpc_url: Option<&str>) -> Result<(
         .take(args.last)
         .map(|(s, t)| serde_json::json!({ "is_solvent": s, "observed_at": t }))
         .collect();
+    // The vault's asset read back from the chain: the manifest names a real ReserveVault.
+    let vault = match m.vault {
+        Some(v) => {
+            let asset = shr_contracts::view(
+                chain.as_ref(),
+                v.address,
+                &shr_contracts::bindings::ReserveVault::assetCall {},
+            )
+            .await
+            .wrap_err_with(|| format!("reading the ReserveVault at {}", v.address))?;
+            ensure!(
+                asset == v.asset,
+                "the ReserveVault at {} holds {asset}, not {}",
+                v.address,
+                v.asset
+            );
+            serde_json::json!({ "address": v.address.to_string(), "asset": asset.to_string() })
+        }
+        None => serde_json::Value::Null,
+    };
     let v = serde_json::json!({
+        "vault": vault,
         "receiver": receiver.to_string(),
         "is_solvent": is_solvent,
         "last_updated": observed_at,

@@ -83,3 +83,71 @@ pub(crate) fn open_or_create(tee: &dyn TeePlatform, dir: &Path) -> Result<(Encla
         .wrap_err_with(|| format!("writing {}", sealed_path.display()))?;
     Ok((enclave, true))
 }
+
+/// The directory of a node's sealed secrets (`shr don secret`).
+pub(crate) const SECRETS_DIR: &str = "secrets";
+
+/// `shr don secret` flags.
+#[derive(Debug, Args)]
+pub(crate) struct SecretArgs {
+    /// The node's state directory (`shr don init`).
+    #[arg(long)]
+    dir: PathBuf,
+    /// The secret's name, used as `{{secrets.NAME}}` in a source URL or header.
+    #[arg(long)]
+    name: String,
+    /// Seed of the simulated TEE platform (as at `shr don init`).
+    #[arg(long, env = "SHR_TEE_SEED", hide_env_values = true)]
+    tee_seed: Option<B256>,
+}
+
+/// Seals the secret read from stdin (one line; never from argv) to the node's enclave in
+/// `DIR/secrets/NAME.sealed`, and prints `{"dir", "name", "sealed"}` (no value, no length).
+pub(crate) fn secret(args: &SecretArgs) -> Result<()> {
+    use std::io::Read;
+    let tee = SimulatedTee::from_seed(args.tee_seed.unwrap_or(SimulatedTee::DEV_SEED));
+    let enclave = restore(&tee, &args.dir)?;
+    let mut value = String::new();
+    std::io::stdin()
+        .take(64 * 1024)
+        .read_to_string(&mut value)
+        .wrap_err("reading the secret from stdin")?;
+    let value = value.trim_end_matches(['\r', '\n']);
+    eyre::ensure!(!value.is_empty(), "secret {}: stdin was empty", args.name);
+    let sealed = shr_oracle::seal_secret(&enclave, &args.name, value.as_bytes())?;
+    let dir = args.dir.join(SECRETS_DIR);
+    std::fs::create_dir_all(&dir).wrap_err_with(|| format!("creating {}", dir.display()))?;
+    let path = dir.join(format!("{}.sealed", args.name));
+    std::fs::write(&path, sealed.as_bytes())
+        .wrap_err_with(|| format!("writing {}", path.display()))?;
+    println!(
+        "{}",
+        serde_json::json!({"dir": args.dir.display().to_string(), "name": args.name, "sealed": path.display().to_string()})
+    );
+    Ok(())
+}
+
+/// Opens the secrets `templates` use from `DIR/secrets/` inside `enclave`.
+///
+/// # Errors
+/// A malformed template, a secret missing from the directory (named), or one that does not
+/// open in this enclave.
+pub(crate) fn open_secrets<'t>(
+    enclave: &Enclave,
+    dir: &Path,
+    templates: impl IntoIterator<Item = &'t str>,
+) -> Result<shr_oracle::Secrets> {
+    let mut secrets = shr_oracle::Secrets::default();
+    for t in templates {
+        for name in shr_oracle::Secrets::names_in(t)? {
+            let path = dir.join(SECRETS_DIR).join(format!("{name}.sealed"));
+            let bytes = std::fs::read(&path).wrap_err_with(|| {
+                format!("secret {name}: reading {} (shr don secret --name {name})", path.display())
+            })?;
+            secrets.open(enclave, &name, &Sealed(bytes)).wrap_err_with(|| {
+                format!("secret {name}: {} does not open in this node's enclave", path.display())
+            })?;
+        }
+    }
+    Ok(secrets)
+}

@@ -83,6 +83,9 @@ enum DonCommand {
     /// Runs one node until SIGTERM: rounds on a cron schedule, its own source fetch, the other
     /// nodes over NATS JetStream, a rotating leader with takeover.
     Node(Box<node_cmd::NodeArgs>),
+    /// Seals a secret read from stdin (a custodian API key) to the node's enclave, for
+    /// `{{secrets.NAME}}` in its source URL or `--source-header`s.
+    Secret(don_cmd::SecretArgs),
     /// The NATS `permissions` block of each node's user for a deployment (JSON, by node index):
     /// a node may publish only as itself and read only its own inbox.
     NatsPermissions {
@@ -143,6 +146,7 @@ async fn main() -> Result<()> {
             oracle_cmd::signers(tee_seed, json)
         }
         Command::Don { command: DonCommand::Init(args) } => don_cmd::init(&args),
+        Command::Don { command: DonCommand::Secret(args) } => don_cmd::secret(&args),
         Command::Don { command: DonCommand::Node(args) } => node_cmd::run(*args, rpc).await,
         Command::Don { command: DonCommand::NatsPermissions { deployment } } => {
             node_cmd::nats_permissions(&deployment)

@@ -17,7 +17,7 @@ use shr_oracle::{
     ChainSupplySource, DEFAULT_FEED, Deployment, DeploymentManifest, FeedSource, FeedsFile,
     HttpPorSource, NatsTransport, NodeService, Policy, PorFields, ReserveEnclave, ReserveSeries,
     ReserveSource, RoundResult, RoundSchedule, RoundStatus, SeriesColumns, SeriesSource,
-    ServiceConfig, Transport, report::WorkflowConfig,
+    ServiceConfig, Transmitter, Transport, report::WorkflowConfig,
 };
 
 use crate::oracle_cmd::PolicyArgs;
@@ -50,6 +50,11 @@ pub(crate) struct NodeArgs {
     /// each with its own source, mapping, policy and schedule, instead of --source.
     #[arg(long)]
     feeds: Option<PathBuf>,
+    /// A request header for an http(s) --source, `NAME: VALUE` (repeatable); `{{secrets.NAME}}`
+    /// in the value (or the URL) takes a secret sealed to this node (`shr don secret`), e.g.
+    /// `--source-header 'X-API-Key: {{secrets.custodian_key}}'`.
+    #[arg(long = "source-header", value_name = "HEADER")]
+    source_headers: Vec<String>,
     /// The ERC-20 whose `totalSupply` is the liabilities, with `--por-field supply=chain`.
     #[arg(long)]
     token: Option<Address>,
@@ -73,6 +78,10 @@ pub(crate) struct NodeArgs {
     /// account 1 + the node's index.
     #[arg(long, env = "SHR_TRANSMITTER_KEY", hide_env_values = true)]
     transmitter_key: Option<B256>,
+    /// Gas limit of this node's `KeystoneForwarder.report` transactions (CRE's write target
+    /// configures one too); 0 estimates each transaction with `eth_estimateGas`.
+    #[arg(long, default_value_t = 500_000)]
+    report_gas_limit: u64,
     /// Seed of the simulated TEE platform the node's keys are sealed to (as at `shr don init`).
     #[arg(long, env = "SHR_TEE_SEED", hide_env_values = true)]
     tee_seed: Option<B256>,
@@ -120,7 +129,7 @@ pub(crate) async fn run(args: NodeArgs, rpc_url: Option<&str>) -> Result<()> {
     let chain: Arc<dyn Chain> = Arc::new(RpcChain::connect(rpc).await?);
     manifest.check_chain(chain.chain_id().await?)?;
 
-    let feeds = feeds(&args, &manifest, &chain)?;
+    let feeds = feeds(&args, &manifest, &chain, &enclave)?;
     let metrics = args.metrics.map(|addr| crate::node_ops::install().map(|h| (addr, h)));
     let metrics = metrics.transpose()?;
     let mut options = async_nats::ConnectOptions::new();
@@ -168,7 +177,10 @@ pub(crate) async fn run(args: NodeArgs, rpc_url: Option<&str>) -> Result<()> {
             workflow: feed.workflow,
             deployment: Deployment { forwarder: manifest.forwarder, receiver: feed.receiver },
             heartbeat: feed.policy.heartbeat,
-            transmitter: transmitter_address,
+            transmitter: Transmitter {
+                address: transmitter_address,
+                gas_limit: (args.report_gas_limit > 0).then_some(args.report_gas_limit),
+            },
             takeover: Duration::from_millis(args.takeover_ms),
             round_timeout: Duration::from_millis(args.round_timeout_ms),
             state_ttl: Duration::from_secs(args.state_ttl_secs),
@@ -234,8 +246,19 @@ struct Feed {
 }
 
 /// The feeds of `--feeds`, or the one feed of `--source` and the policy flags.
-fn feeds(args: &NodeArgs, m: &DeploymentManifest, chain: &Arc<dyn Chain>) -> Result<Vec<Feed>> {
+fn feeds(
+    args: &NodeArgs,
+    m: &DeploymentManifest,
+    chain: &Arc<dyn Chain>,
+    enclave: &shr_enclave::Enclave,
+) -> Result<Vec<Feed>> {
     let timeout = Duration::from_millis(args.source_timeout_ms);
+    // A source's URL and headers may take secrets sealed to this node's enclave.
+    let source = |spec: &str, headers: &[String], decimals, token| {
+        let templates = std::iter::once(spec).chain(headers.iter().map(String::as_str));
+        let secrets = crate::don_cmd::open_secrets(enclave, &args.dir, templates)?;
+        source(spec, headers, &secrets, timeout, decimals, chain, token)
+    };
     // With `supply=chain`, the liabilities are the token's totalSupply, read beside the body.
     let with_supply =
         |src: Arc<dyn ReserveSource>, fields: &PorFields, token: Option<Address>| match (
@@ -253,7 +276,7 @@ fn feeds(args: &NodeArgs, m: &DeploymentManifest, chain: &Arc<dyn Chain>) -> Res
         let spec = args.source.as_deref().unwrap_or_default();
         let fields = args.policy.fields()?;
         let source = with_supply(
-            source(spec, timeout, args.policy.decimals, chain, args.token)?,
+            source(spec, &args.source_headers, args.policy.decimals, args.token)?,
             &fields,
             args.token,
         )?;
@@ -282,7 +305,7 @@ fn feeds(args: &NodeArgs, m: &DeploymentManifest, chain: &Arc<dyn Chain>) -> Res
                 }
             };
             let fields = f.fields()?;
-            let source = source(&f.source, timeout, f.decimals, chain, f.token)
+            let source = source(&f.source, &f.headers, f.decimals, f.token)
                 .and_then(|s| with_supply(s, &fields, f.token))
                 .wrap_err_with(|| format!("feed {}", f.name))?;
             Ok(Feed {
@@ -303,18 +326,23 @@ fn feeds(args: &NodeArgs, m: &DeploymentManifest, chain: &Arc<dyn Chain>) -> Res
 /// reserve feed on the deployment's chain, liabilities the `token`'s totalSupply).
 fn source(
     spec: &str,
+    headers: &[String],
+    secrets: &shr_oracle::Secrets,
     timeout: Duration,
     decimals: u8,
     chain: &Arc<dyn Chain>,
     token: Option<Address>,
 ) -> Result<Arc<dyn ReserveSource>> {
+    if !headers.is_empty() && !spec.starts_with("http") {
+        bail!("source {spec:?}: request headers apply to http(s):// sources only");
+    }
     if let Some(feed) = spec.strip_prefix("feed:") {
         let feed: Address = feed.parse().wrap_err_with(|| format!("source {spec:?}: address"))?;
         let Some(token) = token else { bail!("source {spec:?} needs the token (--token ADDR)") };
         return Ok(Arc::new(FeedSource::new(chain.clone(), feed, token)));
     }
     if spec.starts_with("http://") || spec.starts_with("https://") {
-        return Ok(Arc::new(HttpPorSource::new(spec, timeout)?));
+        return Ok(Arc::new(HttpPorSource::with_secrets(spec, headers, secrets, timeout)?));
     }
     if let Some(path) = spec.strip_prefix("csv:") {
         let series = ReserveSeries::from_path(path.as_ref(), &SeriesColumns::wbtc(), decimals)?;
@@ -352,6 +380,7 @@ fn log_round(me: usize, feed: &str, r: &RoundResult) {
         latency_us = r.latency.as_micros() as u64,
         observed_us = r.observed_after.as_micros() as u64,
         agreed_us = r.agreed_after.as_micros() as u64,
+        signatures_us = r.signatures_after.as_micros() as u64,
         since_fire_us = since_fire.as_micros() as u64,
         "round"
     );

@@ -12,7 +12,7 @@ use shr_chain::{Chain, EmbeddedChain};
 use shr_enclave::{EnclaveIdentity, SimulatedTee};
 use shr_oracle::{
     Don, DonConfig, InMemoryTransport, NodeInput, NodeService, Policy, PorFields, ReserveEnclave,
-    ReserveReading, ReserveSource, RoundResult, RoundStatus, ServiceConfig, Transport,
+    ReserveReading, ReserveSource, RoundResult, RoundStatus, ServiceConfig, Transmitter, Transport,
     attested_state, leader,
 };
 
@@ -79,7 +79,11 @@ async fn world() -> R<World> {
             workflow: cfg.workflow,
             deployment: dep,
             heartbeat: cfg.policy.heartbeat,
-            transmitter: chain.accounts()[1 + me],
+            // The node process's default: a fixed report gas limit, no estimate.
+            transmitter: Transmitter {
+                address: chain.accounts()[1 + me],
+                gas_limit: Some(500_000),
+            },
             takeover: Duration::from_millis(300),
             round_timeout: Duration::from_secs(5),
             state_ttl: Duration::from_secs(60),
@@ -120,7 +124,7 @@ async fn leader_transmits_takeover_covers_a_down_leader_and_a_lying_node_is_outv
     *w.custodian.honest.lock().unwrap() = Some(reading(r1 - 60, 150_000, 140_000));
     let rs = round(&mut w, r1, &all).await?;
     assert_eq!(transmitted(&rs), vec![(0, true)], "{rs:?}");
-    let leader_node = leader(r1, 0, 4);
+    let leader_node = leader(w.receiver, r1, 0, 4);
     assert!(matches!(rs[leader_node].status, RoundStatus::Transmitted { .. }));
     assert!(rs.iter().all(|r| r.agreed.is_some_and(|(o, v)| o.is_solvent && v >= 3)));
     assert_eq!(attested_state(w.chain.as_ref(), w.receiver).await?, (true, r1 - 60));
@@ -132,7 +136,7 @@ async fn leader_transmits_takeover_covers_a_down_leader_and_a_lying_node_is_outv
     assert!(rs.iter().all(|r| r.status == RoundStatus::NotDue), "{rs:?}");
 
     // A shortfall in a round whose first leader is down: the next one takes over.
-    let r3 = (r2 + 10..).find(|r| leader(*r, 0, 4) == 3).unwrap();
+    let r3 = (r2 + 10..).find(|r| leader(w.receiver, *r, 0, 4) == 3).unwrap();
     *w.custodian.honest.lock().unwrap() = Some(reading(r3 - 5, 130_000, 140_000));
     let rs = round(&mut w, r3, &[0, 1, 2]).await?;
     assert_eq!(transmitted(&rs), vec![(1, true)], "{rs:?}");

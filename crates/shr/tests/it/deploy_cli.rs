@@ -101,6 +101,22 @@ fn a_don_of_node_directories_deploys_reports_its_status_and_rotates() {
     assert_eq!(r["config_version"], 2);
     assert_eq!((&r["forwarder"], &r["receiver"]), (&m["forwarder"], &m["receiver"]));
     assert_eq!(r["signers"].as_array().unwrap().len(), 5);
+    assert!(r.get("vault").is_none() && s["vault"].is_null(), "{r}");
+
+    // The collateral's ReserveVault joins the deployment (deployed once; status reads it back).
+    let wbtc = "0x000000000000000000000000000000000000bEEF";
+    let with_vault = ["deploy", "--don", &nodes.join(","), "--out", out, "--collateral", wbtc];
+    let (ok, v, err) = run(&url, &with_vault);
+    assert!(ok, "{err}");
+    assert_eq!((&v["config_version"], &v["receiver"]), (&r["config_version"], &r["receiver"]));
+    assert_eq!(v["vault"]["asset"].as_str().map(str::to_lowercase), Some(wbtc.to_lowercase()));
+    let (ok, again, err) = run(&url, &with_vault);
+    assert!(ok, "{err}");
+    assert_eq!(again["vault"], v["vault"], "not deployed twice");
+    let (ok, s, err) = run(&url, &status);
+    assert!(ok, "{err}");
+    assert_eq!(lower(&s["vault"]["address"]), lower(&v["vault"]["address"]));
+    assert_eq!(lower(&s["vault"]["asset"]), wbtc.to_lowercase());
 
     // A node whose identity was edited (another signer under the same quote) is refused by name,
     // as is one node twice and a DON too small for f.

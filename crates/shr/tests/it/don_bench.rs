@@ -82,7 +82,7 @@ fn bench_don_round_latency_over_nats() {
                 .args(["--schedule", "*/10 * * * * *"]);
         }
         c.args(["--rpc-url", &dons.rpc, "--log-json"])
-            .env("RUST_LOG", "info")
+            .env("RUST_LOG", std::env::var("SHR_BENCH_RUST_LOG").unwrap_or_else(|_| "info".into()))
             .env_remove("SHR_TEE_SEED")
             .stdout(Stdio::null())
             .stderr(File::create(dir.join(format!("node{i}.log"))).unwrap())
@@ -109,9 +109,10 @@ fn bench_don_round_latency_over_nats() {
     let cpu = |pid: u32| {
         let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
         let after = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or_default();
-        let f: Vec<u64> = after.split_whitespace().filter_map(|x| x.parse().ok()).collect();
+        let f: Vec<i64> = after.split_whitespace().filter_map(|x| x.parse().ok()).collect();
         // utime and stime are fields 14 and 15; the state (field 3) does not parse, so they sit
-        // at 10 and 11 counting from the ppid (field 4).
+        // at 10 and 11 counting from the ppid (field 4). (tpgid, field 8, is -1 without a
+        // terminal: parsed as i64, not dropped.)
         f.get(10).zip(f.get(11)).map_or(0.0, |(u, s)| (u + s) as f64 / 100.0)
     };
     let node_cpu: Vec<f64> = nodes.iter().map(|n| cpu(n.id())).collect();

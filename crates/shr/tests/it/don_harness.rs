@@ -30,6 +30,10 @@ pub(crate) struct Custodian {
     /// What the honest body said at each served timestamp (solvent?): both when the body
     /// changed within that second's window.
     pub(crate) served: BTreeMap<u64, std::collections::BTreeSet<bool>>,
+    /// The API key `/feed/{name}` requires in `X-API-Key`, when set (401 without it).
+    pub(crate) api_key: Option<String>,
+    /// Requests `/feed/{name}` refused for a missing or wrong key.
+    pub(crate) unauthorized: usize,
 }
 
 pub(crate) fn unix() -> u64 {
@@ -66,16 +70,23 @@ pub(crate) fn serve(rt: &tokio::runtime::Runtime, state: Arc<Mutex<Custodian>>) 
     let feeds_state = state_for_feeds.clone();
     let app = app.route(
         "/feed/{name}",
-        get(move |P(name): P<String>| {
+        get(move |P(name): P<String>, headers: axum::http::HeaderMap| {
             let state = feeds_state.clone();
             async move {
-                let s = state.lock().unwrap();
+                use axum::response::IntoResponse;
+                let mut s = state.lock().unwrap();
+                let key = headers.get("x-api-key").and_then(|v| v.to_str().ok());
+                if s.api_key.as_deref().is_some_and(|k| Some(k) != key) {
+                    s.unauthorized += 1;
+                    return axum::http::StatusCode::UNAUTHORIZED.into_response();
+                }
                 let reserves = s.feeds.get(&name).copied().unwrap_or(s.reserves);
                 Json(serde_json::json!({
                     "reserves": { "amount": reserves.to_string() },
                     "supply": { "amount": SUPPLY.to_string() },
                     "asOf": unix() / PERIOD * PERIOD,
                 }))
+                .into_response()
             }
         }),
     );
@@ -118,13 +129,24 @@ pub(crate) fn start_nats(port: u16, store: &Path, log: &Path) -> Child {
 }
 
 pub(crate) fn shr(url: &str, args: &[&str]) -> Value {
-    let out = Command::new(env!("CARGO_BIN_EXE_shr"))
+    shr_with_stdin(url, args, "")
+}
+
+/// [`shr`] with `stdin` on its standard input.
+pub(crate) fn shr_with_stdin(url: &str, args: &[&str], stdin: &str) -> Value {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_shr"))
         .args(args)
         .args(["--rpc-url", url])
         .env("RUST_LOG", "error")
         .env_remove("SHR_TEE_SEED")
-        .output()
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
         .expect("shr runs");
+    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+    let out = child.wait_with_output().expect("shr runs");
     assert!(out.status.success(), "shr {args:?}: {}", String::from_utf8_lossy(&out.stderr));
     serde_json::from_slice(&out.stdout).unwrap_or(Value::Null)
 }

@@ -136,11 +136,22 @@ fn four_node_processes_over_nats_survive_a_killed_node_a_nats_restart_and_a_lyin
 fn one_don_serves_two_feeds_from_a_feeds_file_each_on_its_own_receiver() {
     let World { rt, _anvil, _tmp, dir, port: _, store: _, mut nats, custodian, dons, node_dirs } =
         world();
+    // The custodian wants an API key: each node holds it sealed to its enclave, never in argv.
+    let key = "k3y-0f-the-cust0dian";
+    custodian.lock().unwrap().api_key = Some(key.into());
+    for d in &node_dirs {
+        let out = shr_with_stdin(
+            &dons.rpc,
+            &["don", "secret", "--dir", d, "--name", "custodian_key"],
+            &format!("{key}\n"),
+        );
+        assert_eq!(out["name"], "custodian_key", "{out}");
+    }
     // Two feeds in a nested format (JSON Pointers), one with a single confirmation.
     let feeds = dir.join("feeds.toml");
     let feed = |name: &str, confirmations: u32| {
         format!(
-            "[[feed]]\nname = \"{name}\"\nsource = \"{}/feed/{name}\"\nschedule = \"*/{PERIOD} * * * * *\"\nconfirmations = {confirmations}\npor_fields = [\"reserves=/reserves/amount\", \"supply=/supply/amount\", \"time=/asOf\"]\n",
+            "[[feed]]\nname = \"{name}\"\nsource = \"{}/feed/{name}\"\nheaders = [\"X-API-Key: {{{{secrets.custodian_key}}}}\"]\nschedule = \"*/{PERIOD} * * * * *\"\nconfirmations = {confirmations}\npor_fields = [\"reserves=/reserves/amount\", \"supply=/supply/amount\", \"time=/asOf\"]\n",
             dons.custodian
         )
     };
@@ -213,4 +224,27 @@ fn one_don_serves_two_feeds_from_a_feeds_file_each_on_its_own_receiver() {
     }
     nats.kill().ok();
     nats.wait().ok();
+    // Every request carried the key; it is nowhere in the nodes' directories or logs.
+    assert_eq!(custodian.lock().unwrap().unauthorized, 0);
+    let mut files = vec![];
+    let mut stack = vec![dir.clone()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.is_file() {
+                files.push(p);
+            }
+        }
+    }
+    assert!(files.iter().any(|p| p.ends_with("custodian_key.sealed")));
+    for p in files {
+        let bytes = std::fs::read(&p).unwrap();
+        assert!(
+            !bytes.windows(key.len()).any(|w| w == key.as_bytes()),
+            "{} holds the key",
+            p.display()
+        );
+    }
 }
