@@ -47,7 +47,7 @@ pub use manifest::{DeploymentManifest, FeedDeployment, VaultDeployment};
 pub use mapping::POR_PROFILES;
 pub use nats::{
     DEFAULT_FEED, MAX_QUEUED, NATS_ACK_WAIT_SECS, NATS_MAX_AGE_SECS, NatsError, NatsTransport,
-    nats_permissions,
+    nats_permissions, provision as nats_provision,
 };
 pub use node::{Behavior, OracleNode};
 pub use policy::{Evaluation, Evaluator, Policy, WAD};

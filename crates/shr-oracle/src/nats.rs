@@ -5,7 +5,8 @@
 //! `shr.don.<don>.<feed>.<r>.<kind>.<f>.<t>` (`kind`: `obs`, `sign`, `sig`), so NATS
 //! permissions can give each node publish rights on `shr.don.<don>.*.*.*.<f>.*` only. Each node
 //! reads through one durable pull consumer filtered on its own inbox
-//! (`shr.don.<don>.*.*.*.*.<t>`): a restarted node resumes where it acknowledged, and the stream
+//! (`shr.don.<don>.*.*.*.*.<t>`; made by the operator, [`provision`], where nodes hold
+//! [`nats_permissions`], or by the node itself on an open server): a restarted node resumes where it acknowledged, and the stream
 //! keeps what arrived while it was down. A message whose subject's sender differs from the
 //! sender inside it is dropped (and logged); the enclave signatures inside bind the rest.
 //!
@@ -170,30 +171,14 @@ impl NatsTransport {
             .await
             .map_err(|source| NatsError::Connect { url: url.to_string(), source })?;
         let js = jetstream::new(client.clone());
-        let name = format!("SHR_DON_{don}");
+        let name = stream_name(don);
         let stream = js
-            .get_or_create_stream(stream::Config {
-                name: name.clone(),
-                subjects: vec![format!("shr.don.{don}.>")],
-                max_age: Duration::from_secs(NATS_MAX_AGE_SECS),
-                ..Default::default()
-            })
+            .get_or_create_stream(stream_config(don))
             .await
             .map_err(|source| NatsError::Stream { stream: name, source })?;
-        let durable = format!("node-{me}");
+        let durable = consumer_name(me);
         let consumer = stream
-            .get_or_create_consumer(
-                &durable,
-                pull::Config {
-                    durable_name: Some(durable.clone()),
-                    filter_subject: format!("shr.don.{don}.*.*.*.*.{me}"),
-                    // What the server handed a pull that died with its process comes back
-                    // this soon to the restarted node (a duplicate is harmless: the leader
-                    // counts one observation per signer).
-                    ack_wait: Duration::from_secs(NATS_ACK_WAIT_SECS),
-                    ..Default::default()
-                },
-            )
+            .get_or_create_consumer(&durable, consumer_config(don, me))
             .await
             .map_err(|e| NatsError::Consumer { consumer: durable.clone(), source: Box::new(e) })?;
         let mut messages = consumer
@@ -297,6 +282,63 @@ impl NatsTransport {
     }
 }
 
+/// The JetStream stream of DON `don`.
+fn stream_name(don: &str) -> String {
+    format!("SHR_DON_{don}")
+}
+
+/// The durable consumer of node `me`.
+fn consumer_name(me: NodeId) -> String {
+    format!("node-{me}")
+}
+
+fn stream_config(don: &str) -> stream::Config {
+    stream::Config {
+        name: stream_name(don),
+        subjects: vec![format!("shr.don.{don}.>")],
+        max_age: Duration::from_secs(NATS_MAX_AGE_SECS),
+        ..Default::default()
+    }
+}
+
+fn consumer_config(don: &str, me: NodeId) -> pull::Config {
+    let durable = consumer_name(me);
+    pull::Config {
+        durable_name: Some(durable),
+        filter_subject: format!("shr.don.{don}.*.*.*.*.{me}"),
+        // What the server handed a pull that died with its process comes back this soon to the
+        // restarted node (a duplicate is harmless: one observation counts per signer).
+        ack_wait: Duration::from_secs(NATS_ACK_WAIT_SECS),
+        ..Default::default()
+    }
+}
+
+/// Creates DON `don`'s stream and the durable consumers of its `n` nodes, each filtered on its
+/// own inbox (`shr don nats-setup`, with the operator's credentials). Nodes whose permissions
+/// ([`nats_permissions`]) hold no create rights then only look these up: a node cannot make a
+/// consumer that reads another node's inbox. Idempotent.
+///
+/// # Errors
+/// [`NatsError`] naming the stream or consumer that could not be created.
+pub async fn provision(client: &async_nats::Client, don: &str, n: usize) -> Result<(), NatsError> {
+    if !valid_name(don) {
+        return Err(NatsError::DonId(don.to_string()));
+    }
+    let js = jetstream::new(client.clone());
+    let stream = js
+        .get_or_create_stream(stream_config(don))
+        .await
+        .map_err(|source| NatsError::Stream { stream: stream_name(don), source })?;
+    for me in 0..n {
+        let durable = consumer_name(me);
+        stream
+            .get_or_create_consumer(&durable, consumer_config(don, me))
+            .await
+            .map_err(|e| NatsError::Consumer { consumer: durable.clone(), source: Box::new(e) })?;
+    }
+    Ok(())
+}
+
 impl Transport for NatsTransport {
     fn send(&self, to: NodeId, msg: Message) {
         if self.shared.outbox.send((self.feed.clone(), to, msg)).is_err() {
@@ -346,22 +388,20 @@ impl Seen {
 
 /// The NATS permissions of node `me` of DON `don` (`{"publish": {"allow": [..]},
 /// "subscribe": {"allow": [..]}}`, the server's `permissions` block for that node's user): it
-/// may publish only as itself (`shr.don.<don>.*.*.*.<me>.*`), create or read the DON's stream,
-/// create, read and pull only its own consumer (`node-<me>`) and acknowledge only its
-/// deliveries; it subscribes only to reply inboxes. Another node's messages can neither be
-/// forged nor read.
+/// may publish only as itself (`shr.don.<don>.*.*.*.<me>.*`), look up the DON's stream and its
+/// own consumer (`node-<me>`), pull from that consumer and acknowledge only its deliveries; it
+/// subscribes only to reply inboxes. It creates nothing: the operator makes the stream and the
+/// consumers ([`provision`], `shr don nats-setup`), since a consumer's filter travels in the
+/// request body, where subject permissions cannot see it. Another node's messages can neither
+/// be forged nor read.
 pub fn nats_permissions(don: &str, me: NodeId) -> serde_json::Value {
-    let stream = format!("SHR_DON_{don}");
-    let consumer = format!("node-{me}");
+    let stream = stream_name(don);
+    let consumer = consumer_name(me);
     serde_json::json!({
         "publish": { "allow": [
             format!("shr.don.{don}.*.*.*.{me}.*"),
             "$JS.API.INFO",
-            format!("$JS.API.STREAM.CREATE.{stream}"),
             format!("$JS.API.STREAM.INFO.{stream}"),
-            format!("$JS.API.CONSUMER.CREATE.{stream}.{consumer}.>"),
-            format!("$JS.API.CONSUMER.CREATE.{stream}.{consumer}"),
-            format!("$JS.API.CONSUMER.DURABLE.CREATE.{stream}.{consumer}"),
             format!("$JS.API.CONSUMER.INFO.{stream}.{consumer}"),
             format!("$JS.API.CONSUMER.MSG.NEXT.{stream}.{consumer}"),
             format!("$JS.ACK.{stream}.{consumer}.>"),

@@ -91,7 +91,7 @@ impl OracleNode {
         }
         let signature = match self.behavior {
             Behavior::ForgeSignatures => [7u8; 65],
-            _ => self.enclave.sign_observation(round, &outcome)?,
+            _ => self.enclave.sign_observation(&self.workflow.workflow_id, round, &outcome)?,
         };
         t.send(leader, Message::Observation { round, from: self.id, outcome, signature });
         Ok(())
@@ -174,7 +174,8 @@ impl OracleNode {
             for (from, sig) in votes {
                 if !valid.contains(&from)
                     && signers.get(from).is_some_and(|s| {
-                        observation_signer(round, &outcome, &sig).as_ref() == Some(s)
+                        observation_signer(&self.workflow.workflow_id, round, &outcome, &sig).as_ref()
+                            == Some(s)
                     })
                 {
                     valid.push(from);

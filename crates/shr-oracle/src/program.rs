@@ -211,12 +211,15 @@ impl ReserveEnclave {
         })
     }
 
-    /// Signs an observation for the leader: `keccak256("shr/observation" ‖ round ‖ solvent ‖ observedAt)`.
+    /// Signs an observation of feed `workflow_id`'s `round`: `keccak256("shr/observation" ‖
+    /// workflowId ‖ round ‖ solvent ‖ observedAt)`. The workflow id binds the feed, so an
+    /// observation of one feed never counts for another feed's round of the same second.
     ///
     /// # Errors
     /// [`Error::Enclave`].
-    pub fn sign_observation(&self, round: u64, o: &Outcome) -> Result<[u8; 65]> {
-        Ok(forwarder_signature(&self.enclave.sign_digest(&observation_digest(round, o))?))
+    pub fn sign_observation(&self, workflow_id: &B256, round: u64, o: &Outcome) -> Result<[u8; 65]> {
+        let digest = observation_digest(workflow_id, round, o);
+        Ok(forwarder_signature(&self.enclave.sign_digest(&digest)?))
     }
 
     /// Signs a report, only if its workflow fields are `expected` and its body is this enclave's
@@ -271,11 +274,12 @@ impl ReserveEnclave {
     }
 }
 
-/// What a node signs for an observation.
-pub(crate) fn observation_digest(round: u64, o: &Outcome) -> B256 {
+/// What a node signs for an observation of feed `workflow_id`'s `round`.
+pub(crate) fn observation_digest(workflow_id: &B256, round: u64, o: &Outcome) -> B256 {
     keccak256(
         [
             b"shr/observation".as_slice(),
+            workflow_id.as_slice(),
             &round.to_be_bytes(),
             &[o.is_solvent as u8],
             &o.observed_at.to_be_bytes(),
@@ -284,7 +288,12 @@ pub(crate) fn observation_digest(round: u64, o: &Outcome) -> B256 {
     )
 }
 
-/// Recovers who signed an observation.
-pub(crate) fn observation_signer(round: u64, o: &Outcome, sig: &[u8; 65]) -> Option<Address> {
-    crate::report::recover_forwarder_signature(sig, &observation_digest(round, o))
+/// Recovers who signed an observation of feed `workflow_id`'s `round`.
+pub(crate) fn observation_signer(
+    workflow_id: &B256,
+    round: u64,
+    o: &Outcome,
+    sig: &[u8; 65],
+) -> Option<Address> {
+    crate::report::recover_forwarder_signature(sig, &observation_digest(workflow_id, round, o))
 }

@@ -168,6 +168,7 @@ impl NodeService {
             )));
         }
         let chain_id = chain.chain_id().await?;
+        let inbox = Inbox::for_workflow(cfg.workflow.workflow_id);
         Ok(Self {
             cfg,
             enclave,
@@ -175,7 +176,7 @@ impl NodeService {
             chain_id,
             transport,
             source,
-            inbox: Inbox::default(),
+            inbox,
             onchain: None,
             current: 0,
         })
@@ -199,7 +200,8 @@ impl NodeService {
         let own = self.observe(round).await;
         let observed_after = start.elapsed();
         if let Ok(outcome) = &own {
-            let signature = self.enclave.sign_observation(round, outcome)?;
+            let workflow_id = self.cfg.workflow.workflow_id;
+            let signature = self.enclave.sign_observation(&workflow_id, round, outcome)?;
             self.broadcast(Message::Observation { round, from: me, outcome: *outcome, signature });
         }
         let mut result = RoundResult {

@@ -70,13 +70,21 @@ impl RoundTally {
     }
 }
 
-/// Rounds in flight, keyed by round id (the round's scheduled unix second).
+/// Rounds in flight of one feed, keyed by round id (the round's scheduled unix second).
 #[derive(Debug, Default)]
 pub struct Inbox {
+    /// The feed's workflow id, which observations are signed over.
+    workflow_id: B256,
     rounds: BTreeMap<u64, RoundTally>,
 }
 
 impl Inbox {
+    /// The inbox of the feed whose workflow id is `workflow_id` (an observation signed for
+    /// another feed does not recover to its sender here).
+    pub fn for_workflow(workflow_id: B256) -> Self {
+        Self { workflow_id, rounds: BTreeMap::new() }
+    }
+
     /// How far behind the caller's clock a round may be and still be filed, seconds.
     pub const MAX_AGE_SECS: u64 = 600;
     /// How far ahead of the caller's clock a round may be (clock skew between nodes), seconds.
@@ -100,7 +108,8 @@ impl Inbox {
                 let Some(signer) = signers.get(from) else { return false };
                 if !in_window(round)
                     || self.rounds.get(&round).is_some_and(|t| t.observations.contains_key(&from))
-                    || observation_signer(round, &outcome, &signature).as_ref() != Some(signer)
+                    || observation_signer(&self.workflow_id, round, &outcome, &signature).as_ref()
+                        != Some(signer)
                 {
                     return false;
                 }
@@ -161,7 +170,7 @@ mod tests {
     }
 
     fn obs(k: &PrivateKeySigner, from: NodeId, round: u64, o: Outcome) -> Message {
-        let sig = k.sign_hash_sync(&observation_digest(round, &o)).unwrap();
+        let sig = k.sign_hash_sync(&observation_digest(&B256::ZERO, round, &o)).unwrap();
         let signature = crate::report::forwarder_signature(&sig);
         Message::Observation { round, from, outcome: o, signature }
     }
@@ -187,6 +196,17 @@ mod tests {
         inbox.forget_before(8);
         assert!(inbox.round(7).is_none());
         assert_eq!(inbox.round(8).unwrap().observations(), 1);
+    }
+
+    #[test]
+    fn an_observation_of_another_feed_is_no_vote() {
+        let ks = keys(4);
+        let signers: Vec<Address> = ks.iter().map(|k| k.address()).collect();
+        let yes = Outcome { is_solvent: true, observed_at: 100 };
+        // Signed for the feed of workflow id 0, replayed into another feed's round of that second.
+        let mut other = Inbox::for_workflow(B256::repeat_byte(1));
+        assert!(!other.accept(obs(&ks[0], 0, 7, yes), &signers, 7));
+        assert!(Inbox::default().accept(obs(&ks[0], 0, 7, yes), &signers, 7));
     }
 
     #[test]

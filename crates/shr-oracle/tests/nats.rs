@@ -88,8 +88,9 @@ fn nats_server_bin() -> Option<std::path::PathBuf> {
         .find(|p| p.exists())
 }
 
-/// A server whose users are the DON's nodes, each with [`nats_permissions`]: a node can
-/// neither publish as another nor read another's inbox.
+/// A server whose users are the DON's nodes, each with [`nats_permissions`], and the operator
+/// who provisions the stream and consumers: a node can neither publish as another, nor read
+/// another's inbox, nor create a consumer that would.
 #[tokio::test]
 async fn per_node_credentials_stop_a_node_speaking_for_or_reading_another() {
     let bin =
@@ -98,7 +99,7 @@ async fn per_node_credentials_stop_a_node_speaking_for_or_reading_another() {
     let dir = tmp.path();
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let don = "perm";
-    let users: Vec<serde_json::Value> = (0..3)
+    let mut users: Vec<serde_json::Value> = (0..3)
         .map(|i| {
             serde_json::json!({
                 "user": format!("node{i}"),
@@ -107,6 +108,8 @@ async fn per_node_credentials_stop_a_node_speaking_for_or_reading_another() {
             })
         })
         .collect();
+    // The operator, who makes the stream and the consumers (`shr don nats-setup`).
+    users.push(serde_json::json!({ "user": "operator", "password": "op" }));
     let conf = serde_json::json!({
         "listen": format!("127.0.0.1:{port}"),
         "jetstream": { "store_dir": dir.join("js").display().to_string() },
@@ -131,6 +134,20 @@ async fn per_node_credentials_stop_a_node_speaking_for_or_reading_another() {
             .user_and_password(format!("node{i}"), format!("secret-{i}"))
     };
     let feeds = [shr_oracle::DEFAULT_FEED.to_string()];
+    // Without the operator's set-up a node cannot start: it may create nothing.
+    let early = tokio::time::timeout(
+        Duration::from_secs(5),
+        NatsTransport::connect_with(login(0), &url, don, 0, &feeds),
+    )
+    .await;
+    assert!(!matches!(early, Ok(Ok(_))), "a node created the DON's stream");
+    let operator = async_nats::ConnectOptions::new()
+        .user_and_password("operator".into(), "op".into())
+        .connect(&url)
+        .await
+        .unwrap();
+    shr_oracle::nats_provision(&operator, don, 3).await.unwrap();
+    shr_oracle::nats_provision(&operator, don, 3).await.expect("idempotent");
     let a = NatsTransport::connect_with(login(0), &url, don, 0, &feeds).await.unwrap();
     let b = NatsTransport::connect_with(login(1), &url, don, 1, &feeds).await.unwrap();
     a.send(1, obs(1, 0));
@@ -158,6 +175,29 @@ async fn per_node_credentials_stop_a_node_speaking_for_or_reading_another() {
         }
     };
     assert!(!matches!(pull(raw.clone()).await, Ok(Ok(_))), "a node read another's inbox");
+    // ... nor make a consumer of its own that filters node 1's inbox (the filter is in the body).
+    let stream = format!("SHR_DON_{don}");
+    let body = serde_json::json!({
+        "stream_name": stream,
+        "config": { "durable_name": "spy", "filter_subject": format!("shr.don.{don}.*.*.*.*.1"),
+                    "ack_policy": "explicit", "deliver_policy": "all" },
+    });
+    for api in [
+        format!("$JS.API.CONSUMER.DURABLE.CREATE.{stream}.spy"),
+        format!("$JS.API.CONSUMER.CREATE.{stream}.node-2.shr.don.{don}.*.*.*.*.1"),
+        format!("$JS.API.CONSUMER.CREATE.{stream}"),
+    ] {
+        let answer = tokio::time::timeout(
+            Duration::from_secs(2),
+            raw.request(api.clone(), body.to_string().into()),
+        )
+        .await;
+        let created = match answer {
+            Ok(Ok(m)) => !String::from_utf8_lossy(&m.payload).contains("error"),
+            _ => false,
+        };
+        assert!(!created, "{api}: a node created a consumer on another's inbox");
+    }
     // The control: node 1's own credentials get an answer on the same request.
     let own = login(1).connect(&url).await.unwrap();
     assert!(matches!(pull(own).await, Ok(Ok(_))), "the owner pulls its inbox");

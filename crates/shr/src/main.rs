@@ -93,6 +93,22 @@ enum DonCommand {
         #[arg(long)]
         deployment: std::path::PathBuf,
     },
+    /// Creates the DON's NATS stream and each node's consumer, with the operator's credentials
+    /// (nodes with `nats-permissions` may not create them); prints their names.
+    NatsSetup {
+        /// The deployment manifest (`shr deploy --out`).
+        #[arg(long)]
+        deployment: std::path::PathBuf,
+        /// The NATS server (JetStream enabled).
+        #[arg(long, env = "SHR_NATS_URL", default_value = "nats://127.0.0.1:4222")]
+        nats: String,
+        /// The operator's NATS credentials file (`.creds`).
+        #[arg(long, env = "SHR_NATS_CREDS", conflicts_with = "nats_user")]
+        nats_creds: Option<std::path::PathBuf>,
+        /// The operator's NATS user (with SHR_NATS_PASSWORD).
+        #[arg(long, env = "SHR_NATS_USER")]
+        nats_user: Option<String>,
+    },
     /// The nodes' signer addresses (for the forwarder's setConfig) and HPKE keys.
     Signers {
         /// Seed of the simulated TEE platform (hex, 32 bytes); default: the fixed dev seed.
@@ -147,6 +163,10 @@ async fn main() -> Result<()> {
         }
         Command::Don { command: DonCommand::Init(args) } => don_cmd::init(&args),
         Command::Don { command: DonCommand::Secret(args) } => don_cmd::secret(&args),
+        Command::Don { command: DonCommand::NatsSetup { deployment, nats, nats_creds, nats_user } } => {
+            node_cmd::nats_setup(&deployment, &nats, nats_creds.as_deref(), nats_user.as_deref())
+                .await
+        }
         Command::Don { command: DonCommand::Node(args) } => node_cmd::run(*args, rpc).await,
         Command::Don { command: DonCommand::NatsPermissions { deployment } } => {
             node_cmd::nats_permissions(&deployment)

@@ -233,6 +233,39 @@ pub(crate) fn nats_permissions(deployment: &std::path::Path) -> Result<()> {
     Ok(())
 }
 
+/// `shr don nats-setup`: the DON's stream and every node's consumer, created with the
+/// operator's NATS credentials (nodes holding `shr don nats-permissions` create nothing).
+pub(crate) async fn nats_setup(
+    deployment: &std::path::Path,
+    nats: &str,
+    creds: Option<&std::path::Path>,
+    user: Option<&str>,
+) -> Result<()> {
+    let bytes =
+        std::fs::read(deployment).wrap_err_with(|| format!("reading {}", deployment.display()))?;
+    let m = DeploymentManifest::from_json(&bytes)
+        .wrap_err_with(|| format!("{} is not a deployment manifest", deployment.display()))?;
+    let don = format!("{}-{}", m.workflow, m.don_id);
+    let mut options = async_nats::ConnectOptions::new();
+    if let Some(creds) = creds {
+        options = options
+            .credentials_file(creds)
+            .await
+            .wrap_err_with(|| format!("reading {}", creds.display()))?;
+    }
+    if let Some(user) = user {
+        let password = std::env::var("SHR_NATS_PASSWORD").unwrap_or_default();
+        options = options.user_and_password(user.to_string(), password);
+    }
+    let client = options.connect(nats).await.wrap_err_with(|| format!("connecting to {nats}"))?;
+    shr_oracle::nats_provision(&client, &don, m.signers.len()).await?;
+    println!(
+        "{}",
+        serde_json::json!({"stream": format!("SHR_DON_{don}"), "consumers": (0..m.signers.len()).map(|i| format!("node-{i}")).collect::<Vec<_>>()})
+    );
+    Ok(())
+}
+
 /// One feed this node serves.
 struct Feed {
     name: String,

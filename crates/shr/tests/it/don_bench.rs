@@ -24,8 +24,8 @@ fn percentile(xs: &[u64], p: u64) -> u64 {
 /// Round latency of four node processes over NATS on a 10-second schedule, for
 /// `SHR_BENCH_SECS` (default 600) seconds and `SHR_BENCH_FEEDS` feeds (default 1; more than one
 /// through a feeds file, every feed its own receiver). Each feed's custodian body alternates
-/// between solvent and a shortfall every minute, feeds offset by 10 s each, so reports are
-/// transmitted too. A round's latency runs from its scheduled second to the transmitting node's
+/// between solvent and a shortfall every minute, feeds offset by 10 s each, changing between
+/// rounds, so reports are transmitted too. A round's latency runs from its scheduled second to the transmitting node's
 /// receipt (a transmitted round) or to the last decision that nothing is due among the nodes
 /// that took it (at least 2f+1 = 3; fewer is a missed round). Run by
 /// `scripts/bench-don`; prints one JSON object.
@@ -98,7 +98,11 @@ fn bench_don_round_latency_over_nats() {
     while unix() < to + 5 {
         let mut s = custodian.lock().unwrap();
         for (i, n) in names.iter().enumerate() {
-            let phase = (unix().saturating_sub(from) + 10 * i as u64) / 60;
+            // A custodian's figure changes between rounds (at second 5 of a period), as a
+            // new report does: every node of a round reads the same report. A change at the
+            // round's own second splits the nodes' reads (some before, some after), a round
+            // without consensus that measures the custodian, not the DON.
+            let phase = (unix().saturating_sub(from) + 10 * i as u64 + 5) / 60;
             s.feeds.insert(n.clone(), if phase.is_multiple_of(2) { 150_000 } else { 120_000 });
         }
         s.reserves = s.feeds[&names[0]];
