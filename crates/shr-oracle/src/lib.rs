@@ -46,7 +46,8 @@ pub use feeds::{FeedSpec, FeedsFile};
 pub use manifest::{DeploymentManifest, FeedDeployment, VaultDeployment};
 pub use mapping::POR_PROFILES;
 pub use nats::{
-    DEFAULT_FEED, MAX_QUEUED, NATS_ACK_WAIT_SECS, NATS_MAX_AGE_SECS, NatsError, NatsTransport,
+    DEFAULT_FEED, MAX_QUEUED, NATS_ACK_WAIT_SECS, NATS_MAX_AGE_SECS, NATS_MAX_MESSAGE_BYTES,
+    NATS_MAX_STREAM_BYTES, NatsError, NatsTransport, inbox_prefix as nats_inbox_prefix,
     nats_permissions, provision as nats_provision,
 };
 pub use node::{Behavior, OracleNode};
@@ -62,7 +63,7 @@ pub use recovered::{
 };
 pub use replay::{ReplaySummary, replay};
 pub use schedule::RoundSchedule;
-pub use secrets::{Secrets, seal_secret, secret_info, valid_secret_name};
+pub use secrets::{Secrets, origin_of, seal_secret, secret_info, valid_secret_name};
 pub use series::{ReserveSeries, SeriesColumns};
 pub use service::{NodeService, RoundResult, RoundStatus, ServiceConfig};
 pub use source::{

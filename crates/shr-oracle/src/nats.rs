@@ -34,6 +34,12 @@ use crate::{Message, NodeId, Outcome, Transport};
 /// How long the stream keeps messages (a node down longer than this misses them), seconds.
 pub const NATS_MAX_AGE_SECS: u64 = 86_400;
 
+/// The most bytes the DON's stream keeps (the oldest go first), bytes.
+pub const NATS_MAX_STREAM_BYTES: i64 = 2 << 30;
+
+/// The largest message the DON's stream takes (a DON message is under 2 KiB), bytes.
+pub const NATS_MAX_MESSAGE_BYTES: i32 = 16 * 1024;
+
 /// The most messages a feed's inbox holds until its node drains it (a round is at most 2n per
 /// node); more are dropped.
 pub const MAX_QUEUED: usize = 10_000;
@@ -151,6 +157,9 @@ impl NatsTransport {
         let first = feeds.first().ok_or_else(|| NatsError::Feed(String::new()))?.clone();
         let node = me;
         let client = options
+            // Replies (pull deliveries, publish acknowledgements) come to subjects under this
+            // node's own prefix, the only ones its permissions let it subscribe to.
+            .custom_inbox_prefix(inbox_prefix(don, me))
             .event_callback(move |event| async move {
                 let name = match &event {
                     async_nats::Event::Connected => "connected",
@@ -287,6 +296,11 @@ fn stream_name(don: &str) -> String {
     format!("SHR_DON_{don}")
 }
 
+/// The reply subjects of node `me` of DON `don` (its pull deliveries come there).
+pub fn inbox_prefix(don: &str, me: NodeId) -> String {
+    format!("_INBOX_{don}_node{me}")
+}
+
 /// The durable consumer of node `me`.
 fn consumer_name(me: NodeId) -> String {
     format!("node-{me}")
@@ -297,6 +311,11 @@ fn stream_config(don: &str) -> stream::Config {
         name: stream_name(don),
         subjects: vec![format!("shr.don.{don}.>")],
         max_age: Duration::from_secs(NATS_MAX_AGE_SECS),
+        // A flooding node fills this DON's stream, not the account's storage: the oldest
+        // messages go first (a day of 100 feeds on a 10-s schedule is ~1 GB at most).
+        max_bytes: NATS_MAX_STREAM_BYTES,
+        discard: stream::DiscardPolicy::Old,
+        max_message_size: NATS_MAX_MESSAGE_BYTES,
         ..Default::default()
     }
 }
@@ -331,10 +350,22 @@ pub async fn provision(client: &async_nats::Client, don: &str, n: usize) -> Resu
         .map_err(|source| NatsError::Stream { stream: stream_name(don), source })?;
     for me in 0..n {
         let durable = consumer_name(me);
-        stream
-            .get_or_create_consumer(&durable, consumer_config(don, me))
+        let err = |e: Box<dyn std::error::Error + Send + Sync>| NatsError::Consumer {
+            consumer: durable.clone(),
+            source: e,
+        };
+        let want = consumer_config(don, me);
+        let consumer: jetstream::consumer::PullConsumer = stream
+            .get_or_create_consumer(&durable, want.clone())
             .await
-            .map_err(|e| NatsError::Consumer { consumer: durable.clone(), source: Box::new(e) })?;
+            .map_err(|e| err(e.into()))?;
+        // One made earlier with another filter (a node that could once create its own) would
+        // keep reading what it should not: replaced.
+        if consumer.cached_info().config.filter_subject != want.filter_subject {
+            tracing::warn!(target: "shr::oracle::nats", consumer = %durable, "consumer with another filter replaced");
+            stream.delete_consumer(&durable).await.map_err(|e| err(e.into()))?;
+            stream.create_consumer(want).await.map_err(|e| err(e.into()))?;
+        }
     }
     Ok(())
 }
@@ -390,7 +421,8 @@ impl Seen {
 /// "subscribe": {"allow": [..]}}`, the server's `permissions` block for that node's user): it
 /// may publish only as itself (`shr.don.<don>.*.*.*.<me>.*`), look up the DON's stream and its
 /// own consumer (`node-<me>`), pull from that consumer and acknowledge only its deliveries; it
-/// subscribes only to reply inboxes. It creates nothing: the operator makes the stream and the
+/// subscribes only to its own reply subjects ([`inbox_prefix`]: another node's pull deliveries
+/// are replies to that node's requests, under that node's prefix). It creates nothing: the operator makes the stream and the
 /// consumers ([`provision`], `shr don nats-setup`), since a consumer's filter travels in the
 /// request body, where subject permissions cannot see it. Another node's messages can neither
 /// be forged nor read.
@@ -406,7 +438,7 @@ pub fn nats_permissions(don: &str, me: NodeId) -> serde_json::Value {
             format!("$JS.API.CONSUMER.MSG.NEXT.{stream}.{consumer}"),
             format!("$JS.ACK.{stream}.{consumer}.>"),
         ] },
-        "subscribe": { "allow": ["_INBOX.>"] },
+        "subscribe": { "allow": [format!("{}.>", inbox_prefix(don, me))] },
     })
 }
 

@@ -174,7 +174,8 @@ impl OracleNode {
             for (from, sig) in votes {
                 if !valid.contains(&from)
                     && signers.get(from).is_some_and(|s| {
-                        observation_signer(&self.workflow.workflow_id, round, &outcome, &sig).as_ref()
+                        observation_signer(&self.workflow.workflow_id, round, &outcome, &sig)
+                            .as_ref()
                             == Some(s)
                     })
                 {

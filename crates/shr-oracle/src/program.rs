@@ -217,7 +217,12 @@ impl ReserveEnclave {
     ///
     /// # Errors
     /// [`Error::Enclave`].
-    pub fn sign_observation(&self, workflow_id: &B256, round: u64, o: &Outcome) -> Result<[u8; 65]> {
+    pub fn sign_observation(
+        &self,
+        workflow_id: &B256,
+        round: u64,
+        o: &Outcome,
+    ) -> Result<[u8; 65]> {
         let digest = observation_digest(workflow_id, round, o);
         Ok(forwarder_signature(&self.enclave.sign_digest(&digest)?))
     }

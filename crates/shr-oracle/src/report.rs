@@ -204,7 +204,7 @@ mod tests {
                 Some(k256)
             );
             // The malleated twin (n - s, flipped parity) names the same signer, as ecrecover does.
-            let n = alloy::primitives::U256::from_be_bytes(hex!(
+            let n = alloy::primitives::U256::from_be_bytes(alloy::primitives::hex!(
                 "fffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141"
             ));
             let twin = Signature::new(sig.r(), n - sig.s(), !sig.v());

@@ -221,25 +221,40 @@ impl HttpPorSource {
     ///
     /// # Errors
     /// [`Error::Config`] for a header that is not `NAME: VALUE`, an invalid header name or
-    /// value (named by the header, not its value), a secret the node does not hold.
+    /// value (named by the header, not its value), a secret the node does not hold or one
+    /// sealed for another origin than the URL's, a placeholder in the URL's scheme or host.
+    /// A source using secrets follows no redirect.
     pub fn with_secrets(
         url: impl Into<String>,
         headers: &[String],
         secrets: &Secrets,
         timeout: std::time::Duration,
     ) -> Result<Self> {
-        let mut source = Self::new(url, timeout)?;
-        source.request_url = secrets.expand(&source.url)?;
+        let url = url.into();
+        let uses_secrets = Secrets::used_in(&url) || headers.iter().any(|h| Secrets::used_in(h));
+        let mut source = if uses_secrets {
+            // A redirect could carry a secret header to another host: none is followed.
+            let client = reqwest::Client::builder()
+                .timeout(timeout)
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .map_err(|e| Error::Config(format!("HTTP client: {e}")))?;
+            Self { request_url: url.clone(), url, headers: Default::default(), client }
+        } else {
+            Self::new(url, timeout)?
+        };
+        let origin = crate::secrets::origin_of(&source.url)?;
+        source.request_url = secrets.expand(&source.url, &origin, true)?;
         for h in headers {
             let Some((name, value)) = h.split_once(':') else {
                 return Err(Error::Config(format!("header {h:?}: write `NAME: VALUE`")));
             };
             let name = reqwest::header::HeaderName::from_bytes(name.trim().as_bytes())
                 .map_err(|_| Error::Config(format!("header name {:?}", name.trim())))?;
-            let mut value = reqwest::header::HeaderValue::from_str(&secrets.expand(value.trim())?)
-                .map_err(|_| {
-                    Error::Config(format!("header {name}: value is not a header value"))
-                })?;
+            let value = secrets.expand(value.trim(), &origin, false)?;
+            let mut value = reqwest::header::HeaderValue::from_str(&value).map_err(|_| {
+                Error::Config(format!("header {name}: value is not a header value"))
+            })?;
             value.set_sensitive(true);
             source.headers.append(name, value);
         }

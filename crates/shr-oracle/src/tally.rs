@@ -21,8 +21,9 @@ use crate::{
 pub struct RoundTally {
     /// Valid observations by sender.
     observations: BTreeMap<NodeId, Outcome>,
-    /// Report signatures by sender, unverified until the report is known.
-    signatures: BTreeMap<NodeId, [u8; 65]>,
+    /// Report signatures by sender, unverified until the report is known (a few per sender,
+    /// so a forged one cannot push out the sender's real one before it is checked).
+    signatures: BTreeMap<NodeId, Vec<[u8; 65]>>,
     /// Signatures verified over a report digest, by sender: each is recovered once, not at
     /// every look (a leader looks at each wake-up until it has f+1).
     verified: Option<(B256, BTreeMap<NodeId, [u8; 65]>)>,
@@ -61,8 +62,15 @@ impl RoundTally {
             self.verified = Some((digest, BTreeMap::new()));
         }
         let Some((_, valid)) = self.verified.as_mut() else { return Vec::new() };
-        for (from, sig) in std::mem::take(&mut self.signatures) {
-            if signers.get(from) == recover_forwarder_signature(&sig, &digest).as_ref() {
+        for (from, sigs) in std::mem::take(&mut self.signatures) {
+            if valid.contains_key(&from) {
+                continue;
+            }
+            let signer = signers.get(from);
+            if let Some(sig) = sigs
+                .into_iter()
+                .find(|sig| signer == recover_forwarder_signature(sig, &digest).as_ref())
+            {
                 valid.insert(from, sig);
             }
         }
@@ -89,6 +97,8 @@ impl Inbox {
     pub const MAX_AGE_SECS: u64 = 600;
     /// How far ahead of the caller's clock a round may be (clock skew between nodes), seconds.
     pub const MAX_AHEAD_SECS: u64 = 60;
+    /// Report signatures a sender may have waiting, per round.
+    pub const MAX_SIGNATURES_PER_SENDER: usize = 4;
 
     /// Files `m` under its round, given the caller's clock `now` (unix seconds; rounds are
     /// named by their scheduled second). Dropped: a round outside
@@ -120,8 +130,13 @@ impl Inbox {
                     return false;
                 }
                 let t = self.rounds.entry(round).or_default();
-                // A sender may correct a bad signature (e.g. after a restart): keep the last.
-                t.signatures.insert(from, signature);
+                // A sender may correct a bad signature (e.g. after a restart); the first valid
+                // one counts. A few per sender and round, no more.
+                let pending = t.signatures.entry(from).or_default();
+                if pending.len() >= Self::MAX_SIGNATURES_PER_SENDER {
+                    return false;
+                }
+                pending.push(signature);
             }
             Message::SignRequest { .. } => return false,
         }
@@ -252,14 +267,22 @@ mod tests {
         let t = inbox.round_mut(7).unwrap();
         assert_eq!(t.report_signatures(raw, context, &signers, 1), vec![sign(&ks[2])]);
         assert!(t.signatures.is_empty(), "each verified once");
-        // Node 1 corrects itself; f+1 = 2 in node order.
+        // Node 1 corrects itself; f+1 = 2 in node order. A forged signature in node 2's name,
+        // arriving after its real one, changes nothing.
         assert!(inbox.accept(sig(1, sign(&ks[1])), &signers, 7));
+        assert!(inbox.accept(sig(2, [9; 65]), &signers, 7));
         assert!(inbox.accept(sig(0, [7; 65]), &signers, 7));
         let t = inbox.round_mut(7).unwrap();
         assert_eq!(
             t.report_signatures(raw, context, &signers, 1),
             vec![sign(&ks[1]), sign(&ks[2])]
         );
+        // A forgery in node 3's name ahead of its real signature does not push it out.
+        assert!(inbox.accept(sig(3, [9; 65]), &signers, 7));
+        assert!(inbox.accept(sig(3, sign(&ks[3])), &signers, 7));
+        let t = inbox.round_mut(7).unwrap();
+        let three = t.report_signatures(raw, context, &signers, 2);
+        assert_eq!(three, vec![sign(&ks[1]), sign(&ks[2]), sign(&ks[3])]);
         // Another report: the signatures verified for the first do not count for it.
         assert!(t.report_signatures(b"other", context, &signers, 1).is_empty());
         // The node's own observation counts without a signature.

@@ -5,6 +5,7 @@
 
 use std::time::{Duration, Instant};
 
+use futures_util::StreamExt;
 use shr_oracle::{Message, NatsTransport, Outcome, Transport};
 
 fn url() -> String {
@@ -198,8 +199,23 @@ async fn per_node_credentials_stop_a_node_speaking_for_or_reading_another() {
         };
         assert!(!created, "{api}: a node created a consumer on another's inbox");
     }
+    // ... nor overhear node 1's pull deliveries, which are replies under node 1's prefix.
+    let mut spies = Vec::new();
+    for subject in [format!("{}.>", shr_oracle::nats_inbox_prefix(don, 1)), "_INBOX.>".into()] {
+        spies.push(raw.subscribe(subject).await.unwrap());
+    }
+    a.send(1, obs(2, 0));
+    assert_eq!(receive(&b, 1, Duration::from_secs(5)).await, vec![obs(2, 0)], "delivered");
+    for spy in &mut spies {
+        let overheard = tokio::time::timeout(Duration::from_secs(1), spy.next()).await;
+        assert!(!matches!(overheard, Ok(Some(_))), "a node overheard another's deliveries");
+    }
     // The control: node 1's own credentials get an answer on the same request.
-    let own = login(1).connect(&url).await.unwrap();
+    let own = login(1)
+        .custom_inbox_prefix(shr_oracle::nats_inbox_prefix(don, 1))
+        .connect(&url)
+        .await
+        .unwrap();
     assert!(matches!(pull(own).await, Ok(Ok(_))), "the owner pulls its inbox");
     // Its own subjects still work.
     let c = NatsTransport::connect_with(login(2), &url, don, 2, &feeds).await.unwrap();

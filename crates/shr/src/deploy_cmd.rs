@@ -136,7 +136,17 @@ pub(crate) async fn deploy(args: &DeployArgs, rpc_url: Option<&str>) -> Result<(
     let known_vault = previous.as_ref().and_then(|m| m.vault);
     let vault = match (args.collateral, args.vault, known_vault) {
         (None, _, known) => known,
-        (Some(asset), Some(address), _) => Some(VaultDeployment { address, asset }),
+        (Some(asset), Some(address), _) => {
+            let held = shr_contracts::view(
+                chain.as_ref(),
+                address,
+                &shr_contracts::bindings::ReserveVault::assetCall {},
+            )
+            .await
+            .wrap_err_with(|| format!("--vault {address}: not a ReserveVault"))?;
+            ensure!(held == asset, "--vault {address} holds {held}, not --collateral {asset}");
+            Some(VaultDeployment { address, asset })
+        }
         (Some(asset), None, Some(v)) if v.asset == asset => Some(v),
         (Some(asset), None, _) => {
             let address = deploy::reserve_vault(chain.as_ref(), admin, asset, admin)
@@ -146,6 +156,9 @@ pub(crate) async fn deploy(args: &DeployArgs, rpc_url: Option<&str>) -> Result<(
         }
     };
     let vault_changed = vault != known_vault;
+    if let (true, Some(old)) = (vault_changed, known_vault) {
+        tracing::warn!(target: "shr::cli", old = %old.address, asset = %old.asset, "the manifest's previous ReserveVault is replaced; move what it holds");
+    }
     if let (Some(m), false, false, false) = (&previous, don_changed, feeds_changed, vault_changed) {
         println!("{}", serde_json::to_string(m)?);
         tracing::info!(target: "shr::cli", out = %args.out.display(), "the DON is unchanged");

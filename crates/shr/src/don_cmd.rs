@@ -96,6 +96,10 @@ pub(crate) struct SecretArgs {
     /// The secret's name, used as `{{secrets.NAME}}` in a source URL or header.
     #[arg(long)]
     name: String,
+    /// The only origin the secret may be sent to, `https://HOST[:PORT]` (`http://` to a
+    /// loopback host only); a source naming it for another host is refused.
+    #[arg(long)]
+    origin: String,
     /// Seed of the simulated TEE platform (as at `shr don init`).
     #[arg(long, env = "SHR_TEE_SEED", hide_env_values = true)]
     tee_seed: Option<B256>,
@@ -107,22 +111,44 @@ pub(crate) fn secret(args: &SecretArgs) -> Result<()> {
     use std::io::Read;
     let tee = SimulatedTee::from_seed(args.tee_seed.unwrap_or(SimulatedTee::DEV_SEED));
     let enclave = restore(&tee, &args.dir)?;
+    const MAX: u64 = 64 * 1024;
     let mut value = String::new();
     std::io::stdin()
-        .take(64 * 1024)
+        .take(MAX + 1)
         .read_to_string(&mut value)
         .wrap_err("reading the secret from stdin")?;
+    eyre::ensure!(
+        value.len() as u64 <= MAX,
+        "secret {}: more than {MAX} bytes on stdin",
+        args.name
+    );
     let value = value.trim_end_matches(['\r', '\n']);
     eyre::ensure!(!value.is_empty(), "secret {}: stdin was empty", args.name);
-    let sealed = shr_oracle::seal_secret(&enclave, &args.name, value.as_bytes())?;
+    let sealed = shr_oracle::seal_secret(&enclave, &args.name, &args.origin, value.as_bytes())?;
     let dir = args.dir.join(SECRETS_DIR);
     std::fs::create_dir_all(&dir).wrap_err_with(|| format!("creating {}", dir.display()))?;
     let path = dir.join(format!("{}.sealed", args.name));
-    std::fs::write(&path, sealed.as_bytes())
-        .wrap_err_with(|| format!("writing {}", path.display()))?;
+    // Written whole or not at all, readable by the node's user only.
+    let tmp = dir.join(format!(".{}.sealed.tmp", args.name));
+    {
+        use std::io::Write;
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let mut f = options.open(&tmp).wrap_err_with(|| format!("writing {}", tmp.display()))?;
+        f.write_all(sealed.as_bytes()).wrap_err_with(|| format!("writing {}", tmp.display()))?;
+        f.sync_all().wrap_err_with(|| format!("writing {}", tmp.display()))?;
+    }
+    std::fs::rename(&tmp, &path).wrap_err_with(|| format!("writing {}", path.display()))?;
     println!(
         "{}",
-        serde_json::json!({"dir": args.dir.display().to_string(), "name": args.name, "sealed": path.display().to_string()})
+        serde_json::json!({
+            "dir": args.dir.display().to_string(),
+            "name": args.name,
+            "origin": shr_oracle::origin_of(&args.origin)?,
+            "sealed": path.display().to_string(),
+        })
     );
     Ok(())
 }

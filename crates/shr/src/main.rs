@@ -163,7 +163,9 @@ async fn main() -> Result<()> {
         }
         Command::Don { command: DonCommand::Init(args) } => don_cmd::init(&args),
         Command::Don { command: DonCommand::Secret(args) } => don_cmd::secret(&args),
-        Command::Don { command: DonCommand::NatsSetup { deployment, nats, nats_creds, nats_user } } => {
+        Command::Don {
+            command: DonCommand::NatsSetup { deployment, nats, nats_creds, nats_user },
+        } => {
             node_cmd::nats_setup(&deployment, &nats, nats_creds.as_deref(), nats_user.as_deref())
                 .await
         }

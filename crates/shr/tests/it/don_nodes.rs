@@ -142,7 +142,7 @@ fn one_don_serves_two_feeds_from_a_feeds_file_each_on_its_own_receiver() {
     for d in &node_dirs {
         let out = shr_with_stdin(
             &dons.rpc,
-            &["don", "secret", "--dir", d, "--name", "custodian_key"],
+            &["don", "secret", "--dir", d, "--name", "custodian_key", "--origin", &dons.custodian],
             &format!("{key}\n"),
         );
         assert_eq!(out["name"], "custodian_key", "{out}");
