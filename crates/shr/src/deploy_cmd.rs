@@ -260,10 +260,7 @@ pub(crate) struct StatusArgs {
 
 /// Prints the receiver's public state: `is_solvent`, `last_updated`, `fresh`, the last reports.
 pub(crate) async fn status(args: &StatusArgs, rpc_url: Option<&str>) -> Result<()> {
-    let bytes = std::fs::read(&args.deployment)
-        .wrap_err_with(|| format!("reading {}", args.deployment.display()))?;
-    let m = DeploymentManifest::from_json(&bytes)
-        .wrap_err_with(|| format!("{} is not a deployment manifest", args.deployment.display()))?;
+    let m = crate::node_cmd::read_manifest(&args.deployment)?;
     let Some(url) = rpc_url else { bail!("status needs --rpc-url (the deployment's chain)") };
     let chain = crate::connect(Some(url), None).await?;
     m.check_chain(chain.chain_id().await?)?;

@@ -102,10 +102,7 @@ pub(crate) async fn run(args: NodeArgs, rpc_url: Option<&str>) -> Result<()> {
             "a node process needs --rpc-url: the DON's chain (the embedded chain lives in one process)"
         );
     };
-    let bytes = std::fs::read(&args.deployment)
-        .wrap_err_with(|| format!("reading {}", args.deployment.display()))?;
-    let manifest = DeploymentManifest::from_json(&bytes)
-        .wrap_err_with(|| format!("{} is not a deployment manifest", args.deployment.display()))?;
+    let manifest = read_manifest(&args.deployment)?;
     let tee = SimulatedTee::for_chain(args.tee_seed, manifest.chain_id, args.allow_dev_tee)?;
     let enclave = crate::don_cmd::restore(&tee, &args.dir)?;
     let signer = enclave.identity().signer;
@@ -132,19 +129,8 @@ pub(crate) async fn run(args: NodeArgs, rpc_url: Option<&str>) -> Result<()> {
     let feeds = feeds(&args, &manifest, &chain, &enclave)?;
     let metrics = args.metrics.map(|addr| crate::node_ops::install().map(|h| (addr, h)));
     let metrics = metrics.transpose()?;
-    let mut options = async_nats::ConnectOptions::new();
-    if let Some(creds) = &args.nats_creds {
-        options = options
-            .credentials_file(creds)
-            .await
-            .wrap_err_with(|| format!("reading {}", creds.display()))?;
-    }
-    if let Some(user) = &args.nats_user {
-        let password = std::env::var("SHR_NATS_PASSWORD").unwrap_or_default();
-        options = options.user_and_password(user.clone(), password);
-    }
-    // `shr don nats-permissions` derives the same id.
-    let don_id = format!("{}-{}", manifest.workflow, manifest.don_id);
+    let options = nats_options(args.nats_creds.as_deref(), args.nats_user.as_deref()).await?;
+    let don_id = nats_don_id(&manifest);
     let names: Vec<String> = feeds.iter().map(|f| f.name.clone()).collect();
     let nats = NatsTransport::connect_with(options, &args.nats, &don_id, me, &names).await?;
     // A feed is unhealthy when no round finished for two periods plus a round's timeout.
@@ -221,11 +207,8 @@ pub(crate) async fn run(args: NodeArgs, rpc_url: Option<&str>) -> Result<()> {
 
 /// `shr don nats-permissions`: each node's NATS permissions for the DON of `deployment`.
 pub(crate) fn nats_permissions(deployment: &std::path::Path) -> Result<()> {
-    let bytes =
-        std::fs::read(deployment).wrap_err_with(|| format!("reading {}", deployment.display()))?;
-    let m = DeploymentManifest::from_json(&bytes)
-        .wrap_err_with(|| format!("{} is not a deployment manifest", deployment.display()))?;
-    let don = format!("{}-{}", m.workflow, m.don_id);
+    let m = read_manifest(deployment)?;
+    let don = nats_don_id(&m);
     let out: serde_json::Map<String, serde_json::Value> = (0..m.signers.len())
         .map(|i| (i.to_string(), shr_oracle::nats_permissions(&don, i)))
         .collect();
@@ -241,11 +224,38 @@ pub(crate) async fn nats_setup(
     creds: Option<&std::path::Path>,
     user: Option<&str>,
 ) -> Result<()> {
-    let bytes =
-        std::fs::read(deployment).wrap_err_with(|| format!("reading {}", deployment.display()))?;
-    let m = DeploymentManifest::from_json(&bytes)
-        .wrap_err_with(|| format!("{} is not a deployment manifest", deployment.display()))?;
-    let don = format!("{}-{}", m.workflow, m.don_id);
+    let m = read_manifest(deployment)?;
+    let don = nats_don_id(&m);
+    let client = nats_options(creds, user)
+        .await?
+        .connect(nats)
+        .await
+        .wrap_err_with(|| format!("connecting to {nats}"))?;
+    shr_oracle::nats_provision(&client, &don, m.signers.len()).await?;
+    println!(
+        "{}",
+        serde_json::json!({"stream": format!("SHR_DON_{don}"), "consumers": (0..m.signers.len()).map(|i| format!("node-{i}")).collect::<Vec<_>>()})
+    );
+    Ok(())
+}
+
+/// The deployment manifest at `path`.
+pub(crate) fn read_manifest(path: &std::path::Path) -> Result<DeploymentManifest> {
+    let bytes = std::fs::read(path).wrap_err_with(|| format!("reading {}", path.display()))?;
+    DeploymentManifest::from_json(&bytes)
+        .wrap_err_with(|| format!("{} is not a deployment manifest", path.display()))
+}
+
+/// The DON's id on NATS (its stream `SHR_DON_<id>`, subjects `shr.don.<id>.>`).
+fn nats_don_id(m: &DeploymentManifest) -> String {
+    format!("{}-{}", m.workflow, m.don_id)
+}
+
+/// NATS connect options with a credentials file or a user (password from SHR_NATS_PASSWORD).
+async fn nats_options(
+    creds: Option<&std::path::Path>,
+    user: Option<&str>,
+) -> Result<async_nats::ConnectOptions> {
     let mut options = async_nats::ConnectOptions::new();
     if let Some(creds) = creds {
         options = options
@@ -257,13 +267,7 @@ pub(crate) async fn nats_setup(
         let password = std::env::var("SHR_NATS_PASSWORD").unwrap_or_default();
         options = options.user_and_password(user.to_string(), password);
     }
-    let client = options.connect(nats).await.wrap_err_with(|| format!("connecting to {nats}"))?;
-    shr_oracle::nats_provision(&client, &don, m.signers.len()).await?;
-    println!(
-        "{}",
-        serde_json::json!({"stream": format!("SHR_DON_{don}"), "consumers": (0..m.signers.len()).map(|i| format!("node-{i}")).collect::<Vec<_>>()})
-    );
-    Ok(())
+    Ok(options)
 }
 
 /// One feed this node serves.

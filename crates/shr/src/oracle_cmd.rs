@@ -139,11 +139,7 @@ impl DonArgs {
 
     fn manifest(&self) -> Result<Option<DeploymentManifest>> {
         let Some(path) = &self.deployment else { return Ok(None) };
-        let bytes = std::fs::read(path).wrap_err_with(|| format!("reading {}", path.display()))?;
-        Ok(Some(
-            DeploymentManifest::from_json(&bytes)
-                .wrap_err_with(|| format!("{} is not a deployment manifest", path.display()))?,
-        ))
+        Ok(Some(crate::node_cmd::read_manifest(path)?))
     }
 
     async fn deployment(&self, don: &Don, chain: &dyn Chain) -> Result<Deployment> {
