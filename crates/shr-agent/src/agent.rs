@@ -36,8 +36,10 @@ use crate::{
 };
 
 mod darkpool;
+mod operator;
 
 pub use darkpool::DarkPoolConfig;
+pub use operator::{IncidentSummary, RetryPolicy};
 
 const STATE_INFO: &str = "shr/agent-incident/v1";
 const CURSOR: &str = "agent/reserve-status";
@@ -158,7 +160,21 @@ enum State {
     Escalated {
         deficit: U256,
         last_request: u64,
+        /// The order size of the attempts (zero in a state saved before there was one).
+        #[serde(default)]
+        size: U256,
     },
+    /// The operator cancelled the pending request (`shr incident cancel`); nothing more is
+    /// bought for this incident unless the operator retries.
+    Cancelled {
+        deficit: U256,
+        #[serde(default)]
+        size: U256,
+        last_request: Option<u64>,
+    },
+    /// The operator restored the reserve by hand (`shr incident resume`): the agent buys
+    /// nothing more and waits for the DON's solvent report.
+    ManualTopUp,
     Failed {
         reason: String,
     },
@@ -176,6 +192,8 @@ impl State {
             Self::DarkPoolRequested { .. } => "dark_pool_requested",
             Self::DarkPoolFilled { .. } => "dark_pool_filled",
             Self::Escalated { .. } => "escalated",
+            Self::Cancelled { .. } => "cancelled",
+            Self::ManualTopUp => "manual_top_up",
             Self::Failed { .. } => "failed",
         }
     }
@@ -188,6 +206,12 @@ pub struct Agent<'a> {
     store: Store,
     key: &'a Enclave,
     cfg: AgentConfig,
+    /// Where alerts go besides the log.
+    alerts: Option<std::sync::Arc<dyn crate::AlertSink>>,
+    /// No valid collateral price this pass: nothing new is decided.
+    price_unknown: bool,
+    /// The pool commitment whose exit ticket was last forwarded to the oracle nodes.
+    forwarded: std::sync::Mutex<Option<alloy::primitives::B256>>,
     /// Test hook: fail right after this stage is reached.
     pub crash_after: Option<&'static str>,
 }
@@ -195,7 +219,41 @@ pub struct Agent<'a> {
 impl<'a> Agent<'a> {
     /// An agent acting on `chain`, persisting to `store`, opening with `key`.
     pub fn new(chain: &'a dyn Chain, store: Store, key: &'a Enclave, cfg: AgentConfig) -> Self {
-        Self { chain, store, key, cfg, crash_after: None }
+        Self {
+            chain,
+            store,
+            key,
+            cfg,
+            alerts: None,
+            price_unknown: false,
+            forwarded: Default::default(),
+            crash_after: None,
+        }
+    }
+
+    /// Sends alerts (escalations) to `sink` besides the log.
+    pub fn with_alerts(mut self, sink: std::sync::Arc<dyn crate::AlertSink>) -> Self {
+        self.alerts = Some(sink);
+        self
+    }
+
+    /// The alert sink, if any.
+    pub fn alerts(&self) -> Option<&dyn crate::AlertSink> {
+        self.alerts.as_deref()
+    }
+
+    /// Sets the collateral's USD price (e8) the next decisions use (the caller reads it from a
+    /// Chainlink feed each pass: [`crate::feed_price_usd_e8`]); `None` when the feed gave no
+    /// answer the agent may act on: new incidents then wait in `detected` (nothing is decided
+    /// on a stale price) while those already decided go on.
+    pub fn set_price_usd_e8(&mut self, price_usd_e8: Option<u128>) {
+        self.price_unknown = price_usd_e8.is_none();
+        self.cfg.price_usd_e8 = price_usd_e8.unwrap_or(0);
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &AgentConfig {
+        &self.cfg
     }
 
     fn crash(&self, stage: &'static str) -> Result<()> {
@@ -240,9 +298,7 @@ impl<'a> Agent<'a> {
             // bounded window is ready when a deficit needs the dark pool.
             self.twap_wad(dp).await?;
         }
-        let mut filled = false;
         for row in self.store.incidents().await? {
-            filled |= row.status == "dark_pool_filled";
             if matches!(
                 row.status.as_str(),
                 "detected"
@@ -252,12 +308,13 @@ impl<'a> Agent<'a> {
                     | "dark_pool_requested"
             ) {
                 let status = self.drive(&row.id, row.observed_at).await?;
-                filled |= status == "dark_pool_filled";
                 touched.push((row.id, status));
             }
         }
-        // Filled and not yet restored: keep the oracle nodes' ticket on the current commitment.
-        if filled {
+        // The treasury's dark-pool balance counts only through a ticket for the pool's current
+        // commitment: every change of the commitment (a fill, a deposit absorbed) is followed
+        // by a fresh ticket to the oracle nodes, so that collateral bought never drops out.
+        if self.cfg.dark_pool.is_some() {
             self.forward_credit().await?;
         }
         let from = self.store.cursor(CURSOR).await?.unwrap_or(0);
@@ -289,6 +346,9 @@ impl<'a> Agent<'a> {
                                 | "detected"
                                 | "dark_pool_requested"
                                 | "dark_pool_filled"
+                                | "escalated"
+                                | "cancelled"
+                                | "manual_top_up"
                         )
                     {
                         self.save(&row.id, row.observed_at, &State::Restored).await?;
@@ -448,6 +508,10 @@ impl<'a> Agent<'a> {
         if solvent_now && latest > observed_at {
             info!(target: "shr::agent", observed_at, latest, "a later report is solvent; nothing to do");
             return Ok(Some(State::Restored));
+        }
+        if self.price_unknown {
+            warn!(target: "shr::agent", observed_at, "no valid collateral price; the incident waits");
+            return Ok(None);
         }
         let Some(blob) = self.store.sealed_deficit(observed_at).await? else {
             let waited = self.chain.timestamp().await?.saturating_sub(observed_at);

@@ -14,7 +14,7 @@ use shr_enclave::{HpkePublicKey, Sealed};
 use crate::Result;
 
 /// Bounds of the dark-pool route.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct DarkPoolPolicy {
     /// Premium over the TWAP accepted on the first request, bps (default 30).
     pub premium_bps: u32,

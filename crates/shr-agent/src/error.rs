@@ -68,6 +68,33 @@ pub enum Error {
         /// Asset bought by the hop.
         to: alloy::primitives::Address,
     },
+    /// A Chainlink price feed's answer the agent will not act on.
+    #[error("price feed {feed}: {why}")]
+    PriceFeed {
+        /// The `AggregatorV3` feed.
+        feed: alloy::primitives::Address,
+        /// What does not hold (no amount of a private figure: feed answers are public).
+        why: String,
+    },
+    /// An operator command that does not apply to the incident's state.
+    #[error("incident {id} is {status}: {why}")]
+    IncidentAction {
+        /// The incident.
+        id: String,
+        /// Its public status.
+        status: String,
+        /// Why the action does not apply.
+        why: &'static str,
+    },
+    /// An alert could not be delivered to the webhook.
+    #[error("alert webhook")]
+    Alert(#[source] reqwest::Error),
+    /// The alert webhook URL is not an http(s) URL.
+    #[error("alert webhook URL {0:?} is not an http(s) URL")]
+    AlertUrl(String),
+    /// No incident with this id.
+    #[error("no incident {0}")]
+    UnknownIncident(String),
     /// A crash injected by a test at `stage`.
     #[error("injected crash after {0}")]
     InjectedCrash(&'static str),
@@ -97,6 +124,10 @@ impl Error {
             Self::EmptyRoute => "empty_route",
             Self::NoPair { .. } => "no_pair",
             Self::InjectedCrash(_) => "injected_crash",
+            Self::PriceFeed { .. } => "price_feed",
+            Self::IncidentAction { .. } => "incident_action",
+            Self::UnknownIncident(_) => "unknown_incident",
+            Self::Alert(_) | Self::AlertUrl(_) => "alert",
             Self::Chain(_) => "chain",
         }
     }

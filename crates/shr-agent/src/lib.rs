@@ -8,21 +8,25 @@
 //! whose balance the next attestation round counts as reserves.
 
 mod agent;
+mod alert;
 mod darkpool_route;
 mod darkpool_scenario;
 mod error;
 mod executor;
 pub mod lending;
+mod price;
 mod rebalance;
 mod scenario;
 mod strategy;
 pub mod world;
 
-pub use agent::{Agent, AgentConfig, DarkPoolConfig};
+pub use agent::{Agent, AgentConfig, DarkPoolConfig, IncidentSummary, RetryPolicy};
+pub use alert::{Alert, AlertKind, AlertSink, MemoryAlerts, WebhookAlerts, raise};
 pub use darkpool_route::{DarkPoolPolicy, request as request_collateral};
 pub use darkpool_scenario::{DarkPoolScenarioConfig, MakerSpec, dark_pool, is_final};
 pub use error::{Error, Result};
 pub use executor::{SwapOutcome, execute_swap, open_deficit};
+pub use price::{MAX_FUTURE_SECS, feed_price_usd_e8};
 pub use rebalance::{Executed, RebalanceTarget, execute_plan, sell_impact_bps, sign_authorization};
 pub use scenario::{ScenarioReport, SmallDeficitConfig, Step, StepObserver, small_deficit};
 pub use strategy::{

@@ -47,19 +47,28 @@ impl Anvil {
     /// # Errors
     /// [`AnvilError`] when the binary is missing or the node does not come up within 20 s.
     pub fn spawn() -> Result<Self, AnvilError> {
+        Self::spawn_with(&[])
+    }
+
+    /// [`Anvil::spawn`] with more command-line flags, e.g. `["--block-time", "1"]` (a block a
+    /// second, as a live chain) or `["--timestamp", "1700000000"]` (the genesis time).
+    ///
+    /// # Errors
+    /// As [`Anvil::spawn`].
+    pub fn spawn_with(extra: &[&str]) -> Result<Self, AnvilError> {
         // Two tests starting anvil at once may be handed the same free port: the loser's anvil
         // exits at once (address in use) while the port answers for the winner's. Only a node
         // that is still our child once the port answers is ours; otherwise try another port.
         let start = Instant::now();
         for _ in 0..5 {
-            if let Some(anvil) = Self::try_spawn()? {
+            if let Some(anvil) = Self::try_spawn(extra)? {
                 return Ok(anvil);
             }
         }
         Err(AnvilError::NotListening { port: 0, waited: start.elapsed() })
     }
 
-    fn try_spawn() -> Result<Option<Self>, AnvilError> {
+    fn try_spawn(extra: &[&str]) -> Result<Option<Self>, AnvilError> {
         let path = crate::anvil_path();
         let port = TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
@@ -67,6 +76,7 @@ impl Anvil {
             .port();
         let child = Command::new(&path)
             .args(["--host", "127.0.0.1", "--port", &port.to_string(), "--hardfork", "prague"])
+            .args(extra)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()

@@ -245,8 +245,8 @@ impl MatcherEnclave {
         Registration::of(&self.enclave, platform, (self.chain_id, pool), expiry)
     }
 
-    /// Opens a maker commitment sealed to this enclave and keeps it, if the maker signed it for
-    /// this pool.
+    /// Opens a maker commitment sealed to this enclave and keeps it (replacing the maker's
+    /// earlier one), if the maker signed it for this pool.
     ///
     /// # Errors
     /// [`Error::Unbound`]; [`Error::Enclave`] when it does not open, [`Error::Body`] when it
@@ -260,6 +260,8 @@ impl MatcherEnclave {
         }
         for s in std::iter::once(&mut self.state).chain(self.staged.iter_mut()) {
             s.reply_keys.insert(body.commitment.maker, body.reply_to);
+            // A maker's new commitment replaces its earlier one.
+            s.makers.retain(|(c, _, _)| c.maker != body.commitment.maker);
             s.makers.push((body.commitment, body.reply_to, body.mailbox));
         }
         Ok(())

@@ -439,6 +439,24 @@ impl DarkPool {
         Ok(send(chain, from, self.address, &call).await?)
     }
 
+    /// `cancel` (the requester only, while pending).
+    ///
+    /// # Errors
+    /// `NotRequester`, `NotOpen`, `UnknownRequest` reverts.
+    pub async fn cancel(&self, chain: &dyn Chain, from: Address, id: u64) -> Result<Receipt> {
+        let call = CREDarkPool::cancelCall { requestId: U256::from(id) };
+        Ok(send(chain, from, self.address, &call).await?)
+    }
+
+    /// The number of requests ever made (`requestCount`: ids run `1..=count`).
+    ///
+    /// # Errors
+    /// Contract errors.
+    pub async fn request_count(&self, chain: &dyn Chain) -> Result<u64> {
+        let n = view(chain, self.address, &CREDarkPool::requestCountCall {}).await?;
+        Ok(u64::try_from(n).unwrap_or(u64::MAX))
+    }
+
     /// `getRequestStatus`.
     ///
     /// # Errors

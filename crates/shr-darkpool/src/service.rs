@@ -18,7 +18,7 @@ use shr_chain::{Chain, LogFilter};
 use shr_contracts::{bindings::CREDarkPool, view};
 use shr_enclave::Sealed;
 use shr_store::Store;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use crate::{
     DarkPool, Error, MakerBody, MatcherEnclave, Reconciled, RequestStatus, Result, seal_maker,
@@ -47,6 +47,38 @@ pub async fn onboard_maker(
     pool.set_maker(chain, admin, maker).await?;
     pool.deposit(chain, maker, token, U256::from(inventory), &body.reply_to).await?;
     matcher.add_maker(&seal_maker(&matcher.identity().hpke, body)?)
+}
+
+/// Mailbox kind of the makers' sealed commitments (keyed by the maker's address).
+pub const MAKER_KIND: &str = "maker";
+
+/// Admits every maker commitment waiting in the mailbox (`maker`, keyed by the maker's
+/// address; a new one replaces the maker's earlier one), persists the sealed state once any
+/// was admitted, then removes them from the mailbox; one that does not open or is not signed
+/// by its maker is logged and removed. Returns how many were admitted.
+///
+/// # Errors
+/// Store and sealing errors.
+pub async fn admit_makers(matcher: &mut MatcherEnclave, store: &Store) -> Result<usize> {
+    let waiting = store.sealed_all(MAKER_KIND).await.map_err(Error::Store)?;
+    let mut admitted = 0;
+    for (key, blob) in &waiting {
+        match matcher.add_maker(&Sealed(blob.clone())) {
+            Ok(()) => admitted += 1,
+            Err(e) => {
+                warn!(target: "shr::darkpool", maker = %key, error = %e, "maker commitment refused");
+            }
+        }
+    }
+    if admitted > 0 {
+        // Persisted before the mailbox copies go: a crash in between admits them again.
+        persist(matcher, store).await?;
+        info!(target: "shr::darkpool", makers = admitted, "maker commitments admitted");
+    }
+    for (key, _) in &waiting {
+        store.delete_sealed(MAKER_KIND, key).await.map_err(Error::Store)?;
+    }
+    Ok(admitted)
 }
 
 /// Hands the enclave every `Deposited` log of its pool from its cursor to the head; it counts
@@ -119,7 +151,8 @@ pub async fn absorb_deposits(
 /// What one pass did.
 #[derive(Debug, Default)]
 pub struct Served {
-    /// `(request id, status after)` for each request looked at.
+    /// `(request id, status after)` for each open request looked at (still `Pending` when it
+    /// could not fill yet).
     pub statuses: Vec<(u64, RequestStatus)>,
     /// Requests that failed in the enclave or on chain, with why; the loop went on.
     pub failures: Vec<(u64, Error)>,
@@ -173,9 +206,11 @@ async fn put_tickets(
 /// that is still open and has its sealed order in the mailbox is matched at `twap_wad`; a fill
 /// is sent from `relayer`. The enclave's staged table becomes current only once the chain shows
 /// it (an error after a mined fill is reconciled from the chain's commitment, not aborted). A
-/// failing request is recorded in [`Served::failures`] and the pass goes on; the cursor always
-/// advances. Forced withdrawals still open are served (the party's whole balance, sent by
-/// `relayer` to the party), so the escape hatch stays shut while the matcher is alive.
+/// failing request is recorded in [`Served::failures`] and the pass goes on. The cursor stays
+/// at the first request still open, so a request whose order arrives late, or that more
+/// liquidity can fill later, is matched again next pass. Forced withdrawals still open are
+/// served (the party's whole balance, sent by `relayer` to the party), so the escape hatch
+/// stays shut while the matcher is alive.
 ///
 /// # Errors
 /// Chain and store errors outside a request; [`Error::Desynchronised`].
@@ -194,21 +229,31 @@ pub async fn serve_once(
     let head = chain.block_number().await?;
     let topic0 = CREDarkPool::CollateralRequested::SIGNATURE_HASH;
     let mut out = Served::default();
+    let mut keep_from = head + 1;
     for l in events(chain, pool.address, topic0, from..=head).await? {
         let Ok(e) = CREDarkPool::CollateralRequested::decode_log(&l.to_primitive()) else {
             continue;
         };
         let Ok(id) = u64::try_from(e.requestId) else { continue };
-        match serve_request(matcher, chain, pool, relayer, store, twap_wad, id).await {
-            Ok(Some(status)) => out.statuses.push((id, status)),
-            Ok(None) => {}
+        let open = match serve_request(matcher, chain, pool, relayer, store, twap_wad, id).await {
+            Ok(Some(status)) => {
+                out.statuses.push((id, status));
+                matches!(status, RequestStatus::Pending | RequestStatus::PartiallyFilled)
+            }
+            Ok(None) => false,
             Err(err) => {
                 warn!(target: "shr::darkpool", request_id = id, error = %err, "request failed; moving on");
                 out.failures.push((id, err));
+                true
             }
+        };
+        // A request still open (its order not in the mailbox yet, not enough liquidity yet, a
+        // failure) is looked at again next pass, until it fills or ends.
+        if open {
+            keep_from = keep_from.min(l.block_number);
         }
     }
-    store.set_cursor(CURSOR, head + 1).await.map_err(Error::Store)?;
+    store.set_cursor(CURSOR, keep_from).await.map_err(Error::Store)?;
     serve_forced(matcher, chain, pool, (relayer, store), head, &mut out).await?;
     Ok(out)
 }
@@ -275,8 +320,8 @@ async fn serve_request(
         return Ok(None);
     }
     let Some(blob) = store.sealed("order", &id.to_string()).await.map_err(Error::Store)? else {
-        warn!(target: "shr::darkpool", request_id = id, "no sealed order in the mailbox yet");
-        return Ok(None);
+        debug!(target: "shr::darkpool", request_id = id, "no sealed order in the mailbox yet");
+        return Ok(Some(RequestStatus::Pending));
     };
     let request = pool.request_ref(chain, id).await?;
     let now = chain.timestamp().await?;

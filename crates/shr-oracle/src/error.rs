@@ -109,6 +109,15 @@ pub enum Error {
     /// The enclave refused or failed.
     #[error("enclave")]
     Enclave(#[from] shr_enclave::Error),
+    /// The mailbox shared with the recovery side could not be read or written.
+    #[error("mailbox {what}")]
+    Mailbox {
+        /// Which operation.
+        what: &'static str,
+        /// The backend's error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     /// Fewer than 2f+1 nodes agreed on an outcome.
     #[error("no consensus in round {round}: best outcome has {votes} of the {needed} votes needed")]
     NoConsensus {
@@ -213,6 +222,7 @@ impl Error {
             Self::FromTheFuture { .. } => "from_the_future",
             Self::ZeroSupply => "zero_supply",
             Self::Enclave(_) => "enclave",
+            Self::Mailbox { .. } => "mailbox",
             Self::NoConsensus { .. } => "no_consensus",
             Self::NotEnoughSignatures { .. } => "not_enough_signatures",
             Self::ReportRefused { .. } => "report_refused",

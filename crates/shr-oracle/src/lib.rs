@@ -19,6 +19,7 @@ pub mod amount;
 mod don;
 mod error;
 mod feeds;
+mod handoff;
 mod manifest;
 mod mapping;
 mod nats;
@@ -43,7 +44,11 @@ pub use don::{
 };
 pub use error::{Error, Result};
 pub use feeds::{FeedSpec, FeedsFile};
-pub use manifest::{DeploymentManifest, FeedDeployment, VaultDeployment};
+pub use handoff::{MemoryMailbox, NodeMailbox, NodeRecovery};
+pub use manifest::{
+    DarkPoolDeployment, DeploymentManifest, FeedDeployment, PriceFeedDeployment,
+    RecoveryDeployment, VaultDeployment,
+};
 pub use mapping::POR_PROFILES;
 pub use nats::{
     DEFAULT_FEED, MAX_QUEUED, NATS_ACK_WAIT_SECS, NATS_MAX_AGE_SECS, NATS_MAX_MESSAGE_BYTES,

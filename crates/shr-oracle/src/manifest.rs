@@ -43,6 +43,71 @@ pub struct DeploymentManifest {
     /// The `ReserveVault` holding the collateral the agent restores (`shr deploy --collateral`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vault: Option<VaultDeployment>,
+    /// The recovery side: the agent's treasury and key, its dark pool and price feed
+    /// (`shr agent register`, `shr darkpool deploy`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recovery: Option<RecoveryDeployment>,
+}
+
+/// The recovery side of a manifest: who the DON seals deficits to and whose recovered
+/// collateral it counts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecoveryDeployment {
+    /// The treasury account the agent pays from (its dark-pool balance counts as recovered).
+    pub treasury: Address,
+    /// The agent enclave's HPKE key: the DON's nodes seal each deficit to it.
+    pub agent_hpke: HpkePublicKey,
+    /// Chainlink `AggregatorV3` feed of the collateral's USD price (the agent's USD bounds).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub price_feed: Option<PriceFeedDeployment>,
+    /// The confidential dark pool (`shr darkpool deploy`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dark_pool: Option<DarkPoolDeployment>,
+}
+
+/// A Chainlink `AggregatorV3Interface` price feed and the bounds a reader holds it to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PriceFeedDeployment {
+    /// The aggregator (proxy) address.
+    pub address: Address,
+    /// The longest a `latestRoundData` answer may stand, seconds (the feed's heartbeat plus
+    /// slack; Chainlink's BTC/USD heartbeat is 3,600 s).
+    pub max_age_secs: u64,
+}
+
+/// A deployed `CREDarkPool` and its matcher's public identity.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DarkPoolDeployment {
+    /// The `CREDarkPool`.
+    pub address: Address,
+    /// The collateral token (what makers sell).
+    pub collateral: Address,
+    /// The payment token (what the treasury pays in).
+    pub payment: Address,
+    /// The matcher enclave's signer (registered on the pool with a verified quote).
+    pub matcher: Address,
+    /// The matcher enclave's HPKE key: orders and maker commitments are sealed to it.
+    pub matcher_hpke: HpkePublicKey,
+    /// Uniswap's sliding-window oracle every fill's TWAP is checked against.
+    pub twap_oracle: Address,
+    /// The Uniswap V2 pair of collateral and payment whose TWAP prices orders.
+    pub reference_pair: Address,
+}
+
+impl DeploymentManifest {
+    /// What the DON's nodes count as recovered collateral: the vault, the treasury, the
+    /// collateral and the dark pool with its matcher; `None` without a vault or a recovery
+    /// section.
+    pub fn recovery_accounts(&self) -> Option<crate::RecoveryAccounts> {
+        let (vault, rec) = (self.vault?, self.recovery.as_ref()?);
+        Some(crate::RecoveryAccounts {
+            chain_id: self.chain_id,
+            vault: vault.address,
+            treasury: rec.treasury,
+            collateral: vault.asset,
+            pool: rec.dark_pool.as_ref().map(|d| (d.address, d.matcher)),
+        })
+    }
 }
 
 /// The reserve vault of a manifest.
@@ -139,6 +204,7 @@ mod tests {
             deployed_at_block: 9,
             feeds: vec![],
             vault: None,
+            recovery: None,
         };
         let back = DeploymentManifest::from_json(&serde_json::to_vec(&m).unwrap()).unwrap();
         assert_eq!(back, m);
@@ -146,6 +212,7 @@ mod tests {
         assert_eq!(back.workflow_config().workflow_id, m.workflow_id);
         let text = String::from_utf8(serde_json::to_vec(&m).unwrap()).unwrap();
         assert!(!text.contains("feeds") && !text.contains("vault"), "{text}");
+        assert!(!text.contains("recovery") && m.recovery_accounts().is_none(), "{text}");
         assert_eq!(m.feed_workflow("wbtc-por"), m.workflow_config());
         let e = m.check_chain(1).unwrap_err().to_string();
         assert!(e.contains("31337") && e.contains("chain 1"), "{e}");

@@ -30,7 +30,9 @@ use tracing::{debug, info, warn};
 use crate::{
     Deployment, Error, Result,
     don::{Transmitter, attested_state, build_report, transmit},
-    program::{Outcome, ReserveEnclave},
+    handoff::NodeRecovery,
+    program::{NodeInput, Outcome, ReserveEnclave},
+    recovered::read_evidence,
     report::WorkflowConfig,
     schedule::RoundSchedule,
     source::ReserveSource,
@@ -145,6 +147,8 @@ pub struct NodeService {
     onchain: Option<((bool, u64), Instant)>,
     /// The round in progress: the inbox files rounds in a window around it.
     current: u64,
+    /// Recovered collateral counted and deficits handed off ([`NodeService::with_recovery`]).
+    recovery: Option<NodeRecovery>,
 }
 
 impl NodeService {
@@ -179,7 +183,17 @@ impl NodeService {
             inbox,
             onchain: None,
             current: 0,
+            recovery: None,
         })
+    }
+
+    /// Counts recovered collateral (the vault and the treasury's dark-pool balance, read from
+    /// the chain at one block each round, its exit ticket from the mailbox) and hands the
+    /// sealed deficit of every insolvent report that lands to the agent.
+    pub fn with_recovery(mut self, recovery: NodeRecovery) -> Self {
+        self.enclave.set_recovery(recovery.accounts);
+        self.recovery = Some(recovery);
+        self
     }
 
     /// This node's enclave identity.
@@ -316,7 +330,38 @@ impl NodeService {
             self.wait().await;
         };
         result.latency = start.elapsed();
+        if !outcome.is_solvent
+            && result.own.as_ref().is_ok_and(|o| *o == outcome)
+            && matches!(
+                result.status,
+                RoundStatus::Transmitted { accepted: true, .. } | RoundStatus::TransmittedByOther
+            )
+        {
+            self.hand_off_deficit(round, outcome.observed_at).await;
+        }
         Ok(result)
+    }
+
+    /// Seals this enclave's last (insolvent) evaluation to the agent and hands it off; a
+    /// failure is logged (the agent waits for another node's copy, then times out).
+    async fn hand_off_deficit(&self, round: u64, observed_at: u64) {
+        let Some(rec) = &self.recovery else { return };
+        let sealed = match self.enclave.seal_deficit(&rec.agent) {
+            Ok(Some(s)) => s,
+            Ok(None) => return,
+            Err(e) => {
+                warn!(target: "shr::oracle::service", round, error = %e, "sealing the deficit");
+                return;
+            }
+        };
+        match rec.mailbox.hand_off_deficit(observed_at, &sealed).await {
+            Ok(()) => {
+                info!(target: "shr::oracle::service", round, observed_at, "sealed deficit handed off to the agent")
+            }
+            Err(e) => {
+                warn!(target: "shr::oracle::service", round, error = %e, "handing off the sealed deficit")
+            }
+        }
     }
 
     /// Runs rounds on `schedule` (wall clock, unix seconds) until `stop` turns true; a round in
@@ -355,7 +400,10 @@ impl NodeService {
     }
 
     async fn observe(&mut self, round: u64) -> Result<Outcome> {
-        let input = self.source.fetch(self.enclave.identity(), round).await;
+        let mut input = self.source.fetch(self.enclave.identity(), round).await;
+        if let (Some(rec), Ok(inner)) = (&self.recovery, &input) {
+            input = self.recovered(rec, inner.clone()).await;
+        }
         let outcome = input.and_then(|i| self.enclave.evaluate(&i, round));
         if let Err(e) = &outcome {
             let (reason, why) = (e.kind(), e.public_reason());
@@ -395,6 +443,14 @@ impl NodeService {
                 debug!(target: "shr::oracle::service", "message dropped (invalid signature, duplicate or sign request)");
             }
         }
+    }
+
+    /// The custodian's input with the collateral recovered since: the chain evidence this host
+    /// reads at one block and the exit ticket forwarded to this node.
+    async fn recovered(&self, rec: &NodeRecovery, inner: NodeInput) -> Result<NodeInput> {
+        let evidence = read_evidence(self.chain.as_ref(), &rec.accounts).await?;
+        let ticket = rec.mailbox.credit(self.enclave.identity().signer).await?;
+        Ok(NodeInput::Recovered { inner: Box::new(inner), evidence, ticket })
     }
 
     /// Whether the agreed outcome must be transmitted: the chain holds nothing yet, another

@@ -210,6 +210,29 @@ impl Store {
         Ok(row.map(|r| r.get(0)))
     }
 
+    /// Every sealed hand-off of `kind`, as `(key, sealed)`, ordered by key (e.g. the makers'
+    /// sealed commitments the matcher admits).
+    pub async fn sealed_all(&self, kind: &str) -> Result<Vec<(String, Vec<u8>)>> {
+        let rows =
+            sqlx::query("SELECT key, sealed FROM sealed_messages WHERE kind = $1 ORDER BY key")
+                .bind(kind)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(q("list sealed messages"))?;
+        Ok(rows.into_iter().map(|r| (r.get(0), r.get(1))).collect())
+    }
+
+    /// Removes the sealed hand-off of `kind` under `key` (no error when there is none).
+    pub async fn delete_sealed(&self, kind: &str, key: &str) -> Result<()> {
+        sqlx::query("DELETE FROM sealed_messages WHERE kind = $1 AND key = $2")
+            .bind(kind)
+            .bind(key)
+            .execute(&self.pool)
+            .await
+            .map_err(q("delete sealed message"))?;
+        Ok(())
+    }
+
     /// The sealed deficit notice for `observed_at`.
     pub async fn sealed_deficit(&self, observed_at: u64) -> Result<Option<Vec<u8>>> {
         let row = sqlx::query("SELECT sealed FROM sealed_deficits WHERE observed_at = $1")
@@ -250,6 +273,12 @@ mod tests {
         s.put_sealed("order", "1", &[4]).await.unwrap();
         assert_eq!(s.sealed("order", "1").await.unwrap(), Some(vec![4]));
         assert_eq!(s.sealed("fill", "1").await.unwrap(), None);
+        s.put_sealed("maker", "b", &[2]).await.unwrap();
+        s.put_sealed("maker", "a", &[1]).await.unwrap();
+        let all = s.sealed_all("maker").await.unwrap();
+        assert_eq!(all, vec![("a".to_string(), vec![1]), ("b".to_string(), vec![2])]);
+        s.delete_sealed("maker", "a").await.unwrap();
+        assert_eq!(s.sealed_all("maker").await.unwrap().len(), 1);
         assert!(Store::open("nonsense://x").await.is_err());
     }
 }

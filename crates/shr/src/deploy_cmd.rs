@@ -197,6 +197,8 @@ pub(crate) async fn deploy(args: &DeployArgs, rpc_url: Option<&str>) -> Result<(
         deployed_at_block: chain.block_number().await?,
         feeds,
         vault,
+        // A rotation keeps the agent's and the dark pool's registration.
+        recovery: previous.as_ref().and_then(|m| m.recovery.clone()),
     };
     std::fs::write(&args.out, serde_json::to_vec_pretty(&manifest)?)
         .wrap_err_with(|| format!("writing {}", args.out.display()))?;

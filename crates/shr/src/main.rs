@@ -6,9 +6,11 @@
 
 mod agent_cmd;
 mod custodian_cmd;
+mod darkpool_cmd;
 mod demo_cmd;
 mod deploy_cmd;
 mod don_cmd;
+mod mailbox;
 mod node_cmd;
 mod node_ops;
 mod oracle_cmd;
@@ -62,6 +64,16 @@ enum Command {
     Agent {
         #[command(subcommand)]
         command: agent_cmd::AgentCommand,
+    },
+    /// Operator control of the agent's incidents (list, show, retry, cancel, resume).
+    Incident {
+        #[command(subcommand)]
+        command: agent_cmd::IncidentCommand,
+    },
+    /// The confidential dark pool: deploy, run the matcher, market makers' operations.
+    Darkpool {
+        #[command(subcommand)]
+        command: darkpool_cmd::DarkPoolCommand,
     },
     /// The lending-vault risk engine.
     Risk {
@@ -157,6 +169,8 @@ async fn main() -> Result<()> {
         Command::Custodian(args) => custodian_cmd::run(args).await,
         Command::Scenario(args) => scenario_cmd::run(args, rpc).await,
         Command::Agent { command } => agent_cmd::run(command, rpc).await,
+        Command::Incident { command } => agent_cmd::incident(command, rpc).await,
+        Command::Darkpool { command } => darkpool_cmd::run(command, rpc).await,
         Command::Risk { command } => risk_cmd::run_cmd(command).await,
         Command::Don { command: DonCommand::Signers { tee_seed, json } } => {
             oracle_cmd::signers(tee_seed, json)
@@ -174,6 +188,27 @@ async fn main() -> Result<()> {
             node_cmd::nats_permissions(&deployment)
         }
     }
+}
+
+/// An error and its sources, `outer: inner: root`, for a log line.
+fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        source = s.source();
+    }
+    out
+}
+
+/// Writes a deployment manifest to `path` (pretty JSON, replaced atomically).
+fn write_manifest(path: &std::path::Path, m: &shr_oracle::DeploymentManifest) -> Result<()> {
+    use eyre::WrapErr;
+    let tmp = path.with_extension("json.tmp");
+    std::fs::write(&tmp, serde_json::to_vec_pretty(m)?)
+        .and_then(|()| std::fs::rename(&tmp, path))
+        .wrap_err_with(|| format!("writing {}", path.display()))
 }
 
 /// The embedded chain (its genesis at `genesis`, default now), or the node at `rpc_url`.

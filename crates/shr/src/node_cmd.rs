@@ -15,9 +15,9 @@ use shr_chain::{Chain, RpcChain, RpcConfig, SharedTxSigner};
 use shr_enclave::SimulatedTee;
 use shr_oracle::{
     ChainSupplySource, DEFAULT_FEED, Deployment, DeploymentManifest, FeedSource, FeedsFile,
-    HttpPorSource, NatsTransport, NodeService, Policy, PorFields, ReserveEnclave, ReserveSeries,
-    ReserveSource, RoundResult, RoundSchedule, RoundStatus, SeriesColumns, SeriesSource,
-    ServiceConfig, Transmitter, Transport, report::WorkflowConfig,
+    HttpPorSource, NatsTransport, NodeRecovery, NodeService, Policy, PorFields, ReserveEnclave,
+    ReserveSeries, ReserveSource, RoundResult, RoundSchedule, RoundStatus, SeriesColumns,
+    SeriesSource, ServiceConfig, Transmitter, Transport, report::WorkflowConfig,
 };
 
 use crate::oracle_cmd::PolicyArgs;
@@ -88,6 +88,12 @@ pub(crate) struct NodeArgs {
     /// Accept the simulated platform's public dev seed on a chain other than 31337.
     #[arg(long)]
     allow_dev_tee: bool,
+    /// The mailbox shared with the agent (its database: `sqlite:PATH` or `postgres://...`):
+    /// with a manifest naming the agent (`shr agent register`) and a vault, the node hands each
+    /// insolvent report's deficit sealed to the agent through it, and counts recovered
+    /// collateral (the vault, the treasury's dark-pool balance via the ticket forwarded here).
+    #[arg(long, env = "SHR_MAILBOX_URL")]
+    mailbox: Option<String>,
     /// Serve `/metrics` (Prometheus) and `/healthz` on this address, e.g. 127.0.0.1:9464.
     #[arg(long, value_name = "ADDR")]
     metrics: Option<std::net::SocketAddr>,
@@ -127,6 +133,18 @@ pub(crate) async fn run(args: NodeArgs, rpc_url: Option<&str>) -> Result<()> {
     manifest.check_chain(chain.chain_id().await?)?;
 
     let feeds = feeds(&args, &manifest, &chain, &enclave)?;
+    let recovery = match (manifest.recovery_accounts(), &manifest.recovery, &args.mailbox) {
+        (Some(accounts), Some(r), Some(url)) => Some(NodeRecovery {
+            accounts,
+            agent: r.agent_hpke,
+            mailbox: Arc::new(crate::mailbox::StoreMailbox(shr_store::Store::open(url).await?)),
+        }),
+        (Some(_), Some(_), None) => {
+            tracing::warn!(target: "shr::cli", "the manifest names an agent but no --mailbox is given: deficits are not handed off, recovered collateral is not counted");
+            None
+        }
+        _ => None,
+    };
     let metrics = args.metrics.map(|addr| crate::node_ops::install().map(|h| (addr, h)));
     let metrics = metrics.transpose()?;
     let options = nats_options(args.nats_creds.as_deref(), args.nats_user.as_deref()).await?;
@@ -172,8 +190,12 @@ pub(crate) async fn run(args: NodeArgs, rpc_url: Option<&str>) -> Result<()> {
             state_ttl: Duration::from_secs(args.state_ttl_secs),
         };
         let transport: Arc<dyn Transport> = Arc::new(nats.feed(&feed.name)?);
-        let node =
+        let mut node =
             NodeService::new(cfg, enclave, chain.clone(), transport, feed.source.clone()).await?;
+        // Recovery is the manifest's own feed's (its receiver is the one the agent watches).
+        if let (Some(r), true) = (&recovery, feed.receiver == manifest.receiver) {
+            node = node.with_recovery(r.clone());
+        }
         nodes.push((feed.name, feed.schedule, node));
     }
     tracing::info!(target: "shr::cli", node = me, %signer, transmitter = %transmitter_address, feeds = nodes.len(), nats = %args.nats, don = %don_id, "node started");
@@ -423,7 +445,7 @@ fn log_round(me: usize, feed: &str, r: &RoundResult) {
     );
 }
 
-async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     #[cfg(unix)]
     {
         let mut term =

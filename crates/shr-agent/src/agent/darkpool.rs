@@ -9,7 +9,7 @@ use shr_darkpool::{
     open_exit_ticket, open_notice, seal_order, sliding_twap,
 };
 use shr_enclave::{HpkePublicKey, Sealed};
-use tracing::{error, info, warn};
+use tracing::{info, warn};
 
 use super::{Agent, State};
 use crate::{DarkPoolPolicy, Result};
@@ -41,7 +41,12 @@ impl Agent<'_> {
         observed_at: u64,
         mut state: State,
     ) -> Result<State> {
-        let Some(dp) = self.cfg.dark_pool.clone() else { return Ok(state) };
+        let Some(mut dp) = self.cfg.dark_pool.clone() else { return Ok(state) };
+        // An operator's retry (`shr incident retry`) sets this incident's own premium, band
+        // and timeout.
+        if let Some(p) = self.policy_override(id).await? {
+            dp.policy = p;
+        }
         loop {
             state = match state {
                 State::NeedsDarkPool { deficit, size, attempt } => {
@@ -157,10 +162,18 @@ impl Agent<'_> {
                             continue_expired(deficit, size, attempt, request_id)
                         }
                     };
-                    if let State::Escalated { .. } = next {
-                        error!(target: "shr::agent::alert", incident = id, request_id, "dark-pool recovery failed after one widened retry; escalating to the operator");
-                    }
                     self.save(id, observed_at, &next).await?;
+                    if let State::Escalated { .. } = next {
+                        let alert = crate::Alert {
+                            kind: crate::AlertKind::Escalation,
+                            incident: Some(id.into()),
+                            message: format!(
+                                "dark-pool request {request_id} expired after the widened retry; the incident waits for `shr incident retry|cancel|resume`"
+                            ),
+                            at: now,
+                        };
+                        crate::raise(self.alerts(), alert).await;
+                    }
                     next
                 }
                 other => return Ok(other),
@@ -169,7 +182,8 @@ impl Agent<'_> {
     }
 
     /// Forwards the treasury's exit ticket for the pool's current commitment (the matcher
-    /// service stores it sealed to the treasury under `exit`) to every oracle node's enclave:
+    /// service stores it sealed to the treasury under `exit`) to every oracle node's enclave,
+    /// once per commitment:
     /// opened with the agent's key, sealed again to each node ([`shr_oracle::seal_credit`]).
     /// Returns whether a ticket was there to forward.
     ///
@@ -178,6 +192,9 @@ impl Agent<'_> {
     pub(super) async fn forward_credit(&self) -> Result<bool> {
         let Some(dp) = &self.cfg.dark_pool else { return Ok(false) };
         let (commitment, _) = dp.pool.commitment(self.chain).await?;
+        if *self.forwarded.lock().expect("forwarded lock") == Some(commitment) {
+            return Ok(true);
+        }
         let key = exit_key(self.cfg.treasury, commitment);
         let Some(blob) = self.store.sealed("exit", &key).await? else { return Ok(false) };
         let ticket = open_exit_ticket(self.key, &Sealed(blob))?;
@@ -185,6 +202,7 @@ impl Agent<'_> {
             let sealed = shr_oracle::seal_credit(hpke, &ticket)?;
             self.store.put_sealed("credit", &signer.to_string(), sealed.as_bytes()).await?;
         }
+        *self.forwarded.lock().expect("forwarded lock") = Some(commitment);
         info!(target: "shr::agent", nodes = dp.oracle_nodes.len(), "exit ticket forwarded to the oracle nodes");
         Ok(true)
     }
@@ -215,6 +233,6 @@ fn continue_expired(deficit: U256, size: U256, attempt: u32, request_id: u64) ->
     if attempt == 0 {
         State::NeedsDarkPool { deficit, size, attempt: 1 }
     } else {
-        State::Escalated { deficit, last_request: request_id }
+        State::Escalated { deficit, last_request: request_id, size }
     }
 }

@@ -8,3 +8,4 @@ mod don_bench;
 mod don_harness;
 mod don_nodes;
 mod observer;
+mod recovery_service;

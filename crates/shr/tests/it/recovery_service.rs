@@ -1,0 +1,726 @@
+//! Recovery as a service on real parts: anvil (a block a second), NATS, four `shr don node`
+//! processes, the `shr darkpool matcher run` process, three makers onboarded with
+//! `shr darkpool maker ...`, and `shr agent run --deployment --execute`, driven by an HTTP
+//! custodian. A small shortfall is healed by a swap; a large one through the dark pool (the
+//! agent killed and restarted while its request is open: one request, one payment); a third,
+//! beyond the makers' liquidity, expires twice, escalates (the alert webhook is called), is
+//! retried by `shr incident retry` once a maker commits more, with the matcher killed and
+//! restarted while it settles, and fills.
+
+use std::{
+    collections::BTreeMap,
+    fs::File,
+    path::{Path, PathBuf},
+    process::{Child, Command},
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+use alloy::primitives::{Address, U256};
+use serde_json::Value;
+use shr_chain::{Chain, RpcChain, RpcConfig};
+use shr_contracts::{
+    anvil::Anvil,
+    bindings::{ReserveFeed, TestToken},
+    deploy::{self, UniswapV2},
+    send,
+};
+
+use super::don_harness::{free_port, start_nats, unix};
+
+/// Seconds between DON rounds.
+const PERIOD: u64 = 2;
+/// Supply, sats (150,000 BTC).
+const SUPPLY: u64 = 15_000_000_000_000;
+const BTC: u64 = 100_000_000;
+/// The real WBTC/WETH V2 pair at block 17,600,000.
+const POOL_WBTC: u64 = 16_231_137_593;
+const POOL_WETH: u128 = 2_571_336_301_536_722_443_178;
+const WETH: u128 = 1_000_000_000_000_000_000;
+
+#[derive(Debug, Default)]
+struct Custodian {
+    /// Reserves the custodian reports, sats (the vault and the pool are counted by the nodes).
+    reserves: u64,
+    /// Alert bodies the webhook received.
+    alerts: Vec<Value>,
+}
+
+fn serve(rt: &tokio::runtime::Runtime, state: Arc<Mutex<Custodian>>) -> String {
+    use axum::{Json, Router, routing::get, routing::post};
+    let alerts = state.clone();
+    let app = Router::new()
+        .route(
+            "/por",
+            get(move || {
+                let state = state.clone();
+                async move {
+                    let r = state.lock().unwrap().reserves;
+                    Json(serde_json::json!({
+                        "totalReserve": format!("{}.{:08}", r / BTC, r % BTC),
+                        "totalToken": format!("{}.{:08}", SUPPLY / BTC, SUPPLY % BTC),
+                        "timestamp": unix() / PERIOD * PERIOD,
+                    }))
+                }
+            }),
+        )
+        .route(
+            "/alert",
+            post(move |Json(v): Json<Value>| {
+                let state = alerts.clone();
+                async move {
+                    state.lock().unwrap().alerts.push(v);
+                    "ok"
+                }
+            }),
+        );
+    let listener = rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
+    let addr = listener.local_addr().unwrap();
+    rt.spawn(async move { axum::serve(listener, app).await.unwrap() });
+    format!("http://{addr}")
+}
+
+/// Runs `shr` to completion with `env`; returns stdout.
+fn shr(rpc: &str, args: &[&str], env: &[(&str, String)]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_shr"))
+        .args(args)
+        .args(["--rpc-url", rpc])
+        .env("RUST_LOG", "warn")
+        .env_remove("SHR_TEE_SEED")
+        .env_remove("DATABASE_URL")
+        .envs(env.iter().map(|(k, v)| (k, v.as_str())))
+        .output()
+        .expect("shr runs");
+    assert!(
+        out.status.success(),
+        "shr {args:?}: {}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        String::from_utf8_lossy(&out.stdout)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn lines(out: &str) -> Vec<Value> {
+    out.lines().filter_map(|l| serde_json::from_str(l).ok()).collect()
+}
+
+fn key_hex(i: u32) -> String {
+    shr_chain::dev_signers(i + 1).pop().unwrap().to_bytes().to_string()
+}
+
+struct Services {
+    rpc: String,
+    dir: PathBuf,
+    manifest: String,
+    mailbox: String,
+    router: String,
+    path: String,
+    webhook: String,
+}
+
+impl Services {
+    fn spawn(&self, args: &[&str], env: &[(&str, String)], log: &str) -> Child {
+        Command::new(env!("CARGO_BIN_EXE_shr"))
+            .args(args)
+            .args(["--rpc-url", &self.rpc, "--log-json"])
+            .env("RUST_LOG", "info")
+            .env_remove("SHR_TEE_SEED")
+            .env_remove("DATABASE_URL")
+            .envs(env.iter().map(|(k, v)| (k, v.as_str())))
+            .stdout(File::create(self.dir.join(format!("{log}.out"))).unwrap())
+            .stderr(File::create(self.dir.join(format!("{log}.log"))).unwrap())
+            .spawn()
+            .expect("shr starts")
+    }
+
+    fn agent(&self, log: &str) -> Child {
+        let args = [
+            "agent",
+            "run",
+            "--deployment",
+            &self.manifest,
+            "--db",
+            &self.mailbox,
+            "--router",
+            &self.router,
+            "--path",
+            &self.path,
+            "--confirmations",
+            "0",
+            "--request-timeout-secs",
+            "20",
+            "--poll-ms",
+            "250",
+            "--execute",
+            "--alert-webhook",
+            &self.webhook,
+        ];
+        self.spawn(&args, &[("SHR_TREASURY_KEY", key_hex(2))], log)
+    }
+
+    fn matcher(&self, log: &str) -> Child {
+        let args = [
+            "darkpool",
+            "matcher",
+            "run",
+            "--deployment",
+            &self.manifest,
+            "--mailbox",
+            &self.mailbox,
+            "--poll-ms",
+            "250",
+        ];
+        self.spawn(&args, &[], log)
+    }
+
+    fn incidents(&self) -> Vec<Value> {
+        let args = ["incident", "list", "--deployment", &self.manifest, "--db", &self.mailbox];
+        lines(&shr(&self.rpc, &args, &[("SHR_TREASURY_KEY", key_hex(2))]))
+    }
+
+    fn requests(&self) -> Vec<Value> {
+        lines(&shr(&self.rpc, &["darkpool", "requests", "--deployment", &self.manifest], &[]))
+    }
+
+    fn status(&self) -> Value {
+        let out = shr(&self.rpc, &["status", "--deployment", &self.manifest, "--json"], &[]);
+        serde_json::from_str(&out).unwrap()
+    }
+
+    fn logs(&self) -> String {
+        let mut out = String::new();
+        for e in std::fs::read_dir(&self.dir).unwrap().flatten() {
+            let p = e.path();
+            if p.extension().is_some_and(|x| x == "log") {
+                let text = std::fs::read_to_string(&p).unwrap_or_default();
+                let tail: Vec<&str> = text.lines().rev().take(12).collect();
+                out += &format!("--- {}\n", p.display());
+                for l in tail.into_iter().rev() {
+                    out += l;
+                    out.push('\n');
+                }
+            }
+        }
+        out
+    }
+
+    /// Waits until `check` holds, polling every 250 ms.
+    fn wait(&self, what: &str, within: Duration, mut check: impl FnMut() -> bool) {
+        let deadline = Instant::now() + within;
+        while !check() {
+            assert!(Instant::now() < deadline, "{what}: timed out\n{}", self.logs());
+            std::thread::sleep(Duration::from_millis(250));
+        }
+    }
+
+    /// Waits until the receiver says `solvent` with a report observed after `since`.
+    fn wait_solvent(&self, solvent: bool, since: u64, what: &str) {
+        self.wait(what, Duration::from_secs(90), || {
+            let s = self.status();
+            s["is_solvent"] == solvent && s["last_updated"].as_u64().unwrap_or(0) > since
+        });
+    }
+}
+
+/// For each shortfall: the blocks from the insolvent report to the restoring one, and inside
+/// it the route's own blocks (the swap into the vault after the report; the fill after the
+/// request).
+async fn heal_blocks(
+    chain: &RpcChain,
+    receiver: Address,
+    (wbtc, vault): (Address, Address),
+    pool: Address,
+) -> String {
+    use alloy::sol_types::SolEvent;
+    use shr_contracts::bindings::{CREDarkPool, ReserveAttestation};
+    let logs = |address, topic| {
+        let f = shr_chain::LogFilter::event(address, topic, 0);
+        async move { chain.logs(&f).await.unwrap() }
+    };
+    let reports: Vec<(u64, bool)> =
+        logs(receiver, ReserveAttestation::ReserveStatusUpdated::SIGNATURE_HASH)
+            .await
+            .iter()
+            .map(|l| {
+                let e = ReserveAttestation::ReserveStatusUpdated::decode_log(&l.to_primitive())
+                    .unwrap();
+                (l.block_number, e.isSolvent)
+            })
+            .collect();
+    let swaps: Vec<u64> = logs(wbtc, TestToken::Transfer::SIGNATURE_HASH)
+        .await
+        .iter()
+        .filter(|l| TestToken::Transfer::decode_log(&l.to_primitive()).is_ok_and(|e| e.to == vault))
+        .map(|l| l.block_number)
+        .collect();
+    let requested: Vec<(U256, u64)> = logs(pool, CREDarkPool::CollateralRequested::SIGNATURE_HASH)
+        .await
+        .iter()
+        .map(|l| {
+            let e = CREDarkPool::CollateralRequested::decode_log(&l.to_primitive()).unwrap();
+            (e.requestId, l.block_number)
+        })
+        .collect();
+    // Status 3 is FILLED in `CREDarkPool.Status`.
+    let filled: BTreeMap<U256, u64> = logs(pool, CREDarkPool::RequestStatusChanged::SIGNATURE_HASH)
+        .await
+        .iter()
+        .filter_map(|l| {
+            let e = CREDarkPool::RequestStatusChanged::decode_log(&l.to_primitive()).unwrap();
+            (e.status == 3).then_some((e.requestId, l.block_number))
+        })
+        .collect();
+    let mut out = Vec::new();
+    let mut insolvent_at = None;
+    for (block, solvent) in &reports {
+        match (solvent, insolvent_at) {
+            (false, None) => insolvent_at = Some(*block),
+            (true, Some(b)) => {
+                let swap = swaps.iter().find(|s| **s > b && *s <= block).map(|s| s - b);
+                out.push(format!(
+                    "report {b} -> restored {block} ({} blocks, swap +{swap:?})",
+                    block - b
+                ));
+                insolvent_at = None;
+            }
+            _ => {}
+        }
+    }
+    for (id, r) in &requested {
+        if let Some(f) = filled.get(id) {
+            out.push(format!("request {id} at {r} -> filled at {f} (+{} blocks)", f - r));
+        }
+    }
+    out.join("; ")
+}
+
+fn kill(c: &mut Child) {
+    let _ = c.kill();
+    let _ = c.wait();
+}
+
+#[test]
+fn recovery_as_a_service_heals_by_swap_and_dark_pool_survives_restarts_and_operator_retry() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    // The chain starts two and a half hours in the past and is brought to the present in
+    // oracle periods below: the TWAP oracle and the agent's sliding window need an hour of
+    // history before the dark pool can price anything.
+    let genesis = unix() - 9_000;
+    let anvil =
+        Anvil::spawn_with(&["--block-time", "1", "--timestamp", &genesis.to_string()]).unwrap();
+    let rpc = anvil.url();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().to_path_buf();
+    let port = free_port();
+    let mut nats = start_nats(port, &dir.join("nats-store"), &dir.join("nats-server.log"));
+    let custodian =
+        Arc::new(Mutex::new(Custodian { reserves: SUPPLY + BTC, ..Default::default() }));
+    let base = serve(&rt, custodian.clone());
+
+    // The market: tokens, the real-depth Uniswap V2 pair, a BTC/USD Chainlink-interface feed.
+    let chain = rt.block_on(RpcChain::connect(RpcConfig::new(&rpc))).unwrap();
+    let a = chain.accounts().to_vec();
+    let (admin, treasury) = (a[0], a[2]);
+    let (wbtc, weth, uni, feed) = rt
+        .block_on(async {
+            let wbtc = deploy::test_token(&chain, admin, "Wrapped BTC", "WBTC", 8, admin).await?;
+            let weth =
+                deploy::test_token(&chain, admin, "Wrapped Ether", "WETH", 18, admin).await?;
+            let uni = UniswapV2::deploy(&chain, admin).await?;
+            let t = chain.timestamp().await.expect("chain time");
+            uni.seed_pair(
+                &chain,
+                admin,
+                (wbtc, U256::from(POOL_WBTC)),
+                (weth, U256::from(POOL_WETH)),
+                t + 86_400,
+            )
+            .await?;
+            let feed = deploy::reserve_feed(&chain, admin, 8, "BTC / USD", admin).await?;
+            let mint = TestToken::mintCall { to: treasury, amount: U256::from(2_000 * WETH) };
+            send(&chain, admin, weth, &mint).await?;
+            Ok::<_, shr_contracts::Error>((wbtc, weth, uni, feed))
+        })
+        .unwrap();
+    let push_price = || {
+        rt.block_on(async {
+            let now = chain.timestamp().await.unwrap();
+            let call = ReserveFeed::updateAnswerCall {
+                answer: alloy::primitives::I256::try_from(6_200_000_000_000i64).unwrap(),
+                updatedAt: U256::from(now),
+            };
+            send(&chain, admin, feed, &call).await.unwrap();
+        })
+    };
+    push_price();
+
+    // The DON, the agent's registration, the dark pool: the operator's commands.
+    let manifest = dir.join("deployment.json").display().to_string();
+    let mailbox = format!("sqlite:{}", dir.join("mailbox.db").display());
+    let node_dirs: Vec<String> =
+        (0..4).map(|i| dir.join(format!("node{i}")).display().to_string()).collect();
+    for d in &node_dirs {
+        shr(&rpc, &["don", "init", "--dir", d], &[]);
+    }
+    let (wbtc_s, weth_s) = (wbtc.to_string(), weth.to_string());
+    shr(
+        &rpc,
+        &["deploy", "--don", &node_dirs.join(","), "--collateral", &wbtc_s, "--out", &manifest],
+        &[],
+    );
+    let (treasury_s, feed_s) = (treasury.to_string(), feed.to_string());
+    shr(
+        &rpc,
+        &[
+            "agent",
+            "register",
+            "--deployment",
+            &manifest,
+            "--treasury",
+            &treasury_s,
+            "--price-feed",
+            &feed_s,
+        ],
+        &[],
+    );
+    let router = uni.router.to_string();
+    let deployed = shr(
+        &rpc,
+        &[
+            "darkpool",
+            "deploy",
+            "--deployment",
+            &manifest,
+            "--payment",
+            &weth_s,
+            "--router",
+            &router,
+            "--mailbox",
+            &mailbox,
+        ],
+        &[],
+    );
+    let pool: Value = serde_json::from_str(&deployed).unwrap();
+    let svc = Services {
+        rpc: rpc.clone(),
+        dir: dir.clone(),
+        manifest: manifest.clone(),
+        mailbox: mailbox.clone(),
+        router,
+        path: format!("{weth},{wbtc}"),
+        webhook: format!("{base}/alert"),
+    };
+
+    // Three makers: allow-listed by the owner, then each deposits its inventory (public) and
+    // commits part of it sealed to the matcher (private): 12 BTC in all.
+    let makers: Vec<Address> = (3..6).map(|i| a[i]).collect();
+    for (i, (m, (inventory, size, spread))) in
+        makers.iter().zip([(8u64, 5u64, 10u32), (7, 4, 15), (6, 3, 20)]).enumerate()
+    {
+        rt.block_on(send(
+            &chain,
+            admin,
+            wbtc,
+            &TestToken::mintCall { to: *m, amount: U256::from(20 * BTC) },
+        ))
+        .unwrap();
+        let env = [("SHR_MAKER_KEY", key_hex(3 + i as u32))];
+        shr(
+            &rpc,
+            &[
+                "darkpool",
+                "maker",
+                "register",
+                "--deployment",
+                &manifest,
+                "--maker",
+                &m.to_string(),
+            ],
+            &[],
+        );
+        shr(
+            &rpc,
+            &[
+                "darkpool",
+                "maker",
+                "deposit",
+                "--deployment",
+                &manifest,
+                "--amount",
+                &(inventory * BTC).to_string(),
+            ],
+            &env,
+        );
+        let out = shr(
+            &rpc,
+            &[
+                "darkpool",
+                "maker",
+                "commit",
+                "--deployment",
+                &manifest,
+                "--mailbox",
+                &mailbox,
+                "--size",
+                &(size * BTC).to_string(),
+                "--spread-bps",
+                &spread.to_string(),
+            ],
+            &env,
+        );
+        assert!(!out.contains(&(size * BTC).to_string()), "a commitment's size never shows: {out}");
+    }
+    let treasury_env = [("SHR_TREASURY_KEY", key_hex(2))];
+    shr(
+        &rpc,
+        &[
+            "agent",
+            "prefund",
+            "--deployment",
+            &manifest,
+            "--db",
+            &mailbox,
+            "--amount",
+            &(1_000 * WETH).to_string(),
+        ],
+        &treasury_env,
+    );
+
+    // Matcher and agent up; then the chain is brought to the present an oracle period at a
+    // time, as keepers would: the price feed and Uniswap's TWAP oracle are updated each period
+    // (the matcher updates the oracle too, the agent records its own TWAP observations).
+    let mut matcher = svc.matcher("matcher");
+    let mut agent = svc.agent("agent");
+    let oracle: Address = pool["twap_oracle"].as_str().unwrap().parse().unwrap();
+    let period = 900;
+    let mut t = genesis + period;
+    while t + 60 < unix() {
+        rt.block_on(async {
+            chain.set_next_block_timestamp(t).await.unwrap();
+            chain.mine().await.unwrap();
+            shr_darkpool::update_twap_oracle(&chain, admin, oracle, (wbtc, weth)).await.unwrap();
+        });
+        push_price();
+        std::thread::sleep(Duration::from_millis(1_500));
+        t += period;
+    }
+    rt.block_on(async {
+        let now = unix();
+        if chain.timestamp().await.unwrap() < now {
+            chain.set_next_block_timestamp(now).await.unwrap();
+            chain.mine().await.unwrap();
+        }
+    });
+    push_price();
+
+    // The DON's four node processes, sharing the mailbox with the agent.
+    let nats_url = format!("nats://127.0.0.1:{port}");
+    let mut nodes: Vec<Child> = (0..4)
+        .map(|i| {
+            let args = [
+                "don",
+                "node",
+                "--dir",
+                &node_dirs[i],
+                "--deployment",
+                &manifest,
+                "--nats",
+                &nats_url,
+                "--source",
+                &format!("{base}/por"),
+                "--schedule",
+                &format!("*/{PERIOD} * * * * *"),
+                "--takeover-ms",
+                "500",
+                "--round-timeout-ms",
+                "1800",
+                "--mailbox",
+                &mailbox,
+            ];
+            svc.spawn(&args, &[], &format!("node{i}"))
+        })
+        .collect();
+    svc.wait_solvent(true, 0, "first solvent report");
+
+    // 1. A small shortfall (0.3 BTC): healed by a direct swap into the vault.
+    let t0 = unix();
+    custodian.lock().unwrap().reserves = SUPPLY - 3 * BTC / 10;
+    svc.wait_solvent(false, t0, "small shortfall attested");
+    svc.wait_solvent(true, t0, "small shortfall healed by the swap");
+    let incidents = svc.incidents();
+    assert_eq!(incidents.len(), 1, "{incidents:?}");
+    assert!(svc.requests().is_empty(), "a small deficit never reaches the dark pool");
+    let healed_small = unix() - t0;
+
+    // 2. A large shortfall (10 BTC, ~6 % price impact): the dark pool. The agent is killed
+    // once its request is on chain and restarted: one request, filled once.
+    let t1 = unix();
+    custodian.lock().unwrap().reserves = SUPPLY - 10 * BTC - 3 * BTC / 10;
+    svc.wait_solvent(false, t1, "large shortfall attested");
+    svc.wait("the agent's request on chain", Duration::from_secs(60), || {
+        !svc.requests().is_empty()
+    });
+    kill(&mut agent);
+    agent = svc.agent("agent-restarted");
+    svc.wait_solvent(true, t1, "large shortfall healed through the pool");
+    let requests = svc.requests();
+    assert_eq!(requests.len(), 1, "one request, however many agent restarts: {requests:?}");
+    assert_eq!(requests[0]["status"], "FILLED", "{requests:?}");
+    let healed_large = unix() - t1;
+
+    // 3. Another 10 BTC short: the makers have 2 BTC of commitments left. The request and its
+    // widened retry expire; the agent escalates and calls the webhook.
+    let t2 = unix();
+    custodian.lock().unwrap().reserves = SUPPLY - 20 * BTC - 3 * BTC / 10;
+    svc.wait_solvent(false, t2, "third shortfall attested");
+    svc.wait("escalation", Duration::from_secs(120), || {
+        svc.incidents().iter().any(|i| i["status"] == "escalated")
+    });
+    let id = svc.incidents().into_iter().find(|i| i["status"] == "escalated").unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    svc.wait("the alert reached the webhook", Duration::from_secs(20), || {
+        custodian.lock().unwrap().alerts.iter().any(|a| a["kind"] == "escalation")
+    });
+    let requests = svc.requests();
+    assert_eq!(requests.len(), 3, "{requests:?}");
+    assert!(requests[1..].iter().all(|r| r["status"] == "EXPIRED"), "{requests:?}");
+    let alerts = custodian.lock().unwrap().alerts.clone();
+    let text = serde_json::to_string(&alerts).unwrap();
+    assert!(
+        !text.contains("1000000000") && !text.contains("2000000000"),
+        "no amount in an alert: {text}"
+    );
+
+    // A maker deposits and commits more; the operator retries with a wider premium. The
+    // matcher is killed once the retried request is on chain and restarted: it fills.
+    let env = [("SHR_MAKER_KEY", key_hex(3))];
+    shr(
+        &rpc,
+        &[
+            "darkpool",
+            "maker",
+            "deposit",
+            "--deployment",
+            &manifest,
+            "--amount",
+            &(12 * BTC).to_string(),
+        ],
+        &env,
+    );
+    shr(
+        &rpc,
+        &[
+            "darkpool",
+            "maker",
+            "commit",
+            "--deployment",
+            &manifest,
+            "--mailbox",
+            &mailbox,
+            "--size",
+            &(15 * BTC).to_string(),
+            "--spread-bps",
+            "10",
+        ],
+        &env,
+    );
+    let shown = shr(
+        &rpc,
+        &["incident", "show", &id, "--deployment", &manifest, "--db", &mailbox],
+        &treasury_env,
+    );
+    assert!(shown.contains("\"deficit\""), "the operator sees the private detail: {shown}");
+    let retried = shr(
+        &rpc,
+        &[
+            "incident",
+            "retry",
+            &id,
+            "--deployment",
+            &manifest,
+            "--db",
+            &mailbox,
+            "--premium-bps",
+            "60",
+            "--timeout-secs",
+            "60",
+        ],
+        &treasury_env,
+    );
+    assert!(retried.contains("needs_dark_pool"), "{retried}");
+    svc.wait("the retried request on chain", Duration::from_secs(60), || svc.requests().len() == 4);
+    kill(&mut matcher);
+    matcher = svc.matcher("matcher-restarted");
+    svc.wait_solvent(true, t2, "the retried request filled and counted");
+    let requests = svc.requests();
+    assert_eq!(requests.len(), 4, "{requests:?}");
+    assert_eq!(requests[3]["status"], "FILLED", "{requests:?}");
+    // The agent closes each incident once it reads the solvent report.
+    svc.wait("every incident restored", Duration::from_secs(30), || {
+        let statuses: BTreeMap<String, String> = svc
+            .incidents()
+            .into_iter()
+            .map(|i| (i["id"].as_str().unwrap().into(), i["status"].as_str().unwrap().into()))
+            .collect();
+        statuses.len() == 3 && statuses.values().all(|s| s == "restored")
+    });
+
+    // Every log: no private figure (the deficits, the makers' commitments).
+    for e in std::fs::read_dir(&dir).unwrap().flatten() {
+        let p = e.path();
+        if p.extension().is_some_and(|x| x == "log" || x == "out") {
+            let text = std::fs::read_to_string(&p).unwrap_or_default();
+            // The first deficit and the makers' committed sizes, as a log would carry them.
+            for secret in ["30000000", "500000000", "400000000", "300000000", "1500000000"] {
+                for form in [
+                    format!("\"{secret}\""),
+                    format!(":{secret},"),
+                    format!(":{secret}}}"),
+                    format!("={secret} "),
+                ] {
+                    assert!(!text.contains(&form), "{form} in {}", p.display());
+                }
+            }
+        }
+    }
+    let receiver: Address = serde_json::from_str::<Value>(
+        &std::fs::read_to_string(&manifest).unwrap(),
+    )
+    .unwrap()["receiver"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let vault: Address = serde_json::from_str::<Value>(
+        &std::fs::read_to_string(&manifest).unwrap(),
+    )
+    .unwrap()["vault"]["address"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let pool_address: Address = pool["address"].as_str().unwrap().parse().unwrap();
+    let timings = rt.block_on(heal_blocks(&chain, receiver, (wbtc, vault), pool_address));
+    let proving: Vec<u64> = ["matcher.log", "matcher-restarted.log"]
+        .iter()
+        .flat_map(|f| {
+            std::fs::read_to_string(dir.join(f))
+                .unwrap_or_default()
+                .lines()
+                .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+                .filter(|v| v["message"] == "settled with a validity proof")
+                .filter_map(|v| v["proving_ms"].as_u64())
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    eprintln!(
+        "recovery service: small shortfall healed {healed_small} s after it began, large {healed_large} s; blocks: {timings}; proving ms: {proving:?}"
+    );
+    for c in nodes.iter_mut().chain([&mut agent, &mut matcher]) {
+        kill(c);
+    }
+    kill(&mut nats);
+    let _: &Path = &dir;
+}
