@@ -94,13 +94,17 @@ pub async fn sync_deposits(matcher: &mut MatcherEnclave, chain: &dyn Chain) -> R
     matcher.admit_deposits(&logs, head)
 }
 
-/// The pool's logs of event `topic0` in the block range.
+/// The pool's logs of event `topic0` in the block range (none for an empty range).
 async fn events(
     chain: &dyn Chain,
     pool: Address,
     topic0: B256,
     blocks: std::ops::RangeInclusive<u64>,
 ) -> Result<Vec<shr_chain::ChainLog>> {
+    // Nothing mined since the cursor: a node refuses a range that starts past its head.
+    if blocks.is_empty() {
+        return Ok(Vec::new());
+    }
     let mut filter = LogFilter::event(pool, topic0, *blocks.start());
     filter.to_block = Some(*blocks.end());
     Ok(chain.logs(&filter).await?)

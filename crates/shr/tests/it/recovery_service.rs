@@ -10,7 +10,7 @@
 use std::{
     collections::BTreeMap,
     fs::File,
-    path::{Path, PathBuf},
+    path::PathBuf,
     process::{Child, Command},
     sync::{Arc, Mutex},
     time::{Duration, Instant},
@@ -148,7 +148,7 @@ impl Services {
             "--confirmations",
             "0",
             "--request-timeout-secs",
-            "20",
+            "45",
             "--poll-ms",
             "250",
             "--execute",
@@ -204,6 +204,11 @@ impl Services {
         out
     }
 
+    /// Panics with `what` and the processes' logs unless `ok`.
+    fn check(&self, ok: bool, what: &str) {
+        assert!(ok, "{what}\n{}", self.logs());
+    }
+
     /// Waits until `check` holds, polling every 250 ms.
     fn wait(&self, what: &str, within: Duration, mut check: impl FnMut() -> bool) {
         let deadline = Instant::now() + within;
@@ -215,7 +220,7 @@ impl Services {
 
     /// Waits until the receiver says `solvent` with a report observed after `since`.
     fn wait_solvent(&self, solvent: bool, since: u64, what: &str) {
-        self.wait(what, Duration::from_secs(90), || {
+        self.wait(what, Duration::from_secs(120), || {
             let s = self.status();
             s["is_solvent"] == solvent && s["last_updated"].as_u64().unwrap_or(0) > since
         });
@@ -309,8 +314,8 @@ fn recovery_as_a_service_heals_by_swap_and_dark_pool_survives_restarts_and_opera
     let anvil =
         Anvil::spawn_with(&["--block-time", "1", "--timestamp", &genesis.to_string()]).unwrap();
     let rpc = anvil.url();
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().to_path_buf();
+    // Kept when the test fails (its logs), removed at the end when it passes.
+    let dir = tempfile::tempdir().unwrap().keep();
     let port = free_port();
     let mut nats = start_nats(port, &dir.join("nats-store"), &dir.join("nats-server.log"));
     let custodian =
@@ -548,8 +553,8 @@ fn recovery_as_a_service_heals_by_swap_and_dark_pool_survives_restarts_and_opera
     svc.wait_solvent(false, t0, "small shortfall attested");
     svc.wait_solvent(true, t0, "small shortfall healed by the swap");
     let incidents = svc.incidents();
-    assert_eq!(incidents.len(), 1, "{incidents:?}");
-    assert!(svc.requests().is_empty(), "a small deficit never reaches the dark pool");
+    svc.check(incidents.len() == 1, &format!("{incidents:?}"));
+    svc.check(svc.requests().is_empty(), "a small deficit never reaches the dark pool");
     let healed_small = unix() - t0;
 
     // 2. A large shortfall (10 BTC, ~6 % price impact): the dark pool. The agent is killed
@@ -564,8 +569,10 @@ fn recovery_as_a_service_heals_by_swap_and_dark_pool_survives_restarts_and_opera
     agent = svc.agent("agent-restarted");
     svc.wait_solvent(true, t1, "large shortfall healed through the pool");
     let requests = svc.requests();
-    assert_eq!(requests.len(), 1, "one request, however many agent restarts: {requests:?}");
-    assert_eq!(requests[0]["status"], "FILLED", "{requests:?}");
+    svc.check(
+        requests.len() == 1 && requests[0]["status"] == "FILLED",
+        &format!("one request, filled, however many agent restarts: {requests:?}"),
+    );
     let healed_large = unix() - t1;
 
     // 3. Another 10 BTC short: the makers have 2 BTC of commitments left. The request and its
@@ -573,7 +580,7 @@ fn recovery_as_a_service_heals_by_swap_and_dark_pool_survives_restarts_and_opera
     let t2 = unix();
     custodian.lock().unwrap().reserves = SUPPLY - 20 * BTC - 3 * BTC / 10;
     svc.wait_solvent(false, t2, "third shortfall attested");
-    svc.wait("escalation", Duration::from_secs(120), || {
+    svc.wait("escalation", Duration::from_secs(240), || {
         svc.incidents().iter().any(|i| i["status"] == "escalated")
     });
     let id = svc.incidents().into_iter().find(|i| i["status"] == "escalated").unwrap()["id"]
@@ -584,8 +591,10 @@ fn recovery_as_a_service_heals_by_swap_and_dark_pool_survives_restarts_and_opera
         custodian.lock().unwrap().alerts.iter().any(|a| a["kind"] == "escalation")
     });
     let requests = svc.requests();
-    assert_eq!(requests.len(), 3, "{requests:?}");
-    assert!(requests[1..].iter().all(|r| r["status"] == "EXPIRED"), "{requests:?}");
+    svc.check(
+        requests.len() == 3 && requests[1..].iter().all(|r| r["status"] == "EXPIRED"),
+        &format!("{requests:?}"),
+    );
     let alerts = custodian.lock().unwrap().alerts.clone();
     let text = serde_json::to_string(&alerts).unwrap();
     assert!(
@@ -655,8 +664,7 @@ fn recovery_as_a_service_heals_by_swap_and_dark_pool_survives_restarts_and_opera
     matcher = svc.matcher("matcher-restarted");
     svc.wait_solvent(true, t2, "the retried request filled and counted");
     let requests = svc.requests();
-    assert_eq!(requests.len(), 4, "{requests:?}");
-    assert_eq!(requests[3]["status"], "FILLED", "{requests:?}");
+    svc.check(requests.len() == 4 && requests[3]["status"] == "FILLED", &format!("{requests:?}"));
     // The agent closes each incident once it reads the solvent report.
     svc.wait("every incident restored", Duration::from_secs(30), || {
         let statuses: BTreeMap<String, String> = svc
@@ -722,5 +730,5 @@ fn recovery_as_a_service_heals_by_swap_and_dark_pool_survives_restarts_and_opera
         kill(c);
     }
     kill(&mut nats);
-    let _: &Path = &dir;
+    let _ = std::fs::remove_dir_all(&dir);
 }
