@@ -329,6 +329,7 @@ async fn serve_request(
     };
     let request = pool.request_ref(chain, id).await?;
     let now = chain.timestamp().await?;
+    let seen_block = chain.block_number().await?;
     let (outcome, settlement) = matcher.settle(&request, &Sealed(blob), twap_wad, now)?;
     let Some(s) = settlement else {
         info!(target: "shr::darkpool", request_id = id, "not enough committed liquidity; the request will expire");
@@ -337,7 +338,12 @@ async fn serve_request(
     // Tickets for the version this fill creates go out first: if the matcher dies once the
     // chain accepts it, every party can still leave through the escape hatch.
     put_tickets(store, s.new_commitment, matcher.staged_exit_tickets()?).await?;
-    if let Err(err) = pool.fill(chain, relayer, &s).await {
+    let mut fill_block = None;
+    let sent = pool.fill(chain, relayer, &s).await;
+    if let Ok(r) = &sent {
+        fill_block = Some(r.block_number);
+    }
+    if let Err(err) = sent {
         // The transaction may have been mined even though the call failed (an RPC error after
         // broadcast): the chain's commitment decides.
         match reconcile(matcher, chain, pool, store).await? {
@@ -356,6 +362,6 @@ async fn serve_request(
             .await
             .map_err(Error::Store)?;
     }
-    info!(target: "shr::darkpool", request_id = id, fills = outcome.fills.len(), proving_ms = s.proving_ms, "settled with a validity proof");
+    info!(target: "shr::darkpool", request_id = id, fills = outcome.fills.len(), proving_ms = s.proving_ms, seen_block, fill_block, "settled with a validity proof");
     Ok(Some(pool.status(chain, id).await?))
 }

@@ -56,7 +56,7 @@ impl Agent<'_> {
                 updated_at: r.updated_at,
             })
             .collect();
-        rows.sort_by(|a, b| b.observed_at.cmp(&a.observed_at));
+        rows.sort_by_key(|r| std::cmp::Reverse(r.observed_at));
         Ok(rows)
     }
 
@@ -68,12 +68,25 @@ impl Agent<'_> {
     /// [`Error::UnknownIncident`], [`Error::IncidentState`], store errors.
     pub async fn incident_detail(&self, id: &str) -> Result<serde_json::Value> {
         let state = self.load(id).await?.ok_or_else(|| Error::UnknownIncident(id.into()))?;
-        let mut v = serde_json::to_value(&state).map_err(Error::Notice)?;
         let policy = self.policy_override(id).await?;
-        if let serde_json::Value::Object(m) = &mut v {
-            m.insert("status".into(), state.status().into());
+        // `{"Variant": {fields}}` becomes `{fields}` beside the public status, amounts in
+        // decimal base units.
+        let mut fields = match serde_json::to_value(&state).map_err(Error::Notice)? {
+            serde_json::Value::Object(m) => match m.into_iter().next() {
+                Some((_, serde_json::Value::Object(f))) => f,
+                _ => serde_json::Map::new(),
+            },
+            _ => serde_json::Map::new(),
+        };
+        for v in fields.values_mut() {
+            // Amounts are minimal hex; hashes (66 characters) stay as they are.
+            let amount = v.as_str().filter(|h| h.starts_with("0x") && h.len() < 66);
+            if let Some(n) = amount.and_then(|h| h.parse::<U256>().ok()) {
+                *v = n.to_string().into();
+            }
         }
-        Ok(serde_json::json!({ "id": id, "state": v, "policy_override": policy }))
+        fields.insert("status".into(), state.status().into());
+        Ok(serde_json::json!({ "id": id, "state": fields, "policy_override": policy }))
     }
 
     /// Retries an `escalated` or `cancelled` incident through the dark pool with the operator's

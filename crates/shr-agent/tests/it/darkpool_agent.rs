@@ -236,3 +236,66 @@ async fn a_planted_twap_window_is_not_used() -> R {
     assert_eq!(count, U256::ZERO, "no order priced off a planted window");
     Ok(())
 }
+
+/// The operator's commands on an escalated incident: the escalation reaches the alert sink
+/// (no amount in it); `retry` requests again at the operator's premium; `cancel` cancels that
+/// request on the pool; `resume` records a manual top-up, which the next solvent report closes;
+/// an action that does not apply names the incident's status and changes nothing.
+#[tokio::test]
+async fn the_operator_retries_cancels_and_resumes_an_escalated_incident() -> R {
+    let Setup { w, mut matcher, pool } = setup(DEFICIT / 2).await?;
+    let alerts = std::sync::Arc::new(shr_agent::MemoryAlerts::default());
+    let agent = Agent::new(&w.chain, w.store().await?, &w.key, w.cfg.clone())
+        .with_alerts(alerts.clone() as std::sync::Arc<dyn shr_agent::AlertSink>);
+    let timeout = DarkPoolPolicy::default().timeout_secs;
+    let id = w.incident();
+    for _ in 0..2 {
+        assert_eq!(agent.run_once().await?[0].1, "dark_pool_requested");
+        serve(&mut matcher, &w, &pool).await?;
+        w.chain.advance_time(timeout + 1).await?;
+    }
+    assert_eq!(agent.run_once().await?, vec![(id.clone(), "escalated".into())]);
+    let sent = alerts.alerts();
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert_eq!(sent[0].kind, shr_agent::AlertKind::Escalation);
+    assert_eq!(sent[0].incident.as_deref(), Some(id.as_str()));
+    assert!(!serde_json::to_string(&sent[0])?.contains(&DEFICIT.to_string()));
+    // Nothing in flight: a cancel does not apply, and says why.
+    let e = agent.cancel(&id).await.unwrap_err().to_string();
+    assert!(e.contains("escalated"), "{e}");
+    let e = agent.retry("nope", shr_agent::RetryPolicy::default()).await.unwrap_err();
+    assert!(matches!(e, Error::UnknownIncident(_)), "{e}");
+
+    // Retry at a premium of 80 bps and a 10-minute timeout: one new request, at that premium.
+    let change = shr_agent::RetryPolicy {
+        premium_bps: Some(80),
+        band_bps: Some(200),
+        timeout_secs: Some(600),
+    };
+    agent.retry(&id, change).await?;
+    assert_eq!(agent.incidents().await?[0].status, "needs_dark_pool");
+    let detail = agent.incident_detail(&id).await?;
+    assert_eq!(detail["policy_override"]["premium_bps"], 80, "{detail}");
+    assert_eq!(detail["state"]["deficit"], DEFICIT.to_string(), "{detail}");
+    assert_eq!(detail["state"]["status"], "needs_dark_pool", "{detail}");
+    assert_eq!(agent.run_once().await?, vec![(id.clone(), "dark_pool_requested".into())]);
+    assert_eq!(pool.request_ref(&w.chain, 3).await?.premium_bps, 80);
+    let (_, deadline, ..) = pool.request_info(&w.chain, 3).await?;
+    assert!(deadline <= w.chain.timestamp().await? + 600, "the operator's timeout");
+
+    // Cancel it: the pool says CANCELLED, the incident stops.
+    agent.cancel(&id).await?;
+    assert_eq!(pool.status(&w.chain, 3).await?, shr_darkpool::RequestStatus::Cancelled);
+    assert_eq!(agent.incidents().await?[0].status, "cancelled");
+    assert_eq!(agent.run_once().await?, vec![], "a cancelled incident is not driven");
+
+    // The operator topped the vault up by hand: resume, and the solvent report closes it.
+    agent.resume(&id).await?;
+    assert_eq!(agent.incidents().await?[0].status, "manual_top_up");
+    w.round(10_800, U256::from(SUPPLY)).await?;
+    assert!(attested_state(&w.chain, w.dep.receiver).await?.0);
+    assert_eq!(agent.run_once().await?, vec![(id.clone(), "restored".into())]);
+    let e = agent.resume(&id).await.unwrap_err().to_string();
+    assert!(e.contains("restored"), "{e}");
+    Ok(())
+}

@@ -711,7 +711,7 @@ fn recovery_as_a_service_heals_by_swap_and_dark_pool_survives_restarts_and_opera
         .unwrap();
     let pool_address: Address = pool["address"].as_str().unwrap().parse().unwrap();
     let timings = rt.block_on(heal_blocks(&chain, receiver, (wbtc, vault), pool_address));
-    let proving: Vec<u64> = ["matcher.log", "matcher-restarted.log"]
+    let proving: Vec<(u64, u64, u64)> = ["matcher.log", "matcher-restarted.log"]
         .iter()
         .flat_map(|f| {
             std::fs::read_to_string(dir.join(f))
@@ -719,12 +719,18 @@ fn recovery_as_a_service_heals_by_swap_and_dark_pool_survives_restarts_and_opera
                 .lines()
                 .filter_map(|l| serde_json::from_str::<Value>(l).ok())
                 .filter(|v| v["message"] == "settled with a validity proof")
-                .filter_map(|v| v["proving_ms"].as_u64())
+                .filter_map(|v| {
+                    Some((
+                        v["proving_ms"].as_u64()?,
+                        v["seen_block"].as_u64()?,
+                        v["fill_block"].as_u64()?,
+                    ))
+                })
                 .collect::<Vec<_>>()
         })
         .collect();
     eprintln!(
-        "recovery service: small shortfall healed {healed_small} s after it began, large {healed_large} s; blocks: {timings}; proving ms: {proving:?}"
+        "recovery service: small shortfall healed {healed_small} s after it began, large {healed_large} s; blocks: {timings}; (proving ms, block the matcher saw the request at, fill block): {proving:?}"
     );
     for c in nodes.iter_mut().chain([&mut agent, &mut matcher]) {
         kill(c);
