@@ -238,8 +238,8 @@ impl<'a> Agent<'a> {
     }
 
     /// The alert sink, if any.
-    pub fn alerts(&self) -> Option<&dyn crate::AlertSink> {
-        self.alerts.as_deref()
+    pub fn alerts(&self) -> Option<std::sync::Arc<dyn crate::AlertSink>> {
+        self.alerts.clone()
     }
 
     /// Sets the collateral's USD price (e8) the next decisions use (the caller reads it from a
@@ -262,7 +262,10 @@ impl<'a> Agent<'a> {
 
     async fn save(&self, id: &str, observed_at: u64, s: &State) -> Result<()> {
         let json = serde_json::to_vec(s).map_err(Error::Notice)?;
-        let sealed = self.key.seal_at_rest(STATE_INFO, &json).map_err(Error::SealedDeficit)?;
+        // Bound to the incident: a sealed state copied into another incident's row does not
+        // open there.
+        let info = format!("{STATE_INFO}/{id}");
+        let sealed = self.key.seal_at_rest(&info, &json).map_err(Error::SealedDeficit)?;
         let updated_at = self.chain.timestamp().await?;
         let row = IncidentRow {
             id: id.into(),
@@ -278,9 +281,12 @@ impl<'a> Agent<'a> {
 
     async fn load(&self, id: &str) -> Result<Option<State>> {
         let Some(row) = self.store.incident(id).await? else { return Ok(None) };
+        let sealed = Sealed(row.sealed_state);
         let plain = self
             .key
-            .open_at_rest(STATE_INFO, &Sealed(row.sealed_state))
+            .open_at_rest(&format!("{STATE_INFO}/{id}"), &sealed)
+            // A state sealed before states were bound to their incident.
+            .or_else(|_| self.key.open_at_rest(STATE_INFO, &sealed))
             .map_err(|_| Error::IncidentState(id.into()))?;
         Ok(Some(serde_json::from_slice(&plain).map_err(Error::Notice)?))
     }

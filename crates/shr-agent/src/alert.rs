@@ -4,7 +4,10 @@
 //! or memory ([`MemoryAlerts`], tests). An alert carries public facts only (incident id, public
 //! status, request id, times): never a deficit, a size or a price.
 
-use std::{sync::Mutex, time::Duration};
+use std::{
+    sync::{Arc, Mutex},
+    time::Duration,
+};
 
 use serde::Serialize;
 use tracing::{error, warn};
@@ -46,13 +49,16 @@ pub trait AlertSink: Send + Sync + std::fmt::Debug {
     async fn send(&self, alert: &Alert) -> crate::Result<()>;
 }
 
-/// Logs `alert` and hands it to `sink`; a delivery failure is logged, never fatal.
-pub async fn raise(sink: Option<&dyn AlertSink>, alert: Alert) {
+/// Logs `alert` and hands it to `sink` in the background (a slow webhook never holds up the
+/// agent's pass); a delivery failure is logged, never fatal.
+pub fn raise(sink: Option<Arc<dyn AlertSink>>, alert: Alert) {
     error!(target: "shr::agent::alert", kind = ?alert.kind, incident = alert.incident.as_deref().unwrap_or(""), message = %alert.message, "alert");
-    if let Some(sink) = sink
-        && let Err(e) = sink.send(&alert).await
-    {
-        warn!(target: "shr::agent::alert", error = %e, "alert not delivered to the webhook");
+    if let Some(sink) = sink {
+        tokio::spawn(async move {
+            if let Err(e) = sink.send(&alert).await {
+                warn!(target: "shr::agent::alert", error = %e, "alert not delivered to the webhook");
+            }
+        });
     }
 }
 
@@ -91,7 +97,7 @@ impl WebhookAlerts {
 impl AlertSink for WebhookAlerts {
     async fn send(&self, alert: &Alert) -> crate::Result<()> {
         let mut delay = self.backoff;
-        let mut last = None;
+        let mut last = crate::Error::AlertStatus(0);
         for attempt in 0..self.attempts.max(1) {
             if attempt > 0 {
                 tokio::time::sleep(delay).await;
@@ -99,14 +105,12 @@ impl AlertSink for WebhookAlerts {
             }
             match self.client.post(self.url.clone()).json(alert).send().await {
                 Ok(r) if r.status().is_success() => return Ok(()),
-                Ok(r) => last = Some(r.error_for_status().err()),
-                Err(e) => last = Some(Some(e)),
+                Ok(r) => last = crate::Error::AlertStatus(r.status().as_u16()),
+                // Without the URL: it may carry the webhook's token.
+                Err(e) => last = crate::Error::Alert(e.without_url()),
             }
         }
-        match last.flatten() {
-            Some(e) => Err(crate::Error::Alert(e)),
-            None => Err(crate::Error::AlertUrl(self.url.to_string())),
-        }
+        Err(last)
     }
 }
 

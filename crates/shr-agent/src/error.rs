@@ -9,7 +9,9 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The treasury cannot pay the swap's maximum input.
-    #[error("treasury holds {have} base units of the input asset, the swap may need up to {need}")]
+    #[error(
+        "the treasury holds too little of the input asset for the swap (the amounts, which bound the deficit, are in the fields, never in the message)"
+    )]
     InsufficientTreasury {
         /// Balance, base units.
         have: U256,
@@ -89,6 +91,9 @@ pub enum Error {
     /// An alert could not be delivered to the webhook.
     #[error("alert webhook")]
     Alert(#[source] reqwest::Error),
+    /// The alert webhook answered with a status other than 2xx.
+    #[error("alert webhook answered HTTP {0}")]
+    AlertStatus(u16),
     /// The alert webhook URL is not an http(s) URL.
     #[error("alert webhook URL {0:?} is not an http(s) URL")]
     AlertUrl(String),
@@ -127,7 +132,7 @@ impl Error {
             Self::PriceFeed { .. } => "price_feed",
             Self::IncidentAction { .. } => "incident_action",
             Self::UnknownIncident(_) => "unknown_incident",
-            Self::Alert(_) | Self::AlertUrl(_) => "alert",
+            Self::Alert(_) | Self::AlertUrl(_) | Self::AlertStatus(_) => "alert",
             Self::Chain(_) => "chain",
         }
     }

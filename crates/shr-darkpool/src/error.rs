@@ -20,7 +20,9 @@ pub enum Error {
     #[error("overflow computing {0}")]
     Overflow(&'static str),
     /// A party's private balance is short.
-    #[error("{party} holds {have} base units of {token} in the pool, {want} asked")]
+    #[error(
+        "{party} holds too little of {token} in the pool (the amounts are private: see the fields)"
+    )]
     InsufficientBalance {
         /// The party.
         party: Address,

@@ -26,6 +26,8 @@ use crate::{
 
 const CURSOR: &str = "matcher/requests";
 const FORCED_CURSOR: &str = "matcher/forced";
+/// Mailbox kind and key of the ids of requests still open (public: request ids are on chain).
+const OPEN_REQUESTS: (&str, &str) = ("matcher", "open-requests");
 /// Mailbox kind and key of the matcher's sealed state.
 pub const STATE_KEY: (&str, &str) = ("matcher", "state");
 
@@ -210,9 +212,11 @@ async fn put_tickets(
 /// that is still open and has its sealed order in the mailbox is matched at `twap_wad`; a fill
 /// is sent from `relayer`. The enclave's staged table becomes current only once the chain shows
 /// it (an error after a mined fill is reconciled from the chain's commitment, not aborted). A
-/// failing request is recorded in [`Served::failures`] and the pass goes on. The cursor stays
-/// at the first request still open, so a request whose order arrives late, or that more
-/// liquidity can fill later, is matched again next pass. Forced withdrawals still open are
+/// failing request is recorded in [`Served::failures`] and the pass goes on. Requests still
+/// open are kept by id (not by pinning the log cursor, which anyone's request without an order
+/// could hold back) and matched again each pass until they fill, end or pass their deadline:
+/// an order that reaches the mailbox late, or liquidity that arrives before the deadline, is
+/// matched then. Forced withdrawals still open are
 /// served (the party's whole balance, sent by `relayer` to the party), so the escape hatch
 /// stays shut while the matcher is alive.
 ///
@@ -233,31 +237,42 @@ pub async fn serve_once(
     let head = chain.block_number().await?;
     let topic0 = CREDarkPool::CollateralRequested::SIGNATURE_HASH;
     let mut out = Served::default();
-    let mut keep_from = head + 1;
+    // The requests still open after earlier passes, then the new ones.
+    let mut open: std::collections::BTreeSet<u64> =
+        match store.sealed(OPEN_REQUESTS.0, OPEN_REQUESTS.1).await.map_err(Error::Store)? {
+            Some(json) => serde_json::from_slice(&json).unwrap_or_default(),
+            None => Default::default(),
+        };
     for l in events(chain, pool.address, topic0, from..=head).await? {
         let Ok(e) = CREDarkPool::CollateralRequested::decode_log(&l.to_primitive()) else {
             continue;
         };
-        let Ok(id) = u64::try_from(e.requestId) else { continue };
-        let open = match serve_request(matcher, chain, pool, relayer, store, twap_wad, id).await {
+        if let Ok(id) = u64::try_from(e.requestId) {
+            open.insert(id);
+        }
+    }
+    let mut still_open = std::collections::BTreeSet::new();
+    for id in open {
+        match serve_request(matcher, chain, pool, relayer, store, twap_wad, id).await {
             Ok(Some(status)) => {
                 out.statuses.push((id, status));
-                matches!(status, RequestStatus::Pending | RequestStatus::PartiallyFilled)
+                if status == RequestStatus::Pending {
+                    still_open.insert(id);
+                }
             }
-            Ok(None) => false,
+            Ok(None) => {}
             Err(err) => {
                 warn!(target: "shr::darkpool", request_id = id, error = %err, "request failed; moving on");
                 out.failures.push((id, err));
-                true
+                still_open.insert(id);
             }
-        };
-        // A request still open (its order not in the mailbox yet, not enough liquidity yet, a
-        // failure) is looked at again next pass, until it fills or ends.
-        if open {
-            keep_from = keep_from.min(l.block_number);
         }
     }
-    store.set_cursor(CURSOR, keep_from).await.map_err(Error::Store)?;
+    // A request still open (its order not in the mailbox yet, not enough liquidity yet, a
+    // failure) is looked at again next pass, until it fills, ends or passes its deadline.
+    let json = serde_json::to_vec(&still_open).map_err(Error::Body)?;
+    store.put_sealed(OPEN_REQUESTS.0, OPEN_REQUESTS.1, &json).await.map_err(Error::Store)?;
+    store.set_cursor(CURSOR, head + 1).await.map_err(Error::Store)?;
     serve_forced(matcher, chain, pool, (relayer, store), head, &mut out).await?;
     Ok(out)
 }
@@ -320,7 +335,9 @@ async fn serve_request(
     twap_wad: u128,
     id: u64,
 ) -> Result<Option<RequestStatus>> {
-    if pool.status(chain, id).await? != RequestStatus::Pending {
+    let (_, deadline, status, _) = pool.request_info(chain, id).await?;
+    // Ended, or past its deadline (the pool refuses a late fill): no longer the matcher's.
+    if status != RequestStatus::Pending || chain.timestamp().await? > deadline {
         return Ok(None);
     }
     let Some(blob) = store.sealed("order", &id.to_string()).await.map_err(Error::Store)? else {

@@ -477,7 +477,7 @@ async fn run_agent(args: RunArgs, rpc_url: Option<&str>) -> Result<()> {
                         message: format!("{failures} agent passes in a row failed; see the log"),
                         at: now_unix(),
                     };
-                    raise(agent.alerts(), alert).await;
+                    raise(agent.alerts(), alert);
                 }
                 if args.once {
                     bail!("the agent's pass failed");
@@ -498,7 +498,7 @@ async fn run_agent(args: RunArgs, rpc_url: Option<&str>) -> Result<()> {
                     ),
                     at: now,
                 };
-                raise(agent.alerts(), alert).await;
+                raise(agent.alerts(), alert);
             }
             stale_raised = stale;
         }

@@ -132,6 +132,12 @@ pub(crate) struct MatcherRunArgs {
     /// One pass, then exit.
     #[arg(long)]
     once: bool,
+    /// Serve Prometheus `/metrics` on this address, e.g. 127.0.0.1:9465
+    /// (`shr_darkpool_requests_served_total{status}`, `shr_darkpool_request_failures_total`,
+    /// `shr_darkpool_pass_failures_total`, `shr_darkpool_last_pass_timestamp_seconds`,
+    /// `shr_darkpool_commitment_version`).
+    #[arg(long, value_name = "ADDR")]
+    metrics: Option<std::net::SocketAddr>,
 }
 
 /// A maker's identity.
@@ -294,6 +300,9 @@ async fn deploy(args: &DeployArgs, url: &str) -> Result<()> {
 async fn matcher_run(args: &MatcherRunArgs, url: &str) -> Result<()> {
     let m = read_manifest(&args.deployment)?;
     let (pool, d) = dark_pool(&m)?;
+    if let Some(addr) = args.metrics {
+        crate::node_ops::serve_metrics(addr, crate::node_ops::install()?).await?;
+    }
     let relayer_key = match args.relayer_key {
         Some(k) => k,
         None if m.chain_id == shr_enclave::DEV_CHAIN_ID => {
@@ -356,6 +365,8 @@ async fn matcher_run(args: &MatcherRunArgs, url: &str) -> Result<()> {
         .await;
         match pass {
             Ok(Some(served)) => {
+                metrics::gauge!("shr_darkpool_last_pass_timestamp_seconds").set(now_unix() as f64);
+                metrics::gauge!("shr_darkpool_commitment_version").set(matcher.version() as f64);
                 for (id, status) in served
                     .statuses
                     .iter()
@@ -383,6 +394,10 @@ async fn matcher_run(args: &MatcherRunArgs, url: &str) -> Result<()> {
             _ = stop.wait_for(|s| *s) => return Ok(()),
         }
     }
+}
+
+fn now_unix() -> u64 {
+    std::time::UNIX_EPOCH.elapsed().map(|d| d.as_secs()).unwrap_or_default()
 }
 
 async fn maker(cmd: MakerCommand, url: &str) -> Result<()> {

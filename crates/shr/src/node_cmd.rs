@@ -133,6 +133,19 @@ pub(crate) async fn run(args: NodeArgs, rpc_url: Option<&str>) -> Result<()> {
     manifest.check_chain(chain.chain_id().await?)?;
 
     let feeds = feeds(&args, &manifest, &chain, &enclave)?;
+    if let Some((pool, _)) = manifest.recovery_accounts().and_then(|a| a.pool) {
+        // The manifest is a file: the chain says what the pool trades.
+        let call = shr_contracts::bindings::CREDarkPool::collateralCall {};
+        let traded = shr_contracts::view(chain.as_ref(), pool, &call)
+            .await
+            .wrap_err_with(|| format!("the manifest's dark pool {pool} is not a CREDarkPool"))?;
+        let vault_asset = manifest.vault.map(|v| v.asset).unwrap_or_default();
+        if traded != vault_asset {
+            bail!(
+                "the manifest's dark pool {pool} trades {traded}, not the vault's collateral {vault_asset}"
+            );
+        }
+    }
     let recovery = match (manifest.recovery_accounts(), &manifest.recovery, &args.mailbox) {
         (Some(accounts), Some(r), Some(url)) => Some(NodeRecovery {
             accounts,

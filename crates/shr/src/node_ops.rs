@@ -68,6 +68,24 @@ pub(crate) fn install() -> Result<PrometheusHandle> {
         .wrap_err("installing the metrics recorder")
 }
 
+/// Serves `/metrics` (from `handle`) alone on `addr` (a service without a health model of its
+/// own: the matcher).
+///
+/// # Errors
+/// When `addr` cannot be bound.
+pub(crate) async fn serve_metrics(addr: SocketAddr, handle: PrometheusHandle) -> Result<()> {
+    let app = Router::new().route("/metrics", get(move || std::future::ready(handle.render())));
+    let listener =
+        tokio::net::TcpListener::bind(addr).await.wrap_err_with(|| format!("binding {addr}"))?;
+    tracing::info!(target: "shr::cli", addr = %listener.local_addr()?, "metrics");
+    tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, app).await {
+            tracing::warn!(target: "shr::cli", error = %e, "metrics server stopped");
+        }
+    });
+    Ok(())
+}
+
 /// Serves `/metrics` (from `handle`) and `/healthz` on `addr`.
 ///
 /// # Errors

@@ -126,7 +126,7 @@ impl Agent<'_> {
                         dp.pool.request_info(self.chain, request_id).await?;
                     let now = self.chain.timestamp().await?;
                     let next = match status {
-                        RequestStatus::Filled => {
+                        RequestStatus::Filled | RequestStatus::PartiallyFilled => {
                             let key = mailbox_key(&mailbox_secret(self.key)?, request_id);
                             let Some(blob) = self.store.sealed("fill", &key.to_string()).await?
                             else {
@@ -137,20 +137,28 @@ impl Agent<'_> {
                                     request_id,
                                 });
                             };
-                            let notice = open_notice(self.key, &Sealed(blob))?;
-                            State::DarkPoolFilled {
-                                deficit,
-                                request_id,
-                                credited: notice.collateral,
+                            match open_notice(self.key, &Sealed(blob)) {
+                                Ok(notice) => State::DarkPoolFilled {
+                                    deficit,
+                                    request_id,
+                                    credited: notice.collateral,
+                                },
+                                Err(e) => {
+                                    warn!(target: "shr::agent", incident = id, request_id, error = %e, "the fill notice does not open; waiting for the matcher's");
+                                    return Ok(State::DarkPoolRequested {
+                                        deficit,
+                                        size,
+                                        attempt,
+                                        request_id,
+                                    });
+                                }
                             }
                         }
-                        RequestStatus::Pending | RequestStatus::PartiallyFilled
-                            if now > deadline =>
-                        {
+                        RequestStatus::Pending if now > deadline => {
                             dp.pool.expire(self.chain, self.cfg.treasury, request_id).await?;
                             continue_expired(deficit, size, attempt, request_id)
                         }
-                        RequestStatus::Pending | RequestStatus::PartiallyFilled => {
+                        RequestStatus::Pending => {
                             return Ok(State::DarkPoolRequested {
                                 deficit,
                                 size,
@@ -158,7 +166,12 @@ impl Agent<'_> {
                                 request_id,
                             });
                         }
-                        RequestStatus::Expired | RequestStatus::Cancelled | RequestStatus::None => {
+                        // The operator cancelled it (`shr incident cancel`): final, never retried
+                        // behind the operator's back.
+                        RequestStatus::Cancelled => {
+                            State::Cancelled { deficit, size, last_request: Some(request_id) }
+                        }
+                        RequestStatus::Expired | RequestStatus::None => {
                             continue_expired(deficit, size, attempt, request_id)
                         }
                     };
@@ -172,7 +185,7 @@ impl Agent<'_> {
                             ),
                             at: now,
                         };
-                        crate::raise(self.alerts(), alert).await;
+                        crate::raise(self.alerts(), alert);
                     }
                     next
                 }
@@ -197,7 +210,14 @@ impl Agent<'_> {
         }
         let key = exit_key(self.cfg.treasury, commitment);
         let Some(blob) = self.store.sealed("exit", &key).await? else { return Ok(false) };
-        let ticket = open_exit_ticket(self.key, &Sealed(blob))?;
+        let ticket = match open_exit_ticket(self.key, &Sealed(blob)) {
+            Ok(t) => t,
+            Err(e) => {
+                // Anyone who can write the mailbox can plant a row here: never stop the pass.
+                warn!(target: "shr::agent", error = %e, "the treasury's exit ticket does not open; not forwarded");
+                return Ok(false);
+            }
+        };
         for (signer, hpke) in &dp.oracle_nodes {
             let sealed = shr_oracle::seal_credit(hpke, &ticket)?;
             self.store.put_sealed("credit", &signer.to_string(), sealed.as_bytes()).await?;

@@ -121,7 +121,8 @@ impl Agent<'_> {
             timeout_secs: change.timeout_secs.unwrap_or(base.timeout_secs),
         };
         let json = serde_json::to_vec(&policy).map_err(Error::Notice)?;
-        let sealed = self.key.seal_at_rest(POLICY_INFO, &json).map_err(Error::SealedDeficit)?;
+        let info = format!("{POLICY_INFO}/{id}");
+        let sealed = self.key.seal_at_rest(&info, &json).map_err(Error::SealedDeficit)?;
         self.store.put_sealed(POLICY_KIND, id, sealed.as_bytes()).await?;
         let size = if size == U256::ZERO { deficit } else { size };
         self.save(id, row.observed_at, &State::NeedsDarkPool { deficit, size, attempt: 0 }).await?;
@@ -130,8 +131,9 @@ impl Agent<'_> {
     }
 
     /// Cancels incident `id`'s pending dark-pool request (`cancel` on the pool, from the
-    /// treasury) and stops it at `cancelled`; an incident still waiting to request is stopped
-    /// without a transaction.
+    /// treasury) and stops it at `cancelled`. Safe beside a running agent: the pool's
+    /// `CANCELLED` is final for the agent too (it never retries a cancelled request), and the
+    /// states the agent is working on (detected, needs_dark_pool, requesting) are refused.
     ///
     /// # Errors
     /// [`Error::IncidentAction`] for an incident with no request to cancel; chain, contract and
@@ -147,15 +149,8 @@ impl Agent<'_> {
                 dp.pool.cancel(self.chain, self.cfg.treasury, request_id).await?;
                 State::Cancelled { deficit, size, last_request: Some(request_id) }
             }
-            State::NeedsDarkPool { deficit, size, .. } => {
-                State::Cancelled { deficit, size, last_request: None }
-            }
             _ => {
-                return Err(action(
-                    id,
-                    &state,
-                    "only a pending dark-pool request (or one about to be made) is cancelled",
-                ));
+                return Err(action(id, &state, "only a pending dark-pool request is cancelled"));
             }
         };
         self.save(id, row.observed_at, &next).await?;
@@ -167,21 +162,17 @@ impl Agent<'_> {
     /// buys nothing more for it and closes it at the DON's next solvent report.
     ///
     /// # Errors
-    /// [`Error::IncidentAction`] for an incident already restored, or one whose request may
-    /// still fill (cancel it first); store errors.
+    /// [`Error::IncidentAction`] for an incident the agent is still working on (a running agent
+    /// could act on it at the same moment) or already restored; store errors.
     pub async fn resume(&self, id: &str) -> Result<()> {
         let (row, state) = self.incident_state(id).await?;
         match state {
-            State::Escalated { .. }
-            | State::Cancelled { .. }
-            | State::Failed { .. }
-            | State::Detected
-            | State::NeedsDarkPool { .. } => {}
+            State::Escalated { .. } | State::Cancelled { .. } | State::Failed { .. } => {}
             _ => {
                 return Err(action(
                     id,
                     &state,
-                    "only an incident with nothing in flight is resumed (cancel a pending request first)",
+                    "only an escalated, cancelled or failed incident is resumed (the agent is still working on this one; cancel a pending request first)",
                 ));
             }
         }
@@ -202,7 +193,7 @@ impl Agent<'_> {
         let Some(blob) = self.store.sealed(POLICY_KIND, id).await? else { return Ok(None) };
         let plain = self
             .key
-            .open_at_rest(POLICY_INFO, &shr_enclave::Sealed(blob))
+            .open_at_rest(&format!("{POLICY_INFO}/{id}"), &shr_enclave::Sealed(blob))
             .map_err(|_| Error::IncidentState(id.into()))?;
         Ok(Some(serde_json::from_slice(&plain).map_err(Error::Notice)?))
     }
