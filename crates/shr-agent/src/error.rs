@@ -8,10 +8,10 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// What can go wrong recovering a deficit.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// The treasury cannot pay the swap's maximum input.
-    #[error(
-        "the treasury holds too little of the input asset for the swap (the amounts, which bound the deficit, are in the fields, never in the message)"
-    )]
+    /// The treasury cannot pay the swap's maximum input. Its message carries the amounts
+    /// (which bound the deficit): for the operator's private view only; public surfaces and
+    /// logs show [`Error::code`].
+    #[error("treasury holds {have} base units of the input asset, the swap may need up to {need}")]
     InsufficientTreasury {
         /// Balance, base units.
         have: U256,

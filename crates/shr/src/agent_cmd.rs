@@ -469,7 +469,12 @@ async fn run_agent(args: RunArgs, rpc_url: Option<&str>) -> Result<()> {
             }
             Err(e) => {
                 failures += 1;
-                tracing::warn!(target: "shr::agent", error = %crate::error_chain(&e), failures, "pass failed");
+                // An amount that bounds the deficit never reaches the log: its code does.
+                let error = match &e {
+                    shr_agent::Error::InsufficientTreasury { .. } => e.code().to_string(),
+                    _ => crate::error_chain(&e),
+                };
+                tracing::warn!(target: "shr::agent", %error, failures, "pass failed");
                 if failures == args.alert_after_failures {
                     let alert = Alert {
                         kind: AlertKind::RepeatedFailure,
