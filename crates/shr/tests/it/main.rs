@@ -8,4 +8,5 @@ mod don_bench;
 mod don_harness;
 mod don_nodes;
 mod observer;
+mod recovery_harness;
 mod recovery_service;

@@ -9,11 +9,9 @@
 
 use std::{
     collections::BTreeMap,
-    fs::File,
-    path::PathBuf,
-    process::{Child, Command},
+    process::Child,
     sync::{Arc, Mutex},
-    time::{Duration, Instant},
+    time::Duration,
 };
 
 use alloy::primitives::{Address, U256};
@@ -26,283 +24,10 @@ use shr_contracts::{
     send,
 };
 
-use super::don_harness::{free_port, start_nats, unix};
-
-/// Seconds between DON rounds.
-const PERIOD: u64 = 2;
-/// Supply, sats (150,000 BTC).
-const SUPPLY: u64 = 15_000_000_000_000;
-const BTC: u64 = 100_000_000;
-/// The real WBTC/WETH V2 pair at block 17,600,000.
-const POOL_WBTC: u64 = 16_231_137_593;
-const POOL_WETH: u128 = 2_571_336_301_536_722_443_178;
-const WETH: u128 = 1_000_000_000_000_000_000;
-
-#[derive(Debug, Default)]
-struct Custodian {
-    /// Reserves the custodian reports, sats (the vault and the pool are counted by the nodes).
-    reserves: u64,
-    /// Alert bodies the webhook received.
-    alerts: Vec<Value>,
-}
-
-fn serve(rt: &tokio::runtime::Runtime, state: Arc<Mutex<Custodian>>) -> String {
-    use axum::{Json, Router, routing::get, routing::post};
-    let alerts = state.clone();
-    let app = Router::new()
-        .route(
-            "/por",
-            get(move || {
-                let state = state.clone();
-                async move {
-                    let r = state.lock().unwrap().reserves;
-                    Json(serde_json::json!({
-                        "totalReserve": format!("{}.{:08}", r / BTC, r % BTC),
-                        "totalToken": format!("{}.{:08}", SUPPLY / BTC, SUPPLY % BTC),
-                        "timestamp": unix() / PERIOD * PERIOD,
-                    }))
-                }
-            }),
-        )
-        .route(
-            "/alert",
-            post(move |Json(v): Json<Value>| {
-                let state = alerts.clone();
-                async move {
-                    state.lock().unwrap().alerts.push(v);
-                    "ok"
-                }
-            }),
-        );
-    let listener = rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
-    let addr = listener.local_addr().unwrap();
-    rt.spawn(async move { axum::serve(listener, app).await.unwrap() });
-    format!("http://{addr}")
-}
-
-/// Runs `shr` to completion with `env`; returns stdout.
-fn shr(rpc: &str, args: &[&str], env: &[(&str, String)]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_shr"))
-        .args(args)
-        .args(["--rpc-url", rpc])
-        .env("RUST_LOG", "warn")
-        .env_remove("SHR_TEE_SEED")
-        .env_remove("DATABASE_URL")
-        .envs(env.iter().map(|(k, v)| (k, v.as_str())))
-        .output()
-        .expect("shr runs");
-    assert!(
-        out.status.success(),
-        "shr {args:?}: {}\n{}",
-        String::from_utf8_lossy(&out.stderr),
-        String::from_utf8_lossy(&out.stdout)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
-fn lines(out: &str) -> Vec<Value> {
-    out.lines().filter_map(|l| serde_json::from_str(l).ok()).collect()
-}
-
-fn key_hex(i: u32) -> String {
-    shr_chain::dev_signers(i + 1).pop().unwrap().to_bytes().to_string()
-}
-
-struct Services {
-    rpc: String,
-    dir: PathBuf,
-    manifest: String,
-    mailbox: String,
-    router: String,
-    path: String,
-    webhook: String,
-}
-
-impl Services {
-    fn spawn(&self, args: &[&str], env: &[(&str, String)], log: &str) -> Child {
-        Command::new(env!("CARGO_BIN_EXE_shr"))
-            .args(args)
-            .args(["--rpc-url", &self.rpc, "--log-json"])
-            .env("RUST_LOG", "info")
-            .env_remove("SHR_TEE_SEED")
-            .env_remove("DATABASE_URL")
-            .envs(env.iter().map(|(k, v)| (k, v.as_str())))
-            .stdout(File::create(self.dir.join(format!("{log}.out"))).unwrap())
-            .stderr(File::create(self.dir.join(format!("{log}.log"))).unwrap())
-            .spawn()
-            .expect("shr starts")
-    }
-
-    fn agent(&self, log: &str) -> Child {
-        let args = [
-            "agent",
-            "run",
-            "--deployment",
-            &self.manifest,
-            "--db",
-            &self.mailbox,
-            "--router",
-            &self.router,
-            "--path",
-            &self.path,
-            "--confirmations",
-            "0",
-            "--request-timeout-secs",
-            "45",
-            "--poll-ms",
-            "250",
-            "--execute",
-            "--alert-webhook",
-            &self.webhook,
-        ];
-        self.spawn(&args, &[("SHR_TREASURY_KEY", key_hex(2))], log)
-    }
-
-    fn matcher(&self, log: &str) -> Child {
-        let args = [
-            "darkpool",
-            "matcher",
-            "run",
-            "--deployment",
-            &self.manifest,
-            "--mailbox",
-            &self.mailbox,
-            "--poll-ms",
-            "250",
-        ];
-        self.spawn(&args, &[], log)
-    }
-
-    fn incidents(&self) -> Vec<Value> {
-        let args = ["incident", "list", "--deployment", &self.manifest, "--db", &self.mailbox];
-        lines(&shr(&self.rpc, &args, &[("SHR_TREASURY_KEY", key_hex(2))]))
-    }
-
-    fn requests(&self) -> Vec<Value> {
-        lines(&shr(&self.rpc, &["darkpool", "requests", "--deployment", &self.manifest], &[]))
-    }
-
-    fn status(&self) -> Value {
-        let out = shr(&self.rpc, &["status", "--deployment", &self.manifest, "--json"], &[]);
-        serde_json::from_str(&out).unwrap()
-    }
-
-    fn logs(&self) -> String {
-        let mut out = String::new();
-        for e in std::fs::read_dir(&self.dir).unwrap().flatten() {
-            let p = e.path();
-            if p.extension().is_some_and(|x| x == "log") {
-                let text = std::fs::read_to_string(&p).unwrap_or_default();
-                let tail: Vec<&str> = text.lines().rev().take(12).collect();
-                out += &format!("--- {}\n", p.display());
-                for l in tail.into_iter().rev() {
-                    out += l;
-                    out.push('\n');
-                }
-            }
-        }
-        out
-    }
-
-    /// Panics with `what` and the processes' logs unless `ok`.
-    fn check(&self, ok: bool, what: &str) {
-        assert!(ok, "{what}\n{}", self.logs());
-    }
-
-    /// Waits until `check` holds, polling every 250 ms.
-    fn wait(&self, what: &str, within: Duration, mut check: impl FnMut() -> bool) {
-        let deadline = Instant::now() + within;
-        while !check() {
-            assert!(Instant::now() < deadline, "{what}: timed out\n{}", self.logs());
-            std::thread::sleep(Duration::from_millis(250));
-        }
-    }
-
-    /// Waits until the receiver says `solvent` with a report observed after `since`.
-    fn wait_solvent(&self, solvent: bool, since: u64, what: &str) {
-        self.wait(what, Duration::from_secs(120), || {
-            let s = self.status();
-            s["is_solvent"] == solvent && s["last_updated"].as_u64().unwrap_or(0) > since
-        });
-    }
-}
-
-/// For each shortfall: the blocks from the insolvent report to the restoring one, and inside
-/// it the route's own blocks (the swap into the vault after the report; the fill after the
-/// request).
-async fn heal_blocks(
-    chain: &RpcChain,
-    receiver: Address,
-    (wbtc, vault): (Address, Address),
-    pool: Address,
-) -> String {
-    use alloy::sol_types::SolEvent;
-    use shr_contracts::bindings::{CREDarkPool, ReserveAttestation};
-    let logs = |address, topic| {
-        let f = shr_chain::LogFilter::event(address, topic, 0);
-        async move { chain.logs(&f).await.unwrap() }
-    };
-    let reports: Vec<(u64, bool)> =
-        logs(receiver, ReserveAttestation::ReserveStatusUpdated::SIGNATURE_HASH)
-            .await
-            .iter()
-            .map(|l| {
-                let e = ReserveAttestation::ReserveStatusUpdated::decode_log(&l.to_primitive())
-                    .unwrap();
-                (l.block_number, e.isSolvent)
-            })
-            .collect();
-    let swaps: Vec<u64> = logs(wbtc, TestToken::Transfer::SIGNATURE_HASH)
-        .await
-        .iter()
-        .filter(|l| TestToken::Transfer::decode_log(&l.to_primitive()).is_ok_and(|e| e.to == vault))
-        .map(|l| l.block_number)
-        .collect();
-    let requested: Vec<(U256, u64)> = logs(pool, CREDarkPool::CollateralRequested::SIGNATURE_HASH)
-        .await
-        .iter()
-        .map(|l| {
-            let e = CREDarkPool::CollateralRequested::decode_log(&l.to_primitive()).unwrap();
-            (e.requestId, l.block_number)
-        })
-        .collect();
-    // Status 3 is FILLED in `CREDarkPool.Status`.
-    let filled: BTreeMap<U256, u64> = logs(pool, CREDarkPool::RequestStatusChanged::SIGNATURE_HASH)
-        .await
-        .iter()
-        .filter_map(|l| {
-            let e = CREDarkPool::RequestStatusChanged::decode_log(&l.to_primitive()).unwrap();
-            (e.status == 3).then_some((e.requestId, l.block_number))
-        })
-        .collect();
-    let mut out = Vec::new();
-    let mut insolvent_at = None;
-    for (block, solvent) in &reports {
-        match (solvent, insolvent_at) {
-            (false, None) => insolvent_at = Some(*block),
-            (true, Some(b)) => {
-                let swap = swaps.iter().find(|s| **s > b && *s <= block).map(|s| s - b);
-                out.push(format!(
-                    "report {b} -> restored {block} ({} blocks, swap +{swap:?})",
-                    block - b
-                ));
-                insolvent_at = None;
-            }
-            _ => {}
-        }
-    }
-    for (id, r) in &requested {
-        if let Some(f) = filled.get(id) {
-            out.push(format!("request {id} at {r} -> filled at {f} (+{} blocks)", f - r));
-        }
-    }
-    out.join("; ")
-}
-
-fn kill(c: &mut Child) {
-    let _ = c.kill();
-    let _ = c.wait();
-}
+use super::{
+    don_harness::{free_port, start_nats, unix},
+    recovery_harness::*,
+};
 
 #[test]
 fn recovery_as_a_service_heals_by_swap_and_dark_pool_survives_restarts_and_operator_retry() {
@@ -429,7 +154,6 @@ fn recovery_as_a_service_heals_by_swap_and_dark_pool_survives_restarts_and_opera
             &TestToken::mintCall { to: *m, amount: U256::from(20 * BTC) },
         ))
         .unwrap();
-        let env = [("SHR_MAKER_KEY", key_hex(3 + i as u32))];
         shr(
             &rpc,
             &[
@@ -443,36 +167,8 @@ fn recovery_as_a_service_heals_by_swap_and_dark_pool_survives_restarts_and_opera
             ],
             &[],
         );
-        shr(
-            &rpc,
-            &[
-                "darkpool",
-                "maker",
-                "deposit",
-                "--deployment",
-                &manifest,
-                "--amount",
-                &(inventory * BTC).to_string(),
-            ],
-            &env,
-        );
-        let out = shr(
-            &rpc,
-            &[
-                "darkpool",
-                "maker",
-                "commit",
-                "--deployment",
-                &manifest,
-                "--mailbox",
-                &mailbox,
-                "--size",
-                &(size * BTC).to_string(),
-                "--spread-bps",
-                &spread.to_string(),
-            ],
-            &env,
-        );
+        svc.maker_deposit(3 + i as u32, inventory);
+        let out = svc.maker_commit(3 + i as u32, size, spread);
         assert!(!out.contains(&(size * BTC).to_string()), "a commitment's size never shows: {out}");
     }
     let treasury_env = [("SHR_TREASURY_KEY", key_hex(2))];
@@ -604,37 +300,8 @@ fn recovery_as_a_service_heals_by_swap_and_dark_pool_survives_restarts_and_opera
 
     // A maker deposits and commits more; the operator retries with a wider premium. The
     // matcher is killed once the retried request is on chain and restarted: it fills.
-    let env = [("SHR_MAKER_KEY", key_hex(3))];
-    shr(
-        &rpc,
-        &[
-            "darkpool",
-            "maker",
-            "deposit",
-            "--deployment",
-            &manifest,
-            "--amount",
-            &(12 * BTC).to_string(),
-        ],
-        &env,
-    );
-    shr(
-        &rpc,
-        &[
-            "darkpool",
-            "maker",
-            "commit",
-            "--deployment",
-            &manifest,
-            "--mailbox",
-            &mailbox,
-            "--size",
-            &(15 * BTC).to_string(),
-            "--spread-bps",
-            "10",
-        ],
-        &env,
-    );
+    svc.maker_deposit(3, 12);
+    svc.maker_commit(3, 15, 10);
     let shown = shr(
         &rpc,
         &["incident", "show", &id, "--deployment", &manifest, "--db", &mailbox],
