@@ -32,7 +32,8 @@ use shr_store::{IncidentRow, Store};
 use tracing::{debug, info, warn};
 
 use crate::{
-    Error, Mechanism, Result, Shortfall, StrategyConfig, V2Pool, choose, execute_swap, open_deficit,
+    DonSigners, Error, Mechanism, Result, Shortfall, StrategyConfig, V2Pool, agreed_deficit,
+    choose, execute_swap,
 };
 
 mod darkpool;
@@ -72,9 +73,11 @@ pub struct AgentConfig {
     /// Blocks an event must be buried under before the agent acts on it (0: act on the latest
     /// block, right for the embedded chain; 2 or more on a live network).
     pub confirmations: u64,
-    /// How long an incident waits for its sealed deficit notice before failing, seconds of
+    /// How long an incident waits for f+1 signed deficit notices before failing, seconds of
     /// chain time after the report's `observedAt` (default 3,600).
     pub notice_timeout_secs: u64,
+    /// The DON whose signed deficit notices count (f+1 needed; with no signers none counts).
+    pub don: DonSigners,
 }
 
 impl AgentConfig {
@@ -100,6 +103,7 @@ impl AgentConfig {
             dark_pool: None,
             confirmations: 0,
             notice_timeout_secs: 3_600,
+            don: DonSigners::default(),
         }
     }
 }
@@ -519,22 +523,23 @@ impl<'a> Agent<'a> {
             warn!(target: "shr::agent", observed_at, "no valid collateral price; the incident waits");
             return Ok(None);
         }
-        let Some(blob) = self.store.sealed_deficit(observed_at).await? else {
-            let waited = self.chain.timestamp().await?.saturating_sub(observed_at);
-            if waited > self.cfg.notice_timeout_secs {
-                return Ok(Some(State::Failed {
-                    reason: format!(
-                        "no sealed deficit notice {waited} s after the report (timeout {} s)",
-                        self.cfg.notice_timeout_secs
-                    ),
-                }));
-            }
-            warn!(target: "shr::agent", observed_at, waited, "insolvent report seen before its sealed deficit notice; waiting");
-            return Ok(None);
-        };
-        let notice = match open_deficit(self.key, &Sealed(blob)) {
+        let sealed: Vec<Sealed> =
+            self.store.sealed_deficits(observed_at).await?.into_iter().map(Sealed).collect();
+        let notice = match agreed_deficit(self.key, &self.cfg.don, observed_at, &sealed) {
             Ok(n) => n,
-            Err(e) => return Ok(Some(State::Failed { reason: format!("{e}") })),
+            Err(e) => {
+                let waited = self.chain.timestamp().await?.saturating_sub(observed_at);
+                if waited > self.cfg.notice_timeout_secs {
+                    return Ok(Some(State::Failed {
+                        reason: format!(
+                            "{e}, {waited} s after the report (timeout {} s)",
+                            self.cfg.notice_timeout_secs
+                        ),
+                    }));
+                }
+                warn!(target: "shr::agent", observed_at, waited, error = %e, "insolvent report seen before f+1 signed deficit notices; waiting");
+                return Ok(None);
+            }
         };
         let route = self.route().await?;
         // The band's draw: taken once per incident here and kept in the state it leads to.

@@ -24,8 +24,7 @@ use crate::{
     DarkPoolPolicy, Mechanism, Result, ScenarioReport, Shortfall, Step, StrategyConfig, V2Pool,
     choose,
     darkpool_route::request,
-    open_deficit,
-    scenario::{Market, StepObserver, Steps, clock_at, ms, opening_rounds},
+    scenario::{Market, StepObserver, Steps, clock_at, don_signers, ms, opening_rounds},
 };
 
 /// One maker's pre-committed liquidity in the scenario.
@@ -198,8 +197,10 @@ pub async fn dark_pool(
             .await?;
 
     let t = Instant::now();
-    let sealed = sealed.ok_or(crate::Error::NoNotice)?;
-    let notice = open_deficit(&agent_key, &sealed)?;
+    if sealed.is_empty() {
+        return Err(crate::Error::NoNotice);
+    }
+    let notice = crate::agreed_deficit(&agent_key, &don_signers(&don), t0 + 7_200, &sealed)?;
     let route = [V2Pool { reserve_in: pool_weth, reserve_out: pool_wbtc }];
     let strategy = StrategyConfig::default();
     let shortfall = Shortfall::of(&notice, 8, cfg.price_usd_e8, rand::random());

@@ -24,6 +24,23 @@ pub enum Error {
     /// The opened notice is not a deficit notice.
     #[error("deficit notice does not parse")]
     Notice(#[source] serde_json::Error),
+    /// A deficit notice's enclave signature does not recover.
+    #[error("deficit notice signature does not recover")]
+    NoticeSignature,
+    /// Fewer than f+1 DON signers have handed off a valid notice for the report.
+    #[error(
+        "report observed at {observed_at}: {counted} valid signed deficit notices, {quorum} needed (f+1); {refused} refused (not opening, unsigned, not a DON signer, or another observation)"
+    )]
+    NoticeQuorum {
+        /// The report's `observedAt`, unix seconds.
+        observed_at: u64,
+        /// Notices from distinct DON signers that counted.
+        counted: usize,
+        /// f+1.
+        quorum: usize,
+        /// Notices refused.
+        refused: usize,
+    },
     /// AMM math refused.
     #[error("AMM math")]
     Amm(#[from] shr_primitives::Error),
@@ -116,6 +133,8 @@ impl Error {
             Self::InsufficientTreasury { .. } => "insufficient_treasury",
             Self::SealedDeficit(_) => "sealed_deficit",
             Self::Notice(_) => "deficit_notice",
+            Self::NoticeSignature => "notice_signature",
+            Self::NoticeQuorum { .. } => "notice_quorum",
             Self::Amm(_) => "amm",
             Self::Contract(_) => "contract",
             Self::Oracle(_) => "oracle",

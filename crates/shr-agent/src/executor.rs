@@ -1,4 +1,4 @@
-//! Opening the sealed deficit and executing the direct swap on chain.
+//! Executing the direct swap on chain.
 
 use alloy::primitives::{Address, U256};
 use shr_chain::{Chain, Receipt};
@@ -6,21 +6,9 @@ use shr_contracts::{
     bindings::{TestToken, UniswapV2Router02},
     send, view,
 };
-use shr_enclave::{Enclave, Sealed};
-use shr_oracle::{DEFICIT_INFO, DeficitNotice};
 use tracing::info;
 
 use crate::{Error, Result, SwapPlan};
-
-/// Opens a deficit notice sealed to the agent's key.
-///
-/// # Errors
-/// [`Error::SealedDeficit`] when it does not open (another key, tampered), [`Error::Notice`]
-/// when the plaintext is not a notice.
-pub fn open_deficit(agent_key: &Enclave, sealed: &Sealed) -> Result<DeficitNotice> {
-    let plain = agent_key.open(DEFICIT_INFO, sealed).map_err(Error::SealedDeficit)?;
-    serde_json::from_slice(&plain).map_err(Error::Notice)
-}
 
 /// What a direct swap did.
 #[derive(Debug, Clone)]

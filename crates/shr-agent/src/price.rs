@@ -1,11 +1,13 @@
 //! The collateral's USD price from a Chainlink `AggregatorV3Interface` feed, held to the bounds
 //! Chainlink's documentation asks of a consumer: a positive answer, an `updatedAt` neither in
 //! the future nor older than the feed's heartbeat allowance, and a round answered in itself
-//! (`answeredInRound >= roundId`).
+//! (`answeredInRound >= roundId`); and, when the deployment names a second feed of the same
+//! price, the two answers within a deviation bound ([`checked_price_usd_e8`]).
 
 use alloy::primitives::{Address, I256};
 use shr_chain::Chain;
 use shr_contracts::{bindings::ReserveFeed, view};
+use shr_oracle::PriceFeedDeployment;
 
 use crate::{Error, Result};
 
@@ -36,6 +38,42 @@ pub async fn feed_price_usd_e8(
         decimals,
         (max_age_secs, now),
     )
+}
+
+/// The price of `feed` as [`feed_price_usd_e8`] reads it, cross-checked against the feed's
+/// `reference` when the manifest names one: both answers pass the same checks, and they may
+/// differ by at most `max_deviation_bps` of the smaller one. Returns the primary's answer (USD
+/// per whole token, e8).
+///
+/// # Errors
+/// As [`feed_price_usd_e8`] for either feed; [`Error::PriceFeed`] naming both answers and the
+/// deviation when they disagree.
+pub async fn checked_price_usd_e8(
+    chain: &dyn Chain,
+    feed: &PriceFeedDeployment,
+    now: u64,
+) -> Result<u128> {
+    let price = feed_price_usd_e8(chain, feed.address, feed.max_age_secs, now).await?;
+    if let Some(reference) = feed.reference {
+        let other = feed_price_usd_e8(chain, reference, feed.max_age_secs, now).await?;
+        check_deviation(feed.address, (price, other), feed.max_deviation_bps)?;
+    }
+    Ok(price)
+}
+
+/// `|a - b|` in bps of `min(a, b)`, refused above `max_bps` (both answers positive e8).
+fn check_deviation(feed: Address, (a, b): (u128, u128), max_bps: u32) -> Result<()> {
+    let (lo, hi) = (a.min(b), a.max(b));
+    let bps = (hi - lo).saturating_mul(10_000) / lo.max(1);
+    if bps > u128::from(max_bps) {
+        return Err(Error::PriceFeed {
+            feed,
+            why: format!(
+                "answer {a} (e8) deviates from the reference answer {b} by {bps} bps (limit {max_bps} bps)"
+            ),
+        });
+    }
+    Ok(())
 }
 
 /// The pure checks of [`feed_price_usd_e8`]: `(answer, updatedAt, roundId, answeredInRound)`.
@@ -95,6 +133,22 @@ mod tests {
         assert_eq!(check(6_200_000_000_000, NOW - 10, (5, 5), 8).unwrap(), 6_200_000_000_000);
         assert_eq!(check(62_000, NOW, (5, 5), 0).unwrap(), 6_200_000_000_000);
         assert_eq!(check(62_000_000_000_000_000, NOW, (1, 2), 12).unwrap(), 6_200_000_000_000);
+    }
+
+    #[test]
+    fn two_feeds_must_agree_within_the_deviation_bound() {
+        let e8 = 100_000_000u128;
+        assert!(check_deviation(Address::ZERO, (62_000 * e8, 62_000 * e8), 0).is_ok());
+        // 2% apart either way: at the limit passes, 2.01% does not.
+        assert!(check_deviation(Address::ZERO, (61_000 * e8, 62_220 * e8), 200).is_ok());
+        assert!(check_deviation(Address::ZERO, (62_220 * e8, 61_000 * e8), 200).is_ok());
+        let e = check_deviation(Address::ZERO, (61_000 * e8, 62_227 * e8), 200)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("201 bps") && e.contains("limit 200 bps"), "{e}");
+        // A manipulated feed at half the price.
+        let e = check_deviation(Address::ZERO, (31_000 * e8, 62_000 * e8), 200).unwrap_err();
+        assert!(e.to_string().contains("10000 bps"), "{e}");
     }
 
     #[test]

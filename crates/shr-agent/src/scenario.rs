@@ -18,7 +18,7 @@ use shr_oracle::{
 };
 
 use crate::{
-    Mechanism, Result, Shortfall, StrategyConfig, V2Pool, choose, execute_swap, open_deficit,
+    Mechanism, Result, Shortfall, StrategyConfig, V2Pool, agreed_deficit, choose, execute_swap,
 };
 
 /// Inputs of the scenario.
@@ -191,6 +191,11 @@ pub(crate) async fn clock_at(chain: &dyn Chain, t: u64) -> Result<()> {
     Ok(())
 }
 
+/// The in-process DON's signers and f, whose notices the agent counts.
+pub(crate) fn don_signers(don: &Don) -> crate::DonSigners {
+    crate::DonSigners { signers: don.signers().to_vec(), f: don.config().f }
+}
+
 pub(crate) fn ms(t: Instant) -> f64 {
     t.elapsed().as_secs_f64() * 1e3
 }
@@ -199,8 +204,8 @@ pub(crate) fn ms(t: Instant) -> f64 {
 /// observation time), reads the real `short` reading's reserves and supply at `t0 + 1 h`
 /// (unconfirmed: nothing public) and again at `t0 + 2 h` (confirmed: `isSolvent = false`,
 /// deficit sealed to the agent); the readings keep their figures, the clock is compressed.
-/// Returns the sealed deficit and the instant of the first short reading (where time-to-heal
-/// starts).
+/// Returns the sealed deficit notices (one per node, empty when none was sealed) and the
+/// instant of the first short reading (where time-to-heal starts).
 pub(crate) async fn opening_rounds(
     chain: &dyn Chain,
     don: &mut Don,
@@ -208,8 +213,8 @@ pub(crate) async fn opening_rounds(
     transmitter: Address,
     (solvent, short): (&ReserveReading, &ReserveReading),
     steps: &mut Steps<'_>,
-) -> Result<(Option<shr_enclave::Sealed>, Option<Instant>)> {
-    let mut sealed = None;
+) -> Result<(Vec<shr_enclave::Sealed>, Option<Instant>)> {
+    let mut sealed = Vec::new();
     let mut heal_start = None;
     let t0 = solvent.observed_at;
     for (name, reading, dt) in [
@@ -225,13 +230,15 @@ pub(crate) async fn opening_rounds(
         let t = Instant::now();
         let rep =
             don.round(chain, dep, transmitter, r.observed_at, |_| NodeInput::Reading(r)).await?;
-        sealed = sealed.or(rep.sealed_deficit.clone());
+        if sealed.is_empty() {
+            sealed.clone_from(&rep.sealed_deficits);
+        }
         let tx = rep.transmission.as_ref();
         steps.push(Step {
             name: name.into(), ms: ms(t), gas: tx.map_or(0, |t| t.gas_used),
             tx: tx.map(|t| vec![t.tx_hash.to_string()]).unwrap_or_default(),
             public: json!({ "isSolvent": tx.map(|t| t.body.is_solvent), "report_transmitted": tx.is_some() }),
-            private: json!({ "reserve_ratio_wad": (reserves * shr_oracle::WAD / supply).to_string(), "deficit_sealed_to_agent": rep.sealed_deficit.is_some() }),
+            private: json!({ "reserve_ratio_wad": (reserves * shr_oracle::WAD / supply).to_string(), "deficit_notices_sealed_to_agent": rep.sealed_deficits.len() }),
         });
     }
     Ok((sealed, heal_start))
@@ -282,9 +289,9 @@ pub async fn small_deficit(
     let mut why = "no shortfall was confirmed".to_string();
 
     let mut mechanism = "none".to_string();
-    if let Some(sealed) = sealed {
+    if !sealed.is_empty() {
         let t = Instant::now();
-        let notice = open_deficit(&agent_key, &sealed)?;
+        let notice = agreed_deficit(&agent_key, &don_signers(&don), t0 + 7_200, &sealed)?;
         let shortfall = Shortfall::of(&notice, 8, cfg.price_usd_e8, rand::random());
         let decision = choose(&shortfall, &[pool], &cfg.strategy)?;
         why = self::why(&decision, &cfg.strategy);

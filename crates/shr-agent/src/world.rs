@@ -108,6 +108,7 @@ impl<C: Chain> World<C> {
         let chain_id = chain.chain_id().await?;
         let recovery = RecoveryAccounts { chain_id, vault, treasury, collateral: wbtc, pool: None };
         don.set_recovery(recovery);
+        let don_signers = crate::scenario::don_signers(&don);
         let don = tokio::sync::Mutex::new(don);
         let url = wc.db_url.clone();
         Store::open(&url).await?;
@@ -115,6 +116,7 @@ impl<C: Chain> World<C> {
         cfg.price_usd_e8 = wc.price_usd_e8;
         cfg.strategy = StrategyConfig::default();
         cfg.execute = true;
+        cfg.don = don_signers;
         let w = Self { chain, tee, don, dep, key, cfg, wbtc, weth, uni, t0, url, recovery };
         w.round(0, U256::from(SUPPLY)).await?;
         Ok(w)
@@ -132,19 +134,25 @@ impl<C: Chain> World<C> {
     }
 
     /// Two rounds `deficit` (sats) short at `t0 + 3600` and `t0 + 7200`; returns the sealed
-    /// deficit, handed to the store when `hand_off`.
+    /// deficit notices (one per node), handed to the store when `hand_off`.
     ///
     /// # Errors
     /// As [`World::new`]; [`Error::NoNotice`] if the DON did not attest the shortfall.
-    pub async fn short(&self, deficit: U256, hand_off: bool) -> R<Vec<u8>> {
+    pub async fn short(&self, deficit: U256, hand_off: bool) -> R<Vec<Vec<u8>>> {
         let short = U256::from(SUPPLY).saturating_sub(deficit);
         self.round(3600, short).await?;
-        let sealed = self.round(7200, short).await?.ok_or(Error::NoNotice)?;
+        let sealed = self.round(7200, short).await?;
+        if sealed.is_empty() {
+            return Err(Error::NoNotice);
+        }
         if attested_state(&self.chain, self.dep.receiver).await? != (false, self.t0 + 7200) {
             return Err(Error::NoNotice);
         }
         if hand_off {
-            self.store().await?.put_sealed_deficit(self.t0 + 7200, &sealed).await?; // the DON's off-chain hand-off
+            let store = self.store().await?;
+            for s in &sealed {
+                store.put_sealed_deficit(self.t0 + 7200, s).await?; // the DON's off-chain hand-off
+            }
         }
         Ok(sealed)
     }
@@ -153,12 +161,12 @@ impl<C: Chain> World<C> {
     /// behind) reading `reserves` (sats) plus what was recovered, as each node's host reads it:
     /// the vault's balance and the dark pool's commitment at one block
     /// ([`shr_oracle::read_evidence`]), and the treasury's exit ticket the agent forwarded to
-    /// each node's enclave (store mailbox `credit`). Returns the sealed deficit if one was
-    /// sealed.
+    /// each node's enclave (store mailbox `credit`). Returns the sealed deficit notices (one per
+    /// node; empty when none was sealed).
     ///
     /// # Errors
     /// Chain, store and oracle errors.
-    pub async fn round(&self, dt: u64, reserves: U256) -> R<Option<Vec<u8>>> {
+    pub async fn round(&self, dt: u64, reserves: U256) -> R<Vec<Vec<u8>>> {
         let r = ReserveReading {
             observed_at: self.t0 + dt,
             reserves,
@@ -186,7 +194,7 @@ impl<C: Chain> World<C> {
                 ticket: tickets.get(i).cloned().flatten(),
             })
             .await?;
-        Ok(rep.sealed_deficit.map(|s| s.as_bytes().to_vec()))
+        Ok(rep.sealed_deficits.iter().map(|s| s.as_bytes().to_vec()).collect())
     }
 
     /// Names the dark pool whose treasury balance the nodes count, and the matcher signer

@@ -39,7 +39,7 @@ pub use messages::{
 pub use pool::{DEFAULT_EXIT_DELAY_SECS, DarkPool, REGISTRATION_VALIDITY_SECS, RequestStatus};
 pub use service::{
     MAKER_KIND, STATE_KEY, Served, absorb_deposits, admit_makers, exit_key, onboard_maker,
-    reconcile, serve_once, sync_deposits,
+    prepare_proving_keys, reconcile, serve_once, sync_deposits,
 };
 pub use twap::{
     DEFAULT_TWAP_WINDOW_SECS, Observation, ObservationWindow, TWAP_INFO, TwapPolicy, observe,

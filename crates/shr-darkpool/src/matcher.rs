@@ -61,6 +61,11 @@ struct State {
     /// The first block whose `Deposited` logs are not counted yet.
     deposit_block: u64,
     used_orders: BTreeSet<B256>,
+    /// Digests ([`crate::maker_digest`]) of every maker commitment admitted: a signed
+    /// commitment is admitted once, so a copy written back to the mailbox cannot restore a
+    /// consumed or superseded offer.
+    #[serde(default)]
+    admitted_makers: BTreeSet<B256>,
 }
 
 impl State {
@@ -141,6 +146,7 @@ impl MatcherEnclave {
             pending: Vec::new(),
             deposit_block: 0,
             used_orders: BTreeSet::new(),
+            admitted_makers: BTreeSet::new(),
         };
         Ok(Self {
             enclave,
@@ -258,7 +264,14 @@ impl MatcherEnclave {
         if !body.verify(self.chain_id, pool) {
             return Err(Error::StateMismatch("maker commitment not signed by its maker"));
         }
+        let digest = crate::maker_digest(self.chain_id, pool, &body.commitment, &body.reply_to);
+        if self.tip().admitted_makers.contains(&digest) {
+            return Err(Error::StateMismatch(
+                "maker commitment already admitted once (a replayed copy)",
+            ));
+        }
         for s in std::iter::once(&mut self.state).chain(self.staged.iter_mut()) {
+            s.admitted_makers.insert(digest);
             s.reply_keys.insert(body.commitment.maker, body.reply_to);
             // A maker's new commitment replaces its earlier one.
             s.makers.retain(|(c, _, _)| c.maker != body.commitment.maker);

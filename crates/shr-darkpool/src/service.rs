@@ -208,6 +208,16 @@ async fn put_tickets(
     Ok(())
 }
 
+/// Makes the proving keys of both circuits (fill, update) now and returns how long that took: a
+/// matcher calls it at start (CPU-bound: off the async runtime) so its first settlement costs
+/// proving time only, not the keys' setup (seconds on two cores).
+pub fn prepare_proving_keys() -> std::time::Duration {
+    let started = std::time::Instant::now();
+    shr_zk::keys(shr_zk::CircuitKind::Fill);
+    shr_zk::keys(shr_zk::CircuitKind::Update);
+    started.elapsed()
+}
+
 /// One pass: deposits are synced, then every `CollateralRequested` since the persisted cursor
 /// that is still open and has its sealed order in the mailbox is matched at `twap_wad`; a fill
 /// is sent from `relayer`. The enclave's staged table becomes current only once the chain shows

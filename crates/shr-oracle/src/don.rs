@@ -90,8 +90,9 @@ pub struct RoundReport {
     pub votes: usize,
     /// The transmission, if one was sent.
     pub transmission: Option<Transmission>,
-    /// The deficit sealed to the agent when an insolvent outcome was transmitted.
-    pub sealed_deficit: Option<Sealed>,
+    /// The deficit sealed to the agent when an insolvent outcome was transmitted: one signed
+    /// notice from each node whose enclave evaluated that outcome (the agent acts on f+1).
+    pub sealed_deficits: Vec<Sealed>,
     /// Why nothing was transmitted, or why the round failed.
     pub errors: Vec<Error>,
 }
@@ -244,7 +245,7 @@ impl Don {
             outcome: None,
             votes: 0,
             transmission: None,
-            sealed_deficit: None,
+            sealed_deficits: Vec::new(),
             errors: Vec::new(),
         };
 
@@ -329,7 +330,11 @@ impl Don {
                     if !body.is_solvent
                         && let Some(agent) = &self.cfg.agent_key
                     {
-                        rep.sealed_deficit = self.nodes[leader].enclave().seal_deficit(agent)?;
+                        for node in &self.nodes {
+                            if let Some(s) = node.enclave().seal_deficit(agent, body.observed_at)? {
+                                rep.sealed_deficits.push(s);
+                            }
+                        }
                     }
                 }
                 rep.transmission = Some(tx);

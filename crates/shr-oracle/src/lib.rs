@@ -59,7 +59,7 @@ pub use node::{Behavior, OracleNode};
 pub use policy::{Evaluation, Evaluator, Policy, WAD};
 pub use program::{
     DEFICIT_INFO, DEFICIT_SIZE, DeficitNotice, NodeInput, Outcome, POR_INFO, PROGRAM,
-    ReserveEnclave,
+    ReserveEnclave, SignedDeficitNotice, deficit_digest,
 };
 pub use reading::{PorFields, ReserveReading, parse_por_json, parse_time};
 pub use recovered::{

@@ -73,6 +73,18 @@ pub struct PriceFeedDeployment {
     /// The longest a `latestRoundData` answer may stand, seconds (the feed's heartbeat plus
     /// slack; Chainlink's BTC/USD heartbeat is 3,600 s).
     pub max_age_secs: u64,
+    /// A second `AggregatorV3` feed of the same price (another provider or market), held to
+    /// the same age bound: when named, the two answers must agree within
+    /// `max_deviation_bps` or the agent has no price (new incidents wait).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reference: Option<Address>,
+    /// The largest difference between the feed and its reference, bps of the smaller answer.
+    #[serde(default = "default_max_deviation_bps")]
+    pub max_deviation_bps: u32,
+}
+
+fn default_max_deviation_bps() -> u32 {
+    200
 }
 
 /// A deployed `CREDarkPool` and its matcher's public identity.

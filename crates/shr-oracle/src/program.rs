@@ -83,6 +83,44 @@ pub struct DeficitNotice {
     pub observed_at: u64,
 }
 
+/// A deficit notice as sealed: the notice and its enclave's signature over
+/// [`deficit_digest`], so the agent acts only on notices a DON node's enclave wrote (the HPKE
+/// seal alone proves nothing: anyone can seal to the agent's public key).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SignedDeficitNotice {
+    /// The notice.
+    pub notice: DeficitNotice,
+    /// The node enclave's signature over [`deficit_digest`] (65 bytes, forwarder format).
+    pub signature: alloy::primitives::Bytes,
+}
+
+impl SignedDeficitNotice {
+    /// The node signer that signed this notice for the agent whose HPKE key is `agent`
+    /// (`None` when the signature does not recover).
+    pub fn signer(&self, agent: &HpkePublicKey) -> Option<Address> {
+        let sig: &[u8; 65] = self.signature.as_ref().try_into().ok()?;
+        crate::report::recover_forwarder_signature(sig, &deficit_digest(agent, &self.notice))
+    }
+}
+
+/// What a node's enclave signs for a deficit notice sealed to the agent with HPKE key `agent`:
+/// keccak256 of the context [`DEFICIT_INFO`], the agent's key, and the notice's deficit,
+/// ratio, supply (32-byte big-endian each) and `observed_at` (8 bytes). Binding the agent's key
+/// stops a notice written for one agent from being replayed to another.
+pub fn deficit_digest(agent: &HpkePublicKey, n: &DeficitNotice) -> B256 {
+    keccak256(
+        [
+            DEFICIT_INFO.as_bytes(),
+            agent.0.as_slice(),
+            &n.deficit.to_be_bytes::<32>(),
+            &n.ratio_wad.to_be_bytes::<32>(),
+            &n.supply.to_be_bytes::<32>(),
+            &n.observed_at.to_be_bytes(),
+        ]
+        .concat(),
+    )
+}
+
 /// The evaluator enclave of one node.
 #[derive(Debug)]
 pub struct ReserveEnclave {
@@ -262,19 +300,26 @@ impl ReserveEnclave {
         Ok(forwarder_signature(&self.enclave.sign_digest(&report_digest(raw, context))?))
     }
 
-    /// Seals the last evaluation's deficit to `agent` when it is insolvent.
+    /// Seals the last evaluation's deficit to `agent`, signed by this enclave
+    /// ([`SignedDeficitNotice`]), when that evaluation is insolvent and observed at
+    /// `observed_at` (unix seconds: the transmitted report's); `None` otherwise.
     ///
     /// # Errors
-    /// [`Error::Enclave`] for an invalid agent key.
-    pub fn seal_deficit(&self, agent: &HpkePublicKey) -> Result<Option<Sealed>> {
-        let Some(ev) = self.last.filter(|e| !e.is_solvent) else { return Ok(None) };
+    /// [`Error::Enclave`] for an invalid agent key or a signing failure.
+    pub fn seal_deficit(&self, agent: &HpkePublicKey, observed_at: u64) -> Result<Option<Sealed>> {
+        let Some(ev) = self.last.filter(|e| !e.is_solvent && e.observed_at == observed_at) else {
+            return Ok(None);
+        };
         let notice = DeficitNotice {
             deficit: ev.deficit,
             ratio_wad: ev.ratio_wad,
             supply: ev.supply,
             observed_at: ev.observed_at,
         };
-        let json = serde_json::to_vec(&notice).expect("a plain struct serializes");
+        let sig = self.enclave.sign_digest(&deficit_digest(agent, &notice))?;
+        let signed =
+            SignedDeficitNotice { notice, signature: forwarder_signature(&sig).to_vec().into() };
+        let json = serde_json::to_vec(&signed).expect("a plain struct serializes");
         Ok(Some(shr_enclave::seal_sized(agent, DEFICIT_INFO, &json, DEFICIT_SIZE)?))
     }
 }

@@ -42,8 +42,8 @@ pub struct ReplaySummary {
     /// Operator view: readings below the threshold that the confirmation policy kept from
     /// flipping the public state, `(observedAt, reserve ratio)`.
     pub absorbed_short_readings: Vec<(u64, f64)>,
-    /// Sealed deficit notices handed off for the agent, with the observation time of the
-    /// insolvent report each belongs to.
+    /// Sealed deficit notices handed off for the agent (one per node that evaluated the
+    /// outcome), with the observation time of the insolvent report each belongs to.
     #[serde(skip)]
     pub sealed_deficits: Vec<(u64, Sealed)>,
 }
@@ -138,8 +138,9 @@ pub async fn replay(
                 public = Some(t.body.is_solvent);
             }
         }
-        if let (Some(d), Some(t)) = (rep.sealed_deficit, &rep.transmission) {
-            s.sealed_deficits.push((t.body.observed_at, d));
+        if let Some(t) = &rep.transmission {
+            s.sealed_deficits
+                .extend(rep.sealed_deficits.into_iter().map(|d| (t.body.observed_at, d)));
         }
         progress(i + 1, readings.len());
     }

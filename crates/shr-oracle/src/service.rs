@@ -346,7 +346,7 @@ impl NodeService {
     /// failure is logged (the agent waits for another node's copy, then times out).
     async fn hand_off_deficit(&self, round: u64, observed_at: u64) {
         let Some(rec) = &self.recovery else { return };
-        let sealed = match self.enclave.seal_deficit(&rec.agent) {
+        let sealed = match self.enclave.seal_deficit(&rec.agent, observed_at) {
             Ok(Some(s)) => s,
             Ok(None) => return,
             Err(e) => {

@@ -79,7 +79,7 @@ pub async fn run(
                 source: "feed".into(),
             });
         }
-        if let Some(sealed) = &rep.sealed_deficit {
+        for sealed in &rep.sealed_deficits {
             state.store().put_sealed_deficit(r.observed_at, sealed.as_bytes()).await?;
         }
         if pace.is_zero() {

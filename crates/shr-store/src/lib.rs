@@ -175,9 +175,10 @@ impl Store {
             .collect())
     }
 
-    /// Stores the DON's sealed deficit notice for the report observed at `observed_at`.
+    /// Adds a DON node's sealed deficit notice for the report observed at `observed_at` (unix
+    /// seconds). Append-only: a notice already there is kept, none is ever replaced.
     pub async fn put_sealed_deficit(&self, observed_at: u64, sealed: &[u8]) -> Result<()> {
-        sqlx::query("INSERT INTO sealed_deficits (observed_at, sealed) VALUES ($1, $2) ON CONFLICT(observed_at) DO UPDATE SET sealed = excluded.sealed")
+        sqlx::query("INSERT INTO deficit_notices (observed_at, sealed) VALUES ($1, $2) ON CONFLICT(observed_at, sealed) DO NOTHING")
             .bind(observed_at as i64)
             .bind(sealed)
             .execute(&self.pool)
@@ -233,14 +234,15 @@ impl Store {
         Ok(())
     }
 
-    /// The sealed deficit notice for `observed_at`.
-    pub async fn sealed_deficit(&self, observed_at: u64) -> Result<Option<Vec<u8>>> {
-        let row = sqlx::query("SELECT sealed FROM sealed_deficits WHERE observed_at = $1")
+    /// Every sealed deficit notice handed off for `observed_at` (unix seconds), in the order
+    /// stored rows come back (no order is promised).
+    pub async fn sealed_deficits(&self, observed_at: u64) -> Result<Vec<Vec<u8>>> {
+        let rows = sqlx::query("SELECT sealed FROM deficit_notices WHERE observed_at = $1")
             .bind(observed_at as i64)
-            .fetch_optional(&self.pool)
+            .fetch_all(&self.pool)
             .await
-            .map_err(q("read sealed deficit"))?;
-        Ok(row.map(|r| r.get(0)))
+            .map_err(q("read sealed deficits"))?;
+        Ok(rows.into_iter().map(|r| r.get(0)).collect())
     }
 }
 
@@ -269,7 +271,7 @@ mod tests {
         let s = Store::open(&url).await.unwrap();
         assert_eq!(s.cursor("agent").await.unwrap(), Some(7));
         assert_eq!(s.incident("a").await.unwrap().unwrap().status, "detected");
-        assert_eq!(s.sealed_deficit(5).await.unwrap(), Some(vec![9]));
+        assert_eq!(s.sealed_deficits(5).await.unwrap(), vec![vec![9]]);
         s.put_sealed("order", "1", &[4]).await.unwrap();
         assert_eq!(s.sealed("order", "1").await.unwrap(), Some(vec![4]));
         assert_eq!(s.sealed("fill", "1").await.unwrap(), None);

@@ -24,7 +24,11 @@ async fn suite(url: &str) {
     assert_eq!(s.incidents().await.unwrap(), vec![row]);
     s.put_sealed_deficit(5, &[9, 9]).await.unwrap();
     s.put_sealed_deficit(5, &[8]).await.unwrap();
-    assert_eq!(s.sealed_deficit(5).await.unwrap(), Some(vec![8]));
+    s.put_sealed_deficit(5, &[8]).await.unwrap();
+    let mut notices = s.sealed_deficits(5).await.unwrap();
+    notices.sort();
+    assert_eq!(notices, vec![vec![8], vec![9, 9]], "append-only: none replaced, none doubled");
+    assert!(s.sealed_deficits(6).await.unwrap().is_empty());
     s.put_sealed("fill", "1:0xab", &[7]).await.unwrap();
     assert_eq!(s.sealed("fill", "1:0xab").await.unwrap(), Some(vec![7]));
     assert_eq!(s.sealed("order", "1:0xab").await.unwrap(), None);

@@ -10,8 +10,8 @@ use alloy::{
 use clap::{Args, Subcommand};
 use eyre::{Result, WrapErr, bail, ensure};
 use shr_agent::{
-    Agent, AgentConfig, Alert, AlertKind, AlertSink, DarkPoolConfig, DarkPoolPolicy, RestoreTarget,
-    RetryPolicy, StrategyConfig, WebhookAlerts, feed_price_usd_e8, raise,
+    Agent, AgentConfig, Alert, AlertKind, AlertSink, DarkPoolConfig, DarkPoolPolicy, DonSigners,
+    RestoreTarget, RetryPolicy, StrategyConfig, WebhookAlerts, checked_price_usd_e8, raise,
 };
 use shr_chain::{Chain, RpcChain, RpcConfig, SharedTxSigner};
 use shr_darkpool::{DarkPool, TwapPolicy};
@@ -153,9 +153,16 @@ pub(crate) struct RunArgs {
     /// Blocks an event must be buried under before the agent acts (reorg safety).
     #[arg(long, default_value_t = 2)]
     confirmations: u64,
-    /// Seconds an insolvent report waits for its sealed deficit notice before failing.
+    /// Seconds an insolvent report waits for f+1 signed deficit notices before failing.
     #[arg(long, default_value_t = 3_600)]
     notice_timeout_secs: u64,
+    /// The DON's node signers whose deficit notices count, comma-separated (default: the
+    /// manifest's `signers`).
+    #[arg(long, value_delimiter = ',')]
+    don_signers: Vec<Address>,
+    /// Faults the DON tolerates: f+1 signed notices are needed (default: the manifest's `f`).
+    #[arg(long)]
+    don_f: Option<u8>,
     /// POST alerts (escalation, repeated failure, stale attestation) as JSON to this URL,
     /// retried with backoff; they are logged at error level on `shr::agent::alert` either way.
     #[arg(long, env = "SHR_ALERT_WEBHOOK")]
@@ -196,6 +203,12 @@ pub(crate) struct RegisterArgs {
     /// The longest a price answer may stand, seconds (heartbeat plus slack).
     #[arg(long, default_value_t = 3_900)]
     price_max_age_secs: u64,
+    /// A second `AggregatorV3` feed of the same price the first is cross-checked against.
+    #[arg(long, requires = "price_feed")]
+    reference_price_feed: Option<Address>,
+    /// The largest difference between the price feed and its reference, bps.
+    #[arg(long, default_value_t = 200)]
+    max_deviation_bps: u32,
     /// Seed of the simulated TEE platform holding the agent's key (hex, 32 bytes).
     #[arg(long, env = "SHR_TEE_SEED", hide_env_values = true)]
     tee_seed: Option<B256>,
@@ -352,7 +365,12 @@ fn register(args: &RegisterArgs) -> Result<()> {
     let previous = m.recovery.take();
     let price_feed = args
         .price_feed
-        .map(|address| PriceFeedDeployment { address, max_age_secs: args.price_max_age_secs })
+        .map(|address| PriceFeedDeployment {
+            address,
+            max_age_secs: args.price_max_age_secs,
+            reference: args.reference_price_feed,
+            max_deviation_bps: args.max_deviation_bps,
+        })
         .or(previous.as_ref().and_then(|r| r.price_feed));
     m.recovery = Some(RecoveryDeployment {
         treasury: args.treasury,
@@ -433,6 +451,26 @@ async fn run_agent(args: RunArgs, rpc_url: Option<&str>) -> Result<()> {
     cfg.execute = args.execute;
     cfg.confirmations = args.confirmations;
     cfg.notice_timeout_secs = args.notice_timeout_secs;
+    cfg.don = match (args.don_signers.is_empty(), m) {
+        (false, _) => DonSigners {
+            signers: args.don_signers.clone(),
+            f: args.don_f.or(m.map(|m| m.f)).unwrap_or(0).into(),
+        },
+        (true, Some(m)) => {
+            DonSigners { signers: m.signers.clone(), f: args.don_f.unwrap_or(m.f).into() }
+        }
+        (true, None) => bail!(
+            "no DON signers: give --deployment or --don-signers (the agent acts only on deficit notices signed by f+1 of the DON's nodes)"
+        ),
+    };
+    if cfg.don.quorum() > cfg.don.signers.len() {
+        bail!(
+            "--don-f {}: f+1 = {} signed notices needed but the DON has {} signers",
+            cfg.don.f,
+            cfg.don.quorum(),
+            cfg.don.signers.len()
+        );
+    }
     let store = Store::open(&args.key.db).await?;
     let mut agent = Agent::new(&s.chain, store, &s.key, cfg);
     if let Some(url) = &args.alert_webhook {
@@ -447,7 +485,7 @@ async fn run_agent(args: RunArgs, rpc_url: Option<&str>) -> Result<()> {
         if let Some(feed) = price_feed {
             let now = s.chain.timestamp().await;
             let price = match now {
-                Ok(now) => feed_price_usd_e8(&s.chain, feed.address, feed.max_age_secs, now).await,
+                Ok(now) => checked_price_usd_e8(&s.chain, &feed, now).await,
                 Err(e) => Err(e.into()),
             };
             if let Err(e) = &price {

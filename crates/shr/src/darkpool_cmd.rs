@@ -132,7 +132,8 @@ pub(crate) struct MatcherRunArgs {
     /// One pass, then exit.
     #[arg(long)]
     once: bool,
-    /// Serve Prometheus `/metrics` on this address, e.g. 127.0.0.1:9465
+    /// Serve Prometheus `/metrics` and `/healthz` (503 once no pass completed for ten pauses,
+    /// at least 30 s) on this address, e.g. 127.0.0.1:9465
     /// (`shr_darkpool_requests_served_total{status}`, `shr_darkpool_request_failures_total`,
     /// `shr_darkpool_pass_failures_total`, `shr_darkpool_last_pass_timestamp_seconds`,
     /// `shr_darkpool_commitment_version`).
@@ -300,8 +301,21 @@ async fn deploy(args: &DeployArgs, url: &str) -> Result<()> {
 async fn matcher_run(args: &MatcherRunArgs, url: &str) -> Result<()> {
     let m = read_manifest(&args.deployment)?;
     let (pool, d) = dark_pool(&m)?;
+    // The last pass that completed, unix seconds: `/healthz` fails once it is older than ten
+    // pauses (at least 30 s).
+    let last_pass = Arc::new(std::sync::atomic::AtomicU64::new(now_unix()));
     if let Some(addr) = args.metrics {
-        crate::node_ops::serve_metrics(addr, crate::node_ops::install()?).await?;
+        let (seen, stale_after) = (last_pass.clone(), (args.poll_ms * 10 / 1_000).max(30));
+        let health = move || {
+            let last = seen.load(std::sync::atomic::Ordering::Relaxed);
+            let age = now_unix().saturating_sub(last);
+            let ok = age <= stale_after;
+            (
+                ok,
+                serde_json::json!({ "ok": ok, "last_pass": last, "age_secs": age, "stale_after_secs": stale_after }),
+            )
+        };
+        crate::node_ops::serve_metrics(addr, crate::node_ops::install()?, Arc::new(health)).await?;
     }
     let relayer_key = match args.relayer_key {
         Some(k) => k,
@@ -331,7 +345,9 @@ async fn matcher_run(args: &MatcherRunArgs, url: &str) -> Result<()> {
         d.matcher
     );
     let r = reconcile(&mut matcher, &chain, &pool, &store).await?;
-    tracing::info!(target: "shr::darkpool", pool = %pool.address, %relayer, reconciled = ?r, version = matcher.version(), "matcher running");
+    // The proving keys before the first request: a settlement then costs proving time only.
+    let setup = tokio::task::spawn_blocking(shr_darkpool::prepare_proving_keys).await?;
+    tracing::info!(target: "shr::darkpool", pool = %pool.address, %relayer, reconciled = ?r, version = matcher.version(), proving_keys_ms = setup.as_millis() as u64, "matcher running");
     let period = ORACLE_WINDOW_SECS / u64::from(ORACLE_GRANULARITY);
     let mut oracle_period = None;
     let (stop_tx, mut stop) = tokio::sync::watch::channel(false);
@@ -365,6 +381,7 @@ async fn matcher_run(args: &MatcherRunArgs, url: &str) -> Result<()> {
         .await;
         match pass {
             Ok(Some(served)) => {
+                last_pass.store(now_unix(), std::sync::atomic::Ordering::Relaxed);
                 metrics::gauge!("shr_darkpool_last_pass_timestamp_seconds").set(now_unix() as f64);
                 metrics::gauge!("shr_darkpool_commitment_version").set(matcher.version() as f64);
                 for (id, status) in served
@@ -380,7 +397,7 @@ async fn matcher_run(args: &MatcherRunArgs, url: &str) -> Result<()> {
                     tracing::warn!(target: "shr::darkpool", request_id = id, error = %crate::error_chain(e), "request failed");
                 }
             }
-            Ok(None) => {}
+            Ok(None) => last_pass.store(now_unix(), std::sync::atomic::Ordering::Relaxed),
             Err(e) => {
                 metrics::counter!("shr_darkpool_pass_failures_total").increment(1);
                 tracing::warn!(target: "shr::darkpool", error = %crate::error_chain(&e), "matcher pass failed; retried next pass");

@@ -68,13 +68,28 @@ pub(crate) fn install() -> Result<PrometheusHandle> {
         .wrap_err("installing the metrics recorder")
 }
 
-/// Serves `/metrics` (from `handle`) alone on `addr` (a service without a health model of its
-/// own: the matcher).
+/// A service's health: whether it is healthy, and the JSON report `/healthz` answers with.
+pub(crate) type HealthCheck = Arc<dyn Fn() -> (bool, Value) + Send + Sync>;
+
+/// Serves `/metrics` (from `handle`) and `/healthz` (200 or 503 with `health`'s report) on
+/// `addr` (the matcher).
 ///
 /// # Errors
 /// When `addr` cannot be bound.
-pub(crate) async fn serve_metrics(addr: SocketAddr, handle: PrometheusHandle) -> Result<()> {
-    let app = Router::new().route("/metrics", get(move || std::future::ready(handle.render())));
+pub(crate) async fn serve_metrics(
+    addr: SocketAddr,
+    handle: PrometheusHandle,
+    health: HealthCheck,
+) -> Result<()> {
+    let app =
+        Router::new().route("/metrics", get(move || std::future::ready(handle.render()))).route(
+            "/healthz",
+            get(move || {
+                let (ok, report) = health();
+                let code = if ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+                std::future::ready((code, Json(report)))
+            }),
+        );
     let listener =
         tokio::net::TcpListener::bind(addr).await.wrap_err_with(|| format!("binding {addr}"))?;
     tracing::info!(target: "shr::cli", addr = %listener.local_addr()?, "metrics");

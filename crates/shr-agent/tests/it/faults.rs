@@ -49,8 +49,15 @@ async fn an_event_before_its_notice_waits_then_resumes_without_a_new_event() -> 
     let agent = Agent::new(&w.chain, w.store().await?, &w.key, w.cfg.clone());
     assert_eq!(agent.run_once().await?, vec![(w.incident(), "detected".into())]);
     assert_eq!(w.balances().await?.0, U256::ZERO);
-    // The notice arrives late; no new event is emitted, the open incident is resumed.
-    w.store().await?.put_sealed_deficit(w.t0 + 7200, &sealed).await?;
+    // One node's notice is not enough (f+1 = 2): still waiting, nothing paid.
+    let store = w.store().await?;
+    store.put_sealed_deficit(w.t0 + 7200, &sealed[0]).await?;
+    assert_eq!(agent.run_once().await?, vec![(w.incident(), "detected".into())]);
+    assert_eq!(w.balances().await?.0, U256::ZERO);
+    // The rest arrive late; no new event is emitted, the open incident is resumed.
+    for s in &sealed[1..] {
+        store.put_sealed_deficit(w.t0 + 7200, s).await?;
+    }
     assert_eq!(agent.run_once().await?, vec![(w.incident(), "swap_confirmed".into())]);
     assert!(support::one_buy(w.balances().await?.0));
 

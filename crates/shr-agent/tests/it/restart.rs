@@ -1,12 +1,12 @@
 //! Kill the agent at every step of its state machine and restart it: it never swaps twice and
-//! never loses the incident. Also: duplicate deliveries, dry run, a sealed deficit that does not
-//! open.
+//! never loses the incident. Also: duplicate deliveries, dry run, junk and forged (unsigned)
+//! deficit notices.
 
 use crate::support;
 
 use alloy::primitives::U256;
 use shr_agent::{Agent, Error};
-use shr_chain::{EmbeddedChain, EmbeddedConfig};
+use shr_chain::{Chain, EmbeddedChain, EmbeddedConfig};
 use shr_oracle::attested_state;
 use support::{DEFICIT, R, SUPPLY};
 
@@ -71,7 +71,7 @@ async fn restored_after_the_next_attestation() -> R {
 }
 
 #[tokio::test]
-async fn dry_run_sends_nothing_and_a_bad_sealed_deficit_fails_safely() -> R {
+async fn dry_run_sends_nothing_and_bad_or_forged_notices_fail_safely() -> R {
     let w = world().await?;
     let before = w.balances().await?;
     let mut cfg = w.cfg.clone();
@@ -80,11 +80,35 @@ async fn dry_run_sends_nothing_and_a_bad_sealed_deficit_fails_safely() -> R {
     assert_eq!(touched[0].1, "decided");
     assert_eq!(w.balances().await?, before, "dry run pays nothing");
 
-    let w = world().await?;
+    // The attack: whoever can write the mailbox seals notices to the agent's public key (junk,
+    // and a well-formed unsigned notice of a huge deficit). None counts: the incident waits,
+    // pays nothing, and fails at the notice timeout.
+    let w = support::solvent(EmbeddedChain::with_config(EmbeddedConfig {
+        genesis_timestamp: 1_728_000_000,
+        ..Default::default()
+    }))
+    .await?;
+    w.short(U256::from(DEFICIT), false).await?;
     let store = w.store().await?;
     store.put_sealed_deficit(w.t0 + 7200, &[0u8; 80]).await?;
-    let touched = Agent::new(&w.chain, store, &w.key, w.cfg.clone()).run_once().await?;
-    assert_eq!(touched[0].1, "failed");
+    let forged = shr_oracle::DeficitNotice {
+        deficit: U256::from(50 * DEFICIT),
+        ratio_wad: U256::ZERO,
+        supply: U256::from(support::SUPPLY),
+        observed_at: w.t0 + 7200,
+    };
+    let sealed = shr_enclave::seal_sized(
+        &w.key.identity().hpke,
+        shr_oracle::DEFICIT_INFO,
+        &serde_json::to_vec(&forged)?,
+        shr_oracle::DEFICIT_SIZE,
+    )?;
+    store.put_sealed_deficit(w.t0 + 7200, sealed.as_bytes()).await?;
+    let agent = Agent::new(&w.chain, store, &w.key, w.cfg.clone());
+    assert_eq!(agent.run_once().await?[0].1, "detected");
+    assert_eq!(w.balances().await?.0, U256::ZERO);
+    w.chain.advance_time(w.cfg.notice_timeout_secs + 1).await?;
+    assert_eq!(agent.run_once().await?[0].1, "failed");
     assert_eq!(w.balances().await?.0, U256::ZERO);
     Ok(())
 }

@@ -6,7 +6,7 @@ use crate::support;
 
 use alloy::{primitives::U256, sol_types::SolEvent};
 use shr_agent::{
-    Error, Mechanism, Shortfall, StrategyConfig, V2Pool, choose, execute_swap, open_deficit,
+    Error, Mechanism, Shortfall, StrategyConfig, V2Pool, agreed_deficit, choose, execute_swap,
 };
 use shr_chain::{Chain, EmbeddedChain, EmbeddedConfig, LogCursor, LogFilter};
 use shr_contracts::{
@@ -41,7 +41,7 @@ async fn a_small_deficit_heals_through_a_direct_swap() -> R {
         ReserveAttestation::ReserveStatusUpdated::SIGNATURE_HASH,
         0,
     ));
-    let sealed = Sealed(w.short(deficit, false).await?);
+    let sealed: Vec<Sealed> = w.short(deficit, false).await?.into_iter().map(Sealed).collect();
     let events = cursor.poll(&w.chain).await?;
     let last = ReserveAttestation::ReserveStatusUpdated::decode_log(
         &events.last().unwrap().to_primitive(),
@@ -49,7 +49,7 @@ async fn a_small_deficit_heals_through_a_direct_swap() -> R {
     assert!(!last.isSolvent);
 
     // The agent opens the notice, chooses, and swaps into the vault.
-    let notice = open_deficit(&w.key, &sealed)?;
+    let notice = agreed_deficit(&w.key, &w.cfg.don, w.t0 + 7200, &sealed)?;
     assert_eq!((notice.deficit, notice.supply), (deficit, U256::from(SUPPLY)));
     let shortfall = Shortfall {
         deficit: notice.deficit,

@@ -483,6 +483,45 @@ async fn a_maker_commitment_needs_the_makers_signature() -> R {
     Ok(())
 }
 
+/// Recovery-service review: whoever can write the mailbox could copy a maker's earlier signed
+/// commitment back after it was admitted (consumed by fills, or superseded by a smaller one)
+/// and restore the old offer. A signed commitment is admitted once.
+#[tokio::test]
+async fn a_replayed_maker_commitment_is_refused() -> R {
+    let mut p = pool(false).await?;
+    let victim_key = &shr_chain::dev_signers(4)[3];
+    let c = shr_darkpool::MakerCommitment {
+        maker: victim_key.address(),
+        size: 600_000_000,
+        min_fill: 0,
+        spread_bps: 10,
+        expiry: u64::MAX,
+    };
+    let reply = p.requester_key.identity().hpke;
+    let body = shr_darkpool::MakerBody::signed(
+        c,
+        (reply, B256::ZERO),
+        victim_key,
+        (31337, p.pool.address),
+    )?;
+    let sealed = shr_darkpool::seal_maker(&p.matcher.identity().hpke, &body)?;
+    p.matcher.add_maker(&sealed)?;
+    // The maker withdraws its offer to 1 sat; the old blob, written back, does not restore it.
+    let smaller = shr_darkpool::MakerBody::signed(
+        shr_darkpool::MakerCommitment { size: 1, ..c },
+        (reply, B256::ZERO),
+        victim_key,
+        (31337, p.pool.address),
+    )?;
+    p.matcher.add_maker(&shr_darkpool::seal_maker(&p.matcher.identity().hpke, &smaller)?)?;
+    let e = p.matcher.add_maker(&sealed).unwrap_err();
+    assert!(e.to_string().contains("already admitted"), "{e}");
+    // Re-sealed (a fresh ciphertext of the same signed body): still refused.
+    let resealed = shr_darkpool::seal_maker(&p.matcher.identity().hpke, &body)?;
+    assert!(matches!(p.matcher.add_maker(&resealed), Err(Error::StateMismatch(_))));
+    Ok(())
+}
+
 /// Proofs review (b): a forced withdrawal served while one of the party's deposits waits
 /// unabsorbed would clear the request and strand that deposit (the "whole balance" proven would
 /// miss it, and the matcher could repeat this forever). The pool refuses it; once the deposit is

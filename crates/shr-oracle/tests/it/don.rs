@@ -15,8 +15,8 @@ use shr_contracts::{
 };
 use shr_enclave::{Enclave, SimulatedTee};
 use shr_oracle::{
-    Behavior, DEFICIT_INFO, DeficitNotice, Deployment, Don, DonConfig, NodeInput, ReserveReading,
-    ReserveSeries, SeriesColumns, attested_state,
+    Behavior, DEFICIT_INFO, Deployment, Don, DonConfig, NodeInput, ReserveReading, ReserveSeries,
+    SeriesColumns, SignedDeficitNotice, attested_state,
     report::{forwarder_signature, report_digest},
 };
 
@@ -102,8 +102,12 @@ async fn real_glitch_is_absorbed_and_a_sustained_shortfall_is_attested_with_a_se
     let t = reports[1].transmission.as_ref().expect("confirmed shortfall is transmitted");
     assert!(!t.body.is_solvent && t.accepted);
     assert_eq!(attested_state(&s.chain, s.dep.receiver).await?, (false, last.observed_at + 7200));
-    let sealed = reports[1].sealed_deficit.as_ref().expect("deficit sealed to the agent");
-    let notice: DeficitNotice = serde_json::from_slice(&s.agent.open(DEFICIT_INFO, sealed)?)?;
+    assert!(reports[1].sealed_deficits.len() >= 2, "f+1 nodes seal the deficit to the agent");
+    let signed: SignedDeficitNotice =
+        serde_json::from_slice(&s.agent.open(DEFICIT_INFO, &reports[1].sealed_deficits[0])?)?;
+    let signer = signed.signer(&s.agent.identity().hpke).expect("signed by a node enclave");
+    assert!(s.don.signers().contains(&signer), "{signer} is one of the DON's signers");
+    let notice = signed.notice;
     assert_eq!(notice.deficit, U256::from(supply / 100 * 5));
     assert_eq!(notice.ratio_wad, U256::from(950_000_000_000_000_000u64));
     // Back to full reserves: reported at once.

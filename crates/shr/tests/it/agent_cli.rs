@@ -22,6 +22,8 @@ fn agent_run_logging(
     let path = format!("{},{}", w.weth, w.wbtc);
     let (receiver, router, vault) =
         (w.dep.receiver.to_string(), w.uni.router.to_string(), w.cfg.vault.to_string());
+    let signers = w.cfg.don.signers.iter().map(ToString::to_string).collect::<Vec<_>>().join(",");
+    let f = w.cfg.don.f.to_string();
     let mut args = vec![
         "--rpc-url",
         url,
@@ -41,6 +43,10 @@ fn agent_run_logging(
         db,
         "--confirmations",
         "0",
+        "--don-signers",
+        &signers,
+        "--don-f",
+        &f,
         "--once",
         "--json",
     ];

@@ -51,7 +51,7 @@ fn recovery_as_a_service_heals_by_swap_and_dark_pool_survives_restarts_and_opera
     let chain = rt.block_on(RpcChain::connect(RpcConfig::new(&rpc))).unwrap();
     let a = chain.accounts().to_vec();
     let (admin, treasury) = (a[0], a[2]);
-    let (wbtc, weth, uni, feed) = rt
+    let (wbtc, weth, uni, (feed, reference)) = rt
         .block_on(async {
             let wbtc = deploy::test_token(&chain, admin, "Wrapped BTC", "WBTC", 8, admin).await?;
             let weth =
@@ -67,9 +67,12 @@ fn recovery_as_a_service_heals_by_swap_and_dark_pool_survives_restarts_and_opera
             )
             .await?;
             let feed = deploy::reserve_feed(&chain, admin, 8, "BTC / USD", admin).await?;
+            // A second provider's feed of the same price, 18 decimals, the agent cross-checks.
+            let reference =
+                deploy::reserve_feed(&chain, admin, 18, "BTC / USD (reference)", admin).await?;
             let mint = TestToken::mintCall { to: treasury, amount: U256::from(2_000 * WETH) };
             send(&chain, admin, weth, &mint).await?;
-            Ok::<_, shr_contracts::Error>((wbtc, weth, uni, feed))
+            Ok::<_, shr_contracts::Error>((wbtc, weth, uni, (feed, reference)))
         })
         .unwrap();
     let push_price = || {
@@ -80,6 +83,12 @@ fn recovery_as_a_service_heals_by_swap_and_dark_pool_survives_restarts_and_opera
                 updatedAt: U256::from(now),
             };
             send(&chain, admin, feed, &call).await.unwrap();
+            // 0.5% above the first: within the 200 bps bound.
+            let call = ReserveFeed::updateAnswerCall {
+                answer: alloy::primitives::I256::try_from(62_310u128 * 10u128.pow(18)).unwrap(),
+                updatedAt: U256::from(now),
+            };
+            send(&chain, admin, reference, &call).await.unwrap();
         })
     };
     push_price();
@@ -98,7 +107,8 @@ fn recovery_as_a_service_heals_by_swap_and_dark_pool_survives_restarts_and_opera
         &["deploy", "--don", &node_dirs.join(","), "--collateral", &wbtc_s, "--out", &manifest],
         &[],
     );
-    let (treasury_s, feed_s) = (treasury.to_string(), feed.to_string());
+    let (treasury_s, feed_s, reference_s) =
+        (treasury.to_string(), feed.to_string(), reference.to_string());
     shr(
         &rpc,
         &[
@@ -110,6 +120,8 @@ fn recovery_as_a_service_heals_by_swap_and_dark_pool_survives_restarts_and_opera
             &treasury_s,
             "--price-feed",
             &feed_s,
+            "--reference-price-feed",
+            &reference_s,
         ],
         &[],
     );
