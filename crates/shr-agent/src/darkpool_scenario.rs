@@ -200,7 +200,8 @@ pub async fn dark_pool(
     if sealed.is_empty() {
         return Err(crate::Error::NoNotice);
     }
-    let notice = crate::agreed_deficit(&agent_key, &don_signers(&don), t0 + 7_200, &sealed)?;
+    let notice =
+        crate::agreed_deficit(&agent_key, &don_signers(&don, &recovery), t0 + 7_200, &sealed)?;
     let route = [V2Pool { reserve_in: pool_weth, reserve_out: pool_wbtc }];
     let strategy = StrategyConfig::default();
     let shortfall = Shortfall::of(&notice, 8, cfg.price_usd_e8, rand::random());

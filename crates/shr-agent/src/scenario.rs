@@ -191,9 +191,14 @@ pub(crate) async fn clock_at(chain: &dyn Chain, t: u64) -> Result<()> {
     Ok(())
 }
 
-/// The in-process DON's signers and f, whose notices the agent counts.
-pub(crate) fn don_signers(don: &Don) -> crate::DonSigners {
-    crate::DonSigners { signers: don.signers().to_vec(), f: don.config().f }
+/// The in-process DON's signers and f, whose notices about `recovery`'s vault the agent
+/// counts.
+pub(crate) fn don_signers(don: &Don, recovery: &RecoveryAccounts) -> crate::DonSigners {
+    crate::DonSigners {
+        signers: don.signers().to_vec(),
+        f: don.config().f,
+        bound: (recovery.chain_id, recovery.vault),
+    }
 }
 
 pub(crate) fn ms(t: Instant) -> f64 {
@@ -291,7 +296,8 @@ pub async fn small_deficit(
     let mut mechanism = "none".to_string();
     if !sealed.is_empty() {
         let t = Instant::now();
-        let notice = agreed_deficit(&agent_key, &don_signers(&don), t0 + 7_200, &sealed)?;
+        let notice =
+            agreed_deficit(&agent_key, &don_signers(&don, &recovery), t0 + 7_200, &sealed)?;
         let shortfall = Shortfall::of(&notice, 8, cfg.price_usd_e8, rand::random());
         let decision = choose(&shortfall, &[pool], &cfg.strategy)?;
         why = self::why(&decision, &cfg.strategy);

@@ -108,7 +108,7 @@ impl<C: Chain> World<C> {
         let chain_id = chain.chain_id().await?;
         let recovery = RecoveryAccounts { chain_id, vault, treasury, collateral: wbtc, pool: None };
         don.set_recovery(recovery);
-        let don_signers = crate::scenario::don_signers(&don);
+        let don_signers = crate::scenario::don_signers(&don, &recovery);
         let don = tokio::sync::Mutex::new(don);
         let url = wc.db_url.clone();
         Store::open(&url).await?;

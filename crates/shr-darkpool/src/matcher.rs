@@ -270,7 +270,11 @@ impl MatcherEnclave {
                 "maker commitment already admitted once (a replayed copy)",
             ));
         }
-        for s in std::iter::once(&mut self.state).chain(self.staged.iter_mut()) {
+        // Dropped transitions too: one that lands late must not bring back an older offer.
+        for s in std::iter::once(&mut self.state)
+            .chain(self.staged.iter_mut())
+            .chain(self.dropped.iter_mut())
+        {
             s.admitted_makers.insert(digest);
             s.reply_keys.insert(body.commitment.maker, body.reply_to);
             // A maker's new commitment replaces its earlier one.

@@ -330,9 +330,15 @@ impl Don {
                     if !body.is_solvent
                         && let Some(agent) = &self.cfg.agent_key
                     {
-                        for node in &self.nodes {
-                            if let Some(s) = node.enclave().seal_deficit(agent, body.observed_at)? {
-                                rep.sealed_deficits.push(s);
+                        // Each node that took part this round and evaluated the reported
+                        // observation insolvent (an offline node's last evaluation is stale).
+                        for node in self.nodes.iter().filter(|n| n.behavior() != Behavior::Offline)
+                        {
+                            match node.enclave().seal_deficit(agent, body.observed_at) {
+                                Ok(Some(s)) => rep.sealed_deficits.push(s),
+                                Ok(None) => {}
+                                // The report is on chain: a failed seal costs this copy only.
+                                Err(e) => rep.errors.push(e),
                             }
                         }
                     }

@@ -4,9 +4,9 @@
 //!
 //! Two sealed messages cross it, never a plaintext figure:
 //! - out: after an insolvent report lands, each node whose enclave evaluated the agreed outcome
-//!   seals the deficit to the agent's HPKE key ([`crate::ReserveEnclave::seal_deficit`]) and
-//!   hands it off under the report's `observedAt`; every copy opens to the same notice, so the
-//!   last writer wins harmlessly;
+//!   seals the deficit to the agent's HPKE key and signs it
+//!   ([`crate::ReserveEnclave::seal_deficit`]), and hands it off under the report's
+//!   `observedAt`; the agent acts once f+1 distinct nodes did, so the mailbox keeps every copy;
 //! - in: the treasury's exit ticket the agent forwarded to this node's enclave (mailbox
 //!   `credit`, keyed by the node's signer), counted with the chain evidence the host reads at
 //!   one block ([`crate::read_evidence`]).
@@ -51,7 +51,7 @@ pub struct NodeRecovery {
 #[derive(Debug, Default)]
 pub struct MemoryMailbox {
     credits: Mutex<BTreeMap<Address, Sealed>>,
-    deficits: Mutex<BTreeMap<u64, Sealed>>,
+    deficits: Mutex<BTreeMap<u64, Vec<Sealed>>>,
 }
 
 impl MemoryMailbox {
@@ -60,9 +60,9 @@ impl MemoryMailbox {
         self.credits.lock().expect("mailbox lock").insert(signer, sealed);
     }
 
-    /// The sealed deficit handed off for `observed_at`.
-    pub fn deficit(&self, observed_at: u64) -> Option<Sealed> {
-        self.deficits.lock().expect("mailbox lock").get(&observed_at).cloned()
+    /// Every sealed deficit notice handed off for `observed_at`, in arrival order.
+    pub fn deficits(&self, observed_at: u64) -> Vec<Sealed> {
+        self.deficits.lock().expect("mailbox lock").get(&observed_at).cloned().unwrap_or_default()
     }
 }
 
@@ -73,7 +73,11 @@ impl NodeMailbox for MemoryMailbox {
     }
 
     async fn hand_off_deficit(&self, observed_at: u64, sealed: &Sealed) -> Result<()> {
-        self.deficits.lock().expect("mailbox lock").insert(observed_at, sealed.clone());
+        let mut deficits = self.deficits.lock().expect("mailbox lock");
+        let copies = deficits.entry(observed_at).or_default();
+        if !copies.contains(sealed) {
+            copies.push(sealed.clone());
+        }
         Ok(())
     }
 }

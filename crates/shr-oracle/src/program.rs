@@ -95,23 +95,36 @@ pub struct SignedDeficitNotice {
 }
 
 impl SignedDeficitNotice {
-    /// The node signer that signed this notice for the agent whose HPKE key is `agent`
-    /// (`None` when the signature does not recover).
-    pub fn signer(&self, agent: &HpkePublicKey) -> Option<Address> {
+    /// The node signer that signed this notice for the agent whose HPKE key is `agent`, about
+    /// the vault `vault` on chain `chain_id` (`None` when the signature does not recover).
+    pub fn signer(
+        &self,
+        agent: &HpkePublicKey,
+        (chain_id, vault): (u64, Address),
+    ) -> Option<Address> {
         let sig: &[u8; 65] = self.signature.as_ref().try_into().ok()?;
-        crate::report::recover_forwarder_signature(sig, &deficit_digest(agent, &self.notice))
+        let digest = deficit_digest(agent, (chain_id, vault), &self.notice);
+        crate::report::recover_forwarder_signature(sig, &digest)
     }
 }
 
-/// What a node's enclave signs for a deficit notice sealed to the agent with HPKE key `agent`:
-/// keccak256 of the context [`DEFICIT_INFO`], the agent's key, and the notice's deficit,
-/// ratio, supply (32-byte big-endian each) and `observed_at` (8 bytes). Binding the agent's key
-/// stops a notice written for one agent from being replayed to another.
-pub fn deficit_digest(agent: &HpkePublicKey, n: &DeficitNotice) -> B256 {
+/// What a node's enclave signs for a deficit notice sealed to the agent with HPKE key `agent`
+/// about the reserve whose `ReserveVault` is `vault` on chain `chain_id` (the enclave's
+/// [`RecoveryAccounts`]; zero when it has none): keccak256 of the context [`DEFICIT_INFO`], the
+/// agent's key, the chain id (8 bytes), the vault, and the notice's deficit, ratio, supply
+/// (32-byte big-endian each) and `observed_at` (8 bytes). The binding stops a notice written
+/// for one agent, chain or feed from being replayed to another.
+pub fn deficit_digest(
+    agent: &HpkePublicKey,
+    (chain_id, vault): (u64, Address),
+    n: &DeficitNotice,
+) -> B256 {
     keccak256(
         [
             DEFICIT_INFO.as_bytes(),
             agent.0.as_slice(),
+            &chain_id.to_be_bytes(),
+            vault.as_slice(),
             &n.deficit.to_be_bytes::<32>(),
             &n.ratio_wad.to_be_bytes::<32>(),
             &n.supply.to_be_bytes::<32>(),
@@ -316,7 +329,8 @@ impl ReserveEnclave {
             supply: ev.supply,
             observed_at: ev.observed_at,
         };
-        let sig = self.enclave.sign_digest(&deficit_digest(agent, &notice))?;
+        let bound = self.recovery.as_ref().map_or((0, Address::ZERO), |r| (r.chain_id, r.vault));
+        let sig = self.enclave.sign_digest(&deficit_digest(agent, bound, &notice))?;
         let signed =
             SignedDeficitNotice { notice, signature: forwarder_signature(&sig).to_vec().into() };
         let json = serde_json::to_vec(&signed).expect("a plain struct serializes");

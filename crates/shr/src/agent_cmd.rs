@@ -358,6 +358,53 @@ async fn prefund(args: &PrefundArgs, url: &str) -> Result<()> {
     Ok(())
 }
 
+/// The DON whose signed deficit notices the agent counts: the manifest's signers and f, or
+/// `--don-signers`/`--don-f` (a subset of the manifest's signers, never a smaller f than its).
+fn don_signers(
+    args: &RunArgs,
+    m: Option<&DeploymentManifest>,
+    bound: (u64, Address),
+) -> Result<DonSigners> {
+    let mut signers = if args.don_signers.is_empty() {
+        match m {
+            Some(m) => m.signers.clone(),
+            None => bail!(
+                "no DON signers: give --deployment or --don-signers (the agent acts only on deficit notices signed by f+1 of the DON's nodes)"
+            ),
+        }
+    } else {
+        args.don_signers.clone()
+    };
+    signers.sort_unstable();
+    signers.dedup();
+    let f = match (args.don_f, m) {
+        (Some(f), Some(m)) if f < m.f => {
+            bail!("--don-f {f}: below the manifest's f = {} (fewer notices would count)", m.f)
+        }
+        (Some(f), _) => f,
+        (None, Some(m)) => m.f,
+        (None, None) => bail!("--don-signers needs --don-f (the faults the DON tolerates)"),
+    };
+    if let Some(m) = m
+        && let Some(x) = signers.iter().find(|s| !m.signers.contains(s))
+    {
+        bail!("--don-signers: {x} is not one of the manifest's DON signers");
+    }
+    let don = DonSigners { signers, f: f.into(), bound };
+    if don.quorum() > don.signers.len() {
+        bail!(
+            "--don-f {}: f+1 = {} signed notices needed but the DON has {} distinct signers",
+            don.f,
+            don.quorum(),
+            don.signers.len()
+        );
+    }
+    if don.f == 0 {
+        tracing::warn!(target: "shr::agent", "f = 0: one node's deficit notice is enough for the agent to act");
+    }
+    Ok(don)
+}
+
 fn register(args: &RegisterArgs) -> Result<()> {
     let mut m = read_manifest(&args.deployment)?;
     let tee = SimulatedTee::for_chain(args.tee_seed, m.chain_id, args.allow_dev_tee)?;
@@ -370,6 +417,14 @@ fn register(args: &RegisterArgs) -> Result<()> {
             max_age_secs: args.price_max_age_secs,
             reference: args.reference_price_feed,
             max_deviation_bps: args.max_deviation_bps,
+        })
+        .map(|mut feed| {
+            // Re-registering without --reference-price-feed keeps the earlier cross-check.
+            let earlier = previous.as_ref().and_then(|r| r.price_feed);
+            if feed.reference.is_none() {
+                feed.reference = earlier.and_then(|e| e.reference);
+            }
+            feed
         })
         .or(previous.as_ref().and_then(|r| r.price_feed));
     m.recovery = Some(RecoveryDeployment {
@@ -451,26 +506,7 @@ async fn run_agent(args: RunArgs, rpc_url: Option<&str>) -> Result<()> {
     cfg.execute = args.execute;
     cfg.confirmations = args.confirmations;
     cfg.notice_timeout_secs = args.notice_timeout_secs;
-    cfg.don = match (args.don_signers.is_empty(), m) {
-        (false, _) => DonSigners {
-            signers: args.don_signers.clone(),
-            f: args.don_f.or(m.map(|m| m.f)).unwrap_or(0).into(),
-        },
-        (true, Some(m)) => {
-            DonSigners { signers: m.signers.clone(), f: args.don_f.unwrap_or(m.f).into() }
-        }
-        (true, None) => bail!(
-            "no DON signers: give --deployment or --don-signers (the agent acts only on deficit notices signed by f+1 of the DON's nodes)"
-        ),
-    };
-    if cfg.don.quorum() > cfg.don.signers.len() {
-        bail!(
-            "--don-f {}: f+1 = {} signed notices needed but the DON has {} signers",
-            cfg.don.f,
-            cfg.don.quorum(),
-            cfg.don.signers.len()
-        );
-    }
+    cfg.don = don_signers(&args, m, (s.chain_id, vault))?;
     let store = Store::open(&args.key.db).await?;
     let mut agent = Agent::new(&s.chain, store, &s.key, cfg);
     if let Some(url) = &args.alert_webhook {

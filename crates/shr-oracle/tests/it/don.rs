@@ -105,7 +105,9 @@ async fn real_glitch_is_absorbed_and_a_sustained_shortfall_is_attested_with_a_se
     assert!(reports[1].sealed_deficits.len() >= 2, "f+1 nodes seal the deficit to the agent");
     let signed: SignedDeficitNotice =
         serde_json::from_slice(&s.agent.open(DEFICIT_INFO, &reports[1].sealed_deficits[0])?)?;
-    let signer = signed.signer(&s.agent.identity().hpke).expect("signed by a node enclave");
+    let signer = signed
+        .signer(&s.agent.identity().hpke, (0, alloy::primitives::Address::ZERO))
+        .expect("signed by a node enclave");
     assert!(s.don.signers().contains(&signer), "{signer} is one of the DON's signers");
     let notice = signed.notice;
     assert_eq!(notice.deficit, U256::from(supply / 100 * 5));

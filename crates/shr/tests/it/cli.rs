@@ -249,7 +249,8 @@ fn replay_of_the_real_july_2023_shortfall_hands_the_sealed_deficit_to_the_agent_
     ]);
     assert_eq!(code, 0, "{v}");
     assert_eq!(v["state_changes"], 2, "{v}");
-    assert_eq!(v["sealed_deficits_handed_off"], 1, "{v}");
+    // One insolvent report, one signed notice from each node that evaluated it (f+1 at least).
+    assert!(v["sealed_deficits_handed_off"].as_u64().is_some_and(|n| (2..=4).contains(&n)), "{v}");
     assert!(db.exists());
 }
 
