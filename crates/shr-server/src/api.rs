@@ -23,6 +23,7 @@ use crate::{
     state::{StartError, now_ms},
 };
 
+mod reference;
 mod vaults;
 
 use vaults::{execute, rebalances, simulate, vault};
@@ -43,7 +44,13 @@ use vaults::{execute, rebalances, simulate, vault};
         health,
         events,
         operator_view,
-        privacy
+        privacy,
+        reference::health,
+        vaults::vaults,
+        vaults::vault,
+        vaults::simulate,
+        vaults::execute,
+        vaults::rebalances
     ),
     modifiers(&BearerScheme),
     components(schemas(
@@ -55,6 +62,15 @@ use vaults::{execute, rebalances, simulate, vault};
         DarkPoolRequest,
         Incident,
         Health,
+        reference::HealthSummary,
+        reference::VaultHealth,
+        crate::vaults::VaultView,
+        crate::vaults::PlanView,
+        crate::vaults::SimulateReport,
+        crate::vaults::TickView,
+        vaults::ExecuteBody,
+        vaults::VaultRef,
+        vaults::Rebalance,
         crate::privacy::Budget,
         crate::privacy::Disclosure
     ))
@@ -91,9 +107,24 @@ pub(super) fn internal(e: Error) -> Response {
     err(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
 }
 
-/// The router: `/api/...`, `/` (dashboard) and `/assets/...`.
+/// The risk engine reference's id of the vault with market id `id` (`VAULT-A-WSTETH-BUSDC`),
+/// the market id itself for a vault the reference does not name.
+pub(crate) fn vault_reference_id(id: usize) -> String {
+    reference::VAULT_IDS.get(id).map_or_else(|| id.to_string(), |s| (*s).to_owned())
+}
+
+/// The router: `/api/...`, the risk engine's reference paths (`/vaults`, `/vaults/{id}`,
+/// `/simulate`, `/rebalances`, `/execute`, `/health`, `/ws`), `/` (dashboard) and
+/// `/assets/...`; `?pretty=1` pretty-prints any JSON answer.
 pub fn router(state: AppState) -> Router {
     Router::new()
+        .route("/vaults", get(vaults::vaults))
+        .route("/vaults/{id}", get(vault))
+        .route("/simulate", post(simulate))
+        .route("/execute", post(execute))
+        .route("/rebalances", get(rebalances))
+        .route("/health", get(reference::health))
+        .route("/ws", get(events))
         .route("/api/reserve", get(reserve))
         .route("/api/scenarios/{name}", post(start_scenario).get(get_scenario))
         .route("/api/darkpool/requests", get(darkpool_requests))
@@ -110,6 +141,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/openapi.json", get(|| async { Json(ApiDoc::openapi()) }))
         .route("/", get(assets::index))
         .route("/assets/{file}", get(assets::file))
+        .layer(axum::middleware::from_fn(reference::pretty))
         .with_state(state)
 }
 

@@ -21,6 +21,9 @@ use crate::{AppState, Error, Event, Result};
 pub struct VaultView {
     /// Market id (0 = A, 1 = B).
     pub id: usize,
+    /// The risk engine reference's vault id (`VAULT-A-WSTETH-BUSDC`, `VAULT-B-WEETH-BETH`).
+    #[serde(rename = "vaultId")]
+    pub vault_id: String,
     /// `A` or `B`.
     pub name: String,
     /// Collateral symbol.
@@ -212,6 +215,7 @@ impl Desk {
             let hf = w.health_factor(i).await.map_err(vault_err)?;
             out.push(VaultView {
                 id: i,
+                vault_id: crate::api::vault_reference_id(i),
                 name: v.name.into(),
                 collateral: v.collateral.into(),
                 debt: v.debt.into(),

@@ -42,14 +42,17 @@ pub(super) async fn vaults(State(s): State<AppState>) -> Response {
     }
 }
 
-/// One vault by market id.
-#[utoipa::path(get, path = "/api/vaults/{id}", params(("id" = usize, Path, description = "Market id: 0 (A) or 1 (B)")),
-    responses((status = 200, body = VaultView), (status = 404, body = ApiError)))]
+/// One vault by market id or the reference's vault id (also at `GET /vaults/{id}`).
+#[utoipa::path(get, path = "/api/vaults/{id}", params(("id" = String, Path, description = "Market id (0 = A, 1 = B) or the reference's id (VAULT-A-WSTETH-BUSDC, VAULT-B-WEETH-BETH)")),
+    responses((status = 200, body = VaultView), (status = 400, body = ApiError), (status = 404, body = ApiError)))]
 pub(super) async fn vault(State(s): State<AppState>, Path(id): Path<String>) -> Response {
-    let Ok(id) = id.parse::<usize>() else {
+    let Some(id) = super::reference::parse_vault_id(&id) else {
         return err(
             StatusCode::BAD_REQUEST,
-            format!("vault id {id:?}: expected a market id (0, 1, ...)"),
+            format!(
+                "vault id {id:?}: expected a market id (0, 1, ...) or one of {:?}",
+                super::reference::VAULT_IDS
+            ),
         );
     };
     let Some(d) = s.vault_desk() else { return no_desk() };
@@ -96,13 +99,24 @@ pub(super) async fn simulate(
     }
 }
 
-/// `POST /api/execute` body: `{"vaultId": N}` or `{"applyAll": true}`.
+/// A vault named by market id (`1`) or by the reference's id (`"VAULT-B-WEETH-BETH"`).
+#[derive(Debug, serde::Deserialize, ToSchema)]
+#[serde(untagged)]
+pub(crate) enum VaultRef {
+    /// Market id.
+    Market(usize),
+    /// The reference's vault id.
+    Reference(String),
+}
+
+/// `POST /api/execute` body: `{"vaultId": N}`, `{"vaultId": "VAULT-B-WEETH-BETH"}` or
+/// `{"applyAll": true}`.
 #[derive(Debug, serde::Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct ExecuteBody {
-    /// One vault's market id.
+    /// One vault: its market id or the reference's vault id.
     #[serde(rename = "vaultId")]
-    vault_id: Option<usize>,
+    vault_id: Option<VaultRef>,
     /// Every breached vault.
     #[serde(rename = "applyAll")]
     apply_all: Option<bool>,
@@ -120,7 +134,23 @@ pub(super) async fn execute(
         Ok(Json(b)) => b,
         Err(e) => return err(StatusCode::BAD_REQUEST, e.body_text()),
     };
-    let which = match (b.vault_id, b.apply_all) {
+    let vault_id = match b.vault_id {
+        None => None,
+        Some(VaultRef::Market(id)) => Some(id),
+        Some(VaultRef::Reference(name)) => match super::reference::parse_vault_id(&name) {
+            Some(id) => Some(id),
+            None => {
+                return err(
+                    StatusCode::NOT_FOUND,
+                    format!(
+                        "vaultId {name:?}: no such vault (market ids 0, 1 or {:?})",
+                        super::reference::VAULT_IDS
+                    ),
+                );
+            }
+        },
+    };
+    let which = match (vault_id, b.apply_all) {
         (Some(id), None | Some(false)) => Which::One(id),
         (None, Some(true)) => Which::All,
         (Some(id), Some(true)) => {

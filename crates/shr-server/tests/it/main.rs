@@ -2,5 +2,6 @@
 
 mod api;
 mod observer;
+mod reference;
 mod support;
 mod vaults;

@@ -1,0 +1,119 @@
+//! The risk engine's reference API beside `/api` (issue #16, first part): its root paths, its
+//! vault ids, `?pretty=1` on every JSON route, the health-factor summary at `/health`, the SSE
+//! stream at `/ws`, replayed in the order of the reference README's demo flow.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use shr_server::{ScriptedRunner, ServerConfig, vaults::VaultDesk};
+
+use crate::support;
+
+async fn pretty_json(r: reqwest::Response) -> (u16, Value) {
+    let status = r.status().as_u16();
+    let text = r.text().await.unwrap();
+    assert!(text.contains("\n  "), "?pretty=1 indents: {text}");
+    (status, serde_json::from_str(&text).unwrap())
+}
+
+#[tokio::test]
+async fn the_reference_demo_flow_runs_on_the_root_paths() {
+    let cfg = ServerConfig { seed: 7, ..Default::default() };
+    let (state, db) = support::state(cfg, ScriptedRunner::new(vec![], Duration::ZERO)).await;
+    state.set_vault_desk(VaultDesk::spawn(state.clone()).unwrap());
+    let server = support::serve(state, db).await;
+    let base = &server.base;
+    let c = reqwest::Client::new();
+
+    // curl -s -X POST 'http://localhost:3000/simulate?pretty=1'
+    let (code, sim) =
+        pretty_json(c.post(format!("{base}/simulate?pretty=1")).send().await.unwrap()).await;
+    assert_eq!(code, 200, "{sim}");
+    assert_eq!(sim["breached"], true, "{sim}");
+    // curl -s -X POST 'http://localhost:3000/simulate?extraTicks=5&pretty=1'
+    let (code, sim5) =
+        pretty_json(c.post(format!("{base}/simulate?extraTicks=5&pretty=1")).send().await.unwrap())
+            .await;
+    assert_eq!(code, 200, "{sim5}");
+    // curl -s 'http://localhost:3000/rebalances?pretty=1'
+    let r = c.get(format!("{base}/rebalances?pretty=1")).send().await.unwrap();
+    let text = r.text().await.unwrap();
+    assert!(serde_json::from_str::<Value>(&text).unwrap().is_array(), "{text}");
+    // curl ... /execute?pretty=1 -d '{"vaultId":"VAULT-B-WEETH-BETH"}': executed, or refused as
+    // not breached (409) -- never a 400 for the reference's id.
+    let r = c
+        .post(format!("{base}/execute?pretty=1"))
+        .json(&json!({"vaultId": "VAULT-B-WEETH-BETH"}))
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    let text = r.text().await.unwrap();
+    assert!(status == 200 || status == 409, "{status} {text}");
+    let r = c
+        .post(format!("{base}/execute"))
+        .json(&json!({"vaultId": "VAULT-Z"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    assert!(r.text().await.unwrap().contains("VAULT-Z"));
+    // curl -s 'http://localhost:3000/vaults?pretty=1'
+    let (code, vaults) =
+        pretty_json(c.get(format!("{base}/vaults?pretty=1")).send().await.unwrap()).await;
+    assert_eq!(code, 200);
+    assert_eq!(vaults[0]["vaultId"], "VAULT-A-WSTETH-BUSDC");
+    assert_eq!(vaults[1]["vaultId"], "VAULT-B-WEETH-BETH");
+    let one: Value = c
+        .get(format!("{base}/vaults/VAULT-A-WSTETH-BUSDC"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(one["id"], 0, "{one}");
+    // curl -s 'http://localhost:3000/health?pretty=1': the HF summary, with liveness.
+    let (code, health) =
+        pretty_json(c.get(format!("{base}/health?pretty=1")).send().await.unwrap()).await;
+    assert_eq!(code, 200);
+    assert_eq!(health["status"], "ok", "{health}");
+    assert_eq!(health["vaults"].as_array().unwrap().len(), 2, "{health}");
+    let worst = health["worst"]["healthFactor"].as_str().unwrap().parse::<f64>().unwrap();
+    for v in health["vaults"].as_array().unwrap() {
+        assert!(v["healthFactor"].as_str().unwrap().parse::<f64>().unwrap() >= worst, "{health}");
+        assert_eq!(
+            v["status"] == "breached",
+            vaults[v["id"].as_u64().unwrap() as usize]["breached"] == true
+        );
+    }
+    // curl ... /execute -d '{"applyAll":true}'
+    let r = c
+        .post(format!("{base}/execute?pretty=1"))
+        .json(&json!({"applyAll": true}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+
+    // The SSE stream at /ws; ?pretty=1 leaves it a stream, and other query fields still count.
+    let r = c.get(format!("{base}/ws?pretty=1")).send().await.unwrap();
+    assert!(r.headers()["content-type"].to_str().unwrap().starts_with("text/event-stream"));
+    let r = c.get(format!("{base}/api/reserve?history=1&pretty=1")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let r = c.get(format!("{base}/api/reserve?histories=1&pretty=1")).send().await.unwrap();
+    assert_eq!(r.status(), 400, "unknown fields are still named");
+    // Documented in the OpenAPI spec.
+    let spec: Value =
+        c.get(format!("{base}/api/openapi.json")).send().await.unwrap().json().await.unwrap();
+    for p in [
+        "/health",
+        "/api/vaults",
+        "/api/vaults/{id}",
+        "/api/simulate",
+        "/api/execute",
+        "/api/rebalances",
+    ] {
+        assert!(spec["paths"][p].is_object(), "{p} missing from the spec");
+    }
+}
