@@ -46,6 +46,7 @@ use vaults::{execute, rebalances, simulate, vault};
         operator_view,
         privacy,
         reference::health,
+        reference::ws,
         vaults::vaults,
         vaults::vault,
         vaults::simulate,
@@ -68,6 +69,7 @@ use vaults::{execute, rebalances, simulate, vault};
         crate::vaults::PlanView,
         crate::vaults::SimulateReport,
         crate::vaults::TickView,
+        crate::vaults::PriceChange,
         vaults::ExecuteBody,
         vaults::VaultRef,
         vaults::Rebalance,
@@ -124,7 +126,7 @@ pub fn router(state: AppState) -> Router {
         .route("/execute", post(execute))
         .route("/rebalances", get(rebalances))
         .route("/health", get(reference::health))
-        .route("/ws", get(events))
+        .route("/ws", get(reference::ws))
         .route("/api/reserve", get(reserve))
         .route("/api/scenarios/{name}", post(start_scenario).get(get_scenario))
         .route("/api/darkpool/requests", get(darkpool_requests))

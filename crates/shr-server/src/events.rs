@@ -116,6 +116,12 @@ pub enum Event {
         #[schema(value_type = Object)]
         status: Value,
     },
+    /// A crash simulation (re)started from the initial oracle prices.
+    SimulationStart {
+        /// Oracle prices at the start, USD per whole token, by symbol.
+        #[schema(value_type = Object)]
+        prices: std::collections::BTreeMap<String, f64>,
+    },
     /// A tick of a crash simulation: oracle prices moved on chain, every vault's HF re-read.
     Tick {
         /// The tick.
@@ -153,10 +159,31 @@ impl Event {
             Self::Swap { .. } => "swap",
             Self::DarkPool { .. } => "dark_pool",
             Self::ScenarioFinished { .. } => "scenario_finished",
+            Self::SimulationStart { .. } => "simulation_start",
             Self::Tick { .. } => "tick",
             Self::Snapshot { .. } => "snapshot",
             Self::Rebalance { .. } => "rebalance",
         }
+    }
+
+    /// The event in the risk engine reference's envelope (`GET /ws`): `{"type": <camelCase
+    /// name>, "timestamp": <RFC 3339, UTC>, "data": <the event's fields>}`; a `tick`'s data is
+    /// the tick itself (`at`, `changed`, prices, HFs).
+    pub fn reference_envelope(&self, now_unix_ms: u64) -> Value {
+        let mut data = serde_json::to_value(self).unwrap_or(Value::Null);
+        if let Value::Object(m) = &mut data {
+            m.remove("type");
+        }
+        if let Self::Tick { .. } = self {
+            data = data.get("tick").cloned().unwrap_or(Value::Null);
+        }
+        let name: String = self
+            .name()
+            .split('_')
+            .enumerate()
+            .map(|(i, w)| if i == 0 { w.to_owned() } else { w[..1].to_uppercase() + &w[1..] })
+            .collect();
+        serde_json::json!({ "type": name, "timestamp": rfc3339_ms(now_unix_ms), "data": data })
     }
 
     /// The events a completed scenario step implies, besides [`Event::Step`]: an attestation,
@@ -188,6 +215,13 @@ impl Event {
         }
         None
     }
+}
+
+/// Unix milliseconds as RFC 3339 in UTC with milliseconds (`2026-12-03T18:00:00.000Z`).
+pub(crate) fn rfc3339_ms(unix_ms: u64) -> String {
+    chrono::DateTime::from_timestamp_millis(i64::try_from(unix_ms).unwrap_or(i64::MAX))
+        .unwrap_or_default()
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
 #[cfg(test)]

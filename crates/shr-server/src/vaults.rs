@@ -77,11 +77,32 @@ pub struct PlanView {
 pub struct TickView {
     /// Tick number.
     pub label: u32,
+    /// When the tick ran, RFC 3339 UTC.
+    pub at: String,
+    /// The oracle price the tick moved.
+    pub changed: Option<PriceChange>,
     /// Oracle prices after the tick, USD: `[wstETH, weETH, USDC, WETH]`.
     pub prices_usd: Vec<f64>,
     /// Each vault's on-chain HF after the tick, exact decimal.
     pub health_factors: Vec<String>,
 }
+
+/// One oracle price a tick moved (the reference's `changed`).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct PriceChange {
+    /// The asset's symbol (`wstETH`, `weETH`).
+    pub symbol: String,
+    /// Price before, USD.
+    pub old: f64,
+    /// Price after, USD.
+    pub new: f64,
+    /// The drop, percent of the old price (two decimals).
+    #[serde(rename = "dropPct")]
+    pub drop_pct: f64,
+}
+
+/// The oracle symbols of [`TickView::prices_usd`], in order.
+pub const SYMBOLS: [&str; 4] = ["wstETH", "weETH", "USDC", "WETH"];
 
 /// What `POST /api/simulate` returns.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -149,7 +170,7 @@ impl VaultDesk {
                         Err(e) => return drop(ready_tx.send(Err(vault_err(e)))),
                     };
                     let _ = ready_tx.send(Ok(()));
-                    let mut desk = Desk { world, state };
+                    let mut desk = Desk { world, state, initial: None };
                     while let Some(cmd) = rx.recv().await {
                         match cmd {
                             Cmd::Vaults(r) => drop(r.send(desk.vaults().await)),
@@ -203,6 +224,9 @@ impl VaultDesk {
 struct Desk {
     world: LendingWorld<EmbeddedChain>,
     state: AppState,
+    /// The collateral oracles' prices before the first simulation, e8: each simulation
+    /// restarts the crash from them.
+    initial: Option<[i64; 2]>,
 }
 
 impl Desk {
@@ -275,10 +299,26 @@ impl Desk {
             w.vaults[0].debt_feed,
             w.vaults[1].debt_feed,
         ];
+        // Every simulation restarts from the prices before the first one.
+        let initial = match self.initial {
+            Some(p) => p,
+            None => [
+                w.price_e8(feeds[0]).await.map_err(vault_err)?,
+                w.price_e8(feeds[1]).await.map_err(vault_err)?,
+            ],
+        };
+        self.initial = Some(initial);
+        for (feed, e8) in feeds.iter().zip(initial) {
+            w.set_price(*feed, e8).await.map_err(vault_err)?;
+        }
         let mut start = [0u128; 4];
         for (s, f) in start.iter_mut().zip(feeds) {
             *s = w.price_e8(f).await.map_err(vault_err)?.max(0) as u128 * 10_000_000_000;
         }
+        let usd = |wad: u128| wad as f64 / WAD as f64;
+        let prices = SYMBOLS.iter().zip(start).map(|(s, p)| ((*s).to_owned(), usd(p))).collect();
+        self.state.publish(Event::SimulationStart { prices });
+        let mut previous = start;
         let trigger = U256::from(PlanConfig::default().trigger_wad);
         let (mut ticks, mut first_breach, mut after) = (Vec::new(), None, 0);
         for t in random_drops(start, seed, 50) {
@@ -294,9 +334,21 @@ impl Desk {
                 any |= hf < trigger;
                 hfs.push(wad_decimal(hf));
             }
+            let changed = (0..SYMBOLS.len()).find(|&a| t.oracle_wad[a] != previous[a]).map(|a| {
+                let (old, new) = (usd(previous[a]), usd(t.oracle_wad[a]));
+                PriceChange {
+                    symbol: SYMBOLS[a].into(),
+                    old,
+                    new,
+                    drop_pct: ((old - new) / old * 10_000.0).round() / 100.0,
+                }
+            });
+            previous = t.oracle_wad;
             let tick = TickView {
                 label: t.label,
-                prices_usd: t.oracle_wad.iter().map(|p| *p as f64 / WAD as f64).collect(),
+                at: crate::events::rfc3339_ms(crate::state::now_ms()),
+                changed,
+                prices_usd: t.oracle_wad.iter().map(|p| usd(*p)).collect(),
                 health_factors: hfs,
             };
             self.state.publish(Event::Tick { tick: tick.clone() });

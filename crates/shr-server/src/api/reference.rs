@@ -74,6 +74,33 @@ pub(crate) async fn pretty(mut req: Request, next: Next) -> Response {
     Response::from_parts(parts, Body::from(out))
 }
 
+/// The reference's `GET /ws`: the same server-sent events as `/api/events`, each in the
+/// reference's envelope `{type, timestamp, data}` (`simulationStart`, `tick`, `rebalance`,
+/// `snapshot`, and the reserve's events under their camelCase names).
+#[utoipa::path(get, path = "/ws", responses((status = 200, content_type = "text/event-stream", body = Object)))]
+pub(crate) async fn ws(
+    State(s): State<AppState>,
+) -> axum::response::Sse<
+    impl futures_util::Stream<Item = Result<axum::response::sse::Event, std::convert::Infallible>>,
+> {
+    use axum::response::sse;
+    use futures_util::StreamExt;
+    let stream = tokio_stream::wrappers::BroadcastStream::new(s.subscribe()).map(|e| {
+        Ok(match e {
+            Ok(ev) => {
+                let env = ev.reference_envelope(now_ms());
+                let name = env["type"].as_str().unwrap_or("event").to_owned();
+                sse::Event::default().event(name).data(env.to_string())
+            }
+            Err(tokio_stream::wrappers::errors::BroadcastStreamRecvError::Lagged(n)) => {
+                sse::Event::default().event("lagged").data(n.to_string())
+            }
+        })
+    });
+    sse::Sse::new(stream)
+        .keep_alive(sse::KeepAlive::new().interval(std::time::Duration::from_secs(15)))
+}
+
 /// One vault's line in the health summary.
 #[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct VaultHealth {

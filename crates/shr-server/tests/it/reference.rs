@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use futures_util::StreamExt;
 use serde_json::{Value, json};
 use shr_server::{ScriptedRunner, ServerConfig, vaults::VaultDesk};
 
@@ -25,6 +26,8 @@ async fn the_reference_demo_flow_runs_on_the_root_paths() {
     let base = &server.base;
     let c = reqwest::Client::new();
 
+    // The reference's SSE stream, open before the first simulation.
+    let mut ws = c.get(format!("{base}/ws")).send().await.unwrap().bytes_stream();
     // curl -s -X POST 'http://localhost:3000/simulate?pretty=1'
     let (code, sim) =
         pretty_json(c.post(format!("{base}/simulate?pretty=1")).send().await.unwrap()).await;
@@ -35,6 +38,33 @@ async fn the_reference_demo_flow_runs_on_the_root_paths() {
         pretty_json(c.post(format!("{base}/simulate?extraTicks=5&pretty=1")).send().await.unwrap())
             .await;
     assert_eq!(code, 200, "{sim5}");
+    // Each simulation restarts from the initial prices: the same seed draws the same first tick.
+    assert_eq!(sim5["ticks"][0]["prices_usd"], sim["ticks"][0]["prices_usd"], "{sim5}");
+    assert!(sim5["ticks"].as_array().unwrap().len() > sim["ticks"].as_array().unwrap().len());
+    // The stream: simulationStart, then ticks with the price that moved, RFC 3339 timestamps.
+    let mut text = String::new();
+    while text.matches("event: tick").count() < 2 {
+        let chunk = tokio::time::timeout(Duration::from_secs(5), ws.next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        text.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    let data: Vec<Value> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("data: "))
+        .map(|d| serde_json::from_str(d).unwrap())
+        .collect();
+    let start = data.iter().find(|d| d["type"] == "simulationStart").expect("simulationStart");
+    assert!(start["data"]["prices"]["weETH"].as_f64().unwrap() > 0.0, "{start}");
+    let tick = data.iter().find(|d| d["type"] == "tick").unwrap();
+    assert!(tick["timestamp"].as_str().unwrap().ends_with('Z'), "{tick}");
+    let changed = &tick["data"]["changed"];
+    let drop = changed["dropPct"].as_f64().unwrap();
+    assert!((5.0..=15.0).contains(&drop), "{tick}");
+    let (old, new) = (changed["old"].as_f64().unwrap(), changed["new"].as_f64().unwrap());
+    assert!(((old - new) / old * 100.0 - drop).abs() < 0.01, "{tick}");
     // curl -s 'http://localhost:3000/rebalances?pretty=1'
     let r = c.get(format!("{base}/rebalances?pretty=1")).send().await.unwrap();
     let text = r.text().await.unwrap();
