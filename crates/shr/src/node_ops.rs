@@ -92,7 +92,7 @@ pub(crate) async fn serve_metrics(
         );
     let listener =
         tokio::net::TcpListener::bind(addr).await.wrap_err_with(|| format!("binding {addr}"))?;
-    tracing::info!(target: "shr::cli", addr = %listener.local_addr()?, "metrics");
+    tracing::info!(target: "shr::cli", addr = %listener.local_addr()?, "metrics and health");
     tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, app).await {
             tracing::warn!(target: "shr::cli", error = %e, "metrics server stopped");
@@ -111,24 +111,7 @@ pub(crate) async fn serve(
     health: Arc<Health>,
     nats: NatsTransport,
 ) -> Result<()> {
-    let app =
-        Router::new().route("/metrics", get(move || std::future::ready(handle.render()))).route(
-            "/healthz",
-            get(move || {
-                let (ok, report) = health.check(nats.connected(), unix());
-                let code = if ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
-                std::future::ready((code, Json(report)))
-            }),
-        );
-    let listener =
-        tokio::net::TcpListener::bind(addr).await.wrap_err_with(|| format!("binding {addr}"))?;
-    tracing::info!(target: "shr::cli", addr = %listener.local_addr()?, "metrics and health");
-    tokio::spawn(async move {
-        if let Err(e) = axum::serve(listener, app).await {
-            tracing::warn!(target: "shr::cli", error = %e, "metrics server stopped");
-        }
-    });
-    Ok(())
+    serve_metrics(addr, handle, Arc::new(move || health.check(nats.connected(), unix()))).await
 }
 
 fn unix() -> u64 {

@@ -102,7 +102,7 @@ pub(crate) async fn ws(
 }
 
 /// One vault's line in the health summary.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub(crate) struct VaultHealth {
     /// The reference's vault id.
     #[serde(rename = "vaultId")]
@@ -151,12 +151,7 @@ pub(crate) async fn health(State(s): State<AppState>) -> Response {
         })
         .collect();
     let hf = |v: &VaultHealth| v.health_factor.parse::<f64>().unwrap_or(f64::INFINITY);
-    let worst = lines.iter().min_by(|a, b| hf(a).total_cmp(&hf(b))).map(|v| VaultHealth {
-        vault_id: v.vault_id.clone(),
-        id: v.id,
-        health_factor: v.health_factor.clone(),
-        status: v.status,
-    });
+    let worst = lines.iter().min_by(|a, b| hf(a).total_cmp(&hf(b))).cloned();
     Json(HealthSummary { status, vaults: lines, worst, store, now_ms: now_ms() }).into_response()
 }
 
