@@ -9,6 +9,7 @@
 
 mod agent;
 mod alert;
+mod bundle;
 mod darkpool_route;
 mod darkpool_scenario;
 mod error;
@@ -23,6 +24,7 @@ pub mod world;
 
 pub use agent::{Agent, AgentConfig, DarkPoolConfig, IncidentSummary, RetryPolicy};
 pub use alert::{Alert, AlertKind, AlertSink, MemoryAlerts, WebhookAlerts, raise};
+pub use bundle::{BundleCall, RebalanceBundle, encode_plan, send_bundle};
 pub use darkpool_route::{DarkPoolPolicy, request as request_collateral};
 pub use darkpool_scenario::{DarkPoolScenarioConfig, MakerSpec, dark_pool, is_final};
 pub use error::{Error, Result};

@@ -81,10 +81,8 @@ pub fn sign_authorization(
 }
 
 /// Sends `rebalance(params, repayAssets, amountInMaximum = plan.sell_collateral_wad, path,
-/// deadline, grant, revoke)` from the owner: `plan.repay_debt_wad` (wad) becomes loan base
-/// units, capped at the debt (Morpho's `toAssetsUp` of the borrow shares). The owner signs the
-/// adapter's authorisation (nonce n) and its revocation (nonce n + 1), both expiring at
-/// `deadline`: the adapter is authorised for this transaction only.
+/// deadline, grant, revoke)` from the owner (see [`rebalance_call`]); [`crate::encode_plan`]
+/// gives the same transaction with its actions and gas estimate for display.
 ///
 /// # Errors
 /// Contract errors; a revert (slippage over `amountInMaximum`, deadline, unhealthy) changes
@@ -95,6 +93,25 @@ pub async fn execute_plan(
     plan: &Plan,
     deadline: u64,
 ) -> Result<Executed> {
+    let (call, repaid) = rebalance_call(chain, t, plan, deadline).await?;
+    let receipt = send(chain, t.owner.address(), t.adapter, &call).await?;
+    Ok(Executed { receipt, repaid })
+}
+
+/// The adapter call that executes `plan` and the loan token it repays (base units):
+/// `plan.repay_debt_wad` (wad) becomes loan base units, capped at the debt (Morpho's
+/// `toAssetsUp` of the borrow shares); `amountInMaximum = plan.sell_collateral_wad`. The owner
+/// signs the adapter's authorisation (nonce n) and its revocation (nonce n + 1), both expiring
+/// at `deadline` (unix seconds): the adapter is authorised for that transaction only.
+///
+/// # Errors
+/// Contract reads, signing.
+pub(crate) async fn rebalance_call(
+    chain: &dyn Chain,
+    t: &RebalanceTarget,
+    plan: &Plan,
+    deadline: u64,
+) -> Result<(RebalanceAdapter::rebalanceCall, U256)> {
     let owner = t.owner.address();
     let scale = U256::from(10u64).pow(U256::from(18 - t.debt_decimals as u64));
     let p = view(chain, t.morpho, &Morpho::positionCall { _0: t.market_id, _1: owner }).await?;
@@ -123,8 +140,7 @@ pub async fn execute_plan(
         grant: conv_auth(&grant),
         revoke: conv_auth(&revoke),
     };
-    let receipt = send(chain, owner, t.adapter, &call).await?;
-    Ok(Executed { receipt, repaid })
+    Ok((call, repaid))
 }
 
 fn conv_params(p: &Morpho::MarketParams) -> RebalanceAdapter::MarketParams {

@@ -267,6 +267,49 @@ impl Chain for EmbeddedChain {
         }
     }
 
+    async fn estimate_gas(&self, tx: TxRequest) -> Result<u64> {
+        if !self.accounts.contains(&tx.from) {
+            return Err(Error::UnknownSender(tx.from));
+        }
+        let mut state = self.lock();
+        let nonce = Self::nonce(&state, tx.from);
+        let kind = tx.to.map_or(TxKind::Create, TxKind::Call);
+        let number = state.blocks.len() as u64;
+        let last = *state.blocks.last().expect("genesis exists");
+        let timestamp = state.next_timestamp.unwrap_or(last + 1);
+        let mut run = |limit: u64| {
+            let env = self.tx_env(tx.from, kind, tx.data.clone(), tx.value, nonce, Some(limit));
+            self.execute(&mut state, env, number, timestamp, false)
+        };
+        // As eth_estimateGas: the lowest limit at which the transaction succeeds (the gas it
+        // spends before refunds is a lower bound; the 63/64 rule can need more).
+        let mut lo = match run(self.block_gas_limit)? {
+            ExecutionResult::Success { gas, .. } => gas.total_gas_spent().saturating_sub(1),
+            ExecutionResult::Revert { output, gas, .. } => {
+                return Err(Error::Reverted {
+                    data: output,
+                    tx_hash: None,
+                    gas_used: gas.total_gas_spent(),
+                });
+            }
+            ExecutionResult::Halt { reason, gas, .. } => {
+                return Err(Error::Halted {
+                    reason: format!("{reason:?}"),
+                    gas_used: gas.total_gas_spent(),
+                });
+            }
+        };
+        let mut hi = self.block_gas_limit;
+        while hi - lo > 1 {
+            let mid = lo + (hi - lo) / 2;
+            match run(mid) {
+                Ok(ExecutionResult::Success { .. }) => hi = mid,
+                _ => lo = mid,
+            }
+        }
+        Ok(hi)
+    }
+
     async fn call(&self, from: Option<Address>, to: Address, data: Bytes) -> Result<Bytes> {
         let mut state = self.lock();
         let from = from.unwrap_or_default();
@@ -381,6 +424,30 @@ mod tests {
         assert_eq!(r.block_number, 1);
         assert_eq!(r.gas_used, 21_000);
         assert_eq!(chain.balance(b).await.unwrap(), before + U256::from(7));
+    }
+
+    #[tokio::test]
+    async fn estimate_gas_is_the_lowest_limit_that_succeeds_and_mines_nothing() {
+        let chain = EmbeddedChain::new();
+        let [a, b] = [chain.accounts()[0], chain.accounts()[1]];
+        let transfer =
+            TxRequest { from: a, to: Some(b), value: U256::from(7), ..Default::default() };
+        assert_eq!(chain.estimate_gas(transfer.clone()).await.unwrap(), 21_000);
+        assert_eq!(chain.block_number().await.unwrap(), 0);
+        // A contract whose code is a bare REVERT fails at any limit.
+        // init: CODECOPY the 3-byte runtime PUSH0 PUSH0 REVERT and RETURN it.
+        let init = Bytes::from_static(&[
+            0x60, 0x03, 0x60, 0x0c, 0x60, 0x00, 0x39, 0x60, 0x03, 0x60, 0x00, 0xf3, 0x5f, 0x5f,
+            0xfd,
+        ]);
+        let (reverter, _) = chain.deploy(a, init).await.unwrap();
+        let err = chain.estimate_gas(TxRequest::call(a, reverter, Bytes::new())).await.unwrap_err();
+        assert!(matches!(err, Error::Reverted { .. }), "{err}");
+        let err = chain
+            .estimate_gas(TxRequest { from: Address::repeat_byte(9), ..transfer })
+            .await
+            .unwrap_err();
+        assert!(matches!(err, Error::UnknownSender(_)), "{err}");
     }
 
     #[tokio::test]

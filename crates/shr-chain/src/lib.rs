@@ -61,6 +61,14 @@ pub trait Chain: Send + Sync + std::fmt::Debug {
     /// [`Error::Reverted`] when the call reverts.
     async fn call(&self, from: Option<Address>, to: Address, data: Bytes) -> Result<Bytes>;
 
+    /// The gas limit `tx` needs against the latest state (`eth_estimateGas`: the lowest limit at
+    /// which it succeeds, found by bisection on the embedded chain, asked of the node on RPC).
+    ///
+    /// # Errors
+    /// [`Error::Reverted`] or [`Error::Halted`] when it fails at any limit,
+    /// [`Error::UnknownSender`], transport errors.
+    async fn estimate_gas(&self, tx: TxRequest) -> Result<u64>;
+
     /// Deploys `init_code` (creation bytecode with ABI-encoded constructor arguments appended).
     ///
     /// # Errors

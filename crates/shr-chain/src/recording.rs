@@ -89,6 +89,9 @@ impl<C: Chain> Chain for RecordingChain<C> {
     async fn call(&self, from: Option<Address>, to: Address, data: Bytes) -> Result<Bytes> {
         self.inner.call(from, to, data).await
     }
+    async fn estimate_gas(&self, tx: TxRequest) -> Result<u64> {
+        self.inner.estimate_gas(tx).await
+    }
     async fn block_number(&self) -> Result<u64> {
         self.inner.block_number().await
     }

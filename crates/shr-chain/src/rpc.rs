@@ -205,6 +205,19 @@ impl Chain for RpcChain {
         Ok(self.chain_id)
     }
 
+    async fn estimate_gas(&self, tx: TxRequest) -> Result<u64> {
+        if !self.accounts.contains(&tx.from) {
+            return Err(Error::UnknownSender(tx.from));
+        }
+        let mut req =
+            TransactionRequest::default().from(tx.from).input(tx.data.into()).value(tx.value);
+        match tx.to {
+            Some(to) => req = req.to(to),
+            None => req.set_create(),
+        }
+        self.provider.estimate_gas(req).await.map_err(self.rpc_err("eth_estimateGas"))
+    }
+
     async fn send(&self, tx: TxRequest) -> Result<Receipt> {
         if !self.accounts.contains(&tx.from) {
             return Err(Error::UnknownSender(tx.from));

@@ -198,6 +198,9 @@ impl Chain for Dropping<'_> {
     async fn chain_id(&self) -> shr_chain::Result<u64> {
         self.inner.chain_id().await
     }
+    async fn estimate_gas(&self, tx: TxRequest) -> shr_chain::Result<u64> {
+        self.inner.estimate_gas(tx).await
+    }
     async fn send(&self, tx: TxRequest) -> shr_chain::Result<Receipt> {
         if tx.to == Some(self.router) && !self.dropped.swap(true, Ordering::SeqCst) {
             if self.deliver {

@@ -234,3 +234,50 @@ async fn an_unsaved_vault_is_liquidated_by_a_third_party() -> R {
     assert_eq!(got, seized, "the liquidator holds the seized wstETH");
     Ok(())
 }
+
+/// The plan as the desk shows it (one transaction, the actions inside it, the chain's gas
+/// estimate) is what is sent: the calldata on the wire is the bundle's, byte for byte, and the
+/// estimate is enough gas.
+#[tokio::test]
+async fn the_encoded_plan_is_what_is_sent() -> R {
+    use alloy::sol_types::SolCall;
+    use shr_agent::{encode_plan, send_bundle};
+    use shr_chain::RecordingChain;
+    use shr_contracts::bindings::UniswapV2Router02;
+
+    let l = LendingWorld::deploy(RecordingChain::new(EmbeddedChain::new())).await?;
+    l.set_wsteth_price(218_400_000_000).await?;
+    let p = l.plan(0, &PlanConfig::default()).await?.expect("breached");
+    let now = l.chain.timestamp().await?;
+    let blocks = l.chain.block_number().await?;
+    let b = encode_plan(&l.chain, &l.target(0)?, &p, now + 3600).await?;
+    assert_eq!(l.chain.block_number().await?, blocks, "encoding mines nothing");
+    assert_eq!(b.transaction.target, l.adapter);
+    assert_eq!(b.from, l.owner);
+    let kinds: Vec<_> = b.actions.iter().map(|a| a.kind).collect();
+    assert_eq!(kinds, ["authorize", "repay", "withdraw", "swap", "resupply", "revoke"]);
+    let swap = UniswapV2Router02::swapTokensForExactTokensCall::abi_decode(&b.actions[3].calldata)?;
+    assert_eq!(swap.amountOut, b.repay_assets);
+    assert_eq!(swap.amountInMax, U256::from(p.sell_collateral_wad));
+    assert!(b.expected_amount_in <= b.amount_in_maximum);
+    assert!(
+        b.actions[3].description.contains("wstETH -> WETH -> USDC"),
+        "{}",
+        b.actions[3].description
+    );
+    assert!(b.gas_estimate > 100_000, "{}", b.gas_estimate);
+
+    let done = send_bundle(&l.chain, &b).await?;
+    let (sent, receipt) = l.chain.sent().pop().expect("a transaction");
+    assert_eq!(sent.data, b.transaction.calldata, "sent exactly the plan's calldata");
+    assert_eq!(sent.to, Some(l.adapter));
+    assert_eq!(sent.gas_limit, Some(b.gas_estimate));
+    assert!(receipt.expect("mined").gas_used <= b.gas_estimate);
+    assert_eq!(done.repaid, b.repay_assets);
+    assert!(l.health_factor(0).await? >= U256::from(PlanConfig::default().target_wad));
+    // The same bundle again: its authorisation nonce is spent, the revert changes nothing.
+    let hf = l.health_factor(0).await?;
+    assert!(send_bundle(&l.chain, &b).await.is_err());
+    assert_eq!(l.health_factor(0).await?, hf);
+    Ok(())
+}
