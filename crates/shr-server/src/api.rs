@@ -26,7 +26,7 @@ use crate::{
 mod reference;
 mod vaults;
 
-use vaults::{execute, rebalances, simulate, vault};
+use vaults::{execute, rebalances, simulate, simulation, vault};
 
 /// The OpenAPI document of `/api` (served at `/api/openapi.json`).
 #[derive(OpenApi)]
@@ -50,6 +50,7 @@ use vaults::{execute, rebalances, simulate, vault};
         vaults::vaults,
         vaults::vault,
         vaults::simulate,
+        vaults::simulation,
         vaults::execute,
         vaults::rebalances
     ),
@@ -66,13 +67,16 @@ use vaults::{execute, rebalances, simulate, vault};
         reference::HealthSummary,
         reference::VaultHealth,
         crate::vaults::VaultView,
-        crate::vaults::PlanView,
-        crate::vaults::SimulateReport,
+        crate::vaults::RebalanceEvent,
+        crate::vaults::PlanBundle,
+        crate::vaults::EncodedCall,
+        crate::vaults::PlanMetadata,
+        crate::vaults::Execution,
+        crate::vaults::SimulationView,
         crate::vaults::TickView,
         crate::vaults::PriceChange,
         vaults::ExecuteBody,
         vaults::VaultRef,
-        vaults::Rebalance,
         crate::privacy::Budget,
         crate::privacy::Disclosure
     ))
@@ -138,6 +142,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/vaults", get(vaults::vaults))
         .route("/api/vaults/{id}", get(vault))
         .route("/api/simulate", post(simulate))
+        .route("/api/simulations/{id}", get(simulation))
         .route("/api/execute", post(execute))
         .route("/api/rebalances", get(rebalances))
         .route("/api/openapi.json", get(|| async { Json(ApiDoc::openapi()) }))

@@ -63,6 +63,18 @@ pub enum Error {
         /// Its HF, exact decimal.
         health_factor: String,
     },
+    /// A plan's transaction reverted (deadline passed, authorisation already used, a swap over
+    /// `amountInMaximum`): nothing changed; the event is `failed`.
+    #[error(
+        "the plan of rebalance event {event_id} reverted; nothing changed (POST /simulate or execute again to plan at the current prices)"
+    )]
+    PlanReverted {
+        /// The event.
+        event_id: String,
+        /// The revert.
+        #[source]
+        source: Box<shr_agent::Error>,
+    },
     /// The vault desk's thread is gone (it failed or the server is stopping).
     #[error("the vault desk is not running")]
     DeskGone,

@@ -118,6 +118,9 @@ pub enum Event {
     },
     /// A crash simulation (re)started from the initial oracle prices.
     SimulationStart {
+        /// The simulation.
+        #[serde(rename = "simulationId")]
+        simulation_id: String,
         /// Oracle prices at the start, USD per whole token, by symbol.
         #[schema(value_type = Object)]
         prices: std::collections::BTreeMap<String, f64>,
@@ -132,10 +135,11 @@ pub enum Event {
         /// The vaults.
         vaults: Vec<crate::vaults::VaultView>,
     },
-    /// A vault was rebalanced atomically on chain.
+    /// A rebalance event was made (the plan at breach) or changed (executed, failed,
+    /// superseded).
     Rebalance {
-        /// The executed plan, with the HF read back from chain.
-        plan: crate::vaults::PlanView,
+        /// The event.
+        event: Box<crate::vaults::RebalanceEvent>,
     },
     /// A scenario run ended.
     ScenarioFinished {
@@ -168,14 +172,16 @@ impl Event {
 
     /// The event in the risk engine reference's envelope (`GET /ws`): `{"type": <camelCase
     /// name>, "timestamp": <RFC 3339, UTC>, "data": <the event's fields>}`; a `tick`'s data is
-    /// the tick itself (`at`, `changed`, prices, HFs).
+    /// the tick itself (`at`, `changed`, prices, HFs), a `rebalance`'s the `RebalanceEvent`.
     pub fn reference_envelope(&self, now_unix_ms: u64) -> Value {
         let mut data = serde_json::to_value(self).unwrap_or(Value::Null);
         if let Value::Object(m) = &mut data {
             m.remove("type");
         }
-        if let Self::Tick { .. } = self {
-            data = data.get("tick").cloned().unwrap_or(Value::Null);
+        match self {
+            Self::Tick { .. } => data = data.get("tick").cloned().unwrap_or(Value::Null),
+            Self::Rebalance { .. } => data = data.get("event").cloned().unwrap_or(Value::Null),
+            _ => {}
         }
         let name: String = self
             .name()

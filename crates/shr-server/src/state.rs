@@ -29,11 +29,14 @@ pub struct ServerConfig {
     pub event_buffer: usize,
     /// Default seed of `POST /api/simulate` (the `SEED` of the reference design).
     pub seed: u64,
+    /// Default pause between crash-simulation ticks, ms; `None`: a random 2000-3000 ms
+    /// (seeded), as the reference design paces them.
+    pub tick_ms: Option<u64>,
 }
 
 impl Default for ServerConfig {
     fn default() -> Self {
-        Self { operator_token: None, event_buffer: 4096, seed: 1 }
+        Self { operator_token: None, event_buffer: 4096, seed: 1, tick_ms: None }
     }
 }
 
@@ -471,7 +474,7 @@ fn public_error(e: &(dyn std::error::Error + 'static)) -> String {
     format!("{code}: the scenario stopped; the operator view has the cause")
 }
 
-fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+pub(crate) fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
     let mut s = e.to_string();
     let mut src = e.source();
     while let Some(c) = src {

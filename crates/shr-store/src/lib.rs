@@ -4,12 +4,12 @@
 //! Holds what must survive a crash: the agent's log cursors, its incidents (public status in a
 //! plain column, private state only as a sealed blob the agent's key opens), and the sealed
 //! deficit notices the DON hands off to the agent; the demo server's scenario runs (public steps
-//! in JSON, the private half sealed) and executed lending-vault rebalances. Amounts never sit
+//! in JSON, the private half sealed) and the vault desk's rebalance events (plan and execution). Amounts never sit
 //! here in plaintext.
 
 mod records;
 
-pub use records::{RebalanceRow, RunRow};
+pub use records::{RebalancePlanRow, RunRow};
 use sqlx::{AnyPool, Row, any::AnyPoolOptions};
 
 /// Result with this crate's [`Error`].

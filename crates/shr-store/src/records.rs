@@ -1,4 +1,4 @@
-//! Demo scenario runs and executed rebalances.
+//! Demo scenario runs and the vault desk's rebalance events.
 
 use sqlx::Row;
 
@@ -23,25 +23,24 @@ pub struct RunRow {
     pub sealed_private: Vec<u8>,
 }
 
-/// One executed rebalance of a lending vault (all public on chain).
+/// One `RebalanceEvent` of the vault desk: the plan made at breach and, once there is one, its
+/// execution (all public: every figure is on chain or derived from it).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RebalanceRow {
-    /// Event id (the transaction hash and the vault).
+pub struct RebalancePlanRow {
+    /// Event id (`<simulation>-<vault id>`, or `exec-<n>-<vault id>` for a plan made at execute).
     pub id: String,
-    /// Vault id.
+    /// The vault's reference id (`VAULT-B-WEETH-BETH`).
     pub vault_id: String,
-    /// Execution time, unix seconds (chain time).
-    pub executed_at: u64,
-    /// Transaction hash.
-    pub tx: String,
-    /// Gas used.
-    pub gas: u64,
-    /// Health factor before, wad decimal.
-    pub hf_before_wad: String,
-    /// Projected health factor, wad decimal.
-    pub hf_projected_wad: String,
-    /// Health factor read back from chain after execution, wad decimal.
-    pub hf_onchain_after_wad: String,
+    /// The simulation that made the plan (empty for a plan made at execute).
+    pub simulation_id: String,
+    /// `planned`, `executed`, `failed` or `superseded`.
+    pub status: String,
+    /// When the plan was made, unix milliseconds.
+    pub planned_at: u64,
+    /// Last change, unix milliseconds.
+    pub updated_at: u64,
+    /// The event as the API serves it (JSON text).
+    pub event_json: String,
 }
 
 fn run_row(r: sqlx::any::AnyRow) -> RunRow {
@@ -109,46 +108,70 @@ impl Store {
         Ok(rows.into_iter().map(run_row).collect())
     }
 
-    /// Records an executed rebalance (idempotent on `id`).
+    /// Records a new rebalance event (idempotent on `id`: a second write of the same id is
+    /// ignored, the first one stands).
     ///
     /// # Errors
     /// [`crate::Error::Query`].
-    pub async fn put_rebalance(&self, r: &RebalanceRow) -> Result<()> {
-        sqlx::query("INSERT INTO rebalance_events (id, vault_id, executed_at, tx, gas, hf_before_wad, hf_projected_wad, hf_onchain_after_wad) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT(id) DO NOTHING")
+    pub async fn put_rebalance_plan(&self, r: &RebalancePlanRow) -> Result<()> {
+        sqlx::query("INSERT INTO rebalance_plans (id, vault_id, simulation_id, status, planned_at, updated_at, event_json) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT(id) DO NOTHING")
             .bind(&r.id)
             .bind(&r.vault_id)
-            .bind(r.executed_at as i64)
-            .bind(&r.tx)
-            .bind(r.gas as i64)
-            .bind(&r.hf_before_wad)
-            .bind(&r.hf_projected_wad)
-            .bind(&r.hf_onchain_after_wad)
+            .bind(&r.simulation_id)
+            .bind(&r.status)
+            .bind(r.planned_at as i64)
+            .bind(r.updated_at as i64)
+            .bind(&r.event_json)
             .execute(&self.pool)
             .await
-            .map_err(q("write rebalance event"))?;
+            .map_err(q("write rebalance plan"))?;
         Ok(())
     }
 
-    /// Every executed rebalance, oldest first.
+    /// Moves event `id` from status `from` to `to` with its new JSON; `false` (and nothing
+    /// written) when the event is not in status `from` (already executed, failed, unknown).
     ///
     /// # Errors
     /// [`crate::Error::Query`].
-    pub async fn rebalances(&self) -> Result<Vec<RebalanceRow>> {
-        let rows = sqlx::query("SELECT id, vault_id, executed_at, tx, gas, hf_before_wad, hf_projected_wad, hf_onchain_after_wad FROM rebalance_events ORDER BY executed_at, id")
+    pub async fn update_rebalance_plan(
+        &self,
+        id: &str,
+        from: &str,
+        to: &str,
+        updated_at: u64,
+        event_json: &str,
+    ) -> Result<bool> {
+        let r = sqlx::query("UPDATE rebalance_plans SET status = $1, updated_at = $2, event_json = $3 WHERE id = $4 AND status = $5")
+            .bind(to)
+            .bind(updated_at as i64)
+            .bind(event_json)
+            .bind(id)
+            .bind(from)
+            .execute(&self.pool)
+            .await
+            .map_err(q("update rebalance plan"))?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    /// Every rebalance event, oldest plan first.
+    ///
+    /// # Errors
+    /// [`crate::Error::Query`].
+    pub async fn rebalance_plans(&self) -> Result<Vec<RebalancePlanRow>> {
+        let rows = sqlx::query("SELECT id, vault_id, simulation_id, status, planned_at, updated_at, event_json FROM rebalance_plans ORDER BY planned_at, id")
             .fetch_all(&self.pool)
             .await
-            .map_err(q("list rebalance events"))?;
+            .map_err(q("list rebalance plans"))?;
         Ok(rows
             .into_iter()
-            .map(|r| RebalanceRow {
+            .map(|r| RebalancePlanRow {
                 id: r.get(0),
                 vault_id: r.get(1),
-                executed_at: r.get::<i64, _>(2) as u64,
-                tx: r.get(3),
-                gas: r.get::<i64, _>(4) as u64,
-                hf_before_wad: r.get(5),
-                hf_projected_wad: r.get(6),
-                hf_onchain_after_wad: r.get(7),
+                simulation_id: r.get(2),
+                status: r.get(3),
+                planned_at: r.get::<i64, _>(4) as u64,
+                updated_at: r.get::<i64, _>(5) as u64,
+                event_json: r.get(6),
             })
             .collect())
     }

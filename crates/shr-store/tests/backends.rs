@@ -1,7 +1,7 @@
 //! The store's suite on both backends: a SQLite file and PostgreSQL (`SHR_TEST_DATABASE_URL`,
 //! default `postgres://postgres@127.0.0.1:5432/test`, each run in a fresh schema).
 
-use shr_store::{IncidentRow, RebalanceRow, RunRow, Store};
+use shr_store::{IncidentRow, RebalancePlanRow, RunRow, Store};
 use sqlx::Connection;
 
 async fn suite(url: &str) {
@@ -50,19 +50,31 @@ async fn suite(url: &str) {
     assert_eq!(s.latest_run("small-deficit").await.unwrap(), Some(later.clone()));
     assert_eq!(s.latest_run("large-deficit").await.unwrap(), None);
     assert_eq!(s.runs(10).await.unwrap(), vec![later, run]);
-    let reb = RebalanceRow {
-        id: "0xaa:A".into(),
-        vault_id: "A".into(),
-        executed_at: 9,
-        tx: "0xaa".into(),
-        gas: 432_497,
-        hf_before_wad: "1120000000000000000".into(),
-        hf_projected_wad: "1250000000000000000".into(),
-        hf_onchain_after_wad: "1250013000000000000".into(),
+    let plan = RebalancePlanRow {
+        id: "sim-1-VAULT-B-WEETH-BETH".into(),
+        vault_id: "VAULT-B-WEETH-BETH".into(),
+        simulation_id: "sim-1".into(),
+        status: "planned".into(),
+        planned_at: 9_000,
+        updated_at: 9_000,
+        event_json: r#"{"status":"planned"}"#.into(),
     };
-    s.put_rebalance(&reb).await.unwrap();
-    s.put_rebalance(&reb).await.unwrap();
-    assert_eq!(s.rebalances().await.unwrap(), vec![reb]);
+    s.put_rebalance_plan(&plan).await.unwrap();
+    // A second write of the same id does not replace the first.
+    s.put_rebalance_plan(&RebalancePlanRow { status: "executed".into(), ..plan.clone() })
+        .await
+        .unwrap();
+    assert_eq!(s.rebalance_plans().await.unwrap(), vec![plan.clone()]);
+    // Executed once: the transition from `planned` happens once.
+    let done = r#"{"status":"executed"}"#;
+    assert!(s.update_rebalance_plan(&plan.id, "planned", "executed", 9_500, done).await.unwrap());
+    assert!(!s.update_rebalance_plan(&plan.id, "planned", "executed", 9_600, done).await.unwrap());
+    assert!(!s.update_rebalance_plan("nope", "planned", "executed", 9_600, done).await.unwrap());
+    let rows = s.rebalance_plans().await.unwrap();
+    assert_eq!(
+        (rows[0].status.as_str(), rows[0].updated_at, rows[0].event_json.as_str()),
+        ("executed", 9_500, done)
+    );
     // Reopening (a restarted process) runs the migrations again harmlessly and keeps the data.
     let again = Store::open(url).await.unwrap();
     assert_eq!(again.cursor("agent").await.unwrap(), Some(9));

@@ -46,6 +46,10 @@ pub(crate) struct DemoArgs {
     /// Default seed of the vaults' crash simulation (`POST /api/simulate`) [default: 1].
     #[arg(long, env = "SEED")]
     seed: Option<u64>,
+    /// Pause between the crash simulation's ticks, ms; 0 runs them back to back [default: a
+    /// random 2000-3000 ms, as the reference design].
+    #[arg(long, env = "SHR_TICK_MS")]
+    tick_ms: Option<u64>,
     /// Run the three scenarios in sequence, print a report and exit (non-zero if one fails).
     #[arg(long)]
     headless: bool,
@@ -64,6 +68,7 @@ struct FileConfig {
     database_url: Option<String>,
     feed_interval_ms: Option<u64>,
     seed: Option<u64>,
+    tick_ms: Option<u64>,
 }
 
 /// The merged configuration.
@@ -75,6 +80,7 @@ pub(crate) struct DemoConfig {
     pub(crate) database_url: String,
     pub(crate) feed_interval_ms: u64,
     pub(crate) seed: u64,
+    pub(crate) tick_ms: Option<u64>,
 }
 
 impl DemoArgs {
@@ -110,6 +116,7 @@ impl DemoArgs {
                 .unwrap_or_else(|| "sqlite:shr.db".into()),
             feed_interval_ms: self.feed_interval_ms.or(file.feed_interval_ms).unwrap_or(25),
             seed: self.seed.or(file.seed).unwrap_or(1),
+            tick_ms: self.tick_ms.or(file.tick_ms),
         })
     }
 }
@@ -143,6 +150,7 @@ async fn state(cfg: &DemoConfig) -> Result<AppState> {
         ServerConfig {
             operator_token: Some(cfg.operator_token.clone()),
             seed: cfg.seed,
+            tick_ms: cfg.tick_ms,
             ..Default::default()
         },
         store,

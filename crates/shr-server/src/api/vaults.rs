@@ -7,14 +7,12 @@ use axum::{
     http::StatusCode,
     response::{IntoResponse, Response},
 };
-use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::{ApiError, err, internal};
 use crate::{
-    AppState, Error, Event,
-    state::now_ms,
-    vaults::{PlanView, SimulateReport, VaultView, Which},
+    AppState, Error,
+    vaults::{RebalanceEvent, SimulateRequest, SimulationView, VaultView, Which},
 };
 
 fn no_desk() -> Response {
@@ -28,6 +26,7 @@ fn desk_err(e: Error) -> Response {
             err(StatusCode::NOT_FOUND, inner.to_string())
         }
         Error::DeskGone => err(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
+        Error::PlanReverted { .. } => err(StatusCode::CONFLICT, crate::state::error_chain(&e)),
         _ => internal(e),
     }
 }
@@ -74,13 +73,38 @@ pub(super) struct SimulateQuery {
     extra_ticks: usize,
     /// Seed of the drops (default: the server's `SEED`).
     seed: Option<u64>,
+    /// Pause between ticks, ms (default: the server's `--tick-ms`, else a random 2000-3000).
+    #[serde(rename = "tickMs")]
+    tick_ms: Option<u64>,
+    /// Answer when the simulation has finished (`true`/`1`) rather than at once.
+    #[serde(default, deserialize_with = "flag")]
+    wait: bool,
 }
 
-/// A seeded crash on the vaults' oracles, tick by tick on chain (SSE `tick` events), until the
-/// first breach and `extraTicks` more; a plan per breached vault.
+fn flag<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+    let s = <String as serde::Deserialize>::deserialize(d)?;
+    match s.as_str() {
+        "1" | "true" | "" => Ok(true),
+        "0" | "false" => Ok(false),
+        _ => Err(serde::de::Error::custom(format!("wait {s:?}: expected true, false, 1 or 0"))),
+    }
+}
+
+/// The longest pause between ticks a request may ask for, ms.
+const MAX_TICK_MS: u64 = 60_000;
+
+/// (Re)starts the crash from the initial oracle prices: seeded drops on the vaults' oracles,
+/// one tick every 2-3 s (or `tickMs`) on chain, streamed as SSE `tick` events, until the first
+/// breach and `extraTicks` more; then a plan per breached vault (SSE `rebalance`, listed by
+/// `/rebalances`). Answers 202 at once with the simulation (its id, no ticks yet); with
+/// `wait=true`, 200 when it has finished.
 #[utoipa::path(post, path = "/api/simulate",
-    params(("extraTicks" = Option<usize>, Query, description = "Ticks after the first breach, 0..=50"), ("seed" = Option<u64>, Query, description = "Seed of the drops")),
-    responses((status = 200, body = SimulateReport), (status = 400, body = ApiError)))]
+    params(("extraTicks" = Option<usize>, Query, description = "Ticks after the first breach, 0..=50"), ("seed" = Option<u64>, Query, description = "Seed of the drops"),
+        ("tickMs" = Option<u64>, Query, description = "Pause between ticks, ms (0..=60000); default a random 2000-3000"), ("wait" = Option<bool>, Query, description = "Answer when finished")),
+    responses((status = 202, body = SimulationView, description = "Started; poll GET /api/simulations/{simulationId} or follow /api/events",
+        links(("GetSimulation" = (operation_id = "get_simulation", parameters(("id" = "$response.body#/simulationId")))))),
+        (status = 200, body = SimulationView, description = "Finished (wait=true)"),
+        (status = 400, body = ApiError), (status = 404, body = ApiError), (status = 500, body = SimulationView, description = "The simulation stopped on an error (wait=true)")))]
 pub(super) async fn simulate(
     State(s): State<AppState>,
     q: Result<axum::extract::Query<SimulateQuery>, axum::extract::rejection::QueryRejection>,
@@ -92,9 +116,40 @@ pub(super) async fn simulate(
     if q.extra_ticks > 50 {
         return err(StatusCode::BAD_REQUEST, format!("extraTicks {}: at most 50", q.extra_ticks));
     }
+    let tick_ms = q.tick_ms.or(s.config().tick_ms);
+    if let Some(ms) = q.tick_ms.filter(|ms| *ms > MAX_TICK_MS) {
+        return err(StatusCode::BAD_REQUEST, format!("tickMs {ms}: at most {MAX_TICK_MS}"));
+    }
     let Some(d) = s.vault_desk() else { return no_desk() };
-    match d.simulate(q.seed.unwrap_or(s.config().seed), q.extra_ticks).await {
-        Ok(r) => Json(r).into_response(),
+    let req = SimulateRequest {
+        seed: q.seed.unwrap_or(s.config().seed),
+        extra_ticks: q.extra_ticks,
+        tick_ms,
+        wait: q.wait,
+    };
+    match d.simulate(req).await {
+        Ok(v) if v.status == "error" => {
+            (StatusCode::INTERNAL_SERVER_ERROR, Json(v)).into_response()
+        }
+        Ok(v) if v.status == "running" => (StatusCode::ACCEPTED, Json(v)).into_response(),
+        Ok(v) => Json(v).into_response(),
+        Err(e) => desk_err(e),
+    }
+}
+
+/// A crash simulation by id (`latest` for the most recent): its ticks so far, status, plans.
+#[utoipa::path(get, path = "/api/simulations/{id}", operation_id = "get_simulation",
+    params(("id" = String, Path, description = "Simulation id, or `latest`")),
+    responses((status = 200, body = SimulationView), (status = 404, body = ApiError)))]
+pub(super) async fn simulation(State(s): State<AppState>, Path(id): Path<String>) -> Response {
+    let Some(d) = s.vault_desk() else { return no_desk() };
+    let key = (id != "latest").then(|| id.clone());
+    match d.simulation(key).await {
+        Ok(Some(v)) => Json(v).into_response(),
+        Ok(None) => err(
+            StatusCode::NOT_FOUND,
+            format!("simulation {id:?}: none such (the 16 most recent are kept)"),
+        ),
         Err(e) => desk_err(e),
     }
 }
@@ -122,10 +177,12 @@ pub(crate) struct ExecuteBody {
     apply_all: Option<bool>,
 }
 
-/// Plans at the current prices and rebalances atomically on chain (as the owner, through the
-/// adapter); the HF read back; each rebalance persisted and streamed (`rebalance`, `snapshot`).
+/// Applies the vault's latest plan (made when the simulation stopped; made now at the current
+/// prices when none is pending): sends exactly the transaction the plan shows, atomically, as
+/// the owner; the HF read back; the event persisted and streamed (`rebalance`, `snapshot`).
+/// With `applyAll`, every vault's latest plan (or breached vault's).
 #[utoipa::path(post, path = "/api/execute", request_body = ExecuteBody,
-    responses((status = 200, body = [PlanView]), (status = 400, body = ApiError), (status = 404, body = ApiError), (status = 409, body = ApiError, description = "The vault is not breached")))]
+    responses((status = 200, body = [RebalanceEvent]), (status = 400, body = ApiError), (status = 404, body = ApiError), (status = 409, body = ApiError, description = "The vault is not breached, or its plan reverted (nothing changed)")))]
 pub(super) async fn execute(
     State(s): State<AppState>,
     body: Result<Json<ExecuteBody>, axum::extract::rejection::JsonRejection>,
@@ -164,72 +221,26 @@ pub(super) async fn execute(
         }
     };
     let Some(d) = s.vault_desk() else { return no_desk() };
-    let done = match d.execute(which).await {
-        Ok(v) => v,
-        Err(e) => return desk_err(e),
-    };
-    for p in done.iter().filter(|p| p.tx.is_some()) {
-        let row = shr_store::RebalanceRow {
-            id: format!("{}:{}", p.tx.as_deref().unwrap_or_default(), p.vault_id),
-            vault_id: p.vault_id.to_string(),
-            executed_at: now_ms() / 1000,
-            tx: p.tx.clone().unwrap_or_default(),
-            gas: p.gas.unwrap_or_default(),
-            hf_before_wad: p.hf_before.clone(),
-            hf_projected_wad: p.hf_projected.clone().unwrap_or_default(),
-            hf_onchain_after_wad: p.hf_onchain_after.clone().unwrap_or_default(),
-        };
-        if let Err(e) = s.store().put_rebalance(&row).await {
-            return internal(e.into());
-        }
-        s.publish(Event::Rebalance { plan: p.clone() });
+    match d.execute(which).await {
+        Ok(v) => Json(v).into_response(),
+        Err(e) => desk_err(e),
     }
-    if let Ok(v) = d.vaults().await {
-        s.publish(Event::Snapshot { vaults: v });
-    }
-    Json(done).into_response()
 }
 
-/// An executed rebalance, as persisted.
-#[derive(Debug, Serialize, ToSchema)]
-pub(crate) struct Rebalance {
-    /// Event id (`<tx>:<vault>`).
-    id: String,
-    /// Market id.
-    vault_id: String,
-    /// When, unix seconds.
-    executed_at: u64,
-    /// Transaction hash.
-    tx: String,
-    /// Gas used.
-    gas: u64,
-    /// HF before, exact decimal.
-    hf_before: String,
-    /// Projected HF, exact decimal.
-    hf_projected: String,
-    /// HF read back from chain after, exact decimal.
-    hf_onchain_after: String,
-}
-
-/// Every executed rebalance, oldest first (from the store).
-#[utoipa::path(get, path = "/api/rebalances", responses((status = 200, body = [Rebalance])))]
+/// Every rebalance event, oldest plan first (from the store): the plan made at breach and its
+/// execution when there is one.
+#[utoipa::path(get, path = "/api/rebalances", responses((status = 200, body = [RebalanceEvent]), (status = 500, body = ApiError)))]
 pub(super) async fn rebalances(State(s): State<AppState>) -> Response {
-    match s.store().rebalances().await {
-        Ok(rows) => Json(
-            rows.into_iter()
-                .map(|r| Rebalance {
-                    id: r.id,
-                    vault_id: r.vault_id,
-                    executed_at: r.executed_at,
-                    tx: r.tx,
-                    gas: r.gas,
-                    hf_before: r.hf_before_wad,
-                    hf_projected: r.hf_projected_wad,
-                    hf_onchain_after: r.hf_onchain_after_wad,
-                })
-                .collect::<Vec<_>>(),
-        )
-        .into_response(),
-        Err(e) => internal(e.into()),
+    let rows = match s.store().rebalance_plans().await {
+        Ok(rows) => rows,
+        Err(e) => return internal(e.into()),
+    };
+    let mut out = Vec::with_capacity(rows.len());
+    for r in rows {
+        match serde_json::from_str::<serde_json::Value>(&r.event_json) {
+            Ok(v) => out.push(v),
+            Err(e) => return internal(e.into()),
+        }
     }
+    Json(out).into_response()
 }

@@ -1,4 +1,4 @@
-//! The risk engine's reference API beside `/api` (issue #16, first part): its root paths, its
+//! The risk engine's reference API beside `/api` (issue #16): its root paths, its
 //! vault ids, `?pretty=1` on every JSON route, the health-factor summary at `/health`, the SSE
 //! stream at `/ws`, replayed in the order of the reference README's demo flow.
 
@@ -19,7 +19,7 @@ async fn pretty_json(r: reqwest::Response) -> (u16, Value) {
 
 #[tokio::test]
 async fn the_reference_demo_flow_runs_on_the_root_paths() {
-    let cfg = ServerConfig { seed: 7, ..Default::default() };
+    let cfg = ServerConfig { seed: 7, tick_ms: Some(0), ..Default::default() };
     let (state, db) = support::state(cfg, ScriptedRunner::new(vec![], Duration::ZERO)).await;
     state.set_vault_desk(VaultDesk::spawn(state.clone()).unwrap());
     let server = support::serve(state, db).await;
@@ -28,16 +28,21 @@ async fn the_reference_demo_flow_runs_on_the_root_paths() {
 
     // The reference's SSE stream, open before the first simulation.
     let mut ws = c.get(format!("{base}/ws")).send().await.unwrap().bytes_stream();
-    // curl -s -X POST 'http://localhost:3000/simulate?pretty=1'
-    let (code, sim) =
+    // curl -s -X POST 'http://localhost:3000/simulate?pretty=1': answered at once (202) with
+    // the simulation's id while the ticks run.
+    let (code, started) =
         pretty_json(c.post(format!("{base}/simulate?pretty=1")).send().await.unwrap()).await;
-    assert_eq!(code, 200, "{sim}");
+    assert_eq!(code, 202, "{started}");
+    assert_eq!(started["status"], "running", "{started}");
+    let sim = support::finished_simulation(&c, base, &started).await;
     assert_eq!(sim["breached"], true, "{sim}");
     // curl -s -X POST 'http://localhost:3000/simulate?extraTicks=5&pretty=1'
-    let (code, sim5) =
+    let (code, started5) =
         pretty_json(c.post(format!("{base}/simulate?extraTicks=5&pretty=1")).send().await.unwrap())
             .await;
-    assert_eq!(code, 200, "{sim5}");
+    assert_eq!(code, 202, "{started5}");
+    assert_ne!(started5["simulationId"], started["simulationId"]);
+    let sim5 = support::finished_simulation(&c, base, &started5).await;
     // Each simulation restarts from the initial prices: the same seed draws the same first tick.
     assert_eq!(sim5["ticks"][0]["prices_usd"], sim["ticks"][0]["prices_usd"], "{sim5}");
     assert!(sim5["ticks"].as_array().unwrap().len() > sim["ticks"].as_array().unwrap().len());
@@ -66,9 +71,15 @@ async fn the_reference_demo_flow_runs_on_the_root_paths() {
     let (old, new) = (changed["old"].as_f64().unwrap(), changed["new"].as_f64().unwrap());
     assert!(((old - new) / old * 100.0 - drop).abs() < 0.01, "{tick}");
     // curl -s 'http://localhost:3000/rebalances?pretty=1'
-    let r = c.get(format!("{base}/rebalances?pretty=1")).send().await.unwrap();
-    let text = r.text().await.unwrap();
-    assert!(serde_json::from_str::<Value>(&text).unwrap().is_array(), "{text}");
+    // Every plan made at breach is listed: the first simulation's superseded by the second's.
+    let (_, reb) =
+        pretty_json(c.get(format!("{base}/rebalances?pretty=1")).send().await.unwrap()).await;
+    let reb = reb.as_array().unwrap().clone();
+    let n1 = sim["plans"].as_array().unwrap().len();
+    let n2 = sim5["plans"].as_array().unwrap().len();
+    assert_eq!(reb.len(), n1 + n2, "{reb:?}");
+    assert!(reb[..n1].iter().all(|r| r["status"] == "superseded"), "{reb:?}");
+    assert!(reb[n1..].iter().all(|r| r["status"] == "planned"), "{reb:?}");
     // curl ... /execute?pretty=1 -d '{"vaultId":"VAULT-B-WEETH-BETH"}': executed, or refused as
     // not breached (409) -- never a 400 for the reference's id.
     let r = c
@@ -141,6 +152,7 @@ async fn the_reference_demo_flow_runs_on_the_root_paths() {
         "/api/vaults",
         "/api/vaults/{id}",
         "/api/simulate",
+        "/api/simulations/{id}",
         "/api/execute",
         "/api/rebalances",
     ] {

@@ -32,3 +32,29 @@ pub(crate) async fn serve(state: AppState, db: tempfile::TempDir) -> Server {
     tokio::spawn(shr_server::serve(listener, state.clone(), std::future::pending()));
     Server { base, db, state }
 }
+
+/// Polls `GET /api/simulations/{id}` of the simulation `started` (a 202 body) until it is no
+/// longer running (30 s at most); returns its final view.
+pub(crate) async fn finished_simulation(
+    c: &reqwest::Client,
+    base: &str,
+    started: &serde_json::Value,
+) -> serde_json::Value {
+    let id = started["simulationId"].as_str().expect("simulationId");
+    for _ in 0..600 {
+        let v: serde_json::Value = c
+            .get(format!("{base}/api/simulations/{id}"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if v["status"] != "running" {
+            assert_eq!(v["status"], "done", "{v}");
+            return v;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("simulation {id} still running after 30 s");
+}

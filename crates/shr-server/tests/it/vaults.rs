@@ -16,7 +16,7 @@ fn hf(v: &Value) -> f64 {
 
 #[tokio::test]
 async fn crash_plan_execute_persist() {
-    let cfg = ServerConfig { seed: 7, ..Default::default() };
+    let cfg = ServerConfig { seed: 7, tick_ms: Some(0), ..Default::default() };
     let (state, db) = support::state(cfg, ScriptedRunner::new(vec![], Duration::ZERO)).await;
     state.set_vault_desk(VaultDesk::spawn(state.clone()).unwrap());
     let server = support::serve(state, db).await;
@@ -62,7 +62,7 @@ async fn crash_plan_execute_persist() {
     // A seeded crash; the SSE stream carries each tick and a snapshot.
     let mut sse = c.get(format!("{base}/api/events")).send().await.unwrap().bytes_stream();
     let sim: Value = c
-        .post(format!("{base}/api/simulate?extraTicks=1"))
+        .post(format!("{base}/api/simulate?extraTicks=1&wait=true"))
         .send()
         .await
         .unwrap()
@@ -79,7 +79,17 @@ async fn crash_plan_execute_persist() {
     for p in plans {
         assert!(hf(&p["hf_before"]) < 1.15, "{p}");
         assert!(p["hf_onchain_after"].is_null());
+        assert_eq!(p["status"], "planned", "{p}");
+        let plan = &p["plan"];
+        assert!(plan["metadata"]["gasEstimate"].as_u64().unwrap() > 100_000, "{p}");
+        assert!(plan["transaction"]["calldata"].as_str().unwrap().starts_with("0x"), "{p}");
+        assert_eq!(plan["actions"].as_array().unwrap().len(), 6, "{p}");
     }
+    // The plans are listed before any execution.
+    let reb: Value =
+        c.get(format!("{base}/api/rebalances")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(reb.as_array().unwrap().len(), plans.len(), "{reb}");
+    assert!(reb.as_array().unwrap().iter().all(|r| r["status"] == "planned"), "{reb}");
     let mut text = String::new();
     while !text.contains("event: snapshot") {
         let chunk = tokio::time::timeout(Duration::from_secs(5), sse.next())
@@ -105,6 +115,18 @@ async fn crash_plan_execute_persist() {
     let executed: Vec<_> = done.iter().filter(|p| p["tx"].is_string()).collect();
     assert!(!executed.is_empty(), "{done:?}");
     for p in &executed {
+        assert_eq!(p["status"], "executed", "{p}");
+        let shown = plans.iter().find(|s| s["vault_id"] == p["vault_id"]).unwrap();
+        assert_eq!(shown["eventId"], p["eventId"], "the plan made at breach was applied");
+        assert_eq!(
+            shown["plan"]["transaction"]["calldata"], p["plan"]["transaction"]["calldata"],
+            "sent exactly the calldata shown"
+        );
+        assert_eq!(p["execution"]["tx"], p["tx"], "{p}");
+        assert!(
+            p["gas"].as_u64().unwrap() <= p["plan"]["metadata"]["gasEstimate"].as_u64().unwrap(),
+            "{p}"
+        );
         let after = hf(&p["hf_onchain_after"]);
         assert!(after >= 1.25, "{p}");
         let projected = hf(&p["hf_projected"]);
@@ -113,8 +135,14 @@ async fn crash_plan_execute_persist() {
     }
     let reb: Value =
         c.get(format!("{base}/api/rebalances")).send().await.unwrap().json().await.unwrap();
-    assert_eq!(reb.as_array().unwrap().len(), executed.len());
-    let mut stored: Vec<_> = reb.as_array().unwrap().iter().map(|r| r["tx"].clone()).collect();
+    assert_eq!(reb.as_array().unwrap().len(), plans.len(), "executions update their plans");
+    let mut stored: Vec<_> = reb
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["status"] == "executed")
+        .map(|r| r["tx"].clone())
+        .collect();
     let mut sent: Vec<_> = executed.iter().map(|p| p["tx"].clone()).collect();
     stored.sort_by_key(|v| v.to_string());
     sent.sort_by_key(|v| v.to_string());
