@@ -21,7 +21,7 @@ mkdirSync(shots, { recursive: true });
 const work = mkdtempSync(join(tmpdir(), 'shr-e2e-'));
 const env = { ...process.env, RUST_LOG: 'warn' };
 for (const k of ['DATABASE_URL', 'SHR_CONFIG', 'SHR_PORT', 'SHR_BIND', 'SHR_OPERATOR_TOKEN']) delete env[k];
-const demo = spawn(shr, ['demo', '--port', '0', '--db', 'sqlite:e2e.db', '--operator-token', token, '--feed-interval-ms', '5'], {
+const demo = spawn(shr, ['demo', '--port', '0', '--db', 'sqlite:e2e.db', '--operator-token', token, '--feed-interval-ms', '5', '--tick-ms', '150'], {
   cwd: work,
   env,
   stdio: ['ignore', 'pipe', 'inherit'],
@@ -56,7 +56,16 @@ const ctx = await chromium.launchPersistentContext(profile, {
   viewport: { width: 1280, height: 1000 },
 });
 const page = await ctx.newPage();
-page.on('pageerror', (e) => console.log('page error:', e.message));
+// Console errors and uncaught exceptions of every page, checked at the end (a refused
+// operator fetch without the token is the one expected failed load: 401).
+const consoleErrors = [];
+const watch = (p) => {
+  p.on('pageerror', (e) => consoleErrors.push('page error: ' + e.message));
+  p.on('console', (m) => { if (m.type() === 'error' && !/status of 401/.test(m.text())) consoleErrors.push(m.text() + ' ' + (m.location().url || '')); });
+  p.on('response', (r) => { if (r.status() >= 400 && r.status() !== 401) consoleErrors.push(r.status() + ' ' + r.url()); });
+};
+ctx.on('page', watch);
+watch(page);
 
 const expected = {
   'small-deficit': { step: 'direct swap into ReserveVault', private: 'deficit_sats', outcome: 'restored true' },
@@ -109,13 +118,23 @@ try {
     const ticks = Number(await page.getAttribute('#hf-chart', 'data-ticks'));
     assert(ticks > 0, 'HF chart fed by SSE ticks: ' + ticks);
     assert((await page.$$('#vaults tbody tr.breached')).length > 0, 'a breached vault is shown');
+    // The plan as its action list, its gas estimate as the API gives it (formatted).
+    const sim = await page.evaluate(async () => (await fetch('/api/simulations/latest')).json());
+    const planned = sim.plans.filter((p) => p.plan);
+    assert(planned.length > 0, 'a plan with its encoded calls');
+    for (const p of planned) {
+      const kinds = await page.$$eval('#plan-actions section.plan[data-vault="' + p.vault_id + '"] li', (lis) => lis.map((l) => l.dataset.kind));
+      assert(kinds.join(',') === p.plan.actions.map((a) => a.kind).join(','), 'actions listed in order: ' + kinds);
+      const head = await page.textContent('#plan-actions section.plan[data-vault="' + p.vault_id + '"] h3');
+      assert(head.includes(p.plan.metadata.gasEstimate.toLocaleString('en-US')), 'gas estimate ' + p.plan.metadata.gasEstimate + ' shown: ' + head);
+    }
     await page.click('#execute-all');
     await page.waitForSelector('#vault-status[data-status="executed"]', { timeout: 60_000 });
     const after = await page.$$eval('#plans td.hf-after', (tds) => tds.map((t) => t.textContent).filter((t) => t !== '–').map(Number));
     assert(after.length > 0 && after.every((h) => h >= 1.25), 'on-chain HF after: ' + after);
     await page.waitForFunction(() => document.querySelectorAll('#vaults tbody tr.breached').length === 0, null, { timeout: 15_000 });
     const reb = await page.evaluate(async () => (await fetch('/api/rebalances')).json());
-    assert(reb.length === after.length, 'rebalances persisted: ' + reb.length);
+    assert(reb.filter((r) => r.status === 'executed').length === after.length, 'rebalances persisted: ' + reb.length);
     await page.screenshot({ path: join(shots, 'vaults.png'), fullPage: true });
   });
 
@@ -133,6 +152,9 @@ try {
     assert(op === 401, 'operator route without the token: ' + op);
     assert((await pub.$$('#ratio-chart polyline')).length === 0, 'no reserve-ratio chart without the token');
     await pub.screenshot({ path: join(shots, 'public.png'), fullPage: true });
+  });
+  await check('no console error on any page', async () => {
+    assert(consoleErrors.length === 0, 'console errors: ' + consoleErrors.join(' | '));
   });
 } finally {
   await ctx.close();

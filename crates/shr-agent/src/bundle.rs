@@ -69,6 +69,9 @@ pub struct RebalanceBundle {
     pub expected_amount_in: U256,
     /// The transaction's deadline, unix seconds.
     pub deadline: u64,
+    /// The Morpho authorisation nonce its grant signs (the owner's `nonce` when encoded; the
+    /// transaction reverts once the owner's nonce has moved on).
+    pub auth_nonce: U256,
 }
 
 async fn token(chain: &dyn Chain, t: Address) -> Result<(String, u8)> {
@@ -260,6 +263,7 @@ pub async fn encode_plan(
         amount_in_maximum: call.amountInMaximum,
         expected_amount_in: expected_in,
         deadline,
+        auth_nonce: call.grant.nonce,
     })
 }
 

@@ -454,6 +454,15 @@ impl<C: Chain> LendingWorld<C> {
         })
     }
 
+    /// The owner's next Morpho authorisation nonce (`Morpho.nonce(owner)`): a plan encoded
+    /// with another one reverts.
+    ///
+    /// # Errors
+    /// Contract errors.
+    pub async fn authorization_nonce(&self) -> Result<U256> {
+        Ok(view(&self.chain, self.morpho, &Morpho::nonceCall(self.owner)).await?)
+    }
+
     /// The route's fee-free marginal price of vault `id`'s collateral in its loan token at the
     /// live reserves, wad.
     ///

@@ -191,25 +191,45 @@ function drawHf() {
   });
   svg.dataset.ticks = hfTicks.length;
 }
+const fmtHf = (v) => (v === null || v === undefined ? '–' : v === 'inf' ? '∞' : Number(v).toFixed(4));
+const fmtNum = (n, d) => Number(n).toLocaleString('en-US', { maximumFractionDigits: d });
 function renderPlans(plans) {
   const tb = $('#plans tbody'); tb.innerHTML = '';
+  const acts = $('#plan-actions'); acts.innerHTML = '';
   plans.forEach((p) => {
-    const tr = el('tr'); tr.dataset.vault = p.vault_id;
-    const f = (v) => (v === null || v === undefined ? '–' : v === 'inf' ? '∞' : Number(v).toFixed(4));
-    [String(p.vault_id), f(p.hf_before), p.error ? 'no plan: ' + p.error : f(p.hf_projected), f(p.hf_onchain_after),
-      p.sell_collateral_wad ? (Number(p.sell_collateral_wad) / 1e18).toFixed(4) : '–', p.slippage_bps === null || p.slippage_bps === undefined ? '–' : p.slippage_bps + ' bps',
-      p.gas ? String(p.gas) : '–'].forEach((t) => tr.appendChild(el('td', t)));
+    const tr = el('tr'); tr.dataset.vault = p.vault_id; tr.dataset.status = p.status;
+    const md = p.plan ? p.plan.metadata : null;
+    [p.vaultId || String(p.vault_id), p.status, fmtHf(p.hf_before), p.error && !p.plan ? 'no plan: ' + p.error : fmtHf(p.hf_projected), fmtHf(p.hf_onchain_after),
+      p.sell_collateral_wad ? fmtNum(Number(p.sell_collateral_wad) / 1e18, 4) : '–', p.slippage_bps === null || p.slippage_bps === undefined ? '–' : p.slippage_bps + ' bps',
+      (md ? fmtNum(md.gasEstimate, 0) : '–') + ' / ' + (p.gas ? fmtNum(p.gas, 0) : '–')].forEach((t) => tr.appendChild(el('td', t)));
     const tx = el('td'); if (p.tx) { const c = el('code', short(p.tx)); c.title = p.tx; tx.appendChild(c); } tr.appendChild(tx);
-    tr.querySelector('td:nth-child(4)').className = 'hf-after';
+    tr.querySelector('td:nth-child(5)').className = 'hf-after';
     tb.appendChild(tr);
+    if (!p.plan) return;
+    // The plan as its action list: one transaction, the actions it performs in order.
+    const box = el('section'); box.className = 'plan'; box.dataset.vault = p.vault_id;
+    box.appendChild(el('h3', (p.vaultId || p.vault_id) + ': one transaction to ' + short(p.plan.transaction.target) + ', gas estimate ' + fmtNum(md.gasEstimate, 0)));
+    const ol = el('ol');
+    p.plan.actions.forEach((a) => { const li = el('li'); li.dataset.kind = a.kind; li.appendChild(el('strong', a.kind)); li.appendChild(document.createTextNode(' ' + a.description)); ol.appendChild(li); });
+    box.appendChild(ol);
+    const det = el('details'); det.appendChild(el('summary', 'calldata (what POST /execute sends)'));
+    const pre = el('pre', p.plan.transaction.calldata); pre.className = 'calldata'; det.appendChild(pre); box.appendChild(det);
+    acts.appendChild(box);
   });
 }
 function vaultStatus(s) { const e = $('#vault-status'); e.textContent = s; e.dataset.status = s.split(':')[0]; }
 $('#simulate').addEventListener('click', async () => {
   hfTicks.length = 0; drawHf(); vaultStatus('simulating');
   const r = await fetch('/api/simulate?extraTicks=0', { method: 'POST' });
-  const body = await r.json();
+  let body = await r.json();
   if (!r.ok) { vaultStatus('error: ' + body.error); return; }
+  // The ticks run in the background (SSE `tick`); the simulation's view says when it is done.
+  while (body.status === 'running') {
+    vaultStatus('simulating: ' + body.ticks.length + ' tick(s)');
+    await new Promise((res) => setTimeout(res, 300));
+    body = await getJson('/api/simulations/' + body.simulationId);
+  }
+  if (body.status !== 'done') { vaultStatus('error: ' + (body.error || body.status)); return; }
   renderPlans(body.plans);
   vaultStatus(body.breached ? 'breached at tick ' + body.first_breach + ': ' + body.plans.length + ' plan(s)' : 'no breach');
   $('#vault-status').dataset.status = body.breached ? 'planned' : 'healthy';
@@ -225,8 +245,7 @@ $('#execute-all').addEventListener('click', async () => {
 });
 
 async function showLatestRun() {
-  const names = [...document.querySelectorAll('#scenario-buttons button')].map((b) => b.dataset.scenario);
-  const runs = (await Promise.all(names.map((n) => fetch('/api/scenarios/' + n).then((r) => (r.ok ? r.json() : null))))).filter(Boolean);
+  const runs = (await getJson('/api/scenarios')).map((s) => s.latest).filter(Boolean);
   if (!runs.length || currentRun) return;
   runs.sort((a, b) => b.started_at_ms - a.started_at_ms);
   showRun(runs[0]); fillPrivate();

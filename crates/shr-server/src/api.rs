@@ -38,6 +38,7 @@ use vaults::{execute, rebalances, simulate, simulation, vault};
     paths(
         reserve,
         start_scenario,
+        list_scenarios,
         get_scenario,
         darkpool_requests,
         incidents,
@@ -58,6 +59,7 @@ use vaults::{execute, rebalances, simulate, simulation, vault};
     components(schemas(
         ReserveView,
         RunView,
+        ScenarioLatest,
         Event,
         ApiError,
         Started,
@@ -132,6 +134,7 @@ pub fn router(state: AppState) -> Router {
         .route("/health", get(reference::health))
         .route("/ws", get(reference::ws))
         .route("/api/reserve", get(reserve))
+        .route("/api/scenarios", get(list_scenarios))
         .route("/api/scenarios/{name}", post(start_scenario).get(get_scenario))
         .route("/api/darkpool/requests", get(darkpool_requests))
         .route("/api/incidents", get(incidents))
@@ -200,6 +203,29 @@ async fn start_scenario(State(s): State<AppState>, Path(name): Path<String>) -> 
             format!("scenario {running:?} is running; one scenario runs at a time"),
         ),
     }
+}
+
+/// Each scenario and its latest run (`null` before its first run), in the runner's order.
+#[utoipa::path(get, path = "/api/scenarios",
+    responses((status = 200, body = [ScenarioLatest]), (status = 500, body = ApiError)))]
+async fn list_scenarios(State(s): State<AppState>) -> Response {
+    let mut out = Vec::new();
+    for name in s.scenario_names() {
+        match s.latest_run(&name).await {
+            Ok(latest) => out.push(ScenarioLatest { scenario: name, latest }),
+            Err(e) => return internal(e),
+        }
+    }
+    Json(out).into_response()
+}
+
+/// A scenario and its latest run.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct ScenarioLatest {
+    /// Scenario name.
+    scenario: String,
+    /// Its latest run, public view (`null` before the first).
+    latest: Option<RunView>,
 }
 
 /// The latest run of scenario `name` and its public steps.

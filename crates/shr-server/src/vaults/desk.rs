@@ -461,6 +461,15 @@ impl Desk {
         };
         let mut done = Vec::new();
         for id in ids {
+            // A pending plan whose authorisation nonce the owner has since used (another
+            // vault's plan executed first: one owner, one nonce sequence) would revert: it is
+            // superseded by a plan made now.
+            if let Some((_, b)) = &self.pending[id] {
+                let nonce = self.world.authorization_nonce().await.map_err(vault_err)?;
+                if nonce != b.auth_nonce {
+                    self.supersede(id).await?;
+                }
+            }
             let (ev, bundle) = match self.pending[id].take() {
                 Some(p) => p,
                 None => match self.plan_event(id, "", None).await? {

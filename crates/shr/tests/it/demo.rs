@@ -48,7 +48,7 @@ fn headless_runs_the_three_scenarios() {
     assert_eq!(opened["private_fields"], serde_json::json!(["decision", "deficit_sats"]));
 }
 
-struct Demo(Child, String);
+pub(crate) struct Demo(Child, pub(crate) String);
 
 impl Drop for Demo {
     fn drop(&mut self) {
@@ -58,7 +58,7 @@ impl Drop for Demo {
 }
 
 /// Starts `shr demo --port 0` with `args` and `env`; returns it and its base URL.
-fn demo(dir: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> Demo {
+pub(crate) fn demo(dir: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> Demo {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_shr"));
     cmd.current_dir(dir)
         .arg("demo")

@@ -10,3 +10,4 @@ mod don_nodes;
 mod observer;
 mod recovery_harness;
 mod recovery_service;
+mod risk_reference;
