@@ -219,8 +219,8 @@ async fn the_reference_readme_demo_flow_against_shr_demo() {
     reb.iter().for_each(event_shape);
     let planned_b = reb
         .iter()
-        .filter(|e| e["vaultId"] == "VAULT-B-WEETH-BETH" && e["status"] == "planned")
-        .last()
+        .rev()
+        .find(|e| e["vaultId"] == "VAULT-B-WEETH-BETH" && e["status"] == "planned")
         .cloned();
     // curl -s -X POST '.../execute?pretty=1' -d '{"vaultId":"VAULT-B-WEETH-BETH"}'
     let (code, done) = pretty(
