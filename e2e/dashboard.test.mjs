@@ -81,6 +81,18 @@ try {
     await page.waitForSelector('#ratio-chart[data-points]', { timeout: 15_000 });
     const points = Number(await page.getAttribute('#ratio-chart', 'data-points'));
     assert(points > 1000, 'reserve-ratio chart has ' + points + ' points');
+    // The public isSolvent timeline, and formatted figures that match the API's raw values.
+    await page.waitForSelector('#solvency-chart[data-points] canvas', { timeout: 15_000 });
+    const api = await page.evaluate(async () => (await fetch('/api/reserve?history=1')).json());
+    const shown = await page.getAttribute('#last-updated', 'data-raw');
+    const updated = await page.textContent('#last-updated');
+    assert(updated === new Date(Number(shown) * 1000).toISOString().replace('.000Z', 'Z') && /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/.test(updated), 'UTC ISO time: ' + updated);
+    assert(Number(shown) <= api.last_updated, 'last updated from the API: ' + shown + ' vs ' + api.last_updated);
+    const series = await page.textContent('#series');
+    assert(series === api.series_readings.toLocaleString('en-US') && series.includes(','), 'thousands separators: ' + series);
+    assert(/^0x[0-9a-fA-F]{6}…[0-9a-fA-F]{6}$/.test(await page.textContent('#receiver code')), 'receiver shortened');
+    assert((await page.getAttribute('#receiver code', 'title')) === api.receiver, 'full address in the title');
+    assert(await page.$('#receiver button.copy[aria-label]'), 'copy button with a label');
     const heads = await page.$$eval('#steps thead th', (ths) => ths.map((t) => t.textContent));
     assert(heads.includes('Public') && heads.includes('Private'), 'public/private columns: ' + heads);
     await page.waitForFunction(() => document.querySelectorAll('#budget tbody tr').length >= 10, null, { timeout: 10_000 });
@@ -94,16 +106,30 @@ try {
       await page.waitForSelector('#run-status[data-status="passed"], #run-status[data-status="failed"], #run-status[data-status="error"]', { timeout: 120_000 });
       const status = await page.getAttribute('#run-status', 'data-status');
       assert(status === 'passed', scenario + ' ended ' + status + ': ' + (await page.textContent('#run-outcome')));
-      const names = await page.$$eval('#steps tbody tr td:nth-child(2)', (tds) => tds.map((t) => t.textContent));
+      const names = await page.$$eval('#steps > tbody > tr > td:nth-child(2)', (tds) => tds.map((t) => t.textContent));
       assert(names.length >= 6, 'steps: ' + names);
       assert(names.includes(want.step), `${want.step} not in ${names}`);
       assert((await page.textContent('#run-outcome')).includes(want.outcome), 'outcome: ' + (await page.textContent('#run-outcome')));
+      // The step timeline: one bar per step, its figures the API's measured ms and gas.
+      const run = await page.evaluate(async (n) => (await fetch('/api/scenarios/' + n)).json(), scenario);
+      const figs = await page.$$eval('#timeline li .fig', (fs) => fs.map((f) => [f.textContent, Number(f.dataset.ms), Number(f.dataset.gas)]));
+      assert(figs.length === run.steps.length, 'timeline bars: ' + figs.length + ' vs ' + run.steps.length);
+      figs.forEach(([text, ms, gas], i) => {
+        assert(ms === run.steps[i].ms && gas === run.steps[i].gas, 'bar ' + i + ' from the API');
+        assert(text.startsWith(run.steps[i].ms.toLocaleString('en-US', { maximumFractionDigits: 1 }) + ' ms'), 'bar ' + i + ': ' + text);
+        if (gas) assert(text.includes(gas.toLocaleString('en-US') + ' gas'), 'gas of bar ' + i + ': ' + text);
+      });
+      // No raw JSON in the default view: it sits behind closed "details" toggles.
+      const openRaw = await page.$$eval('#steps details.raw', (ds) => ds.filter((d) => d.open).length);
+      assert(openRaw === 0, 'raw JSON hidden by default');
+      const visibleBraces = await page.$$eval('#steps td.public', (tds) => tds.filter((td) => /[{}]/.test(td.querySelector('table.kv')?.innerText || '')).length);
+      assert(visibleBraces === 0, 'public values as formatted tables');
       // Every step says what an observer learns from it (docs/PRIVACY.md, per step).
       const learns = await page.$$eval('#steps tbody td.learns', (tds) => tds.map((t) => t.textContent));
       assert(learns.length === names.length && learns.every((t) => t && t !== '–'), 'disclosure per step: ' + learns);
-      const txs = await page.$$eval('#steps tbody td code', (cs) => cs.map((c) => c.title));
+      const txs = await page.$$eval('#steps > tbody > tr > td:nth-child(5) code', (cs) => cs.map((c) => c.title));
       assert(txs.length > 0 && txs.every((h) => /^0x[0-9a-f]{64}$/.test(h)), 'transaction hashes: ' + txs);
-      const ms = await page.$$eval('#steps tbody tr td:nth-child(3)', (tds) => tds.map((t) => Number(t.textContent)));
+      const ms = await page.$$eval('#steps > tbody > tr > td:nth-child(3)', (tds) => tds.map((t) => Number(t.dataset.raw)));
       assert(ms.every((x) => x >= 0) && ms.some((x) => x > 0), 'measured timings: ' + ms);
       // The operator view fills the private column with the figures once the run is sealed.
       await page.waitForFunction((f) => [...document.querySelectorAll('#steps td.private')].some((td) => td.textContent.includes(f) && /\d{3,}/.test(td.textContent)), want.private, { timeout: 15_000 });
@@ -144,15 +170,34 @@ try {
     await pub.waitForSelector('body[data-sse="open"]', { timeout: 15_000 });
     await pub.waitForFunction(() => document.querySelector('#token-status').textContent.includes('public view'));
     // The page shows the latest run (darkpool-failure); its private column names fields only.
-    await pub.waitForFunction(() => document.querySelector('#run-id').textContent.startsWith('darkpool-failure') && document.querySelectorAll('#steps tbody tr').length > 5, null, { timeout: 15_000 });
+    await pub.waitForFunction(() => document.querySelector('#run-id').textContent.startsWith('darkpool-failure') && document.querySelectorAll('#steps > tbody > tr').length > 5, null, { timeout: 15_000 });
     const cells = await pub.$$eval('#steps td.private', (tds) => tds.map((t) => t.textContent));
     assert(cells.some((c) => c.includes('deficit_sats')), 'private field names are listed: ' + cells);
     assert(cells.every((c) => !/\d{4,}/.test(c)), 'no private figure in the public page: ' + cells);
     const op = await pub.evaluate(async () => (await fetch('/api/operator/view')).status);
     assert(op === 401, 'operator route without the token: ' + op);
-    assert((await pub.$$('#ratio-chart polyline')).length === 0, 'no reserve-ratio chart without the token');
+    assert((await pub.$$('#ratio-chart canvas')).length === 0, 'no reserve-ratio chart without the token');
+    await pub.waitForSelector('#solvency-chart canvas', { timeout: 15_000 });
     await pub.screenshot({ path: join(shots, 'public.png'), fullPage: true });
   });
+  await check('details toggles open; a narrow window keeps everything in view', async () => {
+    await page.click('#steps > tbody > tr:first-child td.public details.raw summary');
+    assert(await page.$eval('#steps > tbody > tr:first-child td.public details.raw', (d) => d.open), 'details opens');
+    await page.screenshot({ path: join(shots, 'details.png'), fullPage: true });
+    await page.setViewportSize({ width: 390, height: 900 });
+    await page.waitForTimeout(300);
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    const wide = await page.evaluate(() => [...document.querySelectorAll('body, body *')].filter((e) => e.scrollWidth > e.clientWidth + 1 && getComputedStyle(e).overflowX === 'visible').slice(0, 8).map((e) => e.tagName + '#' + e.id + '.' + e.className + ':' + e.scrollWidth + '/' + e.clientWidth));
+    assert(overflow <= 1, 'page wider than a 390 px window by ' + overflow + ' px: ' + wide);
+    const chartW = await page.$eval('#solvency-chart canvas', (c) => c.getBoundingClientRect().width);
+    assert(chartW <= 390, 'chart resized to the window: ' + chartW);
+    await page.screenshot({ path: join(shots, 'narrow.png'), fullPage: true });
+    await page.setViewportSize({ width: 1280, height: 1000 });
+    // Every chart and button has an accessible name.
+    const unnamed = await page.$$eval('.chart, button', (es) => es.filter((e) => !(e.getAttribute('aria-label') || e.textContent.trim())).length);
+    assert(unnamed === 0, unnamed + ' charts or buttons without an accessible name');
+  });
+
   await check('no console error on any page', async () => {
     assert(consoleErrors.length === 0, 'console errors: ' + consoleErrors.join(' | '));
   });

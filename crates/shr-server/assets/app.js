@@ -1,16 +1,17 @@
 // Self-Healing Reserve dashboard: public state from /api, live steps from SSE /api/events,
 // private figures only with the operator token (sent as a bearer token, kept in sessionStorage).
+// Formatting in format.js (SHR), charts in charts.js (uPlot).
 'use strict';
 const $ = (s) => document.querySelector(s);
 const el = (tag, text, cls) => { const e = document.createElement(tag); if (text !== undefined) e.textContent = text; if (cls) e.className = cls; return e; };
-const short = (h) => (h && h.length > 14 ? h.slice(0, 10) + '…' + h.slice(-4) : h);
-const iso = (t) => (t ? new Date(t * 1000).toISOString().replace('.000Z', 'Z') : '–');
+const iso = SHR.isoSec;
 
 let token = sessionStorage.getItem('shr-operator-token') || '';
 const m = location.hash.match(/token=([^&]+)/);
 if (m) { token = decodeURIComponent(m[1]); sessionStorage.setItem('shr-operator-token', token); history.replaceState(null, '', location.pathname); }
 let currentRun = null;
 let privateSteps = {};
+let historyLen = -1;
 
 async function getJson(path, auth) {
   const headers = auth && token ? { Authorization: 'Bearer ' + token } : {};
@@ -29,40 +30,25 @@ async function refreshReserve() {
   const r = await getJson('/api/reserve?history=1');
   // A stale status (older than the receiver's heartbeat + grace) means unknown.
   setSolvent(r.fresh === false ? null : r.is_solvent);
-  $('#last-updated').textContent = iso(r.last_updated);
-  $('#rounds').textContent = r.rounds; $('#series').textContent = r.series_readings;
-  $('#reports').textContent = r.reports; $('#receiver').textContent = r.receiver || '–';
-}
-
-function drawRatio(series) {
-  const svg = $('#ratio-chart'); svg.innerHTML = '';
-  if (!series.length) return;
-  const W = 900, H = 220, P = 28;
-  const ts = series.map((p) => p[0]), ys = series.map((p) => p[1]);
-  const t0 = Math.min(...ts), t1 = Math.max(...ts);
-  const y0 = Math.min(0.99, ...ys), y1 = Math.max(1.01, ...ys);
-  const x = (t) => P + (W - 2 * P) * (t - t0) / Math.max(1, t1 - t0);
-  const y = (v) => H - P - (H - 2 * P) * (v - y0) / (y1 - y0);
-  const ns = 'http://www.w3.org/2000/svg';
-  const line = document.createElementNS(ns, 'line');
-  Object.entries({ x1: P, x2: W - P, y1: y(1), y2: y(1), stroke: '#cf222e', 'stroke-dasharray': '4 4' }).forEach(([k, v]) => line.setAttribute(k, v));
-  svg.appendChild(line);
-  const path = document.createElementNS(ns, 'polyline');
-  path.setAttribute('points', series.map((p) => x(p[0]).toFixed(1) + ',' + y(p[1]).toFixed(1)).join(' '));
-  Object.entries({ fill: 'none', stroke: '#0969da', 'stroke-width': 1.5, id: 'ratio-line' }).forEach(([k, v]) => path.setAttribute(k, v));
-  svg.appendChild(path);
-  const label = (tx, px, py, anchor) => { const t = document.createElementNS(ns, 'text'); t.textContent = tx; t.setAttribute('x', px); t.setAttribute('y', py); t.setAttribute('font-size', 11); t.setAttribute('text-anchor', anchor || 'start'); svg.appendChild(t); };
-  label(iso(t0).slice(0, 10), P, H - 8); label(iso(t1).slice(0, 10), W - P, H - 8, 'end');
-  label(y1.toFixed(4), 2, P - 8); label(y0.toFixed(4), 2, H - P + 12); label('1.0000 (fully backed)', W - P, y(1) - 4, 'end');
-  svg.dataset.points = series.length;
+  const t = $('#last-updated'); t.textContent = iso(r.last_updated); t.dateTime = iso(r.last_updated); t.dataset.raw = r.last_updated;
+  $('#rounds').textContent = SHR.num(r.rounds, 0); $('#rounds').dataset.raw = r.rounds;
+  $('#series').textContent = SHR.num(r.series_readings, 0);
+  $('#reports').textContent = SHR.num(r.reports, 0);
+  const rc = $('#receiver'); rc.innerHTML = ''; rc.appendChild(r.receiver ? SHR.hexNode(r.receiver) : el('span', '–'));
+  // The public timeline, redrawn when a report was accepted.
+  if (r.reports !== historyLen && r.reports > 0) {
+    historyLen = r.reports;
+    const full = await getJson('/api/reserve');
+    Charts.solvency($('#solvency-chart'), full.history);
+  }
 }
 
 async function refreshOperator() {
   if (!token) { $('#token-status').textContent = 'public view: private figures hidden'; return; }
   try {
     const v = await getJson('/api/operator/view', true);
-    $('#token-status').textContent = 'operator view (' + v.reserve_ratio.length + ' points)';
-    drawRatio(v.reserve_ratio);
+    $('#token-status').textContent = 'operator view (' + SHR.num(v.reserve_ratio.length, 0) + ' points)';
+    Charts.ratio($('#ratio-chart'), v.reserve_ratio);
     privateSteps = {};
     for (const r of v.runs) privateSteps[r.run_id] = r.private;
     fillPrivate();
@@ -72,21 +58,39 @@ async function refreshOperator() {
 function fillPrivate() {
   const p = currentRun && privateSteps[currentRun];
   if (!p) return;
-  document.querySelectorAll('#steps tbody tr').forEach((tr, i) => {
+  document.querySelectorAll('#steps > tbody > tr').forEach((tr, i) => {
     const s = p.steps[i];
-    if (s) tr.querySelector('td.private').innerHTML = '<pre>' + escapeHtml(JSON.stringify(s.private, null, 1)) + '</pre>';
+    if (!s) return;
+    const td = tr.querySelector('td.private'); td.innerHTML = '';
+    td.appendChild(SHR.kvTable(s.private, 'private values of step ' + (i + 1)));
+    td.appendChild(SHR.details('raw JSON', s.private));
   });
 }
-function escapeHtml(s) { return s.replace(/[&<>]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;' }[c])); }
+
+const stepData = [];
+function drawTimeline() {
+  const ol = $('#timeline'); ol.innerHTML = '';
+  const max = Math.max(1, ...stepData.map((s) => s.ms));
+  stepData.forEach((s, i) => {
+    const li = el('li'); li.dataset.step = i; if (s.gas) li.className = 'onchain';
+    li.appendChild(el('span', (i + 1) + '. ' + s.name));
+    const bar = el('div', undefined, 'bar'); bar.style.width = (100 * s.ms / max).toFixed(1) + '%';
+    bar.setAttribute('role', 'presentation'); li.appendChild(bar);
+    const fig = el('span', SHR.num(s.ms, 1) + ' ms' + (s.gas ? ' · ' + SHR.num(s.gas, 0) + ' gas' : ''), 'fig'); fig.dataset.ms = s.ms; fig.dataset.gas = s.gas;
+    li.appendChild(fig);
+    ol.appendChild(li);
+  });
+}
 
 function addStep(index, s) {
+  stepData[index] = s; drawTimeline();
   const tr = el('tr'); tr.dataset.step = index;
   tr.appendChild(el('td', String(index + 1)));
   tr.appendChild(el('td', s.name));
-  tr.appendChild(el('td', s.ms.toFixed(2)));
-  tr.appendChild(el('td', String(s.gas)));
-  const tx = el('td'); s.tx.forEach((h) => { const c = el('code', short(h)); c.title = h; tx.appendChild(c); tx.appendChild(el('br')); }); tr.appendChild(tx);
-  const pub = el('td', undefined, 'public'); pub.appendChild(el('pre', JSON.stringify(s.public, null, 1))); tr.appendChild(pub);
+  const ms = el('td', SHR.num(s.ms, 1) + ' ms', 'ms'); ms.dataset.raw = s.ms; tr.appendChild(ms);
+  const gas = el('td', s.gas ? SHR.num(s.gas, 0) : '–', 'gas'); gas.dataset.raw = s.gas; tr.appendChild(gas);
+  const tx = el('td'); s.tx.forEach((h) => tx.appendChild(SHR.hexNode(h))); tr.appendChild(tx);
+  const pub = el('td', undefined, 'public'); pub.appendChild(SHR.kvTable(s.public, 'public values of step ' + (index + 1))); pub.appendChild(SHR.details('raw JSON', s.public)); tr.appendChild(pub);
   tr.appendChild(el('td', s.disclosure ? s.disclosure.derivable : '—', 'learns'));
   tr.appendChild(el('td', s.private_fields.length ? '🔒 ' + s.private_fields.join(', ') : '—', 'private'));
   $('#steps tbody').appendChild(tr);
@@ -95,7 +99,7 @@ function addStep(index, s) {
 function showRun(run) {
   currentRun = run.run_id;
   $('#run-id').textContent = run.run_id;
-  $('#steps tbody').innerHTML = '';
+  $('#steps tbody').innerHTML = ''; stepData.length = 0; drawTimeline();
   run.steps.forEach((s, i) => addStep(i, s));
   setStatus(run.status, run);
 }
@@ -104,7 +108,7 @@ function setStatus(status, run) {
   const s = $('#run-status'); s.textContent = status; s.dataset.status = status;
   document.querySelectorAll('#scenario-buttons button').forEach((b) => { b.disabled = status === 'running'; });
   if (run && run.mechanism !== undefined && run.mechanism !== null) {
-    $('#run-outcome').textContent = 'mechanism ' + run.mechanism + ', restored ' + run.restored + ', final isSolvent ' + run.final_is_solvent + (run.restored ? ', healed in ' + run.time_to_heal_ms.toFixed(1) + ' ms' : '');
+    $('#run-outcome').textContent = 'mechanism ' + run.mechanism + ', restored ' + run.restored + ', final isSolvent ' + run.final_is_solvent + (run.restored ? ', healed in ' + SHR.num(run.time_to_heal_ms, 1) + ' ms' : '');
   } else if (run && run.error) {
     $('#run-outcome').textContent = run.error;
   } else { $('#run-outcome').textContent = ''; }
@@ -113,7 +117,12 @@ function setStatus(status, run) {
 async function refreshTables() {
   const dp = await getJson('/api/darkpool/requests');
   const tb = $('#darkpool tbody'); tb.innerHTML = '';
-  dp.forEach((r) => { const tr = el('tr'); [r.run_id, String(r.request_id), JSON.stringify(r.status)].forEach((t) => tr.appendChild(el('td', t))); tb.appendChild(tr); });
+  dp.forEach((r) => {
+    const tr = el('tr'); tr.appendChild(el('td', r.run_id)); tr.appendChild(el('td', String(r.request_id)));
+    const st = el('td'); st.dataset.raw = JSON.stringify(r.status);
+    st.appendChild(typeof r.status === 'object' && r.status !== null ? SHR.kvTable(r.status, 'status of request ' + r.request_id) : el('span', String(r.status)));
+    tr.appendChild(st); tb.appendChild(tr);
+  });
   const inc = await getJson('/api/incidents');
   const ti = $('#incidents tbody'); ti.innerHTML = '';
   inc.slice(-15).reverse().forEach((r) => { const tr = el('tr'); [r.id, r.status, iso(r.updated_at)].forEach((t) => tr.appendChild(el('td', t))); ti.appendChild(tr); });
@@ -158,14 +167,18 @@ document.querySelectorAll('#scenario-buttons button').forEach((b) => b.addEventL
 $('#token-form').addEventListener('submit', (e) => { e.preventDefault(); token = $('#token').value.trim(); sessionStorage.setItem('shr-operator-token', token); refreshOperator(); });
 // --- Lending vaults ---------------------------------------------------------------------
 const hfTicks = [];
+let vaultNames = [];
 function renderVaults(vs) {
   const tb = $('#vaults tbody'); tb.innerHTML = '';
   if (!vs) return;
+  vaultNames = vs.map((v) => v.vaultId || v.name);
   vs.forEach((v) => {
     const tr = el('tr'); tr.dataset.vault = v.id; if (v.breached) tr.className = 'breached';
-    [v.name + ' (market ' + v.id + ')', Number(v.collateral_wad).toFixed(4) + ' ' + v.collateral, Number(v.debt_wad).toFixed(4) + ' ' + v.debt,
-      v.collateral + ' ' + v.collateral_price_usd.toFixed(2) + ' / debt ' + v.debt_price_usd.toFixed(2), (v.liquidation_threshold_bps / 100) + ' %',
-      v.health_factor === 'inf' ? '∞' : Number(v.health_factor).toFixed(4), v.breached ? 'breached (< 1.15)' : 'healthy'].forEach((t) => tr.appendChild(el('td', t)));
+    const cells = [v.vaultId + ' (' + v.name + ')', SHR.num(Number(v.collateral_wad), 4, 4) + ' ' + v.collateral, SHR.num(Number(v.debt_wad), 2, 2) + ' ' + v.debt,
+      v.collateral + ' $' + SHR.num(v.collateral_price_usd, 2, 2) + ' · ' + v.debt + ' $' + SHR.num(v.debt_price_usd, 2, 2), SHR.num(v.liquidation_threshold_bps / 100, 2) + ' %',
+      v.health_factor === 'inf' ? '∞' : SHR.num(Number(v.health_factor), 4, 4), v.breached ? 'breached (< 1.15)' : 'healthy'];
+    const raws = [v.vaultId, v.collateral_wad, v.debt_wad, v.collateral_price_usd, v.liquidation_threshold_bps, v.health_factor, v.breached];
+    cells.forEach((t, k) => { const td = el('td', t); td.dataset.raw = raws[k]; tr.appendChild(td); });
     tb.appendChild(tr);
   });
 }
@@ -175,21 +188,10 @@ async function refreshVaults() {
   renderVaults(await r.json());
 }
 function drawHf() {
-  const svg = $('#hf-chart'); svg.innerHTML = '';
-  if (!hfTicks.length) return;
-  const W = 900, H = 160, P = 20, ns = 'http://www.w3.org/2000/svg';
-  const all = hfTicks.flatMap((t) => t.health_factors.map(Number)).filter(isFinite);
-  const y0 = Math.min(1.0, ...all), y1 = Math.max(1.5, ...all);
-  const x = (i) => P + (W - 2 * P) * i / Math.max(1, hfTicks.length - 1);
-  const y = (v) => H - P - (H - 2 * P) * (v - y0) / (y1 - y0);
-  [[1.15, '#cf222e'], [1.25, '#1a7f37']].forEach(([v, c]) => { const l = document.createElementNS(ns, 'line'); Object.entries({ x1: P, x2: W - P, y1: y(v), y2: y(v), stroke: c, 'stroke-dasharray': '4 4' }).forEach(([k, a]) => l.setAttribute(k, a)); svg.appendChild(l); });
-  ['#0969da', '#8250df'].forEach((color, vi) => {
-    const pl = document.createElementNS(ns, 'polyline');
-    pl.setAttribute('points', hfTicks.map((t, i) => x(i).toFixed(1) + ',' + y(Number(t.health_factors[vi])).toFixed(1)).join(' '));
-    Object.entries({ fill: 'none', stroke: color, 'stroke-width': 2 }).forEach(([k, a]) => pl.setAttribute(k, a));
-    svg.appendChild(pl);
-  });
-  svg.dataset.ticks = hfTicks.length;
+  const c = $('#hf-chart');
+  if (!hfTicks.length) { c.innerHTML = ''; delete c.dataset.points; c.dataset.ticks = 0; return; }
+  Charts.hf(c, hfTicks, vaultNames.length ? vaultNames : hfTicks[0].health_factors.map((_, i) => 'vault ' + i));
+  c.dataset.ticks = hfTicks.length;
 }
 const fmtHf = (v) => (v === null || v === undefined ? '–' : v === 'inf' ? '∞' : Number(v).toFixed(4));
 const fmtNum = (n, d) => Number(n).toLocaleString('en-US', { maximumFractionDigits: d });
@@ -202,13 +204,14 @@ function renderPlans(plans) {
     [p.vaultId || String(p.vault_id), p.status, fmtHf(p.hf_before), p.error && !p.plan ? 'no plan: ' + p.error : fmtHf(p.hf_projected), fmtHf(p.hf_onchain_after),
       p.sell_collateral_wad ? fmtNum(Number(p.sell_collateral_wad) / 1e18, 4) : '–', p.slippage_bps === null || p.slippage_bps === undefined ? '–' : p.slippage_bps + ' bps',
       (md ? fmtNum(md.gasEstimate, 0) : '–') + ' / ' + (p.gas ? fmtNum(p.gas, 0) : '–')].forEach((t) => tr.appendChild(el('td', t)));
-    const tx = el('td'); if (p.tx) { const c = el('code', short(p.tx)); c.title = p.tx; tx.appendChild(c); } tr.appendChild(tx);
+    const tx = el('td'); if (p.tx) tx.appendChild(SHR.hexNode(p.tx)); tr.appendChild(tx);
     tr.querySelector('td:nth-child(5)').className = 'hf-after';
     tb.appendChild(tr);
     if (!p.plan) return;
     // The plan as its action list: one transaction, the actions it performs in order.
     const box = el('section'); box.className = 'plan'; box.dataset.vault = p.vault_id;
-    box.appendChild(el('h3', (p.vaultId || p.vault_id) + ': one transaction to ' + short(p.plan.transaction.target) + ', gas estimate ' + fmtNum(md.gasEstimate, 0)));
+    const h = el('h3', (p.vaultId || p.vault_id) + ': one transaction, gas estimate ' + fmtNum(md.gasEstimate, 0) + ', to ');
+    h.appendChild(SHR.hexNode(p.plan.transaction.target)); box.appendChild(h);
     const ol = el('ol');
     p.plan.actions.forEach((a) => { const li = el('li'); li.dataset.kind = a.kind; li.appendChild(el('strong', a.kind)); li.appendChild(document.createTextNode(' ' + a.description)); ol.appendChild(li); });
     box.appendChild(ol);

@@ -1,4 +1,5 @@
-//! The dashboard: static files compiled into the binary (no CDN, nothing fetched at run time).
+//! The dashboard: static files compiled into the binary (no CDN, nothing fetched at run time),
+//! the chart library (uPlot) among them, vendored from npm by `build.rs`.
 
 use axum::{
     extract::Path,
@@ -8,7 +9,11 @@ use axum::{
 
 const INDEX: &str = include_str!("../assets/index.html");
 const APP_JS: &str = include_str!("../assets/app.js");
+const FORMAT_JS: &str = include_str!("../assets/format.js");
+const CHARTS_JS: &str = include_str!("../assets/charts.js");
 const STYLE: &str = include_str!("../assets/style.css");
+const UPLOT_JS: &str = include_str!(concat!(env!("OUT_DIR"), "/uplot.js"));
+const UPLOT_CSS: &str = include_str!(concat!(env!("OUT_DIR"), "/uplot.css"));
 
 pub(crate) async fn index() -> Html<&'static str> {
     Html(INDEX)
@@ -17,7 +22,11 @@ pub(crate) async fn index() -> Html<&'static str> {
 pub(crate) async fn file(Path(file): Path<String>) -> Response {
     let (body, mime) = match file.as_str() {
         "app.js" => (APP_JS, "text/javascript; charset=utf-8"),
+        "format.js" => (FORMAT_JS, "text/javascript; charset=utf-8"),
+        "charts.js" => (CHARTS_JS, "text/javascript; charset=utf-8"),
         "style.css" => (STYLE, "text/css; charset=utf-8"),
+        "uplot.js" => (UPLOT_JS, "text/javascript; charset=utf-8"),
+        "uplot.css" => (UPLOT_CSS, "text/css; charset=utf-8"),
         _ => return (StatusCode::NOT_FOUND, format!("no asset {file:?}")).into_response(),
     };
     ([(header::CONTENT_TYPE, mime), (header::CACHE_CONTROL, "no-cache")], body).into_response()
