@@ -81,8 +81,11 @@ pub fn sign_authorization(
 }
 
 /// Sends `rebalance(params, repayAssets, amountInMaximum = plan.sell_collateral_wad, path,
-/// deadline, grant, revoke)` from the owner (see [`rebalance_call`]); [`crate::encode_plan`]
-/// gives the same transaction with its actions and gas estimate for display.
+/// deadline, grant, revoke)` from the owner: `plan.repay_debt_wad` (wad) becomes loan base
+/// units, capped at the debt; the owner signs the adapter's authorisation (nonce n) and its
+/// revocation (nonce n + 1), both expiring at `deadline` (unix seconds).
+/// [`crate::encode_plan`] gives the same transaction with its actions and gas estimate for
+/// display, [`crate::send_bundle`] sends that.
 ///
 /// # Errors
 /// Contract errors; a revert (slippage over `amountInMaximum`, deadline, unhealthy) changes
