@@ -83,9 +83,10 @@ try {
     assert(points > 1000, 'reserve-ratio chart has ' + points + ' points');
     // The public isSolvent timeline, and formatted figures that match the API's raw values.
     await page.waitForSelector('#solvency-chart[data-points] canvas', { timeout: 15_000 });
-    const api = await page.evaluate(async () => (await fetch('/api/reserve?history=1')).json());
+    // (Read the page first: the feed moves on, so the API read after it is as new or newer.)
     const shown = await page.getAttribute('#last-updated', 'data-raw');
     const updated = await page.textContent('#last-updated');
+    const api = await page.evaluate(async () => (await fetch('/api/reserve?history=1')).json());
     assert(updated === new Date(Number(shown) * 1000).toISOString().replace('.000Z', 'Z') && /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/.test(updated), 'UTC ISO time: ' + updated);
     assert(Number(shown) <= api.last_updated, 'last updated from the API: ' + shown + ' vs ' + api.last_updated);
     const series = await page.textContent('#series');
@@ -144,6 +145,14 @@ try {
     const ticks = Number(await page.getAttribute('#hf-chart', 'data-ticks'));
     assert(ticks > 0, 'HF chart fed by SSE ticks: ' + ticks);
     assert((await page.$$('#vaults tbody tr.breached')).length > 0, 'a breached vault is shown');
+    // Each vault's figures formatted from the API's raw values.
+    const api = await page.evaluate(async () => (await fetch('/api/vaults')).json());
+    for (const v of api) {
+      const hfText = await page.textContent('#vaults tbody tr[data-vault="' + v.id + '"] td:nth-child(6)');
+      assert(hfText === Number(v.health_factor).toLocaleString('en-US', { minimumFractionDigits: 4, maximumFractionDigits: 4 }), 'HF ' + hfText + ' vs ' + v.health_factor);
+      const debt = await page.textContent('#vaults tbody tr[data-vault="' + v.id + '"] td:nth-child(3)');
+      assert(debt.endsWith(' ' + v.debt) && (Number(v.debt_wad) < 1000 || debt.includes(',')), 'debt with separators: ' + debt);
+    }
     // The plan as its action list, its gas estimate as the API gives it (formatted).
     const sim = await page.evaluate(async () => (await fetch('/api/simulations/latest')).json());
     const planned = sim.plans.filter((p) => p.plan);
@@ -162,6 +171,10 @@ try {
     const reb = await page.evaluate(async () => (await fetch('/api/rebalances')).json());
     assert(reb.filter((r) => r.status === 'executed').length === after.length, 'rebalances persisted: ' + reb.length);
     await page.screenshot({ path: join(shots, 'vaults.png'), fullPage: true });
+    // No raw JSON anywhere in the default view (raw JSON only inside closed details).
+    const raw = await page.evaluate(() => [...document.querySelectorAll('main td, main li, main span, main p')]
+      .filter((e) => !e.closest('details') && /^\s*[\[{]\s*"/.test(e.textContent)).map((e) => e.textContent.slice(0, 60)));
+    assert(raw.length === 0, 'raw JSON in the default view: ' + raw.slice(0, 3));
   });
 
   await check('without the token the page shows no private figure', async () => {

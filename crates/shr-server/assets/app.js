@@ -128,8 +128,12 @@ async function refreshTables() {
   inc.slice(-15).reverse().forEach((r) => { const tr = el('tr'); [r.id, r.status, iso(r.updated_at)].forEach((t) => tr.appendChild(el('td', t))); ti.appendChild(tr); });
 }
 
+/** One line per event: its time (UTC), type and top-level scalar fields, formatted. */
 function logEvent(type, data) {
-  const li = el('li', type + ' ' + JSON.stringify(data).slice(0, 180));
+  const fields = Object.entries(data).filter(([k, v]) => k !== 'type' && (v === null || typeof v !== 'object'))
+    .map(([k, v]) => k + ' ' + SHR.text(k, v)).join(' · ');
+  const li = el('li', new Date().toISOString().slice(11, 23) + 'Z ' + type + (fields ? ': ' + fields : ''));
+  li.dataset.type = type;
   const ol = $('#events'); ol.insertBefore(li, ol.firstChild);
   while (ol.children.length > 40) ol.removeChild(ol.lastChild);
 }

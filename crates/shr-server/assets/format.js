@@ -39,7 +39,11 @@ const SHR = (() => {
       return num(n, 6);
     }
     if (typeof value === 'string') return value;
-    return JSON.stringify(value);
+    if (Array.isArray(value)) {
+      const shown = value.slice(0, 6).map((v) => (isHex(v) ? shortHex(v) : text(key, v))).join(', ');
+      return value.length > 6 ? shown + ', … (' + value.length + ' in all)' : shown;
+    }
+    return Object.entries(value).map(([k, v]) => k + ' ' + text(k, v)).join(' · ');
   }
 
   /** A node for `value`: hex values shortened with a copy button, others as formatted text. */
