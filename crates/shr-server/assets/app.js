@@ -156,7 +156,9 @@ function connect() {
   on('step', (d) => { if (d.run_id === currentRun && !document.querySelector('#steps tr[data-step="' + d.index + '"]')) addStep(d.index, d.step); });
   on('swap', () => {});
   on('dark_pool', () => refreshTables());
-  on('tick', (d) => { hfTicks.push(d.tick); drawHf(); });
+  // Each simulation (from any client) restarts the chart; it keeps the last 100 ticks.
+  on('simulation_start', () => { hfTicks.length = 0; drawHf(); });
+  on('tick', (d) => { hfTicks.push(d.tick); if (hfTicks.length > 100) hfTicks.shift(); drawHf(); });
   on('snapshot', (d) => renderVaults(d.vaults));
   on('rebalance', () => {});
   on('scenario_finished', async (d) => {
@@ -225,8 +227,8 @@ function renderPlans(plans) {
   });
 }
 function vaultStatus(s) { const e = $('#vault-status'); e.textContent = s; e.dataset.status = s.split(':')[0]; }
-$('#simulate').addEventListener('click', async () => {
-  hfTicks.length = 0; drawHf(); vaultStatus('simulating');
+async function simulate() {
+  vaultStatus('simulating');
   const r = await fetch('/api/simulate?extraTicks=0', { method: 'POST' });
   let body = await r.json();
   if (!r.ok) { vaultStatus('error: ' + body.error); return; }
@@ -240,6 +242,10 @@ $('#simulate').addEventListener('click', async () => {
   renderPlans(body.plans);
   vaultStatus(body.breached ? 'breached at tick ' + body.first_breach + ': ' + body.plans.length + ' plan(s)' : 'no breach');
   $('#vault-status').dataset.status = body.breached ? 'planned' : 'healthy';
+}
+$('#simulate').addEventListener('click', async () => {
+  const b = $('#simulate'); b.disabled = true;
+  try { await simulate(); } catch (e) { vaultStatus('error: ' + e.message); } finally { b.disabled = false; }
 });
 $('#execute-all').addEventListener('click', async () => {
   vaultStatus('executing');

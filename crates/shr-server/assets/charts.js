@@ -47,7 +47,9 @@ const Charts = (() => {
     const xs = ticks.map((t) => Date.parse(t.at) / 1000);
     const colors = ['#0969da', '#8250df', '#bf8700', '#1a7f37'];
     const vaults = (names || []).map((n, i) => ({ label: 'HF ' + n, stroke: colors[i % colors.length], width: 2, value: (u, v) => (v === null ? '–' : v.toFixed(4)) }));
-    const data = [xs, ...vaults.map((_, i) => ticks.map((t) => Number(t.health_factors[i])))];
+    // A vault without debt has HF `inf`: no point on the chart.
+    const hfOf = (v) => { const n = Number(v); return Number.isFinite(n) ? n : null; };
+    const data = [xs, ...vaults.map((_, i) => ticks.map((t) => hfOf(t.health_factors[i])))];
     return draw(el, {
       height: 200,
       scales: { x: { time: true } },

@@ -74,6 +74,11 @@ impl VaultDesk {
                     };
                     let _ = ready_tx.send(Ok(()));
                     let mut desk = desk::Desk::new(world, state);
+                    // After `ready`: the spawning thread may be the store's runtime, blocked
+                    // until then.
+                    if let Err(e) = desk.abandon_stored().await {
+                        tracing::error!(target: "shr::vaults", error = %crate::state::error_chain(&e), "marking an earlier process's plans abandoned");
+                    }
                     loop {
                         let next = desk.next_tick_at();
                         tokio::select! {

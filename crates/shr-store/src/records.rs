@@ -27,13 +27,15 @@ pub struct RunRow {
 /// execution (all public: every figure is on chain or derived from it).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RebalancePlanRow {
-    /// Event id (`<simulation>-<vault id>`, or `exec-<n>-<vault id>` for a plan made at execute).
+    /// Event id (`<simulation id>-<vault id>`, or `exec-<ms>-<instance>-<n>-<vault id>` for a
+    /// plan made at execute).
     pub id: String,
     /// The vault's reference id (`VAULT-B-WEETH-BETH`).
     pub vault_id: String,
     /// The simulation that made the plan (empty for a plan made at execute).
     pub simulation_id: String,
-    /// `planned`, `executed`, `failed` or `superseded`.
+    /// `planned`, `executed`, `failed`, `superseded`, `infeasible` or `abandoned` (left
+    /// `planned` by an earlier process).
     pub status: String,
     /// When the plan was made, unix milliseconds.
     pub planned_at: u64,
@@ -153,12 +155,27 @@ impl Store {
         Ok(r.rows_affected() == 1)
     }
 
-    /// Every rebalance event, oldest plan first.
+    /// Moves every `planned` event to `abandoned` (a new process: the plans were made on an
+    /// earlier process's chain); the number moved.
     ///
     /// # Errors
     /// [`crate::Error::Query`].
-    pub async fn rebalance_plans(&self) -> Result<Vec<RebalancePlanRow>> {
-        let rows = sqlx::query("SELECT id, vault_id, simulation_id, status, planned_at, updated_at, event_json FROM rebalance_plans ORDER BY planned_at, id")
+    pub async fn abandon_planned_rebalances(&self, updated_at: u64) -> Result<u64> {
+        let r = sqlx::query("UPDATE rebalance_plans SET status = 'abandoned', updated_at = $1 WHERE status = 'planned'")
+            .bind(updated_at as i64)
+            .execute(&self.pool)
+            .await
+            .map_err(q("abandon rebalance plans"))?;
+        Ok(r.rows_affected())
+    }
+
+    /// The last `limit` rebalance events, oldest plan first.
+    ///
+    /// # Errors
+    /// [`crate::Error::Query`].
+    pub async fn rebalance_plans(&self, limit: u32) -> Result<Vec<RebalancePlanRow>> {
+        let rows = sqlx::query("SELECT id, vault_id, simulation_id, status, planned_at, updated_at, event_json FROM (SELECT * FROM rebalance_plans ORDER BY planned_at DESC, id DESC LIMIT $1) AS tail ORDER BY planned_at, id")
+            .bind(i64::from(limit))
             .fetch_all(&self.pool)
             .await
             .map_err(q("list rebalance plans"))?;

@@ -64,17 +64,29 @@ async fn suite(url: &str) {
     s.put_rebalance_plan(&RebalancePlanRow { status: "executed".into(), ..plan.clone() })
         .await
         .unwrap();
-    assert_eq!(s.rebalance_plans().await.unwrap(), vec![plan.clone()]);
+    assert_eq!(s.rebalance_plans(100).await.unwrap(), vec![plan.clone()]);
     // Executed once: the transition from `planned` happens once.
     let done = r#"{"status":"executed"}"#;
     assert!(s.update_rebalance_plan(&plan.id, "planned", "executed", 9_500, done).await.unwrap());
     assert!(!s.update_rebalance_plan(&plan.id, "planned", "executed", 9_600, done).await.unwrap());
     assert!(!s.update_rebalance_plan("nope", "planned", "executed", 9_600, done).await.unwrap());
-    let rows = s.rebalance_plans().await.unwrap();
+    let rows = s.rebalance_plans(100).await.unwrap();
     assert_eq!(
         (rows[0].status.as_str(), rows[0].updated_at, rows[0].event_json.as_str()),
         ("executed", 9_500, done)
     );
+    let other = RebalancePlanRow {
+        id: "sim-2-VAULT-A-WSTETH-BUSDC".into(),
+        planned_at: 9_700,
+        ..plan.clone()
+    };
+    s.put_rebalance_plan(&other).await.unwrap();
+    assert_eq!(s.rebalance_plans(1).await.unwrap()[0].id, other.id, "the newest within the limit");
+    // A new process abandons what an earlier one left planned; executed events stay.
+    assert_eq!(s.abandon_planned_rebalances(9_800).await.unwrap(), 1);
+    let rows = s.rebalance_plans(100).await.unwrap();
+    let st: Vec<_> = rows.iter().map(|r| r.status.as_str()).collect();
+    assert_eq!(st, ["executed", "abandoned"]);
     // Reopening (a restarted process) runs the migrations again harmlessly and keeps the data.
     let again = Store::open(url).await.unwrap();
     assert_eq!(again.cursor("agent").await.unwrap(), Some(9));

@@ -227,18 +227,48 @@ pub(super) async fn execute(
     }
 }
 
-/// Every rebalance event, oldest plan first (from the store): the plan made at breach and its
-/// execution when there is one.
-#[utoipa::path(get, path = "/api/rebalances", responses((status = 200, body = [RebalanceEvent]), (status = 500, body = ApiError)))]
-pub(super) async fn rebalances(State(s): State<AppState>) -> Response {
-    let rows = match s.store().rebalance_plans().await {
+/// `GET /api/rebalances` query.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RebalancesQuery {
+    /// The newest N events (1..=10000, default 1000).
+    limit: Option<u32>,
+}
+
+/// The most events one answer lists.
+const MAX_REBALANCES: u32 = 10_000;
+
+/// The rebalance events, oldest plan first (from the store; the newest `limit`, default 1000):
+/// the plan made at breach and its execution when there is one. `status` is the stored one
+/// (`abandoned` for a plan an earlier process left `planned`).
+#[utoipa::path(get, path = "/api/rebalances",
+    params(("limit" = Option<u32>, Query, description = "The newest N events, 1..=10000 (default 1000)")),
+    responses((status = 200, body = [RebalanceEvent]), (status = 400, body = ApiError), (status = 500, body = ApiError)))]
+pub(super) async fn rebalances(
+    State(s): State<AppState>,
+    q: Result<axum::extract::Query<RebalancesQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let limit = match q {
+        Ok(q) => q.0.limit.unwrap_or(1_000),
+        Err(e) => return err(StatusCode::BAD_REQUEST, e.body_text()),
+    };
+    if !(1..=MAX_REBALANCES).contains(&limit) {
+        return err(
+            StatusCode::BAD_REQUEST,
+            format!("limit {limit}: expected 1..={MAX_REBALANCES}"),
+        );
+    }
+    let rows = match s.store().rebalance_plans(limit).await {
         Ok(rows) => rows,
         Err(e) => return internal(e.into()),
     };
     let mut out = Vec::with_capacity(rows.len());
     for r in rows {
         match serde_json::from_str::<serde_json::Value>(&r.event_json) {
-            Ok(v) => out.push(v),
+            Ok(mut v) => {
+                v["status"] = serde_json::Value::String(r.status);
+                out.push(v);
+            }
             Err(e) => return internal(e.into()),
         }
     }

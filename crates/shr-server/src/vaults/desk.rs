@@ -12,7 +12,7 @@ use shr_risk::{
 };
 use shr_store::RebalancePlanRow;
 use tokio::{sync::oneshot, time::Instant};
-use tracing::{debug, info, warn};
+use tracing::{debug, error, info, warn};
 
 use super::{
     EncodedCall, Execution, PlanBundle, PlanMetadata, PriceChange, RebalanceEvent, SYMBOLS,
@@ -65,6 +65,9 @@ pub(super) struct Desk {
     /// Per vault, the latest plan not executed: its event and the bundle the event shows.
     pending: Vec<Option<(RebalanceEvent, RebalanceBundle)>>,
     seq: u64,
+    /// This process's random tag in event and simulation ids: ids stay unique across restarts
+    /// and across processes sharing one store.
+    instance: String,
 }
 
 fn encoded(c: &shr_agent::BundleCall) -> EncodedCall {
@@ -106,7 +109,18 @@ impl Desk {
             recent: VecDeque::new(),
             pending: vec![None; n],
             seq: 0,
+            instance: alloy::primitives::B256::random().to_string()[2..10].to_owned(),
         }
+    }
+
+    /// Marks the stored plans a previous process left `planned` as `abandoned`: they were
+    /// made on that process's chain and can never be executed here.
+    pub(super) async fn abandon_stored(&self) -> Result<()> {
+        let n = self.state.store().abandon_planned_rebalances(now_ms()).await?;
+        if n > 0 {
+            info!(target: "shr::vaults", plans = n, "plans of an earlier process marked abandoned");
+        }
+        Ok(())
     }
 
     pub(super) fn next_tick_at(&self) -> Option<Instant> {
@@ -171,7 +185,7 @@ impl Desk {
         let vault_ref = crate::api::vault_reference_id(id);
         self.seq += 1;
         let event_id = if simulation_id.is_empty() {
-            format!("exec-{}-{}-{vault_ref}", now_ms(), self.seq)
+            format!("exec-{}-{}-{}-{vault_ref}", now_ms(), self.instance, self.seq)
         } else {
             format!("{simulation_id}-{vault_ref}")
         };
@@ -223,8 +237,14 @@ impl Desk {
         Ok(Some((ev, bundle)))
     }
 
-    /// Writes `ev`: a new row, or the transition from status `from`.
-    async fn persist(&self, ev: &RebalanceEvent, from: Option<&str>) -> Result<()> {
+    /// Writes `ev`: a new row, or the transition from status `from`; the kept simulation views
+    /// that list it follow.
+    async fn persist(&mut self, ev: &RebalanceEvent, from: Option<&str>) -> Result<()> {
+        for view in self.recent.iter_mut().chain(self.sim.as_mut().map(|s| &mut s.view)) {
+            for p in view.plans.iter_mut().filter(|p| p.event_id == ev.event_id) {
+                *p = ev.clone();
+            }
+        }
         let json = serde_json::to_string(ev)?;
         let store = self.state.store();
         match from {
@@ -316,7 +336,7 @@ impl Desk {
         self.seq += 1;
         let started = now_ms();
         let view = SimulationView {
-            simulation_id: format!("sim-{started}-{}", self.seq),
+            simulation_id: format!("sim-{started}-{}-{}", self.instance, self.seq),
             status: "running".into(),
             seed: req.seed,
             extra_ticks: req.extra_ticks,
@@ -367,13 +387,22 @@ impl Desk {
             }
             Ok(false) => match self.finish(&mut sim).await {
                 Ok(()) => self.retire(sim),
-                Err(e) => self.fail(sim, e),
+                Err(e) => self.fail(sim, e).await,
             },
-            Err(e) => self.fail(sim, e),
+            Err(e) => self.fail(sim, e).await,
         }
     }
 
-    fn fail(&mut self, mut sim: Sim, e: Error) {
+    async fn fail(&mut self, mut sim: Sim, e: Error) {
+        // A plan this simulation made before it failed is not left executable.
+        for id in 0..self.pending.len() {
+            let mine = self.pending[id]
+                .as_ref()
+                .is_some_and(|(ev, _)| ev.simulation_id == sim.view.simulation_id);
+            if mine && let Err(e) = self.supersede(id).await {
+                warn!(target: "shr::vaults", error = %crate::state::error_chain(&e), "superseding a failed simulation's plan");
+            }
+        }
         warn!(target: "shr::vaults", id = %sim.view.simulation_id, error = %crate::state::error_chain(&e), "crash simulation failed");
         sim.view.status = "error".into();
         sim.view.error = Some(crate::state::error_chain(&e));
@@ -524,7 +553,10 @@ impl Desk {
                     hf_onchain_after: wad_decimal(hf_after),
                 });
                 info!(target: "shr::vaults", event = %ev.event_id, tx = %x.receipt.tx_hash, gas = x.receipt.gas_used, "rebalanced");
-                self.persist(&ev, Some("planned")).await?;
+                // The transaction is mined: a store failure must not hide it from the caller.
+                if let Err(e) = self.persist(&ev, Some("planned")).await {
+                    error!(target: "shr::vaults", event = %ev.event_id, error = %crate::state::error_chain(&e), "rebalance executed but not recorded");
+                }
                 self.state.publish(Event::Rebalance { event: Box::new(ev.clone()) });
                 Ok(Ok(ev))
             }
