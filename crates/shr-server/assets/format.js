@@ -13,9 +13,9 @@ const SHR = (() => {
   function hexNode(h) {
     const span = document.createElement('span'); span.className = 'hex';
     const code = document.createElement('code'); code.textContent = shortHex(h); code.title = h; span.appendChild(code);
-    const b = document.createElement('button'); b.type = 'button'; b.className = 'copy'; b.textContent = '⧉';
+    const b = document.createElement('button'); b.type = 'button'; b.className = 'copy'; b.textContent = 'copy';
     b.setAttribute('aria-label', 'copy ' + h);
-    b.addEventListener('click', () => { if (navigator.clipboard) navigator.clipboard.writeText(h).catch(() => {}); b.textContent = '✓'; setTimeout(() => { b.textContent = '⧉'; }, 1200); });
+    b.addEventListener('click', () => { if (navigator.clipboard) navigator.clipboard.writeText(h).catch(() => {}); b.textContent = 'copied'; setTimeout(() => { b.textContent = 'copy'; }, 1200); });
     span.appendChild(b);
     return span;
   }
