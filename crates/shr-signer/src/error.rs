@@ -5,9 +5,80 @@ use alloy::primitives::{Address, FixedBytes, U256};
 /// Result with this crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// A policy refusal: the field and the value that broke the rule.
+/// A policy refusal (the field and the value that broke the rule), or a threshold protocol
+/// failure (naming the party).
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// Threshold parameters out of range.
+    #[error("threshold {t} of {n} parties: expected 2 <= t <= n <= 255")]
+    Parameters {
+        /// Threshold.
+        t: u8,
+        /// Parties.
+        n: u8,
+    },
+    /// A party index out of range, or a party not among the signers.
+    #[error("party {party}: not a party of this protocol run")]
+    Party {
+        /// The index, 1-based.
+        party: u8,
+    },
+    /// The protocol aborted (a check failed on a party's message).
+    #[error("{protocol} aborted at party {party}{}: {reason}", ban.map(|b| format!(" (party {b} cheated: ban it)")).unwrap_or_default())]
+    Abort {
+        /// `key generation` or `signing`.
+        protocol: &'static str,
+        /// The party that aborted.
+        party: u8,
+        /// The counterparty whose message failed a check that only cheating fails.
+        ban: Option<u8>,
+        /// What failed.
+        reason: dkls23_secp256k1::protocols::AbortReason,
+    },
+    /// A message could not be encoded.
+    #[error("encoding a protocol message")]
+    Encode(#[source] serde_json::Error),
+    /// A message does not decode.
+    #[error("round {round} message from party {from} does not decode")]
+    Message {
+        /// The sender.
+        from: u8,
+        /// The round.
+        round: u8,
+        /// The decoding error.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// A party's message of a round did not arrive.
+    #[error("round {round}: no message from party {from}")]
+    Missing {
+        /// The sender.
+        from: u8,
+        /// The round.
+        round: u8,
+    },
+    /// Two messages of a round from one party.
+    #[error("round {round}: two messages from party {from}")]
+    Duplicate {
+        /// The sender.
+        from: u8,
+        /// The round.
+        round: u8,
+    },
+    /// An envelope whose sender is not the one its protocol message names.
+    #[error("a message sent as party {from} names party {named} as its sender")]
+    Spoofed {
+        /// The envelope's sender.
+        from: u8,
+        /// The sender inside.
+        named: u8,
+    },
+    /// A round called before the one it follows.
+    #[error("round {round} called out of order")]
+    OutOfOrder {
+        /// The round.
+        round: u8,
+    },
     /// The transaction is for another chain.
     #[error("chain id {got}: the policy signs for chain {expected} only")]
     WrongChain {
