@@ -83,7 +83,11 @@ fn two_of_three_generate_one_address_and_any_two_sign_for_it() {
         assert_eq!(sig.recover_address_from_prehash(&hash).unwrap(), addr);
         let signed = tx.clone().into_signed(sig);
         let again = signed.signature().recover_address_from_prehash(&signed.signature_hash());
-        assert_eq!(again.unwrap(), addr, "the signed EIP-1559 transaction recovers to the treasury");
+        assert_eq!(
+            again.unwrap(),
+            addr,
+            "the signed EIP-1559 transaction recovers to the treasury"
+        );
     }
     // A share's serialized form names no whole key: it round-trips, and two shares differ.
     let json = serde_json::to_string(&shares[0]).unwrap();
