@@ -93,6 +93,28 @@ pub struct RpcChain {
 }
 
 impl RpcChain {
+    /// The node's request for a transaction from `from` (one of [`Chain::accounts`]).
+    fn request(
+        &self,
+        from: Address,
+        to: Option<Address>,
+        data: Bytes,
+        value: U256,
+    ) -> Result<TransactionRequest> {
+        if !self.accounts.contains(&from) {
+            return Err(Error::UnknownSender(from));
+        }
+        let req = TransactionRequest::default().from(from).input(data.into()).value(value);
+        Ok(match to {
+            Some(to) => req.to(to),
+            None => {
+                let mut req = req;
+                req.set_create();
+                req
+            }
+        })
+    }
+
     /// Connects to `config.url`, checking that it answers `eth_chainId`.
     ///
     /// # Errors
@@ -206,28 +228,12 @@ impl Chain for RpcChain {
     }
 
     async fn estimate_gas(&self, tx: TxRequest) -> Result<u64> {
-        if !self.accounts.contains(&tx.from) {
-            return Err(Error::UnknownSender(tx.from));
-        }
-        let mut req =
-            TransactionRequest::default().from(tx.from).input(tx.data.into()).value(tx.value);
-        match tx.to {
-            Some(to) => req = req.to(to),
-            None => req.set_create(),
-        }
+        let req = self.request(tx.from, tx.to, tx.data, tx.value)?;
         self.provider.estimate_gas(req).await.map_err(self.rpc_err("eth_estimateGas"))
     }
 
     async fn send(&self, tx: TxRequest) -> Result<Receipt> {
-        if !self.accounts.contains(&tx.from) {
-            return Err(Error::UnknownSender(tx.from));
-        }
-        let mut req =
-            TransactionRequest::default().from(tx.from).input(tx.data.into()).value(tx.value);
-        match tx.to {
-            Some(to) => req = req.to(to),
-            None => req.set_create(),
-        }
+        let mut req = self.request(tx.from, tx.to, tx.data, tx.value)?;
         let t0 = std::time::Instant::now();
         let gas = match tx.gas_limit {
             Some(g) => g,
