@@ -147,4 +147,132 @@ pub enum Error {
         /// The limit, base units.
         limit: U256,
     },
+    /// The message bus failed.
+    #[error("{what}")]
+    Bus {
+        /// What was being done (subject, URL).
+        what: String,
+        /// The bus's error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// Bytes on the bus that are not a party message, or a file that does not parse.
+    #[error("not a signer message or file")]
+    Frame(#[source] serde_json::Error),
+    /// A message whose signature is not its party's key (tampered, or sent by someone else).
+    #[error("{}: signature does not verify with the party's key (tampered or forged)", party.map(|p| format!("message claiming party {p}")).unwrap_or_else(|| "message".into()))]
+    BadSignature {
+        /// The party the message claims to come from.
+        party: Option<u8>,
+    },
+    /// The enclave failed (sealing, opening, signing).
+    #[error("enclave")]
+    Enclave(#[source] shr_enclave::Error),
+    /// A point-to-point payload that does not open for this party.
+    #[error("party {from}: a sealed payload does not open for this party, session and round")]
+    Sealed {
+        /// The sender.
+        from: u8,
+        /// The HPKE error.
+        #[source]
+        source: shr_enclave::Error,
+    },
+    /// A group name that cannot be a subject token.
+    #[error("group {group:?}: expected letters, digits, '-' or '_'")]
+    Group {
+        /// The name.
+        group: String,
+    },
+    /// A party's enclave quote does not verify.
+    #[error("party {party}: its enclave quote does not verify (another platform or program?)")]
+    Quote {
+        /// The party.
+        party: u8,
+        /// Why.
+        #[source]
+        source: shr_enclave::Error,
+    },
+    /// Keys that are not the named party's in the key's roster.
+    #[error("party {party}: keys of {signer} are not this key's party {party}")]
+    NotMember {
+        /// The party index claimed.
+        party: u8,
+        /// The enclave key that claimed it.
+        signer: Address,
+    },
+    /// A party restarted in the middle of a run.
+    #[error("party {party} restarted during the run: start every party again")]
+    Restarted {
+        /// The party.
+        party: u8,
+    },
+    /// A party confirmed another address.
+    #[error("party {party} ended with address {address}, this party with {ours}")]
+    Disagree {
+        /// The party.
+        party: u8,
+        /// Its address.
+        address: Address,
+        /// Ours.
+        ours: Address,
+    },
+    /// A step did not complete in time.
+    #[error("{step}: timed out waiting for parties {missing:?}")]
+    Timeout {
+        /// `presence`, `keygen`, `refresh` or `signing`.
+        step: &'static str,
+        /// The parties not heard from.
+        missing: Vec<u8>,
+    },
+    /// The bus closed the subscription.
+    #[error("the message bus closed the subscription")]
+    Closed,
+    /// A party refused to sign.
+    #[error("party {party} refused to sign: {reason}")]
+    Refused {
+        /// The party.
+        party: u8,
+        /// Its reason.
+        reason: String,
+    },
+    /// Fewer than `t` parties answered: the treasury cannot sign.
+    #[error(
+        "only parties {ready:?} answered, {t} needed (no answer from {missing:?}): the treasury cannot sign"
+    )]
+    BelowThreshold {
+        /// Parties that said ready.
+        ready: Vec<u8>,
+        /// Threshold.
+        t: u8,
+        /// Parties that did not.
+        missing: Vec<u8>,
+    },
+    /// The bytes to sign are not an EIP-1559 transaction.
+    #[error(
+        "unsigned transaction: type byte {first:?}, expected 0x02 (EIP-1559) and nothing after its fields"
+    )]
+    NotEip1559 {
+        /// The first byte.
+        first: Option<u8>,
+    },
+    /// The transaction's RLP does not decode.
+    #[error("unsigned transaction: RLP does not decode")]
+    Rlp(#[source] alloy::rlp::Error),
+    /// The parties' signature does not recover to the treasury.
+    #[error("the signature recovers to {recovered:?}, not the treasury {expected}")]
+    WrongSignature {
+        /// The treasury.
+        expected: Address,
+        /// What it recovers to.
+        recovered: Option<Address>,
+    },
+    /// A file could not be read or written.
+    #[error("{}", path.display())]
+    Io {
+        /// The file.
+        path: std::path::PathBuf,
+        /// The IO error.
+        #[source]
+        source: std::io::Error,
+    },
 }

@@ -4,18 +4,28 @@
 //! through the signers.
 //!
 //! In the data flow this sits between the recovery agent (which builds the swap or dark-pool
-//! transactions) and the chain: the agent asks, the parties check and sign. What is here so far
-//! is the pure core every party runs: the policy (chain id, destination and selector
-//! allow-list, swap recipients, a rolling per-day spend limit per token) with its spend ledger,
-//! and the threshold protocol (DKLs23: t-of-n key generation without a dealer, signing by any
-//! t parties) as message-driven state machines. Time is an argument (unix seconds); nothing
-//! here does IO. Not built yet: the party processes over NATS, shares sealed at rest, refresh,
-//! the agent's `TxSigner` (issue #17).
+//! transactions) and the chain: the agent asks through [`ThresholdSigner`] (an alloy
+//! `TxSigner`), the parties check and sign. The pure core: the [`Policy`] (chain id,
+//! destination and selector allow-list, swap recipients, a rolling per-day spend limit per
+//! token) with its [`Ledger`], and the threshold protocol (DKLs23: t-of-n key generation
+//! without a dealer, signing by any t parties, refresh keeping the address) as message-driven
+//! state machines ([`Keygen`], [`Signing`], [`Refresh`]) that take time as an argument and do
+//! no IO. At the edges: [`bus`] (NATS or in-process), [`wire`] (messages signed by each
+//! party's enclave key, point-to-point payloads sealed to the receiver), [`ceremony`] (keygen
+//! and refresh among online parties), [`serve`] (a party answering signing requests) and
+//! [`store`] (a party's directory, sealed at rest by its simulated enclave).
 
+pub mod bus;
+pub mod ceremony;
+mod client;
 mod error;
 mod mpc;
 mod policy;
+pub mod serve;
+pub mod store;
+pub mod wire;
 
+pub use client::ThresholdSigner;
 pub use error::{Error, Result};
-pub use mpc::{Envelope, KeyShare, Keygen, Signing};
+pub use mpc::{Envelope, KeyShare, Keygen, Refresh, Signing};
 pub use policy::{DAY_SECS, Ledger, Policy, Spend};

@@ -228,6 +228,12 @@ impl Keygen {
         Ok(out)
     }
 
+    /// Whether `inbox` holds every round-3 message [`Keygen::finish`] needs.
+    pub fn can_finish(&self, inbox: &[Envelope]) -> bool {
+        let others = self.others();
+        take(inbox, 3, &others, None).is_ok() && take(inbox, 3, &others, Some(self.me)).is_ok()
+    }
+
     /// Ends the generation with every other party's round-3 messages: this party's share and
     /// the treasury address (the same at every party).
     ///
@@ -348,6 +354,11 @@ impl<'a> Signing<'a> {
         Ok(out)
     }
 
+    /// Whether `inbox` holds every round-3 broadcast [`Signing::finish`] needs.
+    pub fn can_finish(&self, inbox: &[Envelope]) -> bool {
+        take(inbox, 3, &self.others, None).is_ok()
+    }
+
     /// The signature, from every other signer's round-3 broadcast; checked against the key
     /// (the library verifies it) and returned with its parity for Ethereum.
     ///
@@ -368,6 +379,10 @@ impl<'a> Signing<'a> {
         ))
     }
 }
+
+mod refresh;
+
+pub use refresh::Refresh;
 
 #[cfg(test)]
 mod tests;

@@ -35,8 +35,10 @@ sol! {
     function swapTokensForExactTokens(uint256 amountOut, uint256 amountInMax, address[] path, address to, uint256 deadline) external returns (uint256[] amounts);
 }
 
-/// What a signer party lets the treasury sign.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// What a signer party lets the treasury sign (JSON: `chainId`, `dailyLimits` as decimal
+/// strings by token, `routers`, `spenders`, `recipients`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Policy {
     /// The only chain id signed for.
     pub chain_id: u64,
@@ -52,7 +54,7 @@ pub struct Policy {
 }
 
 /// One amount a transaction spends.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Spend {
     /// The token (`Address::ZERO` for the native coin).
     pub token: Address,
@@ -61,7 +63,7 @@ pub struct Spend {
 }
 
 /// The spends a party has signed, kept for the rolling 24-hour window.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct Ledger {
     entries: VecDeque<(u64, Spend)>,
 }

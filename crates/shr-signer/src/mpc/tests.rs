@@ -135,3 +135,36 @@ fn bad_parameters_and_outsiders_are_refused() {
     let e = Signing::start(&shares[1], &[1, 3], b"s", B256::ZERO).unwrap_err();
     assert!(matches!(e, Error::Party { party: 2 }), "{e}");
 }
+
+fn refresh(shares: Vec<KeyShare>, sid: &[u8]) -> Vec<KeyShare> {
+    let (mut rs, sent): (Vec<_>, Vec<_>) =
+        shares.into_iter().map(|s| Refresh::start(s, sid).unwrap()).unzip();
+    let mail: Vec<Envelope> = sent.into_iter().flatten().collect();
+    let mut next = Vec::new();
+    for r in &mut rs {
+        next.extend(r.round2(&mail).unwrap());
+    }
+    let mut last = Vec::new();
+    for r in &mut rs {
+        last.extend(r.round3(&next).unwrap());
+    }
+    rs.into_iter().map(|r| r.finish(&last).unwrap()).collect()
+}
+
+#[test]
+fn a_refresh_keeps_the_address_and_an_old_share_stops_signing_with_new_ones() {
+    let old = keygen(2, 3);
+    let addr = old[0].address;
+    let new = refresh(old.clone(), b"refresh-1");
+    assert!(new.iter().all(|s| s.address == addr), "the refresh keeps the treasury address");
+    let hash = eip1559().signature_hash();
+    let sig = sign(&[&new[0], &new[2]], hash, |_| {}).unwrap();
+    assert_eq!(sig.recover_address_from_prehash(&hash).unwrap(), addr);
+    // The points moved: a share from before no longer completes a signature with one after.
+    assert_ne!(
+        serde_json::to_string(&old[0].party).unwrap(),
+        serde_json::to_string(&new[0].party).unwrap()
+    );
+    assert!(sign(&[&old[0], &new[2]], hash, |_| {}).is_err(), "old share 1 with new share 3");
+    assert!(sign(&[&new[0], &old[1]], hash, |_| {}).is_err(), "new share 1 with old share 2");
+}

@@ -1,0 +1,254 @@
+//! What travels on the bus: party messages signed by the party's enclave key, point-to-point
+//! protocol payloads sealed to the receiver's enclave (HPKE), and the agent's requests.
+//!
+//! A party message is `{body, signature}` where `body` is the JSON of a [`PartyMsg`] and the
+//! signature is the enclave's secp256k1 signature over `keccak256("shr-signer/v1" ‖ body)`;
+//! receivers check it against the [`Roster`] before they parse the body, so a message that
+//! claims another party's index, or a flipped byte, is refused naming the party it claimed.
+
+use std::collections::BTreeMap;
+
+use alloy::primitives::{Address, B256, Bytes, Signature, keccak256};
+use serde::{Deserialize, Serialize};
+use shr_enclave::{Enclave, EnclaveIdentity, HpkePublicKey, Sealed};
+
+use crate::{Envelope, Error, Result};
+
+/// The measured program every signer party runs (its enclave measurement).
+pub const PROGRAM: &str = "shr-signer/party@0.1.0";
+
+const DOMAIN: &[u8] = b"shr-signer/v1";
+
+/// A party's public keys, as its verified quote showed them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Member {
+    /// Address of the party enclave's signing key (authenticates its messages).
+    pub signer: Address,
+    /// The party enclave's HPKE key (point-to-point payloads are sealed to it).
+    pub hpke: HpkePublicKey,
+}
+
+/// The parties of a key, by 1-based index.
+pub type Roster = BTreeMap<u8, Member>;
+
+/// A message from a signer party.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum PartyMsg {
+    /// Presence at a key generation or refresh: who, with which keys, and a fresh nonce (the
+    /// session id is the hash of every party's nonce).
+    Hello {
+        /// Party index, 1-based.
+        party: u8,
+        /// Fresh per run.
+        nonce: B256,
+        /// The enclave's keys and quote.
+        identity: EnclaveIdentity,
+    },
+    /// A protocol message of session `session` (payload sealed when point-to-point).
+    Protocol {
+        /// Session id.
+        session: B256,
+        /// The message.
+        envelope: Envelope,
+    },
+    /// The party finished session `session` with this address.
+    Confirm {
+        /// Session id.
+        session: B256,
+        /// Party index.
+        party: u8,
+        /// The treasury address it holds a share of.
+        address: Address,
+    },
+    /// The party's policy accepts request `request`; it listens for the signing session.
+    Ready {
+        /// Request id.
+        request: B256,
+        /// Party index.
+        party: u8,
+    },
+    /// The party's policy refuses request `request`.
+    Refused {
+        /// Request id.
+        request: B256,
+        /// Party index.
+        party: u8,
+        /// The policy's reason (field and value).
+        reason: String,
+    },
+    /// The signature of request `request`.
+    Signed {
+        /// Request id.
+        request: B256,
+        /// Party index.
+        party: u8,
+        /// The ECDSA signature (recovers to the treasury).
+        signature: Signature,
+    },
+}
+
+impl PartyMsg {
+    /// The party index the message claims (for a hello: the one it announces).
+    pub fn party(&self) -> u8 {
+        match self {
+            Self::Hello { party, .. }
+            | Self::Confirm { party, .. }
+            | Self::Ready { party, .. }
+            | Self::Refused { party, .. }
+            | Self::Signed { party, .. } => *party,
+            Self::Protocol { envelope, .. } => envelope.from,
+        }
+    }
+}
+
+/// A signed party message as it travels.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Wire {
+    /// JSON of the [`PartyMsg`].
+    pub body: Bytes,
+    /// The party enclave's signature over `keccak256("shr-signer/v1" ‖ body)`.
+    pub signature: Signature,
+}
+
+fn digest(body: &[u8]) -> B256 {
+    keccak256([DOMAIN, body].concat())
+}
+
+impl Wire {
+    /// Signs `msg` with `enclave`'s key; the bytes to publish.
+    ///
+    /// # Errors
+    /// [`Error::Encode`], [`Error::Enclave`].
+    pub fn sign(enclave: &Enclave, msg: &PartyMsg) -> Result<Vec<u8>> {
+        let body = serde_json::to_vec(msg).map_err(Error::Encode)?;
+        let signature = enclave.sign_digest(&digest(&body)).map_err(Error::Enclave)?;
+        serde_json::to_vec(&Self { body: body.into(), signature }).map_err(Error::Encode)
+    }
+
+    /// Parses `bytes` and returns the message with the address its signature recovers to
+    /// (the caller compares it with the roster: [`Wire::verify`]).
+    ///
+    /// # Errors
+    /// [`Error::Frame`] for bytes that are not a signed party message.
+    pub fn open(bytes: &[u8]) -> Result<(PartyMsg, Address)> {
+        let w: Self = serde_json::from_slice(bytes).map_err(Error::Frame)?;
+        let signer = w
+            .signature
+            .recover_address_from_prehash(&digest(&w.body))
+            .map_err(|_| Error::BadSignature { party: None })?;
+        let msg: PartyMsg = serde_json::from_slice(&w.body).map_err(Error::Frame)?;
+        Ok((msg, signer))
+    }
+
+    /// [`Wire::open`], then checks the signer is the roster's key for the party the message
+    /// claims.
+    ///
+    /// # Errors
+    /// [`Error::Frame`]; [`Error::BadSignature`] naming the claimed party.
+    pub fn verify(bytes: &[u8], roster: &Roster) -> Result<PartyMsg> {
+        let (msg, signer) = Self::open(bytes)?;
+        let party = msg.party();
+        match roster.get(&party) {
+            Some(m) if m.signer == signer => Ok(msg),
+            _ => Err(Error::BadSignature { party: Some(party) }),
+        }
+    }
+}
+
+fn p2p_info(session: &B256, e: &Envelope) -> String {
+    format!("shr-signer/p2p/{session}/{}/{}-{}", e.round, e.from, e.to.unwrap_or(0))
+}
+
+/// Seals a point-to-point envelope's payload to its receiver (broadcasts pass as they are).
+///
+/// # Errors
+/// [`Error::Party`] for a receiver not in `roster`; [`Error::Enclave`].
+pub fn seal_p2p(session: &B256, mut e: Envelope, roster: &Roster) -> Result<Envelope> {
+    if let Some(to) = e.to {
+        let m = roster.get(&to).ok_or(Error::Party { party: to })?;
+        e.payload = shr_enclave::seal(&m.hpke, &p2p_info(session, &e), &e.payload)
+            .map_err(Error::Enclave)?
+            .0;
+    }
+    Ok(e)
+}
+
+/// Opens a point-to-point envelope addressed to this enclave.
+///
+/// # Errors
+/// [`Error::Sealed`] naming the sender when the payload was not sealed to this enclave for
+/// this session, round and pair.
+pub fn open_p2p(session: &B256, mut e: Envelope, enclave: &Enclave) -> Result<Envelope> {
+    if e.to.is_some() {
+        let info = p2p_info(session, &e);
+        e.payload = enclave
+            .open(&info, &Sealed(std::mem::take(&mut e.payload)))
+            .map_err(|source| Error::Sealed { from: e.from, source })?;
+    }
+    Ok(e)
+}
+
+/// What the agent sends the parties.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum AgentMsg {
+    /// Please sign this transaction.
+    Request {
+        /// Request id (fresh random; also the signing session id).
+        request: B256,
+        /// The EIP-1559 transaction as it is signed (`0x02 ‖ rlp(fields)`); each party decodes
+        /// it, checks its policy and signs `keccak256` of exactly these bytes.
+        unsigned: Bytes,
+        /// Why (free text for the parties' logs: the incident, the step).
+        context: String,
+    },
+    /// Run the signing session of `request` among `signers` (`t` parties that said ready).
+    Start {
+        /// Request id.
+        request: B256,
+        /// 1-based party indexes.
+        signers: Vec<u8>,
+    },
+}
+
+/// Subjects of a signer group on the bus.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Subjects {
+    prefix: String,
+}
+
+impl Subjects {
+    /// Subjects under `shr.signer.<group>`.
+    ///
+    /// # Errors
+    /// [`Error::Group`] when `group` is empty or holds anything but `[A-Za-z0-9_-]`.
+    pub fn new(group: &str) -> Result<Self> {
+        if group.is_empty()
+            || !group.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
+            return Err(Error::Group { group: group.to_string() });
+        }
+        Ok(Self { prefix: format!("shr.signer.{group}") })
+    }
+
+    /// Key generation and refresh messages.
+    pub fn ceremony(&self) -> String {
+        format!("{}.ceremony", self.prefix)
+    }
+
+    /// The agent's requests.
+    pub fn requests(&self) -> String {
+        format!("{}.request", self.prefix)
+    }
+
+    /// The parties' answers to request `id`.
+    pub fn replies(&self, id: &B256) -> String {
+        format!("{}.reply.{id}", self.prefix)
+    }
+
+    /// The signing session of request `id`.
+    pub fn signing(&self, id: &B256) -> String {
+        format!("{}.sign.{id}", self.prefix)
+    }
+}
