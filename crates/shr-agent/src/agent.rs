@@ -458,7 +458,7 @@ impl<'a> Agent<'a> {
                 }
                 self.save(id, observed_at, &state).await?;
                 self.crash("deadline_set")?;
-                execute_swap(
+                let sent = execute_swap(
                     self.chain,
                     self.cfg.treasury,
                     self.cfg.router,
@@ -467,7 +467,30 @@ impl<'a> Agent<'a> {
                     self.cfg.vault,
                     deadline,
                 )
-                .await?;
+                .await;
+                if let Err(e) = sent {
+                    if nothing_sent(&e) {
+                        // The treasury's signer refused or could not reach its threshold:
+                        // no swap is in flight, so the next pass may try again at once.
+                        if let State::Decided { in_flight_deadline, .. } = &mut state {
+                            *in_flight_deadline = None;
+                        }
+                        self.save(id, observed_at, &state).await?;
+                        crate::alert::raise(
+                            self.alerts(),
+                            crate::Alert {
+                                kind: crate::AlertKind::Escalation,
+                                incident: Some(id.to_string()),
+                                message: format!(
+                                    "the treasury {} did not sign: the agent cannot pay ({e})",
+                                    self.cfg.treasury
+                                ),
+                                at: now,
+                            },
+                        );
+                    }
+                    return Err(e);
+                }
                 self.crash("swap_sent")?;
                 let vault_after =
                     view(self.chain, self.cfg.vault, &ReserveVault::reservesCall {}).await?;
@@ -568,4 +591,27 @@ fn upsert(touched: &mut Vec<(String, String)>, id: String, status: &str) {
         Some(t) => t.1 = status.into(),
         None => touched.push((id, status.into())),
     }
+}
+
+/// Whether `e` says the treasury's signer did not sign, so that no transaction left the agent
+/// (`shr_chain::Error::NotSigned` anywhere in its sources).
+fn nothing_sent(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cur = Some(e);
+    while let Some(x) = cur {
+        let not_signed = matches!(
+            x.downcast_ref::<shr_chain::Error>(),
+            Some(shr_chain::Error::NotSigned { .. })
+        ) || {
+            // A transparent wrapper (boxed or not): its `source()` skips the chain error.
+            let c = x
+                .downcast_ref::<shr_contracts::Error>()
+                .or_else(|| x.downcast_ref::<Box<shr_contracts::Error>>().map(|b| &**b));
+            matches!(c, Some(shr_contracts::Error::Chain(shr_chain::Error::NotSigned { .. })))
+        };
+        if not_signed {
+            return true;
+        }
+        cur = x.source();
+    }
+    false
 }

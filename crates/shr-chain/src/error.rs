@@ -63,6 +63,16 @@ pub enum Error {
         #[source]
         source: RpcError<TransportErrorKind>,
     },
+    /// The signer of `from` did not sign (a threshold treasury below its threshold, a policy
+    /// refusal, a remote signer down): the transaction never left this process.
+    #[error("the signer of {from} did not sign the transaction: nothing was sent")]
+    NotSigned {
+        /// The sender.
+        from: alloy::primitives::Address,
+        /// The signer's error, as the provider reports it.
+        #[source]
+        source: RpcError<TransportErrorKind>,
+    },
     /// An RPC request failed.
     #[error("RPC request {method} to {url} failed")]
     Rpc {

@@ -247,11 +247,12 @@ impl Chain for RpcChain {
         let estimated = t0.elapsed();
         let submitting = self.submit.lock().await;
         let locked = t0.elapsed();
-        let pending = self
-            .provider
-            .send_transaction(req.clone())
-            .await
-            .map_err(self.rpc_err("eth_sendRawTransaction"))?;
+        let pending =
+            self.provider.send_transaction(req.clone()).await.map_err(|source| match source {
+                // The wallet filler reports a signer's failure as local usage: nothing was sent.
+                RpcError::LocalUsageError(_) => Error::NotSigned { from: tx.from, source },
+                source => self.rpc_err("eth_sendRawTransaction")(source),
+            })?;
         drop(submitting);
         let sent = t0.elapsed();
         // Automining nodes (anvil) have the receipt at once; otherwise wait for inclusion.

@@ -20,6 +20,7 @@ use tokio::time::Instant;
 use crate::{
     Error, Result,
     bus::Bus,
+    codec::to_cbor,
     wire::{AgentMsg, PartyMsg, Roster, Subjects, Wire},
 };
 
@@ -76,7 +77,7 @@ impl ThresholdSigner {
         let hash = keccak256(&unsigned);
         let mut replies = self.bus.subscribe(self.subjects.replies(&request)).await?;
         let msg = AgentMsg::Request { request, unsigned, context: context.to_string() };
-        let msg = serde_json::to_vec(&msg).map_err(Error::Encode)?;
+        let msg = to_cbor(&msg)?;
         self.bus.publish(self.subjects.requests(), msg.clone()).await?;
         let t = usize::from(self.threshold);
         let mut ready: Vec<u8> = Vec::new();
@@ -114,9 +115,7 @@ impl ThresholdSigner {
         }
         ready.sort_unstable();
         let start = AgentMsg::Start { request, signers: ready.clone() };
-        self.bus
-            .publish(self.subjects.requests(), serde_json::to_vec(&start).map_err(Error::Encode)?)
-            .await?;
+        self.bus.publish(self.subjects.requests(), to_cbor(&start)?).await?;
         let deadline = Instant::now() + self.sign_timeout;
         loop {
             let Ok(Some(bytes)) = tokio::time::timeout_at(deadline, replies.recv()).await else {

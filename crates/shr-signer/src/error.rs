@@ -5,6 +5,19 @@ use alloy::primitives::{Address, FixedBytes, U256};
 /// Result with this crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+impl Error {
+    /// The reason without amounts, for the bus and the logs: an over-limit refusal names the
+    /// token and the rule, not the payment (whose size derives from the private deficit).
+    pub fn redacted(&self) -> String {
+        match self {
+            Self::OverDailyLimit { token, .. } => {
+                format!("token {token}: the payment passes the daily limit")
+            }
+            e => e.to_string(),
+        }
+    }
+}
+
 /// A policy refusal (the field and the value that broke the rule), or a threshold protocol
 /// failure (naming the party).
 #[derive(Debug, thiserror::Error)]
@@ -37,7 +50,7 @@ pub enum Error {
     },
     /// A message could not be encoded.
     #[error("encoding a protocol message")]
-    Encode(#[source] serde_json::Error),
+    Encode(#[source] ciborium::ser::Error<std::io::Error>),
     /// A message does not decode.
     #[error("round {round} message from party {from} does not decode")]
     Message {
@@ -47,7 +60,7 @@ pub enum Error {
         round: u8,
         /// The decoding error.
         #[source]
-        source: serde_json::Error,
+        source: ciborium::de::Error<std::io::Error>,
     },
     /// A party's message of a round did not arrive.
     #[error("round {round}: no message from party {from}")]
@@ -156,9 +169,18 @@ pub enum Error {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
-    /// Bytes on the bus that are not a party message, or a file that does not parse.
-    #[error("not a signer message or file")]
-    Frame(#[source] serde_json::Error),
+    /// Bytes on the bus that are not a signer message.
+    #[error("not a signer message")]
+    Frame(#[source] ciborium::de::Error<std::io::Error>),
+    /// A party file (share, ledger, group) that does not encode or parse.
+    #[error("{what}: not the expected JSON")]
+    Json {
+        /// The file.
+        what: &'static str,
+        /// The JSON error.
+        #[source]
+        source: serde_json::Error,
+    },
     /// A message whose signature is not its party's key (tampered, or sent by someone else).
     #[error("{}: signature does not verify with the party's key (tampered or forged)", party.map(|p| format!("message claiming party {p}")).unwrap_or_else(|| "message".into()))]
     BadSignature {

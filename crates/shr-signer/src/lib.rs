@@ -18,6 +18,7 @@
 pub mod bus;
 pub mod ceremony;
 mod client;
+mod codec;
 mod error;
 mod mpc;
 mod policy;

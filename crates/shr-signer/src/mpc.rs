@@ -9,7 +9,7 @@
 
 use std::collections::BTreeMap;
 
-use alloy::primitives::{Address, B256, Signature, U256};
+use alloy::primitives::{Address, B256, Bytes, Signature, U256};
 use dkls23_secp256k1::{
     DkgSession, Party, SignSession,
     protocols::{
@@ -25,10 +25,13 @@ use dkls23_secp256k1::{
 use k256_dkls::{Scalar, Secp256k1};
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
-use crate::{Error, Result};
+use crate::{
+    Error, Result,
+    codec::{from_cbor, to_cbor},
+};
 
 /// One protocol message: from a party, to one party (`to: Some`) or to all (`None`), in a
-/// round of a protocol; the payload is the library's message as JSON.
+/// round of a protocol; the payload is the library's message as CBOR.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Envelope {
     /// Sender, 1-based.
@@ -37,8 +40,8 @@ pub struct Envelope {
     pub to: Option<u8>,
     /// Round, 1-based.
     pub round: u8,
-    /// The message, JSON.
-    pub payload: Vec<u8>,
+    /// The message, CBOR.
+    pub payload: Bytes,
 }
 
 fn idx(i: u8) -> Result<PartyIndex> {
@@ -58,15 +61,11 @@ fn abort(protocol: &'static str) -> impl Fn(Abort) -> Error {
 }
 
 fn seal<T: Serialize>(from: u8, to: Option<u8>, round: u8, msg: &T) -> Result<Envelope> {
-    Ok(Envelope { from, to, round, payload: serde_json::to_vec(msg).map_err(Error::Encode)? })
+    Ok(Envelope { from, to, round, payload: to_cbor(msg)?.into() })
 }
 
 fn open<T: DeserializeOwned>(e: &Envelope) -> Result<T> {
-    serde_json::from_slice(&e.payload).map_err(|source| Error::Message {
-        from: e.from,
-        round: e.round,
-        source,
-    })
+    from_cbor(&e.payload).map_err(|source| Error::Message { from: e.from, round: e.round, source })
 }
 
 /// The envelopes of `round` in `inbox`, one per sender in `from`, exactly.

@@ -147,6 +147,16 @@ impl Policy {
         self.limited(out)
     }
 
+    /// The allowance an `approve` to a limited token grants (checked by [`Policy::spends`]).
+    fn approval(&self, tx: &TxEip1559) -> Option<Spend> {
+        let TxKind::Call(token) = tx.to else { return None };
+        if !self.daily_limits.contains_key(&token) || token == Address::ZERO {
+            return None;
+        }
+        let c = approveCall::abi_decode(&tx.input).ok()?;
+        Some(Spend { token, amount: c.amount })
+    }
+
     fn limited(&self, spends: Vec<Spend>) -> Result<Vec<Spend>> {
         match spends.iter().find(|s| !self.daily_limits.contains_key(&s.token)) {
             Some(s) => Err(Error::NoLimit { token: s.token }),
@@ -162,7 +172,11 @@ impl Policy {
     /// As [`Policy::spends`], and [`Error::OverDailyLimit`].
     pub fn check(&self, tx: &TxEip1559, now: u64, ledger: &mut Ledger) -> Result<Vec<Spend>> {
         let spends = self.spends(tx)?;
-        for s in &spends {
+        // An approval spends nothing yet, but one above what is left of today's limit serves
+        // no payment the policy would sign: refused, so a payment that cannot pass never
+        // leaves a lone approval on chain.
+        let approval = self.approval(tx);
+        for s in spends.iter().chain(approval.as_ref()) {
             let limit = self.daily_limits[&s.token];
             let spent = ledger.spent(s.token, now);
             if spent.saturating_add(s.amount) > limit {

@@ -21,6 +21,7 @@ use tokio::time::Instant;
 use crate::{
     Error, KeyShare, Ledger, Policy, Result, Signing,
     bus::{Bus, Inbox},
+    codec::from_cbor,
     wire::{AgentMsg, PartyMsg, Roster, Subjects, Wire, open_p2p, seal_p2p},
 };
 
@@ -122,7 +123,7 @@ impl Service {
             let now = Instant::now();
             pending.retain(|_, p| now.duration_since(p.since) < PENDING_FOR);
             seen.retain(|_, t| now.duration_since(*t) < PENDING_FOR * 4);
-            let Ok(msg) = serde_json::from_slice::<AgentMsg>(&bytes) else {
+            let Ok(msg) = from_cbor::<AgentMsg>(&bytes) else {
                 tracing::debug!(target: "shr::signer", party = me, "dropped a request that does not parse");
                 continue;
             };
@@ -150,8 +151,8 @@ impl Service {
                             .await?;
                         }
                         Err(e) => {
-                            tracing::warn!(target: "shr::signer", party = me, %request, context, reason = %e, "policy refuses");
-                            let reason = e.to_string();
+                            let reason = e.redacted();
+                            tracing::warn!(target: "shr::signer", party = me, %request, context, reason, "policy refuses");
                             let msg = PartyMsg::Refused { request, party: me, reason };
                             self.answer(&subjects, &msg, &request).await?;
                         }
@@ -169,8 +170,9 @@ impl Service {
                         .check(&p.tx, now_secs(), &mut ledger)
                         .and_then(|_| store.save(&ledger));
                     if let Err(e) = recorded {
-                        tracing::warn!(target: "shr::signer", party = me, %request, reason = %e, "refused at start");
-                        let msg = PartyMsg::Refused { request, party: me, reason: e.to_string() };
+                        let reason = e.redacted();
+                        tracing::warn!(target: "shr::signer", party = me, %request, reason, "refused at start");
+                        let msg = PartyMsg::Refused { request, party: me, reason };
                         self.answer(&subjects, &msg, &request).await?;
                         continue;
                     }

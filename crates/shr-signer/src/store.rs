@@ -110,9 +110,10 @@ impl PartyDir {
     /// Seals `share` into `share.sealed` (replacing the previous one) and writes `group.json`.
     ///
     /// # Errors
-    /// [`Error::Io`], [`Error::Enclave`], [`Error::Encode`].
+    /// [`Error::Io`], [`Error::Enclave`], [`Error::Json`].
     pub fn save_share(&self, enclave: &Enclave, share: &ShareFile) -> Result<Group> {
-        let json = serde_json::to_vec(share).map_err(Error::Encode)?;
+        let json =
+            serde_json::to_vec(share).map_err(|source| Error::Json { what: "share", source })?;
         let sealed = enclave.seal_at_rest(SHARE_INFO, &json).map_err(Error::Enclave)?;
         self.write("share.sealed", sealed.as_bytes())?;
         let group = Group {
@@ -122,7 +123,9 @@ impl PartyDir {
             parties: share.share.party.parameters.share_count,
             roster: share.roster.clone(),
         };
-        self.write("group.json", &serde_json::to_vec_pretty(&group).map_err(Error::Encode)?)?;
+        let text = serde_json::to_vec_pretty(&group)
+            .map_err(|source| Error::Json { what: "group.json", source })?;
+        self.write("group.json", &text)?;
         Ok(group)
     }
 
@@ -134,26 +137,27 @@ impl PartyDir {
     /// Opens `share.sealed`.
     ///
     /// # Errors
-    /// [`Error::Io`] (no share: run keygen first); [`Error::Enclave`]; [`Error::Frame`].
+    /// [`Error::Io`] (no share: run keygen first); [`Error::Enclave`]; [`Error::Json`].
     pub fn share(&self, enclave: &Enclave) -> Result<ShareFile> {
         let path = self.file("share.sealed");
         let bytes = std::fs::read(&path).map_err(io(&path))?;
         let json = enclave.open_at_rest(SHARE_INFO, &Sealed(bytes)).map_err(Error::Enclave)?;
-        serde_json::from_slice(&json).map_err(Error::Frame)
+        serde_json::from_slice(&json).map_err(|source| Error::Json { what: "share", source })
     }
 
     /// The ledger (empty when none was saved).
     ///
     /// # Errors
     /// [`Error::Io`]; [`Error::Enclave`] when the file does not open (edited on disk);
-    /// [`Error::Frame`].
+    /// [`Error::Json`].
     pub fn ledger(&self, enclave: &Enclave) -> Result<Ledger> {
         let path = self.file("ledger.sealed");
         match std::fs::read(&path) {
             Ok(bytes) => {
                 let json =
                     enclave.open_at_rest(LEDGER_INFO, &Sealed(bytes)).map_err(Error::Enclave)?;
-                serde_json::from_slice(&json).map_err(Error::Frame)
+                serde_json::from_slice(&json)
+                    .map_err(|source| Error::Json { what: "ledger", source })
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Ledger::default()),
             Err(e) => Err(io(&path)(e)),
@@ -173,7 +177,8 @@ struct SealedLedger<'a> {
 
 impl LedgerStore for SealedLedger<'_> {
     fn save(&self, ledger: &Ledger) -> Result<()> {
-        let json = serde_json::to_vec(ledger).map_err(Error::Encode)?;
+        let json =
+            serde_json::to_vec(ledger).map_err(|source| Error::Json { what: "ledger", source })?;
         let sealed = self.enclave.seal_at_rest(LEDGER_INFO, &json).map_err(Error::Enclave)?;
         self.dir.write("ledger.sealed", sealed.as_bytes())
     }

@@ -1,7 +1,7 @@
 //! What travels on the bus: party messages signed by the party's enclave key, point-to-point
 //! protocol payloads sealed to the receiver's enclave (HPKE), and the agent's requests.
 //!
-//! A party message is `{body, signature}` where `body` is the JSON of a [`PartyMsg`] and the
+//! Everything is CBOR. A party message is `{body, signature}` where `body` is a [`PartyMsg`] and the
 //! signature is the enclave's secp256k1 signature over `keccak256("shr-signer/v1" ‖ body)`;
 //! receivers check it against the [`Roster`] before they parse the body, so a message that
 //! claims another party's index, or a flipped byte, is refused naming the party it claimed.
@@ -12,7 +12,10 @@ use alloy::primitives::{Address, B256, Bytes, Signature, keccak256};
 use serde::{Deserialize, Serialize};
 use shr_enclave::{Enclave, EnclaveIdentity, HpkePublicKey, Sealed};
 
-use crate::{Envelope, Error, Result};
+use crate::{
+    Envelope, Error, Result,
+    codec::{from_cbor, to_cbor},
+};
 
 /// The measured program every signer party runs (its enclave measurement).
 pub const PROGRAM: &str = "shr-signer/party@0.1.0";
@@ -33,7 +36,9 @@ pub type Roster = BTreeMap<u8, Member>;
 
 /// A message from a signer party.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
+// Externally tagged: an internally tagged enum buffers its fields in a human-readable
+// form, and fixed-size byte fields then expect hex where CBOR carries bytes.
+#[serde(rename_all = "snake_case")]
 pub enum PartyMsg {
     /// Presence at a key generation or refresh: who, with which keys, and a fresh nonce (the
     /// session id is the hash of every party's nonce).
@@ -105,7 +110,7 @@ impl PartyMsg {
 /// A signed party message as it travels.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Wire {
-    /// JSON of the [`PartyMsg`].
+    /// CBOR of the [`PartyMsg`].
     pub body: Bytes,
     /// The party enclave's signature over `keccak256("shr-signer/v1" ‖ body)`.
     pub signature: Signature,
@@ -121,9 +126,9 @@ impl Wire {
     /// # Errors
     /// [`Error::Encode`], [`Error::Enclave`].
     pub fn sign(enclave: &Enclave, msg: &PartyMsg) -> Result<Vec<u8>> {
-        let body = serde_json::to_vec(msg).map_err(Error::Encode)?;
+        let body = to_cbor(msg)?;
         let signature = enclave.sign_digest(&digest(&body)).map_err(Error::Enclave)?;
-        serde_json::to_vec(&Self { body: body.into(), signature }).map_err(Error::Encode)
+        to_cbor(&Self { body: body.into(), signature })
     }
 
     /// Parses `bytes` and returns the message with the address its signature recovers to
@@ -132,12 +137,12 @@ impl Wire {
     /// # Errors
     /// [`Error::Frame`] for bytes that are not a signed party message.
     pub fn open(bytes: &[u8]) -> Result<(PartyMsg, Address)> {
-        let w: Self = serde_json::from_slice(bytes).map_err(Error::Frame)?;
+        let w: Self = from_cbor(bytes).map_err(Error::Frame)?;
         let signer = w
             .signature
             .recover_address_from_prehash(&digest(&w.body))
             .map_err(|_| Error::BadSignature { party: None })?;
-        let msg: PartyMsg = serde_json::from_slice(&w.body).map_err(Error::Frame)?;
+        let msg: PartyMsg = from_cbor(&w.body).map_err(Error::Frame)?;
         Ok((msg, signer))
     }
 
@@ -169,7 +174,8 @@ pub fn seal_p2p(session: &B256, mut e: Envelope, roster: &Roster) -> Result<Enve
         let m = roster.get(&to).ok_or(Error::Party { party: to })?;
         e.payload = shr_enclave::seal(&m.hpke, &p2p_info(session, &e), &e.payload)
             .map_err(Error::Enclave)?
-            .0;
+            .0
+            .into();
     }
     Ok(e)
 }
@@ -183,15 +189,18 @@ pub fn open_p2p(session: &B256, mut e: Envelope, enclave: &Enclave) -> Result<En
     if e.to.is_some() {
         let info = p2p_info(session, &e);
         e.payload = enclave
-            .open(&info, &Sealed(std::mem::take(&mut e.payload)))
-            .map_err(|source| Error::Sealed { from: e.from, source })?;
+            .open(&info, &Sealed(e.payload.to_vec()))
+            .map_err(|source| Error::Sealed { from: e.from, source })?
+            .into();
     }
     Ok(e)
 }
 
 /// What the agent sends the parties.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
+// Externally tagged: an internally tagged enum buffers its fields in a human-readable
+// form, and fixed-size byte fields then expect hex where CBOR carries bytes.
+#[serde(rename_all = "snake_case")]
 pub enum AgentMsg {
     /// Please sign this transaction.
     Request {
@@ -250,5 +259,42 @@ impl Subjects {
     /// The signing session of request `id`.
     pub fn signing(&self, id: &B256) -> String {
         format!("{}.sign.{id}", self.prefix)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use shr_enclave::{SimulatedTee, TeePlatform};
+
+    use super::*;
+
+    #[test]
+    fn every_message_round_trips_signed() {
+        let tee = SimulatedTee::from_seed(B256::repeat_byte(1));
+        let e = Enclave::launch_sealed(&tee, PROGRAM).unwrap().0;
+        let msgs = [
+            PartyMsg::Hello {
+                party: 1,
+                nonce: B256::repeat_byte(2),
+                identity: e.identity().clone(),
+            },
+            PartyMsg::Protocol {
+                session: B256::repeat_byte(3),
+                envelope: Envelope {
+                    from: 1,
+                    to: Some(2),
+                    round: 1,
+                    payload: Bytes::from_static(b"x"),
+                },
+            },
+            PartyMsg::Ready { request: B256::ZERO, party: 2 },
+        ];
+        for m in msgs {
+            let bytes = Wire::sign(&e, &m).unwrap();
+            let (back, signer) = Wire::open(&bytes).unwrap();
+            assert_eq!(signer, e.identity().signer);
+            assert_eq!(back.party(), m.party());
+        }
+        let _ = tee.root();
     }
 }

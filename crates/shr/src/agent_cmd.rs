@@ -1,7 +1,11 @@
 //! `shr agent run|register` and `shr incident ...`: the recovery agent against a deployed
 //! system on a JSON-RPC chain, and the operator's control of its incidents.
 
-use std::{path::PathBuf, sync::Arc, time::Duration};
+use std::{
+    path::{Path, PathBuf},
+    sync::Arc,
+    time::Duration,
+};
 
 use alloy::{
     primitives::{Address, B256, U256},
@@ -110,9 +114,15 @@ pub(crate) struct RunArgs {
     /// `ReserveVault`, which receives the collateral (default: the manifest's vault).
     #[arg(long)]
     vault: Option<Address>,
-    /// Treasury account that pays (default: the manifest's, else the key's address).
+    /// Treasury account that pays (default: the manifest's, else the key's address), or
+    /// `threshold:GROUP_JSON`: a treasury whose key is split among signer parties
+    /// (`shr signer keygen` writes `group.json`); they sign over `--nats`, each checking its
+    /// policy, and no machine holds the key.
     #[arg(long)]
-    treasury: Option<Address>,
+    treasury: Option<Treasury>,
+    /// The NATS server of the signer parties (with `--treasury threshold:...`).
+    #[arg(long, env = "SHR_NATS_URL", default_value = "nats://127.0.0.1:4222")]
+    nats: String,
     /// Collateral decimals.
     #[arg(long, default_value_t = 8)]
     decimals: u8,
@@ -253,6 +263,40 @@ pub(crate) struct RetryArgs {
     timeout_secs: Option<u64>,
 }
 
+/// `--treasury`: an account, or a threshold group's `group.json`.
+#[derive(Debug, Clone)]
+pub(crate) enum Treasury {
+    /// A plain account (its key given with SHR_TREASURY_KEY or --treasury-key-file).
+    Account(Address),
+    /// A threshold signer group's public description.
+    Threshold(PathBuf),
+}
+
+impl std::str::FromStr for Treasury {
+    type Err = String;
+
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        if let Some(path) = s.strip_prefix("threshold:") {
+            return Ok(Self::Threshold(path.into()));
+        }
+        s.parse().map(Self::Account).map_err(|_| {
+            format!("{s:?}: expected an address (0x + 40 hex) or threshold:PATH/group.json")
+        })
+    }
+}
+
+/// The signer through the parties of the group described at `path`.
+async fn threshold_signer(path: &Path, nats: &str) -> Result<shr_signer::ThresholdSigner> {
+    let text = std::fs::read_to_string(path)
+        .wrap_err_with(|| format!("--treasury threshold:{}", path.display()))?;
+    let g: shr_signer::store::Group = serde_json::from_str(&text).wrap_err_with(|| {
+        format!("--treasury threshold:{}: not a signer group.json", path.display())
+    })?;
+    let bus = shr_signer::bus::NatsBus::connect(nats).await?;
+    tracing::info!(target: "shr::agent", treasury = %g.address, group = %g.group, threshold = g.threshold, parties = g.parties, "treasury signed by threshold parties");
+    Ok(shr_signer::ThresholdSigner::new(Arc::new(bus), &g.group, g.address, g.threshold, g.roster)?)
+}
+
 /// A connected agent's parts.
 struct Setup {
     chain: RpcChain,
@@ -262,7 +306,12 @@ struct Setup {
     chain_id: u64,
 }
 
-async fn setup(args: &AgentKeyArgs, treasury: Option<Address>, url: &str) -> Result<Setup> {
+async fn setup(
+    args: &AgentKeyArgs,
+    treasury: Option<Address>,
+    threshold: Option<shr_signer::ThresholdSigner>,
+    url: &str,
+) -> Result<Setup> {
     let manifest = args.deployment.as_deref().map(read_manifest).transpose()?;
     let key_hex = match (&args.treasury_key, &args.treasury_key_file) {
         (Some(k), _) => {
@@ -287,6 +336,11 @@ async fn setup(args: &AgentKeyArgs, treasury: Option<Address>, url: &str) -> Res
             .map_err(|e| eyre::eyre!("the treasury key is not a secp256k1 private key: {e}"))?;
         key_address = Some(signer.address());
         rpc.signers.push(Arc::new(signer) as SharedTxSigner);
+    }
+    if let Some(t) = threshold {
+        ensure!(key_address.is_none(), "a threshold treasury takes no treasury key");
+        key_address = Some(alloy::network::TxSigner::address(&t));
+        rpc.signers.push(Arc::new(t) as SharedTxSigner);
     }
     let chain = RpcChain::connect(rpc).await?;
     let chain_id = chain.chain_id().await?;
@@ -343,7 +397,7 @@ pub(crate) async fn run(cmd: AgentCommand, rpc_url: Option<&str>) -> Result<()> 
 }
 
 async fn prefund(args: &PrefundArgs, url: &str) -> Result<()> {
-    let s = setup(&args.key, None, url).await?;
+    let s = setup(&args.key, None, None, url).await?;
     let d = s
         .manifest
         .as_ref()
@@ -386,7 +440,15 @@ async fn run_agent(args: RunArgs, rpc_url: Option<&str>) -> Result<()> {
             args.lot
         );
     }
-    let s = setup(&args.key, args.treasury, url).await?;
+    let (treasury, threshold) = match &args.treasury {
+        Some(Treasury::Account(a)) => (Some(*a), None),
+        Some(Treasury::Threshold(path)) => {
+            let t = threshold_signer(path, &args.nats).await?;
+            (Some(alloy::network::TxSigner::address(&t)), Some(t))
+        }
+        None => (None, None),
+    };
+    let s = setup(&args.key, treasury, threshold, url).await?;
     let m = s.manifest.as_ref();
     let receiver = args.receiver.or(m.map(|m| m.receiver));
     let vault = args.vault.or(m.and_then(|m| m.vault).map(|v| v.address));
@@ -526,7 +588,7 @@ pub(crate) async fn incident(cmd: IncidentCommand, rpc_url: Option<&str>) -> Res
         }
         IncidentCommand::Retry(a) => &a.incident.key,
     };
-    let s = setup(key, None, url).await?;
+    let s = setup(key, None, None, url).await?;
     let m = s.manifest.as_ref();
     let receiver = m.map_or(Address::ZERO, |m| m.receiver);
     let vault = m.and_then(|m| m.vault).map_or(Address::ZERO, |v| v.address);

@@ -16,6 +16,7 @@ mod node_ops;
 mod oracle_cmd;
 mod risk_cmd;
 mod scenario_cmd;
+mod signer_cmd;
 
 use std::sync::Arc;
 
@@ -79,6 +80,11 @@ enum Command {
     Risk {
         #[command(subcommand)]
         command: risk_cmd::RiskCommand,
+    },
+    /// A treasury signer party (threshold ECDSA): keygen, refresh, run.
+    Signer {
+        #[command(subcommand)]
+        command: signer_cmd::SignerCommand,
     },
     /// The DON.
     Don {
@@ -175,6 +181,7 @@ async fn main() -> Result<()> {
         Command::Don { command: DonCommand::Signers { tee_seed, json } } => {
             oracle_cmd::signers(tee_seed, json)
         }
+        Command::Signer { command } => signer_cmd::run(command).await,
         Command::Don { command: DonCommand::Init(args) } => don_cmd::init(&args),
         Command::Don { command: DonCommand::Secret(args) } => don_cmd::secret(&args),
         Command::Don {

@@ -49,7 +49,7 @@ fn swap(amount_in_max: u64, to: Address) -> TxEip1559 {
 }
 
 fn approve(token: Address, spender: Address) -> TxEip1559 {
-    tx(token, approveCall { spender, amount: U256::MAX }.abi_encode())
+    tx(token, approveCall { spender, amount: U256::from(400_000_000u64) }.abi_encode())
 }
 
 #[test]
@@ -62,6 +62,13 @@ fn the_agents_own_transactions_pass() {
     assert_eq!(spends[1], Spend { token: WBTC, amount: U256::from(400_000_000u64) });
     assert_eq!(spends[0].amount, U256::from(200_000u64 * 1_000_000_000));
     assert_eq!(l.spent(WBTC, 10), U256::from(400_000_000u64));
+    // An approval above what is left of today's limit (an unlimited one) serves no payment.
+    let unlimited = tx(WBTC, approveCall { spender: ROUTER, amount: U256::MAX }.abi_encode());
+    assert!(matches!(
+        p.check(&unlimited, 10, &mut l).unwrap_err(),
+        Error::OverDailyLimit { token: WBTC, .. }
+    ));
+    assert_eq!(l.spent(WBTC, 10), U256::from(400_000_000u64), "an approval records nothing");
 }
 
 #[test]

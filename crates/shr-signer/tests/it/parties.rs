@@ -12,7 +12,7 @@ use shr_signer::{
     bus::{Bus, MemoryBus},
     ceremony::{self, Ceremony, Outcome},
     serve::{NoLedgerStore, Service},
-    wire::PROGRAM,
+    wire::{PROGRAM, Wire},
 };
 
 const GROUP: &str = "test-treasury";
@@ -37,6 +37,11 @@ fn parties(n: u8) -> Parties {
 
 async fn keygen(bus: &MemoryBus, p: &Parties, t: u8) -> Vec<Outcome> {
     let n = p.enclaves.len() as u8;
+    // Every message fits NATS's default 1 MiB payload limit.
+    let bus = bus.intercepted(Arc::new(|subject: &str, m: &mut Vec<u8>| {
+        assert!(m.len() < 1 << 20, "{subject}: {} bytes", m.len());
+        true
+    }));
     let runs = p.enclaves.iter().enumerate().map(|(i, e)| {
         let (bus, e, root) = (bus.clone(), e.clone(), p.tee.root());
         tokio::spawn(async move {
@@ -146,16 +151,16 @@ async fn below_the_threshold_the_treasury_cannot_sign_and_says_who_is_missing() 
     }
 }
 
-/// The signed message `m` with the last digit of the first payload byte changed (still valid
-/// JSON, still the same party index): only the signature can tell.
+/// The signed message `m` with one bit of its body's last byte (inside the protocol payload)
+/// flipped: still a well-formed message of the same party, only the signature can tell.
 fn tamper(m: &[u8]) -> Vec<u8> {
-    let mut w: serde_json::Value = serde_json::from_slice(m).unwrap();
-    let mut body: Vec<u8> = alloy::hex::decode(w["body"].as_str().unwrap()).unwrap();
-    let k = body.windows(11).position(|x| x == b"\"payload\":[").unwrap() + 11;
-    let comma = k + body[k..].iter().position(|&b| b == b',' || b == b']').unwrap();
-    body[comma - 1] ^= 1;
-    w["body"] = alloy::hex::encode_prefixed(body).into();
-    serde_json::to_vec(&w).unwrap()
+    let mut w: Wire = ciborium::from_reader(m).unwrap();
+    let mut body = w.body.to_vec();
+    *body.last_mut().unwrap() ^= 1;
+    w.body = body.into();
+    let mut out = Vec::new();
+    ciborium::into_writer(&w, &mut out).unwrap();
+    out
 }
 
 fn unsigned(tx: TxEip1559) -> Bytes {
@@ -169,7 +174,7 @@ async fn a_tampered_protocol_message_is_caught_and_names_the_party() {
     let bus = MemoryBus::new();
     let p = parties(3);
     let keys = keygen(&bus, &p, 2).await;
-    // Party 2's outgoing signing messages get one digit of their payload changed in flight.
+    // Party 2's outgoing signing messages get one bit of their payload flipped in flight.
     let flip: Arc<dyn Bus> =
         Arc::new(bus.intercepted(Arc::new(|subject: &str, m: &mut Vec<u8>| {
             if subject.contains(".sign.") {

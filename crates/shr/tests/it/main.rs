@@ -11,3 +11,4 @@ mod observer;
 mod recovery_harness;
 mod recovery_service;
 mod risk_reference;
+mod signer;
