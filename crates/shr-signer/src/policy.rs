@@ -33,10 +33,16 @@ sol! {
     function approve(address spender, uint256 amount) external returns (bool);
     /// Uniswap V2 Router02 exact-output swap.
     function swapTokensForExactTokens(uint256 amountOut, uint256 amountInMax, address[] path, address to, uint256 deadline) external returns (uint256[] amounts);
+    /// `CREDarkPool.deposit`: pre-fund the treasury's balance in the pool.
+    function deposit(address token, uint256 amount, bytes32 exitKey) external;
+    /// `CREDarkPool.requestCollateral`: a sealed order paid from the deposited balance.
+    function requestCollateral(bytes32 orderCommitment, bytes32 orderHash, bytes encryptedOrder, uint256 premiumBps, uint64 timeout) external returns (uint256 requestId);
+    /// `CREDarkPool.cancel`.
+    function cancel(uint256 requestId) external;
 }
 
 /// What a signer party lets the treasury sign (JSON: `chainId`, `dailyLimits` as decimal
-/// strings by token, `routers`, `spenders`, `recipients`).
+/// strings by token, `routers`, `spenders`, `recipients`, optional `darkPools`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Policy {
@@ -51,6 +57,10 @@ pub struct Policy {
     pub spenders: BTreeSet<Address>,
     /// Addresses a swap or a native transfer may pay out to (the reserve vault).
     pub recipients: BTreeSet<Address>,
+    /// Confidential dark pools (`CREDarkPool`): `deposit` (spends its amount of its token),
+    /// `requestCollateral` (pays only from what was deposited, so nothing new) and `cancel`.
+    #[serde(default)]
+    pub dark_pools: BTreeSet<Address>,
 }
 
 /// One amount a transaction spends.
@@ -129,6 +139,29 @@ impl Policy {
                 return Err(Error::UnknownSelector { to, selector });
             };
             out.push(Spend { token, amount: c.amountInMax });
+        } else if self.dark_pools.contains(&to) {
+            if selector == depositCall::SELECTOR {
+                let c = depositCall::abi_decode(data).map_err(|source| Error::Decode {
+                    to,
+                    function: depositCall::SIGNATURE,
+                    source,
+                })?;
+                out.push(Spend { token: c.token, amount: c.amount });
+            } else if selector == requestCollateralCall::SELECTOR {
+                requestCollateralCall::abi_decode(data).map_err(|source| Error::Decode {
+                    to,
+                    function: requestCollateralCall::SIGNATURE,
+                    source,
+                })?;
+            } else if selector == cancelCall::SELECTOR {
+                cancelCall::abi_decode(data).map_err(|source| Error::Decode {
+                    to,
+                    function: cancelCall::SIGNATURE,
+                    source,
+                })?;
+            } else {
+                return Err(Error::UnknownSelector { to, selector });
+            }
         } else if self.daily_limits.contains_key(&to) && to != Address::ZERO {
             if selector != approveCall::SELECTOR {
                 return Err(Error::UnknownSelector { to, selector });

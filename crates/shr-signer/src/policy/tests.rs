@@ -1,7 +1,7 @@
 //! The policy against the attacks a compromised agent host would try, and the rolling limit
 //! against a naive reference.
 
-use alloy::primitives::{Bytes, address};
+use alloy::primitives::{B256, Bytes, address};
 use proptest::prelude::*;
 
 use super::*;
@@ -23,6 +23,7 @@ fn policy() -> Policy {
         routers: [ROUTER].into(),
         spenders: [POOL].into(),
         recipients: [VAULT].into(),
+        dark_pools: [POOL].into(),
     }
 }
 
@@ -69,6 +70,23 @@ fn the_agents_own_transactions_pass() {
         Error::OverDailyLimit { token: WBTC, .. }
     ));
     assert_eq!(l.spent(WBTC, 10), U256::from(400_000_000u64), "an approval records nothing");
+    // The dark pool: a deposit spends its amount; a request and a cancel spend only fees.
+    let dep = depositCall { token: WBTC, amount: U256::from(100u64), exitKey: B256::ZERO };
+    let spends = p.check(&tx(POOL, dep.abi_encode()), 10, &mut l).unwrap();
+    assert_eq!(spends[1], Spend { token: WBTC, amount: U256::from(100u64) });
+    let req = requestCollateralCall {
+        orderCommitment: B256::ZERO,
+        orderHash: B256::ZERO,
+        encryptedOrder: Bytes::new(),
+        premiumBps: U256::ZERO,
+        timeout: 60,
+    };
+    assert_eq!(p.check(&tx(POOL, req.abi_encode()), 10, &mut l).unwrap().len(), 1);
+    let cancel = cancelCall { requestId: U256::from(1u64) };
+    assert_eq!(p.check(&tx(POOL, cancel.abi_encode()), 10, &mut l).unwrap().len(), 1);
+    // Anything else at the pool (a withdrawal to wherever) is refused.
+    let e = p.check(&tx(POOL, vec![0xde, 0xad, 0xbe, 0xef]), 10, &mut l).unwrap_err();
+    assert!(matches!(e, Error::UnknownSelector { to: POOL, .. }), "{e}");
 }
 
 #[test]
