@@ -11,7 +11,7 @@
 use std::{collections::HashMap, sync::Arc, time::Duration};
 
 use alloy::{
-    consensus::TxEip1559,
+    consensus::{SignableTransaction, TxEip1559},
     primitives::{B256, Signature, keccak256},
     rlp::Decodable,
 };
@@ -28,10 +28,12 @@ use crate::{
 /// How long a party keeps a request it answered `ready` to without a start.
 pub const PENDING_FOR: Duration = Duration::from_secs(30);
 
-/// Decodes an EIP-1559 transaction from the bytes its signature covers (`0x02 ‖ rlp(fields)`).
+/// Decodes an EIP-1559 transaction from the bytes its signature covers (`0x02 ‖ rlp(fields)`),
+/// refusing any encoding but the canonical one.
 ///
 /// # Errors
-/// [`Error::NotEip1559`] naming the first byte; [`Error::Rlp`].
+/// [`Error::NotEip1559`] naming the first byte (or `0x02` for trailing or non-canonical
+/// bytes); [`Error::Rlp`].
 pub fn decode_unsigned(unsigned: &[u8]) -> Result<TxEip1559> {
     match unsigned.first() {
         Some(2) => {}
@@ -39,7 +41,11 @@ pub fn decode_unsigned(unsigned: &[u8]) -> Result<TxEip1559> {
     }
     let mut rest = &unsigned[1..];
     let tx = TxEip1559::decode(&mut rest).map_err(Error::Rlp)?;
-    if !rest.is_empty() {
+    // Only the canonical encoding: the party signs the hash of these bytes, which must be the
+    // transaction's own signing hash, never a look-alike encoding's.
+    let mut canonical = Vec::with_capacity(unsigned.len());
+    tx.encode_for_signing(&mut canonical);
+    if !rest.is_empty() || canonical != unsigned {
         return Err(Error::NotEip1559 { first: Some(2) });
     }
     Ok(tx)
@@ -298,5 +304,35 @@ impl SignJob {
                 .await?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use alloy::primitives::{Bytes, TxKind};
+
+    use super::*;
+
+    #[test]
+    fn only_the_canonical_signing_bytes_of_an_eip1559_transaction_decode() {
+        let tx = TxEip1559 {
+            chain_id: 1,
+            nonce: 7,
+            gas_limit: 21_000,
+            to: TxKind::Call(alloy::primitives::Address::repeat_byte(1)),
+            input: Bytes::from_static(&[1, 2, 3]),
+            ..Default::default()
+        };
+        let mut b = Vec::new();
+        tx.encode_for_signing(&mut b);
+        assert_eq!(decode_unsigned(&b).unwrap(), tx);
+        let mut trailing = b.clone();
+        trailing.push(0);
+        assert!(matches!(decode_unsigned(&trailing), Err(Error::NotEip1559 { first: Some(2) })));
+        let mut legacy = b.clone();
+        legacy[0] = 1;
+        assert!(matches!(decode_unsigned(&legacy), Err(Error::NotEip1559 { first: Some(1) })));
+        assert!(matches!(decode_unsigned(&[]), Err(Error::NotEip1559 { first: None })));
+        assert!(decode_unsigned(&b[..b.len() - 1]).is_err(), "truncated");
     }
 }
