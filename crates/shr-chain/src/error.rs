@@ -104,6 +104,14 @@ pub enum Error {
     },
 }
 
+/// What a [`TxSigner`](alloy::network::TxSigner) returns when it failed but a signature of the
+/// transaction may exist anyway (a threshold signing session that started: a party may hold
+/// the signature): `RpcChain::send` then reports an RPC failure, not [`Error::NotSigned`], so
+/// the caller keeps treating the transaction as possibly sent.
+#[derive(Debug, thiserror::Error)]
+#[error("the signature may exist: {0}")]
+pub struct MaybeSigned(#[source] pub Box<dyn std::error::Error + Send + Sync>);
+
 impl Error {
     /// The raw revert data if this is a revert.
     pub fn revert_data(&self) -> Option<&Bytes> {

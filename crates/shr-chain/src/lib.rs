@@ -24,6 +24,7 @@ mod types;
 
 pub use dev::{DEV_MNEMONIC, dev_signers};
 pub use embedded::{EmbeddedChain, EmbeddedConfig};
+pub use error::MaybeSigned;
 pub use error::{Error, Result};
 pub use recording::RecordingChain;
 pub use rpc::{RpcChain, RpcConfig, SharedTxSigner};

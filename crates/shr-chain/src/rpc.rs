@@ -249,8 +249,11 @@ impl Chain for RpcChain {
         let locked = t0.elapsed();
         let pending =
             self.provider.send_transaction(req.clone()).await.map_err(|source| match source {
-                // The wallet filler reports a signer's failure as local usage: nothing was sent.
-                RpcError::LocalUsageError(_) => Error::NotSigned { from: tx.from, source },
+                // The wallet filler reports a signer's failure as local usage: nothing was sent,
+                // unless the signer says a signature may exist all the same.
+                RpcError::LocalUsageError(ref e) if !maybe_signed(&**e) => {
+                    Error::NotSigned { from: tx.from, source }
+                }
                 source => self.rpc_err("eth_sendRawTransaction")(source),
             })?;
         drop(submitting);
@@ -390,4 +393,26 @@ fn to_chain_log(l: &alloy::rpc::types::Log) -> ChainLog {
         tx_hash: l.transaction_hash.unwrap_or_default(),
         log_index: l.log_index.unwrap_or_default(),
     }
+}
+
+/// Whether a signer's error chain holds a [`MaybeSigned`](crate::MaybeSigned). alloy's signer
+/// and builder errors are `#[error(transparent)]`, whose `source()` skips the error they wrap,
+/// so those two are opened by hand.
+fn maybe_signed(e: &(dyn std::error::Error + 'static)) -> bool {
+    use alloy::{network::TransactionBuilderError, signers::Error as SignerError};
+    let mut cur = Some(e);
+    while let Some(x) = cur {
+        if x.is::<crate::MaybeSigned>() {
+            return true;
+        }
+        let signer = match x.downcast_ref::<TransactionBuilderError<alloy::network::Ethereum>>() {
+            Some(TransactionBuilderError::Signer(s)) => Some(s),
+            _ => x.downcast_ref::<SignerError>(),
+        };
+        if let Some(SignerError::Other(inner)) = signer {
+            return maybe_signed(&**inner);
+        }
+        cur = x.source();
+    }
+    false
 }

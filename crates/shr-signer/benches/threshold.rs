@@ -152,8 +152,11 @@ fn threshold(c: &mut Criterion) {
     };
     let group = format!("bench-{}", std::process::id());
     let keys = rt.block_on(keygen(bus.clone(), &tee, &e, &group));
+    let agent =
+        Arc::new(Enclave::launch_sealed(&tee, "shr-agent/key-store@0.1.0").expect("agent").0);
     let policy = Policy {
         chain_id: 31_337,
+        agents: [agent.identity().signer].into(),
         daily_limits: [(Address::ZERO, U256::MAX), (TOKEN, U256::MAX)].into(),
         routers: [ROUTER].into(),
         ..Default::default()
@@ -170,9 +173,8 @@ fn threshold(c: &mut Criterion) {
         };
         rt.spawn(async move { s.run(Ledger::default(), &NoLedgerStore).await });
     }
-    let signer =
-        ThresholdSigner::new(bus, &group, keys[0].share.address, 2, keys[0].roster.clone())
-            .expect("signer");
+    let (address, roster) = (keys[0].share.address, keys[0].roster.clone());
+    let signer = ThresholdSigner::new(bus, &group, address, 2, roster, agent).expect("signer");
     rt.block_on(async { tokio::time::sleep(Duration::from_millis(300)).await });
     let mut nonce = 0u64;
     g.bench_function(name, |b| {

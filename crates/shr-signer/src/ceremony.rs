@@ -19,7 +19,7 @@ use tokio::time::Instant;
 use crate::{
     Envelope, Error, KeyShare, Keygen, Refresh, Result,
     bus::Bus,
-    wire::{Member, PROGRAM, PartyMsg, Roster, Subjects, Wire, open_p2p, seal_p2p},
+    wire::{HELLO_MAX_AGE, Member, PROGRAM, PartyMsg, Roster, Subjects, Wire, open_p2p, seal_p2p},
 };
 
 /// How often a party repeats its hello while a run lasts.
@@ -104,7 +104,9 @@ struct Run<'a> {
     me: u8,
     known: Option<Roster>,
     start: Option<Ceremony>,
-    hellos: BTreeMap<u8, (B256, Member)>,
+    nonce: B256,
+    hellos: BTreeMap<u8, (B256, Member, u64)>,
+    rejected: Option<Error>,
     pending: Vec<Vec<u8>>,
     session: Option<(B256, Roster)>,
     machine: Option<Machine>,
@@ -123,34 +125,37 @@ impl Run<'_> {
             return Ok(());
         };
         match msg {
-            PartyMsg::Hello { party, nonce, identity } => {
-                if party == self.me {
-                    if nonce != self.hellos[&self.me].0 {
-                        return Err(Error::Duplicate { from: party, round: 0 });
-                    }
+            PartyMsg::Hello { party, nonce, at, identity } => {
+                if party == 0 || party > self.n || (party == self.me && nonce == self.nonce) {
                     return Ok(());
                 }
-                if party == 0 || party > self.n {
-                    return Err(Error::Party { party });
+                if party == self.me {
+                    return self.reject(Error::Duplicate { from: party, round: 0 });
                 }
                 if identity.signer != signer {
-                    return Err(Error::BadSignature { party: Some(party) });
+                    return self.reject(Error::BadSignature { party: Some(party) });
                 }
-                identity
-                    .verify(self.root, &Measurement::of_program(PROGRAM))
-                    .map_err(|source| Error::Quote { party, source })?;
+                let now = now_secs();
+                if at.saturating_add(HELLO_MAX_AGE) < now || at > now + HELLO_MAX_AGE {
+                    return self.reject(Error::StaleHello { party, at, now });
+                }
+                if let Err(source) = identity.verify(self.root, &Measurement::of_program(PROGRAM)) {
+                    return self.reject(Error::Quote { party, source });
+                }
                 let member = Member { signer: identity.signer, hpke: identity.hpke };
                 if let Some(known) = &self.known
                     && known.get(&party) != Some(&member)
                 {
-                    return Err(Error::NotMember { party, signer });
+                    return self.reject(Error::NotMember { party, signer });
                 }
                 match self.hellos.get(&party) {
-                    Some((n, _)) if *n == nonce => return Ok(()),
+                    Some((n, _, _)) if *n == nonce => return Ok(()),
+                    // A replay of an earlier run of this party.
+                    Some((_, _, seen)) if *seen >= at => return Ok(()),
                     Some(_) if self.session.is_some() => return Err(Error::Restarted { party }),
                     _ => {}
                 }
-                self.hellos.insert(party, (nonce, member));
+                self.hellos.insert(party, (nonce, member, at));
                 if self.hellos.len() == usize::from(self.n) {
                     self.begin().await?;
                 }
@@ -163,7 +168,7 @@ impl Run<'_> {
                     return Ok(());
                 }
                 if roster.get(&envelope.from).map(|m| m.signer) != Some(signer) {
-                    return Err(Error::BadSignature { party: Some(envelope.from) });
+                    return self.reject(Error::BadSignature { party: Some(envelope.from) });
                 }
                 match envelope.to {
                     Some(to) if to == self.me => {
@@ -181,12 +186,20 @@ impl Run<'_> {
                     return Ok(());
                 }
                 if roster.get(&party).map(|m| m.signer) != Some(signer) {
-                    return Err(Error::BadSignature { party: Some(party) });
+                    return self.reject(Error::BadSignature { party: Some(party) });
                 }
                 self.confirmed.insert(party, address);
             }
             _ => {}
         }
+        Ok(())
+    }
+
+    /// Drops a message that fails authentication (anyone can publish on the bus, so it must
+    /// not stop the run); the last one is the error if the run then times out.
+    fn reject(&mut self, e: Error) -> Result<()> {
+        tracing::warn!(target: "shr::signer", kind = self.kind, error = %e, "dropped a message");
+        self.rejected = Some(e);
         Ok(())
     }
 
@@ -199,9 +212,9 @@ impl Run<'_> {
 
     /// Every party is present: the session id, round 1, then what arrived early.
     async fn begin(&mut self) -> Result<()> {
-        let nonces: Vec<B256> = self.hellos.values().map(|(n, _)| *n).collect();
+        let nonces: Vec<B256> = self.hellos.values().map(|(n, _, _)| *n).collect();
         let sid = session_id(self.kind, &self.group, self.t, self.n, &nonces);
-        let roster: Roster = self.hellos.iter().map(|(p, (_, m))| (*p, *m)).collect();
+        let roster: Roster = self.hellos.iter().map(|(p, (_, m, _))| (*p, *m)).collect();
         let (machine, out) = match self.start.take() {
             Some(Ceremony::Keygen { t, n, me }) => {
                 let (k, out) = Keygen::start(t, n, me, sid.as_slice())?;
@@ -291,7 +304,9 @@ pub async fn run(
     let mut inbox = bus.subscribe(subjects.ceremony()).await?;
     let nonce = B256::random();
     let id = enclave.identity();
-    let hello = Wire::sign(enclave, &PartyMsg::Hello { party: me, nonce, identity: id.clone() })?;
+    let at = now_secs();
+    let hello =
+        Wire::sign(enclave, &PartyMsg::Hello { party: me, nonce, at, identity: id.clone() })?;
     let mut run = Run {
         bus,
         enclave,
@@ -304,7 +319,9 @@ pub async fn run(
         me,
         known,
         start: Some(ceremony),
-        hellos: BTreeMap::from([(me, (nonce, Member { signer: id.signer, hpke: id.hpke }))]),
+        nonce,
+        hellos: BTreeMap::from([(me, (nonce, Member { signer: id.signer, hpke: id.hpke }, at))]),
+        rejected: None,
         pending: Vec::new(),
         session: None,
         machine: None,
@@ -339,6 +356,9 @@ pub async fn run(
                         None => ("presence", run.hellos.keys().copied().collect()),
                         Some(_) => (kind, run.confirmed.keys().copied().collect()),
                     };
+                    if let Some(e) = run.rejected.take() {
+                        return Err(e);
+                    }
                     let missing = (1..=n).filter(|p| !heard.contains(p)).collect();
                     return Err(Error::Timeout { step, missing });
                 }
@@ -364,6 +384,13 @@ async fn publish(
         bus.publish(subjects.ceremony(), Wire::sign(enclave, &msg)?).await?;
     }
     Ok(())
+}
+
+pub(crate) fn now_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or_default()
 }
 
 /// The run's session id: `keccak256("shr-signer/<kind>/<group>/<t>-of-<n>" ‖ nonce_1 ‖ … ‖

@@ -5,8 +5,10 @@
 //! A signature takes one request (the exact bytes to sign and a context line), the `ready` or
 //! `refused` answers of the online parties, a start naming the first `t` ready parties, and
 //! their signature, which the client checks recovers to the treasury before it returns it. A
-//! refusal, or fewer than `t` parties answering in time, fails the signature: the transaction
-//! is never sent, so nothing is half-sent.
+//! refusal, or fewer than `t` parties answering in time, fails the signature before any session
+//! starts: the transaction is never sent (`shr_chain::Error::NotSigned`). A failure after the
+//! start is `MaybeSigned`: a party may hold a signature, so the agent treats the transaction as
+//! possibly sent.
 
 use std::{sync::Arc, time::Duration};
 
@@ -15,12 +17,12 @@ use alloy::{
     network::TxSigner,
     primitives::{Address, B256, Bytes, Signature, keccak256},
 };
+use shr_enclave::Enclave;
 use tokio::time::Instant;
 
 use crate::{
     Error, Result,
     bus::Bus,
-    codec::to_cbor,
     wire::{AgentMsg, PartyMsg, Roster, Subjects, Wire},
 };
 
@@ -35,6 +37,7 @@ pub struct ThresholdSigner {
     address: Address,
     threshold: u8,
     roster: Roster,
+    agent: Arc<Enclave>,
     /// How long to wait for `t` parties to answer a request.
     pub ready_timeout: Duration,
     /// How long the signing session may take once started.
@@ -43,7 +46,8 @@ pub struct ThresholdSigner {
 
 impl ThresholdSigner {
     /// A signer for the key `address` of signer group `group` (`threshold` of the parties in
-    /// `roster`), reached over `bus`.
+    /// `roster`), reached over `bus`; requests are signed by the `agent` enclave's key, which
+    /// the parties' policies name (`agents`).
     ///
     /// # Errors
     /// [`Error::Group`].
@@ -53,6 +57,7 @@ impl ThresholdSigner {
         address: Address,
         threshold: u8,
         roster: Roster,
+        agent: Arc<Enclave>,
     ) -> Result<Self> {
         Ok(Self {
             bus,
@@ -60,6 +65,7 @@ impl ThresholdSigner {
             address,
             threshold,
             roster,
+            agent,
             ready_timeout: Duration::from_secs(3),
             sign_timeout: Duration::from_secs(10),
         })
@@ -77,7 +83,7 @@ impl ThresholdSigner {
         let hash = keccak256(&unsigned);
         let mut replies = self.bus.subscribe(self.subjects.replies(&request)).await?;
         let msg = AgentMsg::Request { request, unsigned, context: context.to_string() };
-        let msg = to_cbor(&msg)?;
+        let msg = Wire::sign(&self.agent, &msg)?;
         self.bus.publish(self.subjects.requests(), msg.clone()).await?;
         let t = usize::from(self.threshold);
         let mut ready: Vec<u8> = Vec::new();
@@ -115,11 +121,13 @@ impl ThresholdSigner {
         }
         ready.sort_unstable();
         let start = AgentMsg::Start { request, signers: ready.clone() };
-        self.bus.publish(self.subjects.requests(), to_cbor(&start)?).await?;
+        self.bus.publish(self.subjects.requests(), Wire::sign(&self.agent, &start)?).await?;
+        // From here a signature may exist even if none reaches us: every failure says so.
+        let started = |source: Error| Error::SessionFailed { source: Box::new(source) };
         let deadline = Instant::now() + self.sign_timeout;
         loop {
             let Ok(Some(bytes)) = tokio::time::timeout_at(deadline, replies.recv()).await else {
-                return Err(Error::Timeout { step: "signing", missing: ready });
+                return Err(started(Error::Timeout { step: "signing", missing: ready }));
             };
             match Wire::verify(&bytes, &self.roster) {
                 Ok(PartyMsg::Signed { request: r, signature, .. }) if r == request => {
@@ -127,10 +135,13 @@ impl ThresholdSigner {
                     if recovered == Some(self.address) {
                         return Ok(signature);
                     }
-                    return Err(Error::WrongSignature { expected: self.address, recovered });
+                    let e = Error::WrongSignature { expected: self.address, recovered };
+                    return Err(started(e));
                 }
-                Ok(PartyMsg::Refused { request: r, party, reason }) if r == request => {
-                    return Err(Error::Refused { party, reason });
+                Ok(PartyMsg::Refused { request: r, party, reason })
+                    if r == request && ready.contains(&party) =>
+                {
+                    return Err(started(Error::Refused { party, reason }));
                 }
                 Ok(_) => {}
                 Err(e) => {
@@ -154,10 +165,14 @@ impl TxSigner<Signature> for ThresholdSigner {
         let mut unsigned = Vec::new();
         tx.encode_for_signing(&mut unsigned);
         let started = std::time::Instant::now();
-        let sig = self
-            .sign_unsigned(unsigned.into(), "treasury transaction")
-            .await
-            .map_err(alloy::signers::Error::other)?;
+        let sig = self.sign_unsigned(unsigned.into(), "treasury transaction").await.map_err(
+            |e| match e {
+                Error::SessionFailed { .. } => {
+                    alloy::signers::Error::other(shr_chain::MaybeSigned(Box::new(e)))
+                }
+                e => alloy::signers::Error::other(e),
+            },
+        )?;
         tracing::info!(target: "shr::signer", address = %self.address, ms = started.elapsed().as_secs_f64() * 1e3, "threshold signature");
         Ok(sig)
     }

@@ -128,6 +128,12 @@ pub enum Error {
         #[source]
         source: alloy::sol_types::Error,
     },
+    /// A swap route the policy does not name.
+    #[error("swap path {path:?}: not a route of the policy")]
+    PathNotAllowed {
+        /// The route.
+        path: Vec<Address>,
+    },
     /// An approval of a spender the policy does not name.
     #[error("approve spender {spender}: not a router or spender of the policy")]
     SpenderNotAllowed {
@@ -222,6 +228,18 @@ pub enum Error {
         /// The enclave key that claimed it.
         signer: Address,
     },
+    /// A hello stamped too far from this party's clock (a replay of another run).
+    #[error(
+        "party {party}: hello of {at}, this party's clock says {now}: a replay or a clock off by minutes"
+    )]
+    StaleHello {
+        /// The party.
+        party: u8,
+        /// The hello's time, unix seconds.
+        at: u64,
+        /// This party's time.
+        now: u64,
+    },
     /// A party restarted in the middle of a run.
     #[error("party {party} restarted during the run: start every party again")]
     Restarted {
@@ -249,6 +267,13 @@ pub enum Error {
     /// The bus closed the subscription.
     #[error("the message bus closed the subscription")]
     Closed,
+    /// A signing session started and returned no signature: one may exist all the same.
+    #[error("the signing session started but returned no signature (one may exist)")]
+    SessionFailed {
+        /// Why.
+        #[source]
+        source: Box<Error>,
+    },
     /// A party refused to sign.
     #[error("party {party} refused to sign: {reason}")]
     Refused {

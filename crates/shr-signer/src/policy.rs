@@ -42,7 +42,8 @@ sol! {
 }
 
 /// What a signer party lets the treasury sign (JSON: `chainId`, `dailyLimits` as decimal
-/// strings by token, `routers`, `spenders`, `recipients`, optional `darkPools`).
+/// strings by token, `routers`, `spenders`, `recipients`, `swapPaths`, `agents`, optional
+/// `darkPools`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Policy {
@@ -61,6 +62,12 @@ pub struct Policy {
     /// `requestCollateral` (pays only from what was deposited, so nothing new) and `cancel`.
     #[serde(default)]
     pub dark_pools: BTreeSet<Address>,
+    /// The only swap routes (`path`, token by token, treasury asset first) a swap may take:
+    /// a route through a token the policy does not name could pay a pair an attacker made.
+    pub swap_paths: BTreeSet<Vec<Address>>,
+    /// Agent keys (enclave signer addresses) whose requests the party answers; none: it
+    /// answers nobody.
+    pub agents: BTreeSet<Address>,
 }
 
 /// One amount a transaction spends.
@@ -134,6 +141,9 @@ impl Policy {
             })?;
             if !self.recipients.contains(&c.to) {
                 return Err(Error::RecipientNotAllowed { to: c.to });
+            }
+            if !self.swap_paths.contains(&c.path) {
+                return Err(Error::PathNotAllowed { path: c.path });
             }
             let Some(&token) = c.path.first() else {
                 return Err(Error::UnknownSelector { to, selector });

@@ -21,7 +21,6 @@ use tokio::time::Instant;
 use crate::{
     Error, KeyShare, Ledger, Policy, Result, Signing,
     bus::{Bus, Inbox},
-    codec::from_cbor,
     wire::{AgentMsg, PartyMsg, Roster, Subjects, Wire, open_p2p, seal_p2p},
 };
 
@@ -128,10 +127,17 @@ impl Service {
         while let Some(bytes) = requests.recv().await {
             let now = Instant::now();
             pending.retain(|_, p| now.duration_since(p.since) < PENDING_FOR);
-            seen.retain(|_, t| now.duration_since(*t) < PENDING_FOR * 4);
-            let Ok(msg) = from_cbor::<AgentMsg>(&bytes) else {
-                tracing::debug!(target: "shr::signer", party = me, "dropped a request that does not parse");
-                continue;
+            seen.retain(|_, t| now.duration_since(*t) < Duration::from_secs(crate::DAY_SECS));
+            let msg = match Wire::open_as::<AgentMsg>(&bytes) {
+                Ok((msg, agent)) if self.policy.agents.contains(&agent) => msg,
+                Ok((_, agent)) => {
+                    tracing::warn!(target: "shr::signer", party = me, %agent, "dropped a request signed by a key the policy does not name");
+                    continue;
+                }
+                Err(_) => {
+                    tracing::debug!(target: "shr::signer", party = me, "dropped a request that is not a signed agent message");
+                    continue;
+                }
             };
             match msg {
                 AgentMsg::Request { request, unsigned, context } => {
@@ -165,12 +171,21 @@ impl Service {
                     }
                 }
                 AgentMsg::Start { request, signers } => {
-                    let Some(p) = pending.remove(&request) else { continue };
-                    if !signers.contains(&me) {
+                    if !pending.contains_key(&request) {
                         continue;
                     }
-                    // Record before signing: a crash after this point cannot make the party
-                    // sign the same budget twice.
+                    let t = usize::from(self.share.party.parameters.threshold);
+                    let valid = signers.len() == t
+                        && signers.windows(2).all(|w| w[0] < w[1])
+                        && signers.iter().all(|s| self.roster.contains_key(s));
+                    if !valid {
+                        tracing::warn!(target: "shr::signer", party = me, %request, ?signers, "dropped a start naming another signer set than t distinct parties of the key");
+                        continue;
+                    }
+                    let Some(p) = pending.remove(&request) else { continue };
+                    // Every ready party records the spend, signer or not, so that the agent
+                    // cannot spread a day's payments over signer sets to pass the limit. It
+                    // records before signing: a crash cannot sign the same budget twice.
                     let recorded = self
                         .policy
                         .check(&p.tx, now_secs(), &mut ledger)
@@ -180,6 +195,9 @@ impl Service {
                         tracing::warn!(target: "shr::signer", party = me, %request, reason, "refused at start");
                         let msg = PartyMsg::Refused { request, party: me, reason };
                         self.answer(&subjects, &msg, &request).await?;
+                        continue;
+                    }
+                    if !signers.contains(&me) {
                         continue;
                     }
                     let job = SignJob {
@@ -252,6 +270,7 @@ impl SignJob {
         self.publish(&request, out).await?;
         let mut mail = Vec::new();
         let mut round = 1u8;
+        let mut rejected = None;
         loop {
             while round < 3 {
                 let step = if round == 1 { session.round2(&mail) } else { session.round3(&mail) };
@@ -270,6 +289,9 @@ impl SignJob {
             let bytes = tokio::select! {
                 m = inbox.recv() => m.ok_or(Error::Closed)?,
                 () = tokio::time::sleep_until(deadline) => {
+                    if let Some(e) = rejected {
+                        return Err(e);
+                    }
                     let heard: Vec<u8> = mail.iter().filter(|e: &&crate::Envelope| e.round == round).map(|e| e.from).collect();
                     let missing = signers.iter().copied().filter(|p| *p != me && !heard.contains(p)).collect();
                     return Err(Error::Timeout { step: "signing", missing });
@@ -285,7 +307,11 @@ impl SignJob {
             if !signers.contains(&envelope.from)
                 || self.roster.get(&envelope.from).map(|m| m.signer) != Some(signer)
             {
-                return Err(Error::BadSignature { party: Some(envelope.from) });
+                // Anyone can publish here: a forgery is dropped, not allowed to stop the
+                // session (the real message still counts).
+                tracing::warn!(target: "shr::signer", party = me, %request, claimed = envelope.from, "dropped a signing message whose signature is not the party's");
+                rejected = Some(Error::BadSignature { party: Some(envelope.from) });
+                continue;
             }
             match envelope.to {
                 Some(to) if to == me => mail.push(open_p2p(&request, envelope, &self.enclave)?),

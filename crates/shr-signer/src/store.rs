@@ -145,7 +145,7 @@ impl PartyDir {
         serde_json::from_slice(&json).map_err(|source| Error::Json { what: "share", source })
     }
 
-    /// The ledger (empty when none was saved).
+    /// The ledger (keygen writes an empty one; a missing file is an error, not a reset).
     ///
     /// # Errors
     /// [`Error::Io`]; [`Error::Enclave`] when the file does not open (edited on disk);
@@ -159,7 +159,8 @@ impl PartyDir {
                 serde_json::from_slice(&json)
                     .map_err(|source| Error::Json { what: "ledger", source })
             }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Ledger::default()),
+            // Keygen writes an empty ledger: a missing one was deleted, and an empty window
+            // would re-open the day's limits.
             Err(e) => Err(io(&path)(e)),
         }
     }

@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 
 use alloy::primitives::{Address, B256, Bytes, Signature, keccak256};
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use shr_enclave::{Enclave, EnclaveIdentity, HpkePublicKey, Sealed};
 
 use crate::{
@@ -21,6 +21,9 @@ use crate::{
 pub const PROGRAM: &str = "shr-signer/party@0.1.0";
 
 const DOMAIN: &[u8] = b"shr-signer/v1";
+
+/// The oldest hello a run accepts, seconds.
+pub const HELLO_MAX_AGE: u64 = 120;
 
 /// A party's public keys, as its verified quote showed them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -47,6 +50,9 @@ pub enum PartyMsg {
         party: u8,
         /// Fresh per run.
         nonce: B256,
+        /// Unix seconds when the run started: a hello more than [`HELLO_MAX_AGE`] old is a
+        /// replay of another run, and of two hellos of one party the later run wins.
+        at: u64,
         /// The enclave's keys and quote.
         identity: EnclaveIdentity,
     },
@@ -125,7 +131,7 @@ impl Wire {
     ///
     /// # Errors
     /// [`Error::Encode`], [`Error::Enclave`].
-    pub fn sign(enclave: &Enclave, msg: &PartyMsg) -> Result<Vec<u8>> {
+    pub fn sign<T: Serialize>(enclave: &Enclave, msg: &T) -> Result<Vec<u8>> {
         let body = to_cbor(msg)?;
         let signature = enclave.sign_digest(&digest(&body)).map_err(Error::Enclave)?;
         to_cbor(&Self { body: body.into(), signature })
@@ -137,12 +143,20 @@ impl Wire {
     /// # Errors
     /// [`Error::Frame`] for bytes that are not a signed party message.
     pub fn open(bytes: &[u8]) -> Result<(PartyMsg, Address)> {
+        Self::open_as(bytes)
+    }
+
+    /// [`Wire::open`] for any message type (the agent's [`AgentMsg`]).
+    ///
+    /// # Errors
+    /// [`Error::Frame`]; [`Error::BadSignature`].
+    pub fn open_as<T: DeserializeOwned>(bytes: &[u8]) -> Result<(T, Address)> {
         let w: Self = from_cbor(bytes).map_err(Error::Frame)?;
         let signer = w
             .signature
             .recover_address_from_prehash(&digest(&w.body))
             .map_err(|_| Error::BadSignature { party: None })?;
-        let msg: PartyMsg = from_cbor(&w.body).map_err(Error::Frame)?;
+        let msg: T = from_cbor(&w.body).map_err(Error::Frame)?;
         Ok((msg, signer))
     }
 
@@ -196,7 +210,8 @@ pub fn open_p2p(session: &B256, mut e: Envelope, enclave: &Enclave) -> Result<En
     Ok(e)
 }
 
-/// What the agent sends the parties.
+/// What the agent sends the parties, signed ([`Wire`]) by the agent's enclave key; a party
+/// answers only the agent keys its policy names.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 // Externally tagged: an internally tagged enum buffers its fields in a human-readable
 // form, and fixed-size byte fields then expect hex where CBOR carries bytes.
@@ -276,6 +291,7 @@ mod tests {
             PartyMsg::Hello {
                 party: 1,
                 nonce: B256::repeat_byte(2),
+                at: 0,
                 identity: e.identity().clone(),
             },
             PartyMsg::Protocol {

@@ -286,15 +286,32 @@ impl std::str::FromStr for Treasury {
 }
 
 /// The signer through the parties of the group described at `path`.
-async fn threshold_signer(path: &Path, nats: &str) -> Result<shr_signer::ThresholdSigner> {
+async fn threshold_signer(
+    path: &Path,
+    nats: &str,
+    key: &AgentKeyArgs,
+    url: &str,
+) -> Result<shr_signer::ThresholdSigner> {
     let text = std::fs::read_to_string(path)
         .wrap_err_with(|| format!("--treasury threshold:{}", path.display()))?;
     let g: shr_signer::store::Group = serde_json::from_str(&text).wrap_err_with(|| {
         format!("--treasury threshold:{}: not a signer group.json", path.display())
     })?;
     let bus = shr_signer::bus::NatsBus::connect(nats).await?;
-    tracing::info!(target: "shr::agent", treasury = %g.address, group = %g.group, threshold = g.threshold, parties = g.parties, "treasury signed by threshold parties");
-    Ok(shr_signer::ThresholdSigner::new(Arc::new(bus), &g.group, g.address, g.threshold, g.roster)?)
+    // Requests are signed by the agent's enclave key (the parties' policies name its address):
+    // the same key `setup` launches, for which the platform needs the chain id first.
+    let chain_id = RpcChain::connect(RpcConfig::new(url)).await?.chain_id().await?;
+    let tee = SimulatedTee::for_chain(key.tee_seed, chain_id, key.allow_dev_tee)?;
+    let agent = Arc::new(Enclave::launch_instance(&tee, AGENT_KEY_PROGRAM, 0)?);
+    tracing::info!(target: "shr::agent", treasury = %g.address, group = %g.group, threshold = g.threshold, parties = g.parties, agent_key = %agent.identity().signer, "treasury signed by threshold parties (their policies must name agent_key)");
+    Ok(shr_signer::ThresholdSigner::new(
+        Arc::new(bus),
+        &g.group,
+        g.address,
+        g.threshold,
+        g.roster,
+        agent,
+    )?)
 }
 
 /// A connected agent's parts.
@@ -443,7 +460,7 @@ async fn run_agent(args: RunArgs, rpc_url: Option<&str>) -> Result<()> {
     let (treasury, threshold) = match &args.treasury {
         Some(Treasury::Account(a)) => (Some(*a), None),
         Some(Treasury::Threshold(path)) => {
-            let t = threshold_signer(path, &args.nats).await?;
+            let t = threshold_signer(path, &args.nats, &args.key, url).await?;
             (Some(alloy::network::TxSigner::address(&t)), Some(t))
         }
         None => (None, None),

@@ -9,9 +9,10 @@ use clap::{Args, Subcommand};
 use eyre::{Result, WrapErr, bail, ensure};
 use shr_enclave::{SimulatedTee, TeePlatform};
 use shr_signer::{
-    Policy,
+    Ledger, Policy,
     bus::NatsBus,
     ceremony::{self, Ceremony},
+    serve::LedgerStore,
     serve::Service,
     store::{PartyDir, ShareFile},
 };
@@ -120,6 +121,8 @@ async fn keygen(a: KeygenArgs) -> Result<()> {
         share: out.share,
     };
     let group = dir.save_share(&enclave, &file)?;
+    // The ledger starts here: from now on a missing ledger file is an error, never a reset.
+    dir.ledger_store(&enclave).save(&Ledger::default())?;
     tracing::info!(target: "shr::signer", party = p.party, address = %group.address, "key generated; share sealed");
     let line = serde_json::json!({
         "address": group.address,
@@ -168,6 +171,11 @@ async fn serve(a: RunArgs) -> Result<()> {
         .wrap_err_with(|| format!("--policy {}", a.policy.display()))?;
     let policy: Policy = serde_json::from_str(&text)
         .wrap_err_with(|| format!("--policy {}: not a signer policy", a.policy.display()))?;
+    ensure!(
+        !policy.agents.is_empty(),
+        "--policy {}: `agents` is empty, so no request would be answered (the agent logs its agent_key at start)",
+        a.policy.display()
+    );
     let tee = SimulatedTee::for_chain(p.tee_seed, policy.chain_id, a.allow_dev_tee)?;
     if p.tee_seed.is_none() {
         tracing::warn!(target: "shr::cli", party = p.party, "no --tee-seed: the public dev seed seals this party's share (dev chain only)");

@@ -24,6 +24,8 @@ fn policy() -> Policy {
         spenders: [POOL].into(),
         recipients: [VAULT].into(),
         dark_pools: [POOL].into(),
+        swap_paths: [vec![WBTC, VAULT]].into(),
+        agents: Default::default(),
     }
 }
 
@@ -70,6 +72,11 @@ fn the_agents_own_transactions_pass() {
         Error::OverDailyLimit { token: WBTC, .. }
     ));
     assert_eq!(l.spent(WBTC, 10), U256::from(400_000_000u64), "an approval records nothing");
+    // A swap through a route the policy does not name (a pair an attacker made).
+    let mut evil = swapTokensForExactTokensCall::abi_decode(&swap(1, VAULT).input).unwrap();
+    evil.path = vec![WBTC, THIEF];
+    let e = p.check(&tx(ROUTER, evil.abi_encode()), 10, &mut l).unwrap_err();
+    assert!(matches!(e, Error::PathNotAllowed { .. }), "{e}");
     // The dark pool: a deposit spends its amount; a request and a cancel spend only fees.
     let dep = depositCall { token: WBTC, amount: U256::from(100u64), exitKey: B256::ZERO };
     let spends = p.check(&tx(POOL, dep.abi_encode()), 10, &mut l).unwrap();

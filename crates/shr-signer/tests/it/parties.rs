@@ -26,13 +26,15 @@ alloy::sol! {
 struct Parties {
     tee: SimulatedTee,
     enclaves: Vec<Arc<Enclave>>,
+    agent: Arc<Enclave>,
 }
 
 fn parties(n: u8) -> Parties {
     let tee = SimulatedTee::from_seed(B256::repeat_byte(7));
     let enclaves =
         (0..n).map(|_| Arc::new(Enclave::launch_sealed(&tee, PROGRAM).unwrap().0)).collect();
-    Parties { tee, enclaves }
+    let agent = Arc::new(Enclave::launch_sealed(&tee, "shr-agent/key-store@0.1.0").unwrap().0);
+    Parties { tee, enclaves, agent }
 }
 
 async fn keygen(bus: &MemoryBus, p: &Parties, t: u8) -> Vec<Outcome> {
@@ -56,8 +58,9 @@ async fn keygen(bus: &MemoryBus, p: &Parties, t: u8) -> Vec<Outcome> {
     out
 }
 
-fn policy() -> Policy {
+fn policy(p: &Parties) -> Policy {
     Policy {
+        agents: [p.agent.identity().signer].into(),
         chain_id: 31_337,
         daily_limits: [(Address::ZERO, U256::from(10u128.pow(18))), (TOKEN, U256::from(1000))]
             .into(),
@@ -75,7 +78,7 @@ fn serve(bus: Arc<dyn Bus>, p: &Parties, keys: &[Outcome], i: usize, policy: Pol
         share: Arc::new(keys[i].share.clone()),
         roster: Arc::new(keys[i].roster.clone()),
         policy,
-        sign_timeout: Duration::from_secs(10),
+        sign_timeout: Duration::from_secs(3),
     };
     tokio::spawn(async move { s.run(Ledger::default(), &NoLedgerStore).await });
 }
@@ -93,10 +96,9 @@ fn approve(amount: u64, spender: Address) -> TxEip1559 {
     }
 }
 
-fn client(bus: Arc<dyn Bus>, keys: &[Outcome]) -> ThresholdSigner {
-    let mut c =
-        ThresholdSigner::new(bus, GROUP, keys[0].share.address, keys[0].t, keys[0].roster.clone())
-            .unwrap();
+fn client(bus: Arc<dyn Bus>, p: &Parties, keys: &[Outcome]) -> ThresholdSigner {
+    let (address, t, roster) = (keys[0].share.address, keys[0].t, keys[0].roster.clone());
+    let mut c = ThresholdSigner::new(bus, GROUP, address, t, roster, p.agent.clone()).unwrap();
     c.ready_timeout = Duration::from_millis(800);
     c
 }
@@ -120,9 +122,9 @@ async fn three_parties_generate_a_key_and_any_two_sign() {
 
     // Party 3 offline: 1 and 2 sign.
     let shared: Arc<dyn Bus> = Arc::new(bus.clone());
-    serve(shared.clone(), &p, &keys, 0, policy());
-    serve(shared.clone(), &p, &keys, 1, policy());
-    let c = client(shared.clone(), &keys);
+    serve(shared.clone(), &p, &keys, 0, policy(&p));
+    serve(shared.clone(), &p, &keys, 1, policy(&p));
+    let c = client(shared.clone(), &p, &keys);
     sign(&c, approve(500, ROUTER)).await.expect("two of three sign");
 
     // A policy-violating transaction (approving a spender not on the list) is refused, named.
@@ -141,8 +143,8 @@ async fn below_the_threshold_the_treasury_cannot_sign_and_says_who_is_missing() 
     let p = parties(3);
     let keys = keygen(&bus, &p, 2).await;
     let shared: Arc<dyn Bus> = Arc::new(bus.clone());
-    serve(shared.clone(), &p, &keys, 1, policy());
-    let e = client(shared, &keys).sign_unsigned(unsigned(approve(1, ROUTER)), "test").await;
+    serve(shared.clone(), &p, &keys, 1, policy(&p));
+    let e = client(shared, &p, &keys).sign_unsigned(unsigned(approve(1, ROUTER)), "test").await;
     match e {
         Err(Error::BelowThreshold { ready, t: 2, missing }) => {
             assert_eq!((ready, missing), (vec![2], vec![1, 3]));
@@ -161,6 +163,36 @@ fn tamper(m: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
     ciborium::into_writer(&w, &mut out).unwrap();
     out
+}
+
+/// An error with its sources.
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(x) = cur {
+        s += &format!(": {x}");
+        cur = x.source();
+    }
+    s
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_signed_by_a_key_the_policy_does_not_name_gets_no_answer() {
+    let bus = MemoryBus::new();
+    let p = parties(3);
+    let keys = keygen(&bus, &p, 2).await;
+    let shared: Arc<dyn Bus> = Arc::new(bus.clone());
+    for i in 0..3 {
+        serve(shared.clone(), &p, &keys, i, policy(&p));
+    }
+    let stranger = Arc::new(Enclave::launch_sealed(&p.tee, "shr-agent/key-store@0.1.0").unwrap().0);
+    let (address, roster) = (keys[0].share.address, keys[0].roster.clone());
+    let mut c = ThresholdSigner::new(shared, GROUP, address, 2, roster, stranger).unwrap();
+    c.ready_timeout = Duration::from_millis(800);
+    match c.sign_unsigned(unsigned(approve(1, ROUTER)), "test").await {
+        Err(Error::BelowThreshold { ready, .. }) => assert!(ready.is_empty()),
+        other => panic!("{other:?}"),
+    }
 }
 
 fn unsigned(tx: TxEip1559) -> Bytes {
@@ -183,11 +215,12 @@ async fn a_tampered_protocol_message_is_caught_and_names_the_party() {
             true
         })));
     let shared: Arc<dyn Bus> = Arc::new(bus.clone());
-    serve(shared.clone(), &p, &keys, 0, policy());
-    serve(flip, &p, &keys, 1, policy());
-    let e = client(shared, &keys).sign_unsigned(unsigned(approve(1, ROUTER)), "test").await;
-    let e = e.unwrap_err().to_string();
+    serve(shared.clone(), &p, &keys, 0, policy(&p));
+    serve(flip, &p, &keys, 1, policy(&p));
+    let e = client(shared, &p, &keys).sign_unsigned(unsigned(approve(1, ROUTER)), "test").await;
+    let e = chain(&e.unwrap_err());
     assert!(e.contains("party 2") && e.contains("does not verify"), "{e}");
+    assert!(e.contains("may exist"), "a failure after the start may have a signature: {e}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -214,9 +247,9 @@ async fn a_refresh_over_the_bus_keeps_the_address_and_the_new_shares_sign() {
     }
     assert!(new.iter().all(|k| k.share.address == addr));
     let shared: Arc<dyn Bus> = Arc::new(bus.clone());
-    serve(shared.clone(), &p, &new, 0, policy());
-    serve(shared.clone(), &p, &new, 2, policy());
-    sign(&client(shared, &new), approve(7, ROUTER)).await.expect("new shares 1 and 3 sign");
+    serve(shared.clone(), &p, &new, 0, policy(&p));
+    serve(shared.clone(), &p, &new, 2, policy(&p));
+    sign(&client(shared, &p, &new), approve(7, ROUTER)).await.expect("new shares 1 and 3 sign");
 }
 
 #[tokio::test]
