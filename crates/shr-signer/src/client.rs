@@ -23,7 +23,7 @@ use tokio::time::Instant;
 use crate::{
     Error, Result,
     bus::Bus,
-    wire::{AgentMsg, PartyMsg, Roster, Subjects, Wire},
+    wire::{AgentMsg, PartyMsg, Roster, Subjects, Wire, seal_request},
 };
 
 /// How often the request is repeated while fewer than `t` parties answered.
@@ -82,7 +82,8 @@ impl ThresholdSigner {
         let request = B256::random();
         let hash = keccak256(&unsigned);
         let mut replies = self.bus.subscribe(self.subjects.replies(&request)).await?;
-        let msg = AgentMsg::Request { request, unsigned, context: context.to_string() };
+        let sealed = seal_request(&request, &unsigned, &self.roster)?;
+        let msg = AgentMsg::Request { request, sealed, context: context.to_string() };
         let msg = Wire::sign(&self.agent, &msg)?;
         self.bus.publish(self.subjects.requests(), msg.clone()).await?;
         let t = usize::from(self.threshold);

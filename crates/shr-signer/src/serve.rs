@@ -21,7 +21,7 @@ use tokio::time::Instant;
 use crate::{
     Error, KeyShare, Ledger, Policy, Result, Signing,
     bus::{Bus, Inbox},
-    wire::{AgentMsg, PartyMsg, Roster, Subjects, Wire, open_p2p, seal_p2p},
+    wire::{AgentMsg, PartyMsg, Roster, Subjects, Wire, open_p2p, open_request, seal_p2p},
 };
 
 /// How long a party keeps a request it answered `ready` to without a start.
@@ -140,12 +140,19 @@ impl Service {
                 }
             };
             match msg {
-                AgentMsg::Request { request, unsigned, context } => {
+                AgentMsg::Request { request, sealed, context } => {
                     if seen.insert(request, now).is_some() {
                         // The agent repeats a request until `t` parties answer.
                         tracing::debug!(target: "shr::signer", party = me, %request, "request id seen before: ignored");
                         continue;
                     }
+                    let unsigned = match open_request(&request, &sealed, me, &self.enclave) {
+                        Ok(u) => u,
+                        Err(e) => {
+                            tracing::warn!(target: "shr::signer", party = me, %request, error = %e, "dropped a request not sealed to this party");
+                            continue;
+                        }
+                    };
                     let checked = decode_unsigned(&unsigned).and_then(|tx| {
                         self.policy.check(&tx, now_secs(), &mut ledger.clone()).map(|_| tx)
                     });

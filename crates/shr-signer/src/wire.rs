@@ -221,9 +221,11 @@ pub enum AgentMsg {
     Request {
         /// Request id (fresh random; also the signing session id).
         request: B256,
-        /// The EIP-1559 transaction as it is signed (`0x02 ‖ rlp(fields)`); each party decodes
-        /// it, checks its policy and signs `keccak256` of exactly these bytes.
-        unsigned: Bytes,
+        /// The EIP-1559 transaction as it is signed (`0x02 ‖ rlp(fields)`), sealed to each
+        /// party's enclave ([`seal_request`]): a refused payment's amounts never cross the bus
+        /// in the clear. Each party opens its own, checks its policy and signs `keccak256` of
+        /// exactly those bytes.
+        sealed: BTreeMap<u8, Bytes>,
         /// Why (free text for the parties' logs: the incident, the step).
         context: String,
     },
@@ -234,6 +236,46 @@ pub enum AgentMsg {
         /// 1-based party indexes.
         signers: Vec<u8>,
     },
+}
+
+fn request_info(request: &B256, party: u8) -> String {
+    format!("shr-signer/request/{request}/{party}")
+}
+
+/// The signing bytes of request `request` sealed to every party of `roster`.
+///
+/// # Errors
+/// [`Error::Enclave`].
+pub fn seal_request(
+    request: &B256,
+    unsigned: &[u8],
+    roster: &Roster,
+) -> Result<BTreeMap<u8, Bytes>> {
+    roster
+        .iter()
+        .map(|(p, m)| {
+            let s = shr_enclave::seal(&m.hpke, &request_info(request, *p), unsigned)
+                .map_err(Error::Enclave)?;
+            Ok((*p, s.0.into()))
+        })
+        .collect()
+}
+
+/// This party's copy of request `request`'s signing bytes.
+///
+/// # Errors
+/// [`Error::Party`] when the request holds none for `party`; [`Error::Enclave`].
+pub fn open_request(
+    request: &B256,
+    sealed: &BTreeMap<u8, Bytes>,
+    party: u8,
+    enclave: &Enclave,
+) -> Result<Bytes> {
+    let s = sealed.get(&party).ok_or(Error::Party { party })?;
+    enclave
+        .open(&request_info(request, party), &Sealed(s.to_vec()))
+        .map(Into::into)
+        .map_err(Error::Enclave)
 }
 
 /// Subjects of a signer group on the bus.

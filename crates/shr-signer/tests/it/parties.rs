@@ -99,7 +99,7 @@ fn approve(amount: u64, spender: Address) -> TxEip1559 {
 fn client(bus: Arc<dyn Bus>, p: &Parties, keys: &[Outcome]) -> ThresholdSigner {
     let (address, t, roster) = (keys[0].share.address, keys[0].t, keys[0].roster.clone());
     let mut c = ThresholdSigner::new(bus, GROUP, address, t, roster, p.agent.clone()).unwrap();
-    c.ready_timeout = Duration::from_millis(800);
+    c.ready_timeout = Duration::from_secs(2);
     c
 }
 
@@ -188,7 +188,7 @@ async fn a_request_signed_by_a_key_the_policy_does_not_name_gets_no_answer() {
     let stranger = Arc::new(Enclave::launch_sealed(&p.tee, "shr-agent/key-store@0.1.0").unwrap().0);
     let (address, roster) = (keys[0].share.address, keys[0].roster.clone());
     let mut c = ThresholdSigner::new(shared, GROUP, address, 2, roster, stranger).unwrap();
-    c.ready_timeout = Duration::from_millis(800);
+    c.ready_timeout = Duration::from_secs(2);
     match c.sign_unsigned(unsigned(approve(1, ROUTER)), "test").await {
         Err(Error::BelowThreshold { ready, .. }) => assert!(ready.is_empty()),
         other => panic!("{other:?}"),
