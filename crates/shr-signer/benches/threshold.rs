@@ -19,7 +19,7 @@ use shr_signer::{
     bus::{Bus, MemoryBus, NatsBus},
     ceremony::{self, Ceremony, Outcome},
     serve::{NoLedgerStore, Service},
-    wire::PROGRAM,
+    wire::{AgentMsg, PROGRAM, Wire, open_request, seal_request},
 };
 
 const TOKEN: Address = address!("0x00000000000000000000000000000000000000a1");
@@ -136,6 +136,27 @@ fn threshold(c: &mut Criterion) {
         b.iter(|| {
             n += 1;
             sign_compute(&[&keys[0].share, &keys[2].share], hash, &n.to_be_bytes());
+        })
+    });
+
+    // What an agent-signed, per-party-sealed request adds: seal to 3 parties, sign, and at
+    // two parties verify and open.
+    let agent0 = Enclave::launch_sealed(&tee, "shr-agent/key-store@0.1.0").expect("agent").0;
+    let roster = keys[0].roster.clone();
+    g.bench_function("request_seal_sign_open_2_parties", |b| {
+        b.iter(|| {
+            let id = B256::random();
+            let sealed = seal_request(&id, &unsigned(1), &roster).expect("seal");
+            let msg = AgentMsg::Request { request: id, sealed, context: "bench".into() };
+            let bytes = Wire::sign(&agent0, &msg).expect("sign");
+            for (i, e) in e.iter().enumerate().take(2) {
+                let (AgentMsg::Request { sealed, .. }, _) =
+                    Wire::open_as::<AgentMsg>(&bytes).expect("open")
+                else {
+                    unreachable!()
+                };
+                open_request(&id, &sealed, i as u8 + 1, e).expect("open request");
+            }
         })
     });
 
