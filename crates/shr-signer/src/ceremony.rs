@@ -3,7 +3,7 @@
 //!
 //! A run has four steps: presence (each party publishes a signed hello with its enclave's quote
 //! and a fresh nonce, and repeats it until the run ends; a quote that does not verify for the
-//! platform root and [`PROGRAM`]'s measurement stops the run), the session id (the hash of the
+//! platform root and [`PROGRAM`]'s measurement is dropped), the session id (the hash of the
 //! kind, the group and every nonce: the same at every party, fresh per run), the three protocol
 //! rounds (point-to-point payloads sealed to the receiver, every message signed), and a
 //! confirmation (every party announces the address it ended with; a party returns its result

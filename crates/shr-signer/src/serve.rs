@@ -1,12 +1,14 @@
 //! A signer party's service: it answers the agent's signing requests for the group's key.
 //!
-//! For each request the party decodes the EIP-1559 transaction from the exact bytes to sign,
-//! checks its [`Policy`] (chain id, destination and selector allow-list, recipients, the rolling
-//! daily limits of its own [`Ledger`]) and answers `ready` (having subscribed to the signing
-//! session first) or `refused` with the reason. When the agent names `t` ready parties, each
-//! of them checks the policy again, records the spend and persists its ledger *before* it
-//! signs, then runs the DKLs23 signing session and publishes the signature. A party never
-//! signs a hash it did not compute itself from the bytes it checked.
+//! A request counts only when signed by an agent key the [`Policy`] names. The party opens
+//! its sealed copy of the bytes to sign, accepts only the canonical EIP-1559 encoding, checks
+//! its policy (chain id, destination and selector allow-list, swap routes, recipients, the
+//! rolling daily limits of its own [`Ledger`]) and answers `ready` (having subscribed to the
+//! signing session first) or `refused` with a reason that carries no amount. When the agent
+//! names `t` distinct ready parties, every ready party checks again, records the spend and
+//! persists its ledger *before* any signing; the named ones run the DKLs23 session and publish
+//! the signature. A party never signs a hash it did not compute itself from the bytes it
+//! checked, and drops (never obeys) messages that fail authentication.
 
 use std::{collections::HashMap, sync::Arc, time::Duration};
 
