@@ -147,7 +147,8 @@ fn threshold(c: &mut Criterion) {
         b.iter(|| {
             let id = B256::random();
             let sealed = seal_request(&id, &unsigned(1), &roster).expect("seal");
-            let msg = AgentMsg::Request { request: id, sealed, context: "bench".into() };
+            let msg =
+                AgentMsg::Request { request: id, sealed, context: "bench".into(), issued_at: 0 };
             let bytes = Wire::sign(&agent0, &msg).expect("sign");
             for (i, e) in e.iter().enumerate().take(2) {
                 let (AgentMsg::Request { sealed, .. }, _) =

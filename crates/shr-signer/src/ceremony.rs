@@ -19,7 +19,10 @@ use tokio::time::Instant;
 use crate::{
     Envelope, Error, KeyShare, Keygen, Refresh, Result,
     bus::Bus,
-    wire::{HELLO_MAX_AGE, Member, PROGRAM, PartyMsg, Roster, Subjects, Wire, open_p2p, seal_p2p},
+    wire::{
+        HELLO_MAX_AGE, Member, PROGRAM, PartyMsg, Roster, Subjects, Wire, deliver, open_p2p,
+        seal_p2p,
+    },
 };
 
 /// How often a party repeats its hello while a run lasts.
@@ -152,7 +155,12 @@ impl Run<'_> {
                     Some((n, _, _)) if *n == nonce => return Ok(()),
                     // A replay of an earlier run of this party.
                     Some((_, _, seen)) if *seen >= at => return Ok(()),
-                    Some(_) if self.session.is_some() => return Err(Error::Restarted { party }),
+                    // A newer run of a party once the session began (a restart, or a replay of
+                    // a later attempt): this run goes on; if the party really restarted, the
+                    // run times out with this as its error.
+                    Some(_) if self.session.is_some() => {
+                        return self.reject(Error::Restarted { party });
+                    }
                     _ => {}
                 }
                 self.hellos.insert(party, (nonce, member, at));
@@ -172,9 +180,9 @@ impl Run<'_> {
                 }
                 match envelope.to {
                     Some(to) if to == self.me => {
-                        self.mail.push(open_p2p(sid, envelope, self.enclave)?);
+                        deliver(&mut self.mail, open_p2p(sid, envelope, self.enclave)?);
                     }
-                    None => self.mail.push(envelope),
+                    None => deliver(&mut self.mail, envelope),
                     Some(_) => {}
                 }
             }

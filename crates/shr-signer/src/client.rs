@@ -83,7 +83,8 @@ impl ThresholdSigner {
         let hash = keccak256(&unsigned);
         let mut replies = self.bus.subscribe(self.subjects.replies(&request)).await?;
         let sealed = seal_request(&request, &unsigned, &self.roster)?;
-        let msg = AgentMsg::Request { request, sealed, context: context.to_string() };
+        let issued_at = crate::ceremony::now_secs();
+        let msg = AgentMsg::Request { request, sealed, context: context.to_string(), issued_at };
         let msg = Wire::sign(&self.agent, &msg)?;
         self.bus.publish(self.subjects.requests(), msg.clone()).await?;
         let t = usize::from(self.threshold);
@@ -122,12 +123,18 @@ impl ThresholdSigner {
         }
         ready.sort_unstable();
         let start = AgentMsg::Start { request, signers: ready.clone() };
-        self.bus.publish(self.subjects.requests(), Wire::sign(&self.agent, &start)?).await?;
-        // From here a signature may exist even if none reaches us: every failure says so.
+        // From here a signature may exist even if none reaches us (a Start whose flush failed
+        // may still have been delivered): every failure says so.
         let started = |source: Error| Error::SessionFailed { source: Box::new(source) };
+        let start = Wire::sign(&self.agent, &start)?;
+        self.bus.publish(self.subjects.requests(), start).await.map_err(started)?;
         let deadline = Instant::now() + self.sign_timeout;
+        let mut failed: Vec<(u8, String)> = Vec::new();
         loop {
             let Ok(Some(bytes)) = tokio::time::timeout_at(deadline, replies.recv()).await else {
+                if !failed.is_empty() {
+                    return Err(started(Error::SignersFailed { reasons: failed }));
+                }
                 return Err(started(Error::Timeout { step: "signing", missing: ready }));
             };
             match Wire::verify(&bytes, &self.roster) {
@@ -139,10 +146,17 @@ impl ThresholdSigner {
                     let e = Error::WrongSignature { expected: self.address, recovered };
                     return Err(started(e));
                 }
+                // Every signer's reason, not the first: one signer's timeout is the echo of the
+                // other's rejection, which names the culprit.
                 Ok(PartyMsg::Refused { request: r, party, reason })
                     if r == request && ready.contains(&party) =>
                 {
-                    return Err(started(Error::Refused { party, reason }));
+                    if !failed.iter().any(|(p, _)| *p == party) {
+                        failed.push((party, reason));
+                    }
+                    if failed.len() == ready.len() {
+                        return Err(started(Error::SignersFailed { reasons: failed }));
+                    }
                 }
                 Ok(_) => {}
                 Err(e) => {

@@ -274,6 +274,12 @@ pub enum Error {
         #[source]
         source: Box<Error>,
     },
+    /// Signers of a started session reported failures instead of a signature.
+    #[error("signers failed: {}", reasons.iter().map(|(p, r)| format!("party {p}: {r}")).collect::<Vec<_>>().join("; "))]
+    SignersFailed {
+        /// Each signer's reason.
+        reasons: Vec<(u8, String)>,
+    },
     /// A party refused to sign.
     #[error("party {party} refused to sign: {reason}")]
     Refused {

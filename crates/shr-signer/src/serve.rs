@@ -23,7 +23,11 @@ use tokio::time::Instant;
 use crate::{
     Error, KeyShare, Ledger, Policy, Result, Signing,
     bus::{Bus, Inbox},
-    wire::{AgentMsg, PartyMsg, Roster, Subjects, Wire, open_p2p, open_request, seal_p2p},
+    ceremony::now_secs,
+    wire::{
+        AgentMsg, PartyMsg, REQUEST_MAX_AGE, Roster, Subjects, Wire, deliver, open_p2p,
+        open_request, seal_p2p,
+    },
 };
 
 /// How long a party keeps a request it answered `ready` to without a start.
@@ -98,13 +102,6 @@ impl LedgerStore for NoLedgerStore {
     }
 }
 
-fn now_secs() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or_default()
-}
-
 impl Service {
     fn me(&self) -> u8 {
         self.share.party.party_index.as_u8()
@@ -142,7 +139,12 @@ impl Service {
                 }
             };
             match msg {
-                AgentMsg::Request { request, sealed, context } => {
+                AgentMsg::Request { request, sealed, context, issued_at } => {
+                    let clock = now_secs();
+                    if issued_at.abs_diff(clock) > REQUEST_MAX_AGE {
+                        tracing::warn!(target: "shr::signer", party = me, %request, issued_at, clock, "dropped a request issued too far from this party's clock (a replay?)");
+                        continue;
+                    }
                     if seen.insert(request, now).is_some() {
                         // The agent repeats a request until `t` parties answer.
                         tracing::debug!(target: "shr::signer", party = me, %request, "request id seen before: ignored");
@@ -323,8 +325,10 @@ impl SignJob {
                 continue;
             }
             match envelope.to {
-                Some(to) if to == me => mail.push(open_p2p(&request, envelope, &self.enclave)?),
-                None => mail.push(envelope),
+                Some(to) if to == me => {
+                    deliver(&mut mail, open_p2p(&request, envelope, &self.enclave)?);
+                }
+                None => deliver(&mut mail, envelope),
                 Some(_) => {}
             }
         }

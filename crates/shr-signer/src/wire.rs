@@ -22,6 +22,9 @@ pub const PROGRAM: &str = "shr-signer/party@0.1.0";
 
 const DOMAIN: &[u8] = b"shr-signer/v1";
 
+/// The largest distance between a request's `issued_at` and a party's clock, seconds.
+pub const REQUEST_MAX_AGE: u64 = 60;
+
 /// The oldest hello a run accepts, seconds.
 pub const HELLO_MAX_AGE: u64 = 120;
 
@@ -179,6 +182,15 @@ fn p2p_info(session: &B256, e: &Envelope) -> String {
     format!("shr-signer/p2p/{session}/{}/{}-{}", e.round, e.from, e.to.unwrap_or(0))
 }
 
+/// Adds `e` to `mail` unless the same message is there already: a replay of a genuine message
+/// is ignored; two different authenticated messages of one party for one round stay, and the
+/// round refuses them ([`Error::Duplicate`]: the party equivocated).
+pub(crate) fn deliver(mail: &mut Vec<Envelope>, e: Envelope) {
+    if !mail.contains(&e) {
+        mail.push(e);
+    }
+}
+
 /// Seals a point-to-point envelope's payload to its receiver (broadcasts pass as they are).
 ///
 /// # Errors
@@ -228,6 +240,9 @@ pub enum AgentMsg {
         sealed: BTreeMap<u8, Bytes>,
         /// Why (free text for the parties' logs: the incident, the step).
         context: String,
+        /// Unix seconds when the agent issued it: a party refuses one more than
+        /// [`REQUEST_MAX_AGE`] away from its clock (a replay of captured traffic).
+        issued_at: u64,
     },
     /// Run the signing session of `request` among `signers` (`t` parties that said ready).
     Start {

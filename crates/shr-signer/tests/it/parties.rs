@@ -195,6 +195,36 @@ async fn a_request_signed_by_a_key_the_policy_does_not_name_gets_no_answer() {
     }
 }
 
+/// A bus on which every signing message of one party arrives twice (a replay by anyone who
+/// listens).
+#[derive(Debug)]
+struct Twice(MemoryBus);
+
+#[async_trait::async_trait]
+impl Bus for Twice {
+    async fn publish(&self, subject: String, payload: Vec<u8>) -> shr_signer::Result<()> {
+        if subject.contains(".sign.") {
+            self.0.publish(subject.clone(), payload.clone()).await?;
+        }
+        self.0.publish(subject, payload).await
+    }
+
+    async fn subscribe(&self, subject: String) -> shr_signer::Result<shr_signer::bus::Inbox> {
+        self.0.subscribe(subject).await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replayed_protocol_message_is_ignored_and_the_signature_comes() {
+    let bus = MemoryBus::new();
+    let p = parties(3);
+    let keys = keygen(&bus, &p, 2).await;
+    let shared: Arc<dyn Bus> = Arc::new(bus.clone());
+    serve(shared.clone(), &p, &keys, 0, policy(&p));
+    serve(Arc::new(Twice(bus.clone())), &p, &keys, 1, policy(&p));
+    sign(&client(shared, &p, &keys), approve(3, ROUTER)).await.expect("signed despite replays");
+}
+
 fn unsigned(tx: TxEip1559) -> Bytes {
     let mut b = Vec::new();
     tx.encode_for_signing(&mut b);
