@@ -198,7 +198,9 @@ try {
     assert(await page.$eval('#steps > tbody > tr:first-child td.public details.raw', (d) => d.open), 'details opens');
     await page.screenshot({ path: join(shots, 'details.png'), fullPage: true });
     await page.setViewportSize({ width: 390, height: 900 });
-    await page.waitForTimeout(300);
+    // The charts redraw on a resize observer: on a loaded machine that takes more than a
+    // frame, so wait (up to 10 s) for the layout to settle before measuring it.
+    await page.waitForFunction(() => document.documentElement.scrollWidth - window.innerWidth <= 1, null, { timeout: 10_000 }).catch(() => {});
     const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
     const wide = await page.evaluate(() => [...document.querySelectorAll('body, body *')].filter((e) => e.scrollWidth > e.clientWidth + 1 && getComputedStyle(e).overflowX === 'visible').slice(0, 8).map((e) => e.tagName + '#' + e.id + '.' + e.className + ':' + e.scrollWidth + '/' + e.clientWidth));
     assert(overflow <= 1, 'page wider than a 390 px window by ' + overflow + ' px: ' + wide);

@@ -306,6 +306,28 @@ impl MatcherEnclave {
         twap_wad: u128,
         now: u64,
     ) -> Result<(MatchOutcome, Option<Settlement>)> {
+        self.settle_with(request, sealed_order, twap_wad, now, |circuit| {
+            // The keys are made once per process; the proving time excludes that setup.
+            shr_zk::keys(shr_zk::CircuitKind::Fill);
+            shr_zk::prove(shr_zk::CircuitKind::Fill, circuit)
+        })
+    }
+
+    /// [`Self::settle`] with the Groth16 prover as an argument: everything a settlement does
+    /// but proving can be measured (`benches/matching.rs`). A settlement whose proof is not
+    /// the fill circuit's is refused on chain (`FillVerifier`), and the staged table then
+    /// never confirms.
+    ///
+    /// # Errors
+    /// As [`Self::settle`], and the prover's.
+    pub fn settle_with(
+        &mut self,
+        request: &RequestRef,
+        sealed_order: &Sealed,
+        twap_wad: u128,
+        now: u64,
+        prove: impl FnOnce(shr_zk::FillCircuit) -> shr_zk::Result<shr_zk::ProofWords>,
+    ) -> Result<(MatchOutcome, Option<Settlement>)> {
         let pool = self.pool.ok_or(Error::Unbound)?;
         let request_id = request.id;
         if keccak256(sealed_order.as_bytes()) != request.order_commitment {
@@ -384,10 +406,8 @@ impl MatcherEnclave {
         {
             return Err(Error::StateMismatch("the proof's fills differ from the match"));
         }
-        // The keys are made once per process; the proving time excludes that setup.
-        shr_zk::keys(shr_zk::CircuitKind::Fill);
         let started = std::time::Instant::now();
-        let proof = shr_zk::prove(shr_zk::CircuitKind::Fill, prepared.circuit)?;
+        let proof = prove(prepared.circuit)?;
         let proving_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
         next.tree = prepared.tree;
         next.reply_keys.insert(body.requester, body.reply_to);

@@ -131,33 +131,56 @@ pub fn match_order(
             value: format!("{} before now {now}", order.deadline),
         });
     }
-    let mut eligible: Vec<(u128, MakerCommitment)> = Vec::with_capacity(makers.len());
-    for m in makers {
+    // Eligible makers, then grouped by spread: a maker's ask depends on its spread only and
+    // grows with it, so price levels are runs of spreads, each ask computed once, and only
+    // the levels the order reaches are ordered by address (O(n) for a book of any size).
+    let mut eligible: Vec<(u32, u32)> = Vec::with_capacity(makers.len());
+    for (k, m) in makers.iter().enumerate() {
         if m.expiry <= now || m.spread_bps > order.premium_bps || m.size == 0 || m.min_fill > m.size
         {
             continue;
         }
-        let ask = ask_wad(twap_wad, m.spread_bps)?;
-        if ask < order.min_price_wad || ask > order.max_price_wad {
-            continue;
-        }
-        eligible.push((ask, *m));
+        eligible.push((m.spread_bps, k as u32));
     }
-    eligible.sort_unstable_by(|a, b| a.0.cmp(&b.0).then(a.1.maker.cmp(&b.1.maker)));
+    // An ask too large for the TWAP fails the match, whichever level the order would reach.
+    if let Some(widest) = eligible.iter().map(|e| e.0).max() {
+        ask_wad(twap_wad, widest)?;
+    }
+    sort_by_spread(&mut eligible);
 
     let mut fills = Vec::new();
     let mut left = order.size;
     let mut i = 0;
+    let mut level: Vec<MakerCommitment> = Vec::new();
     while i < eligible.len() && left > 0 {
-        let ask = eligible[i].0;
-        let mut j = i;
-        while j < eligible.len() && eligible[j].0 == ask {
+        let ask = ask_wad(twap_wad, eligible[i].0)?;
+        // The level: every following spread with the same (rounded) ask.
+        let (mut j, mut spread) = (i, eligible[i].0);
+        while j < eligible.len() {
+            if eligible[j].0 != spread {
+                if ask_wad(twap_wad, eligible[j].0)? != ask {
+                    break;
+                }
+                spread = eligible[j].0;
+            }
             j += 1;
         }
-        let level: Vec<MakerCommitment> = eligible[i..j].iter().map(|e| e.1).collect();
-        for (m, amount) in fill_level(&level, left) {
-            left -= amount;
-            fills.push(Fill { maker: m, amount, price_wad: ask, payment: payment(amount, ask) });
+        if ask > order.max_price_wad {
+            break;
+        }
+        if ask >= order.min_price_wad {
+            level.clear();
+            level.extend(eligible[i..j].iter().map(|e| makers[e.1 as usize]));
+            level.sort_unstable_by_key(|m| m.maker);
+            for (m, amount) in fill_level(&level, left) {
+                left -= amount;
+                fills.push(Fill {
+                    maker: m,
+                    amount,
+                    price_wad: ask,
+                    payment: payment(amount, ask),
+                });
+            }
         }
         i = j;
     }
@@ -173,6 +196,34 @@ pub fn match_order(
     let filled = if status == MatchStatus::Unfilled { 0 } else { filled };
     let payment = fills.iter().map(|f| f.payment).fold(U256::ZERO, |a, b| a + b);
     Ok(MatchOutcome { status, fills, filled, payment })
+}
+
+/// Orders `(spread, index)` by spread, stably: a counting sort when the spreads span at most a
+/// few times the entries (every real book: spreads are a few hundred bps), else a comparison
+/// sort. Ties keep the input order; the level's address order is applied later.
+fn sort_by_spread(v: &mut Vec<(u32, u32)>) {
+    let (Some(lo), Some(hi)) = (v.iter().map(|e| e.0).min(), v.iter().map(|e| e.0).max()) else {
+        return;
+    };
+    let span = (hi - lo) as usize + 1;
+    if span > 4 * v.len() + 64 {
+        v.sort_by_key(|e| e.0);
+        return;
+    }
+    let mut start = vec![0u32; span + 1];
+    for e in v.iter() {
+        start[(e.0 - lo) as usize + 1] += 1;
+    }
+    for k in 1..=span {
+        start[k] += start[k - 1];
+    }
+    let mut out = vec![(0u32, 0u32); v.len()];
+    for e in v.iter() {
+        let slot = &mut start[(e.0 - lo) as usize];
+        out[*slot as usize] = *e;
+        *slot += 1;
+    }
+    *v = out;
 }
 
 /// Splits up to `want` across one price level: all of it when the level is smaller, else pro

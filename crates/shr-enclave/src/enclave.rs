@@ -2,7 +2,7 @@
 
 use alloy::{
     primitives::{Address, B256, Signature, keccak256},
-    signers::{SignerSync, local::PrivateKeySigner},
+    signers::local::PrivateKeySigner,
 };
 
 use crate::{
@@ -53,7 +53,8 @@ pub const KEY_SEED_INFO: &str = "shr/enclave-key-seed/v1";
 /// that owns this value (the code that a real TEE would measure).
 pub struct Enclave {
     measurement: Measurement,
-    signer: PrivateKeySigner,
+    /// The secp256k1 signing key (libsecp256k1 signs with it).
+    sk: secp256k1::SecretKey,
     hpke_sk: HpkeSecret,
     identity: EnclaveIdentity,
     rest_sk: HpkeSecret,
@@ -82,7 +83,8 @@ impl Enclave {
             platform.quote(&measurement, EnclaveIdentity::report_data(signer.address(), &hpke))?;
         let identity = EnclaveIdentity { signer: signer.address(), hpke, quote };
         let (rest_sk, rest_pk) = hpke_box::derive(&platform.sealing_secret(&measurement));
-        Ok(Self { measurement, signer, hpke_sk, identity, rest_sk, rest_pk })
+        let sk = secret_key(&signer)?;
+        Ok(Self { measurement, sk, hpke_sk, identity, rest_sk, rest_pk })
     }
 
     /// Launches instance `instance` of `program` with keys derived from the platform's sealing
@@ -151,7 +153,8 @@ impl Enclave {
             platform.quote(&measurement, EnclaveIdentity::report_data(signer.address(), &hpke))?;
         let identity = EnclaveIdentity { signer: signer.address(), hpke, quote };
         let (rest_sk, rest_pk) = hpke_box::derive(&platform.sealing_secret(&measurement));
-        Ok(Self { measurement, signer, hpke_sk, identity, rest_sk, rest_pk })
+        let sk = secret_key(&signer)?;
+        Ok(Self { measurement, sk, hpke_sk, identity, rest_sk, rest_pk })
     }
 
     /// The enclave's measurement.
@@ -180,7 +183,11 @@ impl Enclave {
     /// # Errors
     /// [`Error::Sign`].
     pub fn sign_digest(&self, digest: &B256) -> Result<Signature> {
-        self.signer.sign_hash_sync(digest).map_err(Error::Sign)
+        // libsecp256k1: RFC 6979 nonces and low s, as k256 (the same bytes: tested).
+        let sig = secp256k1::SECP256K1
+            .sign_ecdsa_recoverable(secp256k1::Message::from_digest(digest.0), &self.sk);
+        let (id, rs) = sig.serialize_compact();
+        Ok(Signature::from_bytes_and_parity(&rs, i32::from(id) & 1 == 1))
     }
 
     /// Opens a blob sealed to this enclave's HPKE key for context `info`.
@@ -208,6 +215,12 @@ impl Enclave {
     pub fn open_at_rest(&self, info: &str, sealed: &Sealed) -> Result<Vec<u8>> {
         hpke_box::open(&self.rest_sk, info, sealed)
     }
+}
+
+/// The libsecp256k1 form of a signer's key.
+fn secret_key(signer: &PrivateKeySigner) -> Result<secp256k1::SecretKey> {
+    secp256k1::SecretKey::from_byte_array(signer.credential().to_bytes().into())
+        .map_err(|_| Error::Sign(alloy::signers::Error::message("secp256k1 key out of range")))
 }
 
 #[cfg(test)]
@@ -290,6 +303,22 @@ mod tests {
         assert_eq!(a.identity().hpke, again.identity().hpke);
         assert_ne!(a.identity().signer, b.identity().signer);
         a.identity().verify(tee.root(), &Measurement::of_program("p")).unwrap();
+    }
+
+    #[test]
+    fn libsecp256k1_signs_the_bytes_k256_signs() {
+        // The enclave signs with libsecp256k1; k256 (alloy's local signer) is the reference:
+        // the same RFC 6979 nonce and low s give the same 65 bytes, so reports, observations
+        // and notices are unchanged by the switch.
+        use alloy::signers::SignerSync;
+        let tee = SimulatedTee::new();
+        for i in 0..64u32 {
+            let e = Enclave::launch_instance(&tee, "p", i).unwrap();
+            let d = keccak256(i.to_be_bytes());
+            let k256 = PrivateKeySigner::from_bytes(&B256::from(e.sk.secret_bytes())).unwrap();
+            assert_eq!(k256.address(), e.identity().signer);
+            assert_eq!(e.sign_digest(&d).unwrap(), k256.sign_hash_sync(&d).unwrap(), "key {i}");
+        }
     }
 
     #[test]

@@ -11,6 +11,10 @@ use shr_enclave::SimulatedTee;
 use shr_oracle::{Don, DonConfig, NodeInput, ReserveReading};
 
 fn bench_round(c: &mut Criterion, name: &str, heartbeat: u64) {
+    bench_round_of(c, name, heartbeat, 4);
+}
+
+fn bench_round_of(c: &mut Criterion, name: &str, heartbeat: u64, n: usize) {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
     let chain = EmbeddedChain::with_config(EmbeddedConfig {
         genesis_timestamp: 1_000,
@@ -18,6 +22,8 @@ fn bench_round(c: &mut Criterion, name: &str, heartbeat: u64) {
     });
     let mut cfg = DonConfig::new("wbtc-por", chain.accounts()[0], 8);
     cfg.policy.heartbeat = heartbeat;
+    cfg.n = n;
+    cfg.f = (n - 1) / 3;
     let mut don = Don::new(&SimulatedTee::new(), cfg).expect("don");
     let dep = rt.block_on(don.deploy(&chain, chain.accounts()[0])).expect("deploy");
     let tx = chain.accounts()[1];
@@ -39,6 +45,10 @@ fn bench_round(c: &mut Criterion, name: &str, heartbeat: u64) {
 fn attestation(c: &mut Criterion) {
     bench_round(c, "attestation/round_4_nodes_no_transmission", 86_400 * 365 * 100);
     bench_round(c, "attestation/round_4_nodes_with_report_tx", 0);
+    // The round versus DON size, f = (n - 1) / 3: n observations signed, 2f + 1 recovered.
+    for n in [4usize, 7, 10, 16] {
+        bench_round_of(c, &format!("attestation/round versus nodes/{n}"), 86_400 * 365 * 100, n);
+    }
 }
 
 criterion_group! {

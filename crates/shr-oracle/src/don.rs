@@ -5,6 +5,7 @@ use alloy::{
     primitives::{Address, B256, Bytes, keccak256},
     sol_types::{SolCall, SolEvent},
 };
+use rayon::prelude::*;
 use shr_chain::{Chain, TxRequest};
 use shr_contracts::{
     bindings::{KeystoneForwarder, ReserveAttestation},
@@ -221,6 +222,9 @@ impl Don {
     /// gathers 2f+1 identical outcomes, and when the outcome differs from the chain's or the
     /// heartbeat expired, gathers f+1 report signatures and transmits from `transmitter`.
     ///
+    /// The nodes evaluate and sign in parallel (rayon's pool, one thread per core), as the
+    /// separate machines of a real DON do; the leader recovers the votes it needs in parallel.
+    ///
     /// Node-level failures (refusals, missing votes, a failed transmission) are in
     /// [`RoundReport::errors`]; the returned error is only for chain failures.
     ///
@@ -232,7 +236,7 @@ impl Don {
         dep: &Deployment,
         transmitter: Address,
         now: u64,
-        input: impl Fn(usize) -> NodeInput,
+        input: impl Fn(usize) -> NodeInput + Sync,
     ) -> Result<RoundReport> {
         self.round += 1;
         let round = self.round;
@@ -249,13 +253,15 @@ impl Don {
             errors: Vec::new(),
         };
 
-        for node in &mut self.nodes {
-            if let Err(e) =
-                node.observe(round, &input(node_id(node, &self.signers)), now, leader, t)
-            {
-                rep.errors.push(e);
-            }
-        }
+        let signers = &self.signers;
+        let refusals: Vec<Error> = self
+            .nodes
+            .par_iter_mut()
+            .filter_map(|node| {
+                node.observe(round, &input(node_id(node, signers)), now, leader, t).err()
+            })
+            .collect();
+        rep.errors.extend(refusals);
         if self.nodes[leader].behavior() == Behavior::Offline {
             t.drain(leader);
             return Ok(rep);

@@ -1,5 +1,5 @@
-//! One price tick over a book of 1,000,000 vaults (the HF scan), and the plans for every
-//! breached vault. One core.
+//! One price tick over a book of 1,000,000 vaults (the HF scan), the scan from 10^4 to 10^7
+//! vaults, and the plans for every breached vault. One core.
 
 #![allow(missing_docs)]
 
@@ -34,6 +34,14 @@ fn bench(c: &mut Criterion) {
     c.bench_function("HF scan, 1,000,000 vaults, one tick", |bn| {
         bn.iter(|| b.scan(&prices, cfg.trigger_wad))
     });
+    let mut g = c.benchmark_group("HF scan versus vaults");
+    for n in [10_000usize, 100_000, 1_000_000, 10_000_000] {
+        let b = book(n);
+        g.bench_with_input(criterion::BenchmarkId::from_parameter(n), &b, |bn, b| {
+            bn.iter(|| b.scan(&prices, cfg.trigger_wad))
+        });
+    }
+    g.finish();
     let pr = Prices {
         collateral_oracle_wad: prices[0],
         debt_oracle_wad: WAD,

@@ -1,9 +1,14 @@
 //! A struct-of-arrays book of positions and the per-tick health-factor scan.
 //!
-//! The scan is an `f64` pass over contiguous arrays (`C * L`, `D`, asset ids): a position whose
-//! f64 HF is below the trigger by more than a relative 1e-9 is breached, one above it by more
-//! than 1e-9 is not (the f64 error here is ~1e-15), and only the few inside that band are
-//! decided by the exact wad [`health_factor`]. The result is exact; the hot loop stays simple.
+//! The scan reads five bytes a position: its ratio `C * L / D` (the HF at unit prices) as an
+//! `f32`, and its asset pair as one byte. A position is breached when
+//! `ratio * Pc / Pd < trigger`, that is `ratio < trigger * Pd / Pc`: one threshold per pair
+//! and tick. A ratio below the pair's threshold by more than a relative 1e-6 is breached, one
+//! above it by more than 1e-6 is not (an `f32` carries ~6e-8), and only the few inside that
+//! band, or out of `f32`'s comfortable range (stored as NaN), are decided by the exact wad
+//! [`health_factor`]. The result is exact. The loop decides 64 positions into two bit masks
+//! without a branch, then walks the set bits: a random book breaches unpredictably, and a
+//! branch per position would cost more than the memory it reads.
 
 use alloy_primitives::U256;
 
@@ -32,11 +37,24 @@ pub struct VaultBook {
     collateral_wad: Vec<u128>,
     debt_wad: Vec<u128>,
     threshold_bps: Vec<u16>,
-    collateral_asset: Vec<u8>,
-    debt_asset: Vec<u8>,
-    // f64 mirrors for the scan: C * L (whole tokens) and D (whole tokens).
-    cl: Vec<f64>,
-    d: Vec<f64>,
+    /// `collateral asset * ASSETS_N + debt asset`.
+    pair: Vec<u8>,
+    /// `C * L / D` as `f32` (NaN: decide exactly).
+    ratio: Vec<f32>,
+}
+
+/// Pairs a book can hold.
+const PAIRS: usize = ASSETS_N * ASSETS_N;
+/// Positions decided per bit mask.
+const LANES: usize = 64;
+/// Relative band around a threshold decided exactly (`f32` rounding is ~6e-8 per value).
+const BAND: f64 = 1e-6;
+
+/// `C * L / D` (whole tokens) as the scan's `f32`, NaN where `f32` would lose it (no debt,
+/// below 1e-30 or above 1e30): such positions are always decided exactly.
+fn ratio_f32(p: &Position) -> f32 {
+    let r = p.collateral_wad as f64 * p.liquidation_threshold_bps as f64 / 1e4 / p.debt_wad as f64;
+    if r.is_finite() && (1e-30..=1e30).contains(&r) { r as f32 } else { f32::NAN }
 }
 
 impl VaultBook {
@@ -46,10 +64,8 @@ impl VaultBook {
             collateral_wad: Vec::with_capacity(n),
             debt_wad: Vec::with_capacity(n),
             threshold_bps: Vec::with_capacity(n),
-            collateral_asset: Vec::with_capacity(n),
-            debt_asset: Vec::with_capacity(n),
-            cl: Vec::with_capacity(n),
-            d: Vec::with_capacity(n),
+            pair: Vec::with_capacity(n),
+            ratio: Vec::with_capacity(n),
         }
     }
 
@@ -58,22 +74,19 @@ impl VaultBook {
         self.collateral_wad.push(p.collateral_wad);
         self.debt_wad.push(p.debt_wad);
         self.threshold_bps.push(p.liquidation_threshold_bps.min(u16::MAX as u32) as u16);
-        self.collateral_asset.push(collateral as u8);
-        self.debt_asset.push(debt as u8);
-        self.cl
-            .push(p.collateral_wad as f64 / WAD as f64 * p.liquidation_threshold_bps as f64 / 1e4);
-        self.d.push(p.debt_wad as f64 / WAD as f64);
+        self.pair.push(collateral as u8 * ASSETS_N as u8 + debt as u8);
+        self.ratio.push(ratio_f32(&p));
         self.len() - 1
     }
 
     /// Number of positions.
     pub fn len(&self) -> usize {
-        self.cl.len()
+        self.ratio.len()
     }
 
     /// Whether the book is empty.
     pub fn is_empty(&self) -> bool {
-        self.cl.is_empty()
+        self.ratio.is_empty()
     }
 
     /// Position `i`.
@@ -87,16 +100,16 @@ impl VaultBook {
 
     /// `(collateral asset, debt asset)` of position `i`.
     pub fn assets(&self, i: usize) -> (u8, u8) {
-        (self.collateral_asset[i], self.debt_asset[i])
+        let k = self.pair[i];
+        (k / ASSETS_N as u8, k % ASSETS_N as u8)
     }
 
     /// Replaces position `i` (after a rebalance).
     pub fn set(&mut self, i: usize, p: Position) {
         self.collateral_wad[i] = p.collateral_wad;
         self.debt_wad[i] = p.debt_wad;
-        self.cl[i] =
-            p.collateral_wad as f64 / WAD as f64 * p.liquidation_threshold_bps as f64 / 1e4;
-        self.d[i] = p.debt_wad as f64 / WAD as f64;
+        self.threshold_bps[i] = p.liquidation_threshold_bps.min(u16::MAX as u32) as u16;
+        self.ratio[i] = ratio_f32(&p);
     }
 
     /// Exact HF of position `i` at oracle `prices_wad` (USD per whole token, by [`Asset`]).
@@ -105,24 +118,62 @@ impl VaultBook {
         health_factor(&self.position(i), prices_wad[c as usize], prices_wad[d as usize])
     }
 
-    /// Indices of every position with HF below `trigger_wad` at oracle `prices_wad`, exact.
+    /// Indices of every position with HF below `trigger_wad` at oracle `prices_wad`, exact, in
+    /// increasing order. Reads 5 bytes a position; see the module docs for the band.
     pub fn scan(&self, prices_wad: &[u128; ASSETS_N], trigger_wad: u128) -> Vec<usize> {
-        let p: [f64; ASSETS_N] = std::array::from_fn(|k| prices_wad[k] as f64 / WAD as f64);
-        let trig = trigger_wad as f64 / WAD as f64;
-        let (hi, lo) = (trig * (1.0 + 1e-9), trig * (1.0 - 1e-9));
-        let mut breached = Vec::new();
-        for i in 0..self.cl.len() {
-            let lhs = self.cl[i] * p[self.collateral_asset[i] as usize];
-            let debt = self.d[i] * p[self.debt_asset[i] as usize];
-            // f64 is exact to ~1e-15 here: only the 1e-9 band around the trigger needs wad math.
-            if lhs < lo * debt
-                || (lhs < hi * debt && self.health_factor(i, prices_wad) < U256::from(trigger_wad))
-            {
-                breached.push(i);
+        let (lo, hi) = thresholds(prices_wad, trigger_wad);
+        let trigger = U256::from(trigger_wad);
+        let mut breached = Vec::with_capacity(self.len() / 4);
+        let (mut t_lo, mut t_hi) = ([0f32; LANES], [0f32; LANES]);
+        for (c, (ratios, pairs)) in
+            self.ratio.chunks(LANES).zip(self.pair.chunks(LANES)).enumerate()
+        {
+            // Gather the lane thresholds, then compare lane by lane into two masks (the
+            // comparison loop has no data-dependent branch and vectorises).
+            for (j, &k) in pairs.iter().enumerate() {
+                t_lo[j] = lo[k as usize % PAIRS];
+                t_hi[j] = hi[k as usize % PAIRS];
+            }
+            let (mut sure, mut maybe) = (0u64, 0u64);
+            for (j, &r) in ratios.iter().enumerate() {
+                let below = r < t_lo[j];
+                // NaN on either side lands here: decided exactly.
+                let near = !below & (r < t_hi[j] || r.is_nan() || t_hi[j].is_nan());
+                sure |= (below as u64) << j;
+                maybe |= (near as u64) << j;
+            }
+            let mut bits = sure | maybe;
+            while bits != 0 {
+                let j = bits.trailing_zeros() as usize;
+                bits &= bits - 1;
+                let i = c * LANES + j;
+                if (sure >> j) & 1 == 1 || self.health_factor(i, prices_wad) < trigger {
+                    breached.push(i);
+                }
             }
         }
         breached
     }
+}
+
+/// Per pair `(collateral, debt)`: the ratio below which a position is surely breached and the
+/// one from which it surely is not, `trigger * Pd / Pc` less and plus [`BAND`]. NaN (every
+/// position of the pair decided exactly) when that threshold is out of `f32`'s comfortable
+/// range or not finite (a zero price).
+fn thresholds(prices_wad: &[u128; ASSETS_N], trigger_wad: u128) -> ([f32; PAIRS], [f32; PAIRS]) {
+    let (mut lo, mut hi) = ([f32::NAN; PAIRS], [f32::NAN; PAIRS]);
+    let trig = trigger_wad as f64 / WAD as f64;
+    for c in 0..ASSETS_N {
+        for d in 0..ASSETS_N {
+            let t =
+                trig * (prices_wad[d] as f64 / WAD as f64) / (prices_wad[c] as f64 / WAD as f64);
+            if t.is_finite() && (1e-30..=1e30).contains(&t) {
+                lo[c * ASSETS_N + d] = (t * (1.0 - BAND)) as f32;
+                hi[c * ASSETS_N + d] = (t * (1.0 + BAND)) as f32;
+            }
+        }
+    }
+    (lo, hi)
 }
 
 #[cfg(test)]
@@ -147,6 +198,24 @@ mod tests {
                     p.debt_wad = (exact.to::<u128>() as i128 + nudge).max(1) as u128;
                 }
                 b.push(p, Asset::WstEth, Asset::Usdc);
+            }
+            let naive: Vec<usize> = (0..b.len()).filter(|&i| b.health_factor(i, &prices) < U256::from(trigger)).collect();
+            prop_assert_eq!(b.scan(&prices, trigger), naive);
+        }
+
+        /// Every asset pair, any prices (zero among them), debts from zero to far above the
+        /// collateral, and more than one 64-position mask: still the naive exact filter.
+        #[test]
+        fn scan_matches_the_reference_on_every_pair_and_price(
+            v in prop::collection::vec((0u128..1 << 100, 0u128..1 << 100, 0u32..10_001, 0u8..4, 0u8..4), 1..300),
+            prices in prop::array::uniform4(prop_oneof![Just(0u128), 1u128..u64::MAX as u128, 1u128..1_000_000 * WAD]),
+            trigger in prop_oneof![Just(WAD), 1u128..4 * WAD],
+        ) {
+            const ASSET: [Asset; 4] = [Asset::WstEth, Asset::WeEth, Asset::Usdc, Asset::Weth];
+            let mut b = VaultBook::with_capacity(v.len());
+            for (c, d, l, ca, da) in v {
+                let p = Position { collateral_wad: c, debt_wad: d, liquidation_threshold_bps: l };
+                b.push(p, ASSET[ca as usize], ASSET[da as usize]);
             }
             let naive: Vec<usize> = (0..b.len()).filter(|&i| b.health_factor(i, &prices) < U256::from(trigger)).collect();
             prop_assert_eq!(b.scan(&prices, trigger), naive);

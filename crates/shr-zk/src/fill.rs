@@ -230,9 +230,14 @@ impl FillWitness {
             ..r_old.reblinded()
         };
         tree.set(rslot, r_new)?;
-        let path = self.tree.path(rslot)?;
-        let old_root = self.tree.root()?;
-        let new_root = tree.root()?;
+        // The old tree's levels give its root and the requester's path; the new root rehashes
+        // only the 17 changed leaves and their ancestors.
+        let mut levels = self.tree.levels()?;
+        let path = crate::tree::path_in(&levels, rslot);
+        let old_root = crate::tree::root_in(&levels);
+        let changed: Vec<usize> = (0..MAKER_SLOTS).chain([rslot]).collect();
+        tree.update_levels(&mut levels, &changed)?;
+        let new_root = crate::tree::root_in(&levels);
         let order_hash = o.commitment()?;
         let publics = vec![
             blinding_fe(old_root)?,

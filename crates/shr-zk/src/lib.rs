@@ -27,7 +27,7 @@ mod update;
 pub use error::{Error, Result};
 pub use fill::{FillCircuit, FillWitness, MakerFill, OrderOpening, PreparedFill, ask, pay};
 pub use keys::{CircuitKind, DEV_SETUP_SEED, Keys, ProofWords, constraints, keys, prove, verify};
-pub use poseidon::hash;
+pub use poseidon::{hash, hash_sponge};
 pub use solidity::verifier_source;
 pub use tree::{
     BalanceTree, DEPTH, LEAVES, Leaf, MAKER_SLOTS, address_fe, blinding_fe, fe_bytes,

@@ -6,6 +6,11 @@
 //! That is exactly circomlib's `Poseidon(n)`: the state `[0, x_1 .. x_n]`, the permutation
 //! (round constants, S-box on every element in full rounds and on `state[0]` in partial ones, MDS),
 //! output `state[0]`. A unit test checks both against `light-poseidon` and circomlibjs' vector.
+//!
+//! The native hash runs the same permutation with the optimised partial rounds
+//! ([`optimized`]): the constants are derived once per width from the gadget's.
+
+mod optimized;
 
 use std::sync::OnceLock;
 
@@ -24,8 +29,10 @@ use crate::{Error, Result};
 /// Largest number of inputs a hash here takes (circom supports up to 12; we use 2, 4 and 5).
 const MAX_INPUTS: usize = 5;
 
-fn configs() -> &'static [Option<PoseidonConfig<Fr>>; MAX_INPUTS + 1] {
-    static CONFIGS: OnceLock<[Option<PoseidonConfig<Fr>>; MAX_INPUTS + 1]> = OnceLock::new();
+type Width = Option<(PoseidonConfig<Fr>, optimized::Optimized)>;
+
+fn configs() -> &'static [Width; MAX_INPUTS + 1] {
+    static CONFIGS: OnceLock<[Width; MAX_INPUTS + 1]> = OnceLock::new();
     CONFIGS.get_or_init(|| {
         std::array::from_fn(|n| {
             if n == 0 {
@@ -33,21 +40,16 @@ fn configs() -> &'static [Option<PoseidonConfig<Fr>>; MAX_INPUTS + 1] {
             }
             let width = n + 1;
             let p = get_poseidon_parameters::<Fr>(width as u8).ok()?;
-            let ark = p.ark.chunks(width).map(<[Fr]>::to_vec).collect();
-            Some(PoseidonConfig::new(
-                p.full_rounds,
-                p.partial_rounds,
-                p.alpha,
-                p.mds,
-                ark,
-                width,
-                0,
-            ))
+            let ark: Vec<Vec<Fr>> = p.ark.chunks(width).map(<[Fr]>::to_vec).collect();
+            let fast = optimized::Optimized::new(p.full_rounds, p.partial_rounds, &ark, &p.mds)?;
+            let cfg =
+                PoseidonConfig::new(p.full_rounds, p.partial_rounds, p.alpha, p.mds, ark, width, 0);
+            Some((cfg, fast))
         })
     })
 }
 
-fn config(n: usize) -> Result<&'static PoseidonConfig<Fr>> {
+fn width(n: usize) -> Result<&'static (PoseidonConfig<Fr>, optimized::Optimized)> {
     configs().get(n).and_then(Option::as_ref).ok_or(Error::PoseidonWidth(n))
 }
 
@@ -56,7 +58,20 @@ fn config(n: usize) -> Result<&'static PoseidonConfig<Fr>> {
 /// # Errors
 /// [`Error::PoseidonWidth`] for 0 or more than 5 inputs.
 pub fn hash(inputs: &[Fr]) -> Result<Fr> {
-    let mut sponge = PoseidonSponge::new(config(inputs.len())?);
+    let (_, fast) = width(inputs.len())?;
+    let mut state = [Fr::from(0u64); optimized::MAX_T];
+    state[1..=inputs.len()].copy_from_slice(inputs);
+    fast.permute(&mut state[..=inputs.len()]);
+    Ok(state[0])
+}
+
+/// The same hash through arkworks' `PoseidonSponge` (every round dense): the reference the
+/// optimised [`hash`] is tested and benchmarked against.
+///
+/// # Errors
+/// [`Error::PoseidonWidth`] for 0 or more than 5 inputs.
+pub fn hash_sponge(inputs: &[Fr]) -> Result<Fr> {
+    let mut sponge = PoseidonSponge::new(&width(inputs.len())?.0);
     let mut state = Vec::with_capacity(inputs.len() + 1);
     state.push(Fr::from(0u64));
     state.extend_from_slice(inputs);
@@ -73,7 +88,7 @@ pub(crate) fn hash_var(
     cs: &ConstraintSystemRef<Fr>,
     inputs: &[FpVar<Fr>],
 ) -> Result<FpVar<Fr>, SynthesisError> {
-    let cfg = config(inputs.len()).map_err(|_| SynthesisError::Unsatisfiable)?;
+    let (cfg, _) = width(inputs.len()).map_err(|_| SynthesisError::Unsatisfiable)?;
     let mut sponge = PoseidonSpongeVar::new(cs.clone(), cfg);
     let mut state = Vec::with_capacity(inputs.len() + 1);
     state.push(FpVar::Constant(Fr::from(0u64)));
@@ -101,6 +116,7 @@ mod tests {
             let xs: Vec<Fr> = (0..n).map(|i| Fr::from(1_000_003u64 * (i as u64 + 7))).collect();
             let mut lp = Poseidon::<Fr>::new_circom(n).unwrap();
             assert_eq!(hash(&xs).unwrap(), lp.hash(&xs).unwrap(), "width {n}");
+            assert_eq!(hash_sponge(&xs).unwrap(), lp.hash(&xs).unwrap(), "width {n}");
         }
         assert!(matches!(hash(&[]), Err(Error::PoseidonWidth(0))));
     }
@@ -117,6 +133,16 @@ mod tests {
             assert_eq!(h.value().unwrap(), hash(&xs).unwrap(), "width {n}");
             assert!(cs.is_satisfied().unwrap());
             assert!(cs.num_constraints() - before <= 330, "{} constraints", cs.num_constraints());
+        }
+    }
+
+    proptest::proptest! {
+        /// The optimised permutation equals light-poseidon's dense one on any inputs.
+        #[test]
+        fn optimised_equals_dense(xs in proptest::collection::vec(proptest::array::uniform32(proptest::num::u8::ANY), 1..=MAX_INPUTS)) {
+            let xs: Vec<Fr> = xs.iter().map(|b| Fr::from_le_bytes_mod_order(b)).collect();
+            let mut lp = Poseidon::<Fr>::new_circom(xs.len()).unwrap();
+            proptest::prop_assert_eq!(hash(&xs).unwrap(), lp.hash(&xs).unwrap());
         }
     }
 

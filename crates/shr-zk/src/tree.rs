@@ -129,8 +129,8 @@ impl BalanceTree {
         self.leaves.iter().position(|l| l.party == party && !party.is_zero())
     }
 
-    /// Every level of the tree, leaves first, root last.
-    fn levels(&self) -> Result<Vec<Vec<Fr>>> {
+    /// Every level of the tree, leaves first, root last: 2 * LEAVES - 1 Poseidon hashes.
+    pub(crate) fn levels(&self) -> Result<Vec<Vec<Fr>>> {
         let mut level: Vec<Fr> = self.leaves.iter().map(Leaf::commitment).collect::<Result<_>>()?;
         let mut out = Vec::with_capacity(DEPTH + 1);
         while level.len() > 1 {
@@ -141,12 +141,35 @@ impl BalanceTree {
         Ok(out)
     }
 
+    /// `levels`, computed for an earlier version of this tree, brought up to date for the
+    /// leaves in `changed` (slots): only those leaves and their ancestors are hashed again (a
+    /// fill changes the 16 maker leaves and one requester leaf: 37 hashes instead of 63).
+    ///
+    /// # Errors
+    /// [`Error::Slot`]; [`Error::Blinding`].
+    pub(crate) fn update_levels(&self, levels: &mut [Vec<Fr>], changed: &[usize]) -> Result<()> {
+        let mut idx: Vec<usize> = changed.to_vec();
+        idx.sort_unstable();
+        idx.dedup();
+        for &i in &idx {
+            levels[0][i] = self.leaf(i)?.commitment()?;
+        }
+        for d in 1..levels.len() {
+            idx = idx.iter().map(|i| i / 2).collect();
+            idx.dedup();
+            for &i in &idx {
+                levels[d][i] = hash(&[levels[d - 1][2 * i], levels[d - 1][2 * i + 1]])?;
+            }
+        }
+        Ok(())
+    }
+
     /// The root, as the contract stores it (32 big-endian bytes).
     ///
     /// # Errors
     /// [`Error::Blinding`] for a leaf with a bad blinding.
     pub fn root(&self) -> Result<B256> {
-        Ok(fe_bytes(self.levels()?[DEPTH][0]))
+        Ok(root_in(&self.levels()?))
     }
 
     /// The siblings of `slot`'s path, leaf level first.
@@ -157,9 +180,18 @@ impl BalanceTree {
         if slot >= LEAVES {
             return Err(Error::Slot(slot));
         }
-        let levels = self.levels()?;
-        Ok((0..DEPTH).map(|d| fe_bytes(levels[d][(slot >> d) ^ 1])).collect())
+        Ok(path_in(&self.levels()?, slot))
     }
+}
+
+/// The root of a tree's levels (32 big-endian bytes).
+pub(crate) fn root_in(levels: &[Vec<Fr>]) -> B256 {
+    fe_bytes(levels[DEPTH][0])
+}
+
+/// The siblings of `slot` (below [`LEAVES`]) in a tree's levels, leaf level first.
+pub(crate) fn path_in(levels: &[Vec<Fr>], slot: usize) -> Vec<B256> {
+    (0..DEPTH).map(|d| fe_bytes(levels[d][(slot >> d) ^ 1])).collect()
 }
 
 /// The root a leaf and its path lead to (the check an opening is held to).
@@ -207,6 +239,15 @@ mod tests {
         assert_ne!(root_of(&a, 2, &p).unwrap(), root, "slot bound");
         assert_ne!(a.commitment().unwrap(), a.reblinded().commitment().unwrap(), "blinded");
         assert!(matches!(t.path(32), Err(Error::Slot(32))));
+        // Levels brought up to date for the changed leaves equal levels computed afresh.
+        let mut levels = t.levels().unwrap();
+        let mut u = t.clone();
+        for slot in [0, 5, 15, 17, 31] {
+            u.set(slot, Leaf { collateral: slot as u64, ..a.reblinded() }).unwrap();
+        }
+        u.update_levels(&mut levels, &[31, 0, 5, 17, 15, 5]).unwrap();
+        assert_eq!(levels, u.levels().unwrap());
+        assert_eq!(root_in(&levels), u.root().unwrap());
         assert!(matches!(blinding_fe(B256::repeat_byte(0xff)), Err(Error::Blinding(_))));
     }
 }

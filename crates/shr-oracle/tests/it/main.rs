@@ -4,4 +4,5 @@ mod don;
 mod gas;
 mod privacy;
 mod receiver;
+mod same_reports;
 mod service;
