@@ -184,6 +184,12 @@ pub fn match_order(
         }
         i = j;
     }
+    Ok(outcome(order, fills, left))
+}
+
+/// The outcome of `fills` for `order` with `left` base units unfilled: `Filled`,
+/// `PartiallyFilled` (at least the order's minimum fill) or `Unfilled` (no fills kept).
+fn outcome(order: &Order, mut fills: Vec<Fill>, left: u128) -> MatchOutcome {
     let filled = order.size - left;
     let status = if left == 0 {
         MatchStatus::Filled
@@ -195,7 +201,7 @@ pub fn match_order(
     };
     let filled = if status == MatchStatus::Unfilled { 0 } else { filled };
     let payment = fills.iter().map(|f| f.payment).fold(U256::ZERO, |a, b| a + b);
-    Ok(MatchOutcome { status, fills, filled, payment })
+    MatchOutcome { status, fills, filled, payment }
 }
 
 /// Orders `(spread, index)` by spread, stably: a counting sort when the spreads span at most a

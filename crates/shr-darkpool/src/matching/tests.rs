@@ -170,18 +170,7 @@ fn reference_match(
         }
         i = j;
     }
-    let filled = order.size - left;
-    let status = if left == 0 {
-        MatchStatus::Filled
-    } else if filled > 0 && filled >= order.min_fill {
-        MatchStatus::PartiallyFilled
-    } else {
-        fills.clear();
-        MatchStatus::Unfilled
-    };
-    let filled = if status == MatchStatus::Unfilled { 0 } else { filled };
-    let payment = fills.iter().map(|f| f.payment).fold(U256::ZERO, |a, b| a + b);
-    Ok(MatchOutcome { status, fills, filled, payment })
+    Ok(outcome(order, fills, left))
 }
 
 proptest! {
