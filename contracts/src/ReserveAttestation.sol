@@ -52,6 +52,9 @@ contract ReserveAttestation is IReceiver {
     error InvalidWorkflowId(bytes32 id);
     /// @notice Metadata or body of the wrong length.
     error MalformedReport(uint256 metadataLength, uint256 reportLength);
+    /// @notice A body word outside its type: the boolean not 0 or 1, or the receiver address
+    ///         with bits above 160 (`abi.decode` would revert without a reason).
+    error NonCanonicalReport(bytes32 solventWord, bytes32 receiverWord);
     /// @notice The body names another chain or receiver.
     error WrongTarget(uint256 chainId, address receiver);
     /// @notice The body's observation time is beyond `block.timestamp + MAX_FUTURE_SKEW`.
@@ -79,6 +82,9 @@ contract ReserveAttestation is IReceiver {
         address owner = address(bytes20(metadata[42:62]));
         if (id != workflowId) revert InvalidWorkflowId(id);
         if (owner != workflowOwner) revert InvalidWorkflowOwner(owner);
+        if (uint256(bytes32(report[0:32])) > 1 || uint256(bytes32(report[96:128])) >> 160 != 0) {
+            revert NonCanonicalReport(bytes32(report[0:32]), bytes32(report[96:128]));
+        }
         (bool solvent, uint256 observedAt, uint256 chainId, address receiver) =
             abi.decode(report, (bool, uint256, uint256, address));
         if (chainId != block.chainid || receiver != address(this)) revert WrongTarget(chainId, receiver);

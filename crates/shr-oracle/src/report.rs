@@ -77,11 +77,14 @@ impl ReportBody {
     }
 
     /// Decodes a [`ReportBody::LEN`]-byte body (`None` for any other length or a bad encoding).
+    /// Strict, as the receiver is: a word outside its type (a boolean other than 0 or 1, an
+    /// address with high bits) is refused, so that every accepted body re-encodes to itself.
     pub fn decode(b: &[u8]) -> Option<Self> {
         if b.len() != Self::LEN {
             return None;
         }
-        let (is_solvent, t, chain, receiver) = <(bool, U256, U256, Address)>::abi_decode(b).ok()?;
+        let (is_solvent, t, chain, receiver) =
+            <(bool, U256, U256, Address)>::abi_decode_validate(b).ok()?;
         Some(Self {
             is_solvent,
             observed_at: t.try_into().ok()?,

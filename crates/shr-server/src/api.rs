@@ -16,7 +16,7 @@ use futures_util::{Stream, StreamExt};
 use serde::Serialize;
 use serde_json::Value;
 use tokio_stream::wrappers::BroadcastStream;
-use utoipa::{OpenApi, ToSchema};
+use utoipa::ToSchema;
 
 use crate::{
     AppState, Error, Event, ReserveView, RunView, assets,
@@ -24,80 +24,12 @@ use crate::{
 };
 
 mod reference;
+mod spec;
 mod vaults;
 
+pub use spec::{ApiDoc, openapi_document};
+
 use vaults::{execute, rebalances, simulate, simulation, vault};
-
-/// The OpenAPI document of `/api` (served at `/api/openapi.json`).
-#[derive(OpenApi)]
-#[openapi(
-    info(
-        title = "Self-Healing Reserve API",
-        description = "Public attestation state, scenario runs and their steps, dark-pool request statuses, incidents, and an SSE event stream. Private figures only on the operator route (bearer token)."
-    ),
-    paths(
-        reserve,
-        start_scenario,
-        list_scenarios,
-        get_scenario,
-        darkpool_requests,
-        incidents,
-        health,
-        events,
-        operator_view,
-        privacy,
-        reference::health,
-        reference::ws,
-        vaults::vaults,
-        vaults::vault,
-        vaults::simulate,
-        vaults::simulation,
-        vaults::execute,
-        vaults::rebalances
-    ),
-    modifiers(&BearerScheme),
-    components(schemas(
-        ReserveView,
-        RunView,
-        ScenarioLatest,
-        Event,
-        ApiError,
-        Started,
-        DarkPoolRequest,
-        Incident,
-        Health,
-        reference::HealthSummary,
-        reference::VaultHealth,
-        crate::vaults::VaultView,
-        crate::vaults::RebalanceEvent,
-        crate::vaults::PlanBundle,
-        crate::vaults::EncodedCall,
-        crate::vaults::PlanMetadata,
-        crate::vaults::Execution,
-        crate::vaults::SimulationView,
-        crate::vaults::TickView,
-        crate::vaults::PriceChange,
-        vaults::ExecuteBody,
-        vaults::VaultRef,
-        crate::privacy::Budget,
-        crate::privacy::Disclosure
-    ))
-)]
-pub struct ApiDoc;
-
-/// Declares the operator route's `bearer` security scheme.
-struct BearerScheme;
-
-impl utoipa::Modify for BearerScheme {
-    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-        let components = openapi.components.get_or_insert_with(Default::default);
-        components.add_security_scheme(
-            "bearer",
-            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
-        );
-    }
-}
 
 /// An error body: what was wrong, naming the field or value.
 #[derive(Debug, Serialize, ToSchema)]
@@ -148,11 +80,18 @@ pub fn router(state: AppState) -> Router {
         .route("/api/simulations/{id}", get(simulation))
         .route("/api/execute", post(execute))
         .route("/api/rebalances", get(rebalances))
-        .route("/api/openapi.json", get(|| async { Json(ApiDoc::openapi()) }))
+        .route("/api/runs/{run_id}", get(get_run))
+        .route("/api/openapi.json", get(spec::openapi_json))
         .route("/", get(assets::index))
         .route("/assets/{file}", get(assets::file))
+        .fallback(no_route)
         .layer(axum::middleware::from_fn(reference::pretty))
         .with_state(state)
+}
+
+/// Any path no route answers: a 404 with an [`ApiError`] body naming the method and path.
+async fn no_route(method: axum::http::Method, uri: axum::http::Uri) -> Response {
+    err(StatusCode::NOT_FOUND, format!("no route {method} {}", uri.path()))
 }
 
 /// `GET /api/reserve` query.
@@ -176,6 +115,9 @@ async fn reserve(
         Ok(q) => q.0,
         Err(e) => return err(StatusCode::BAD_REQUEST, e.body_text()),
     };
+    if let Some(h) = q.history.filter(|h| *h as u64 > spec::MAX_ID) {
+        return err(StatusCode::BAD_REQUEST, format!("history {h}: at most {}", spec::MAX_ID));
+    }
     Json(s.reserve_tail(q.history)).into_response()
 }
 
@@ -188,9 +130,13 @@ pub(crate) struct Started {
 
 /// Starts scenario `name` (`small-deficit`, `large-deficit`, `darkpool-failure`).
 #[utoipa::path(post, path = "/api/scenarios/{name}",
-    params(("name" = String, Path, description = "Scenario name")),
+    params(("name" = String, Path, example = "small-deficit", description = "Scenario name")),
     responses(
-        (status = 202, body = Started, description = "Started; steps stream on /api/events"),
+        (status = 202, body = Started, description = "Started; steps stream on /api/events",
+            links(
+                ("GetRun" = (operation_id = "get_run", parameters(("run_id" = "$response.body#/run_id")), description = "The run just started")),
+                ("GetScenario" = (operation_id = "get_scenario", parameters(("name" = "$request.path.name")), description = "The scenario's latest run"))
+            )),
         (status = 404, body = ApiError, description = "Unknown scenario"),
         (status = 409, body = ApiError, description = "A scenario is already running"),
     ))]
@@ -228,9 +174,22 @@ pub(crate) struct ScenarioLatest {
     latest: Option<RunView>,
 }
 
+/// A run by id (as `POST /api/scenarios/{name}` answers it) and its public steps: the running
+/// one, or one in the store.
+#[utoipa::path(get, path = "/api/runs/{run_id}", operation_id = "get_run",
+    params(("run_id" = String, Path, description = "Run id (`<scenario>-<unix ms>`)")),
+    responses((status = 200, body = RunView), (status = 404, body = ApiError), (status = 500, body = ApiError)))]
+async fn get_run(State(s): State<AppState>, Path(run_id): Path<String>) -> Response {
+    match s.run(&run_id).await {
+        Ok(Some(v)) => Json(v).into_response(),
+        Ok(None) => err(StatusCode::NOT_FOUND, format!("run {run_id:?}: no such run")),
+        Err(e) => internal(e),
+    }
+}
+
 /// The latest run of scenario `name` and its public steps.
-#[utoipa::path(get, path = "/api/scenarios/{name}",
-    params(("name" = String, Path, description = "Scenario name")),
+#[utoipa::path(get, path = "/api/scenarios/{name}", operation_id = "get_scenario",
+    params(("name" = String, Path, example = "small-deficit", description = "Scenario name")),
     responses((status = 200, body = RunView), (status = 404, body = ApiError)))]
 async fn get_scenario(State(s): State<AppState>, Path(name): Path<String>) -> Response {
     let names = s.scenario_names();
@@ -254,9 +213,8 @@ pub(crate) struct DarkPoolRequest {
     run_id: String,
     /// `CREDarkPool` request id.
     request_id: u64,
-    /// Last status read from chain.
-    #[schema(value_type = Object)]
-    status: Value,
+    /// Last status read from chain (`PENDING`, `PARTIALLY_FILLED`, `FILLED`, `EXPIRED`, ...).
+    status: String,
     /// Transaction of the last status change.
     tx: Option<String>,
 }
@@ -281,7 +239,7 @@ async fn darkpool_requests(State(s): State<AppState>) -> Response {
                     DarkPoolRequest {
                         run_id: run.run_id.clone(),
                         request_id: id,
-                        status: status.clone(),
+                        status: status.as_str().map_or_else(|| status.to_string(), str::to_owned),
                         tx: st.tx.first().cloned(),
                     },
                 );
@@ -432,22 +390,5 @@ mod tests {
         assert!(!same_token(b"abc", b"abd"));
         assert!(!same_token(b"abc", b"abcd"));
         assert!(!same_token(b"", b"a"));
-    }
-
-    #[test]
-    fn openapi_names_every_route() {
-        let doc = serde_json::to_value(ApiDoc::openapi()).unwrap();
-        for p in [
-            "/api/reserve",
-            "/api/scenarios/{name}",
-            "/api/darkpool/requests",
-            "/api/incidents",
-            "/api/health",
-            "/api/events",
-            "/api/operator/view",
-        ] {
-            assert!(doc["paths"].get(p).is_some(), "{p} missing from the OpenAPI document");
-        }
-        assert_eq!(doc["components"]["securitySchemes"]["bearer"]["scheme"], "bearer");
     }
 }

@@ -113,8 +113,7 @@ pub enum Event {
         /// `CREDarkPool` request id.
         request_id: u64,
         /// Status as read from chain (`PENDING`, `FILLED`, `EXPIRED`, ...).
-        #[schema(value_type = Object)]
-        status: Value,
+        status: String,
     },
     /// A crash simulation (re)started from the initial oracle prices.
     SimulationStart {
@@ -213,7 +212,7 @@ impl Event {
             return Some(Self::DarkPool {
                 run_id: run_id.into(),
                 request_id: id,
-                status: status.clone(),
+                status: status.as_str().map_or_else(|| status.to_string(), str::to_owned),
             });
         }
         if step.name.contains("swap") && !step.tx.is_empty() {

@@ -23,7 +23,7 @@ mod runner;
 mod state;
 pub mod vaults;
 
-pub use api::{ApiDoc, router};
+pub use api::{ApiDoc, openapi_document, router};
 pub use error::{Error, Result};
 pub use events::{Event, PublicStep, redact};
 pub use runner::{ScenarioRunner, ScriptedRunner};

@@ -263,6 +263,28 @@ impl AppState {
         }
     }
 
+    /// The run with id `run_id`: the running one as this process sees it, else the stored one.
+    ///
+    /// # Errors
+    /// [`Error::Store`], [`Error::Json`].
+    pub async fn run(&self, run_id: &str) -> Result<Option<RunView>> {
+        let live = self
+            .0
+            .runs
+            .read()
+            .expect("runs lock")
+            .values()
+            .find(|(v, _)| v.run_id == run_id)
+            .map(|(v, _)| v.clone());
+        if live.is_some() {
+            return Ok(live);
+        }
+        match self.0.store.run(run_id).await? {
+            Some(row) => Ok(Some(serde_json::from_str(&row.public_json)?)),
+            None => Ok(None),
+        }
+    }
+
     /// The last `limit` finished runs from the store and the running one, newest first.
     ///
     /// # Errors

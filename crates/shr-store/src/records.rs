@@ -96,6 +96,20 @@ impl Store {
         Ok(row.map(run_row))
     }
 
+    /// The run with id `id` (a run id as `POST /api/scenarios/{name}` answers it).
+    ///
+    /// # Errors
+    /// [`crate::Error::Query`].
+    pub async fn run(&self, id: &str) -> Result<Option<RunRow>> {
+        let sql = format!("SELECT {RUN_COLS} WHERE id = $1");
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(q("read scenario run"))?;
+        Ok(row.map(run_row))
+    }
+
     /// The last `limit` runs, newest first.
     ///
     /// # Errors

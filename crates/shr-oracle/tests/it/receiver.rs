@@ -58,6 +58,28 @@ impl Rx {
     }
 }
 
+/// Found by the `on_report` fuzz target: a body whose boolean word is 2 (or whose receiver word
+/// has high bits) made `abi.decode` revert with no reason; it is now named, and the nodes'
+/// decoder refuses it too (`ReportBody::decode`).
+#[tokio::test]
+async fn a_non_canonical_report_is_refused_by_name() -> R {
+    let r = receiver().await?;
+    let now = r.chain.timestamp().await?;
+    let mut body = (true, U256::from(now), U256::from(31337u64), r.receiver).abi_encode();
+    body[31] = 2;
+    assert!(shr_oracle::report::ReportBody::decode(&body).is_none(), "nodes decode it");
+    let call = RA::onReportCall { metadata: r.metadata(), report: body.clone().into() };
+    let e = send(&r.chain, r.forwarder, r.receiver, &call).await.unwrap_err();
+    assert!(e.to_string().contains("NonCanonicalReport"), "{e}");
+    body[31] = 1;
+    body[96] = 0xff;
+    let call = RA::onReportCall { metadata: r.metadata(), report: body.into() };
+    let e = send(&r.chain, r.forwarder, r.receiver, &call).await.unwrap_err();
+    assert!(e.to_string().contains("NonCanonicalReport"), "{e}");
+    assert_eq!(r.state().await?, (false, U256::ZERO, false), "nothing changed");
+    Ok(())
+}
+
 #[tokio::test]
 async fn a_future_report_is_refused_and_a_silent_feed_goes_stale() -> R {
     let r = receiver().await?;

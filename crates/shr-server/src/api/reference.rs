@@ -77,7 +77,7 @@ pub(crate) async fn pretty(mut req: Request, next: Next) -> Response {
 /// The reference's `GET /ws`: the same server-sent events as `/api/events`, each in the
 /// reference's envelope `{type, timestamp, data}` (`simulationStart`, `tick`, `rebalance`,
 /// `snapshot`, and the reserve's events under their camelCase names).
-#[utoipa::path(get, path = "/ws", responses((status = 200, content_type = "text/event-stream", body = Object)))]
+#[utoipa::path(get, path = "/ws", operation_id = "reference_events", responses((status = 200, content_type = "text/event-stream", body = Object)))]
 pub(crate) async fn ws(
     State(s): State<AppState>,
 ) -> axum::response::Sse<
@@ -132,7 +132,7 @@ pub(crate) struct HealthSummary {
 }
 
 /// The reference's `GET /health`: each vault's health factor and status, the worst, liveness.
-#[utoipa::path(get, path = "/health", responses((status = 200, body = HealthSummary)))]
+#[utoipa::path(get, path = "/health", operation_id = "health_summary", responses((status = 200, body = HealthSummary)))]
 pub(crate) async fn health(State(s): State<AppState>) -> Response {
     let store = s.store().cursor("health").await.is_ok();
     let vaults = match s.vault_desk() {

@@ -42,12 +42,12 @@ pub(super) async fn vaults(State(s): State<AppState>) -> Response {
 }
 
 /// One vault by market id or the reference's vault id (also at `GET /vaults/{id}`).
-#[utoipa::path(get, path = "/api/vaults/{id}", params(("id" = String, Path, description = "Market id (0 = A, 1 = B) or the reference's id (VAULT-A-WSTETH-BUSDC, VAULT-B-WEETH-BETH)")),
-    responses((status = 200, body = VaultView), (status = 400, body = ApiError), (status = 404, body = ApiError)))]
+#[utoipa::path(get, path = "/api/vaults/{id}", params(("id" = String, Path, example = "VAULT-A-WSTETH-BUSDC", description = "Market id (0 = A, 1 = B) or the reference's id (VAULT-A-WSTETH-BUSDC, VAULT-B-WEETH-BETH)")),
+    responses((status = 200, body = VaultView), (status = 404, body = ApiError, description = "No such vault, or an id of neither form")))]
 pub(super) async fn vault(State(s): State<AppState>, Path(id): Path<String>) -> Response {
     let Some(id) = super::reference::parse_vault_id(&id) else {
         return err(
-            StatusCode::BAD_REQUEST,
+            StatusCode::NOT_FOUND,
             format!(
                 "vault id {id:?}: expected a market id (0, 1, ...) or one of {:?}",
                 super::reference::VAULT_IDS
@@ -84,7 +84,7 @@ pub(super) struct SimulateQuery {
 fn flag<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
     let s = <String as serde::Deserialize>::deserialize(d)?;
     match s.as_str() {
-        "1" | "true" | "" => Ok(true),
+        "1" | "true" => Ok(true),
         "0" | "false" => Ok(false),
         _ => Err(serde::de::Error::custom(format!("wait {s:?}: expected true, false, 1 or 0"))),
     }
@@ -97,11 +97,11 @@ const MAX_TICK_MS: u64 = 60_000;
 /// one tick every 2-3 s (or `tickMs`) on chain, streamed as SSE `tick` events, until the first
 /// breach and `extraTicks` more; then a plan per breached vault (SSE `rebalance`, listed by
 /// `/rebalances`). Answers 202 at once with the simulation (its id, no ticks yet); with
-/// `wait=true`, 200 when it has finished.
+/// `wait=true`, 200 when it has finished, or 202 if it has not within 30 s.
 #[utoipa::path(post, path = "/api/simulate",
-    params(("extraTicks" = Option<usize>, Query, description = "Ticks after the first breach, 0..=50"), ("seed" = Option<u64>, Query, description = "Seed of the drops"),
-        ("tickMs" = Option<u64>, Query, description = "Pause between ticks, ms (0..=60000); default a random 2000-3000"), ("wait" = Option<bool>, Query, description = "Answer when finished")),
-    responses((status = 202, body = SimulationView, description = "Started; poll GET /api/simulations/{simulationId} or follow /api/events",
+    params(("extraTicks" = Option<usize>, Query, minimum = 0, maximum = 50, description = "Ticks after the first breach, 0..=50"), ("seed" = Option<u64>, Query, description = "Seed of the drops"),
+        ("tickMs" = Option<u64>, Query, minimum = 0, maximum = 60000, description = "Pause between ticks, ms (0..=60000); default a random 2000-3000"), ("wait" = Option<bool>, Query, description = "Answer when finished (at most 30 s)")),
+    responses((status = 202, body = SimulationView, description = "Started (or, with wait, still running after 30 s); poll GET /api/simulations/{simulationId} or follow /api/events",
         links(("GetSimulation" = (operation_id = "get_simulation", parameters(("id" = "$response.body#/simulationId")))))),
         (status = 200, body = SimulationView, description = "Finished (wait=true)"),
         (status = 400, body = ApiError), (status = 404, body = ApiError), (status = 500, body = SimulationView, description = "The simulation stopped on an error (wait=true)")))]
@@ -116,6 +116,12 @@ pub(super) async fn simulate(
     if q.extra_ticks > 50 {
         return err(StatusCode::BAD_REQUEST, format!("extraTicks {}: at most 50", q.extra_ticks));
     }
+    if let Some(seed) = q.seed.filter(|s| *s > super::spec::MAX_ID) {
+        return err(
+            StatusCode::BAD_REQUEST,
+            format!("seed {seed}: at most {}", super::spec::MAX_ID),
+        );
+    }
     let tick_ms = q.tick_ms.or(s.config().tick_ms);
     if let Some(ms) = q.tick_ms.filter(|ms| *ms > MAX_TICK_MS) {
         return err(StatusCode::BAD_REQUEST, format!("tickMs {ms}: at most {MAX_TICK_MS}"));
@@ -125,21 +131,39 @@ pub(super) async fn simulate(
         seed: q.seed.unwrap_or(s.config().seed),
         extra_ticks: q.extra_ticks,
         tick_ms,
-        wait: q.wait,
+        wait: false,
     };
-    match d.simulate(req).await {
-        Ok(v) if v.status == "error" => {
-            (StatusCode::INTERNAL_SERVER_ERROR, Json(v)).into_response()
+    let mut v = match d.simulate(req).await {
+        Ok(v) => v,
+        Err(e) => return desk_err(e),
+    };
+    // `wait`: follow the simulation until it ends, for at most MAX_WAIT.
+    let deadline = tokio::time::Instant::now() + MAX_WAIT;
+    while q.wait && v.status == "running" && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(WAIT_POLL).await;
+        match d.simulation(Some(v.simulation_id.clone())).await {
+            Ok(Some(now)) => v = now,
+            Ok(None) => break,
+            Err(e) => return desk_err(e),
         }
-        Ok(v) if v.status == "running" => (StatusCode::ACCEPTED, Json(v)).into_response(),
-        Ok(v) => Json(v).into_response(),
-        Err(e) => desk_err(e),
+    }
+    match v.status.as_str() {
+        "error" => (StatusCode::INTERNAL_SERVER_ERROR, Json(v)).into_response(),
+        "running" => (StatusCode::ACCEPTED, Json(v)).into_response(),
+        _ => Json(v).into_response(),
     }
 }
 
+/// The longest a `wait=true` request is held; past it the answer is the 202 a request
+/// without `wait` gets (the simulation goes on).
+const MAX_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// How often a waiting request looks at its simulation.
+const WAIT_POLL: std::time::Duration = std::time::Duration::from_millis(50);
+
 /// A crash simulation by id (`latest` for the most recent): its ticks so far, status, plans.
 #[utoipa::path(get, path = "/api/simulations/{id}", operation_id = "get_simulation",
-    params(("id" = String, Path, description = "Simulation id, or `latest`")),
+    params(("id" = String, Path, example = "latest", description = "Simulation id, or `latest`")),
     responses((status = 200, body = SimulationView), (status = 404, body = ApiError)))]
 pub(super) async fn simulation(State(s): State<AppState>, Path(id): Path<String>) -> Response {
     let Some(d) = s.vault_desk() else { return no_desk() };
@@ -162,6 +186,9 @@ pub(crate) enum VaultRef {
     Market(usize),
     /// The reference's vault id.
     Reference(String),
+    /// A market id written as a JSON number with a fraction part (`1.0`: JSON Schema's
+    /// `integer` admits it); refused unless the fraction is zero.
+    Number(f64),
 }
 
 /// `POST /api/execute` body: `{"vaultId": N}`, `{"vaultId": "VAULT-B-WEETH-BETH"}` or
@@ -193,7 +220,21 @@ pub(super) async fn execute(
     };
     let vault_id = match b.vault_id {
         None => None,
+        Some(VaultRef::Market(id)) if id as u64 > super::spec::MAX_ID => {
+            return err(
+                StatusCode::BAD_REQUEST,
+                format!("vaultId {id}: at most {}", super::spec::MAX_ID),
+            );
+        }
         Some(VaultRef::Market(id)) => Some(id),
+        Some(VaultRef::Number(x))
+            if x.fract() == 0.0 && (0.0..=super::spec::MAX_ID as f64).contains(&x) =>
+        {
+            Some(x as usize)
+        }
+        Some(VaultRef::Number(x)) => {
+            return err(StatusCode::BAD_REQUEST, format!("vaultId {x}: not a market id"));
+        }
         Some(VaultRef::Reference(name)) => match super::reference::parse_vault_id(&name) {
             Some(id) => Some(id),
             None => {
@@ -242,7 +283,7 @@ const MAX_REBALANCES: u32 = 10_000;
 /// the plan made at breach and its execution when there is one. `status` is the stored one
 /// (`abandoned` for a plan an earlier process left `planned`).
 #[utoipa::path(get, path = "/api/rebalances",
-    params(("limit" = Option<u32>, Query, description = "The newest N events, 1..=10000 (default 1000)")),
+    params(("limit" = Option<u32>, Query, minimum = 1, maximum = 10000, description = "The newest N events, 1..=10000 (default 1000)")),
     responses((status = 200, body = [RebalanceEvent]), (status = 400, body = ApiError), (status = 500, body = ApiError)))]
 pub(super) async fn rebalances(
     State(s): State<AppState>,

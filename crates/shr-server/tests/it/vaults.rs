@@ -36,7 +36,7 @@ async fn crash_plan_execute_persist() {
         c.get(format!("{base}/api/vaults/1")).send().await.unwrap().json().await.unwrap();
     assert_eq!(one["name"], "B");
     assert_eq!(c.get(format!("{base}/api/vaults/9")).send().await.unwrap().status(), 404);
-    assert_eq!(c.get(format!("{base}/api/vaults/x")).send().await.unwrap().status(), 400);
+    assert_eq!(c.get(format!("{base}/api/vaults/x")).send().await.unwrap().status(), 404);
 
     // Nothing breached yet: 409 naming the vault and its HF.
     let r =
