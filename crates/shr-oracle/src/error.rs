@@ -16,6 +16,18 @@ pub enum Error {
         /// What is wrong with it.
         why: &'static str,
     },
+    /// A series row's time in another format than the file's first row.
+    #[error(
+        "field {field:?}: time {value:?} is not {expected} (the format of the file's first row)"
+    )]
+    WrongTimeFormat {
+        /// The row and column.
+        field: String,
+        /// The value as given.
+        value: String,
+        /// The file's format.
+        expected: crate::TimeFormat,
+    },
     /// A time that is not RFC 3339 or unix seconds.
     #[error("field {field:?}: invalid time {value:?} (expected RFC 3339 or unix seconds)")]
     InvalidTime {
@@ -198,6 +210,9 @@ impl Error {
                 format!("field {field:?}: invalid amount ({why})")
             }
             Self::InvalidTime { field, .. } => format!("field {field:?}: invalid time"),
+            Self::WrongTimeFormat { field, expected, .. } => {
+                format!("field {field:?}: time not {expected}")
+            }
             Self::WrongType { field, expected, .. } => {
                 format!("field {field:?}: expected {expected}")
             }
@@ -209,7 +224,7 @@ impl Error {
     pub fn kind(&self) -> &'static str {
         match self {
             Self::InvalidAmount { .. } => "invalid_amount",
-            Self::InvalidTime { .. } => "invalid_time",
+            Self::InvalidTime { .. } | Self::WrongTimeFormat { .. } => "invalid_time",
             Self::MissingField { .. } => "missing_field",
             Self::WrongType { .. } => "wrong_type",
             Self::Feeds(_) => "feeds_file",

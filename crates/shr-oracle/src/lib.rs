@@ -36,6 +36,7 @@ mod series;
 mod service;
 mod source;
 mod tally;
+mod timefmt;
 mod transport;
 
 pub use don::{
@@ -69,11 +70,14 @@ pub use recovered::{
 pub use replay::{ReplaySummary, replay};
 pub use schedule::RoundSchedule;
 pub use secrets::{Secrets, origin_of, seal_secret, secret_info, valid_secret_name};
-pub use series::{ReserveSeries, SeriesColumns};
+pub use series::{
+    Order, OutOfOrder, ReserveSeries, SeriesColumns, SeriesReport, StaleReading, ValueSeries,
+};
 pub use service::{NodeService, RoundResult, RoundStatus, ServiceConfig};
 pub use source::{
     ChainSupplySource, CustodianApiSource, FeedSource, HttpPorSource, MAX_POR_BODY, ReserveSource,
     SeriesSource,
 };
 pub use tally::{Inbox, RoundTally, leader};
+pub use timefmt::TimeFormat;
 pub use transport::{InMemoryTransport, Message, NodeId, Transport};

@@ -160,9 +160,13 @@ fn json_amount(field: &str, v: &Value, decimals: u8) -> Result<U256> {
     }
 }
 
+/// The value as JSON, cut to 40 characters (never inside one: the body is anyone's text).
 fn short(v: &Value) -> String {
     let s = v.to_string();
-    if s.len() > 40 { format!("{}…", &s[..40]) } else { s }
+    match s.char_indices().nth(40) {
+        Some((cut, _)) => format!("{}…", &s[..cut]),
+        None => s,
+    }
 }
 
 #[cfg(test)]
@@ -170,6 +174,19 @@ mod tests {
     use super::*;
 
     const E8: u64 = 100_000_000;
+
+    /// Found by the `custodian_json` fuzz target: a wrong-typed field whose JSON text has a
+    /// multi-byte character across byte 40 panicked the node while naming the error.
+    #[test]
+    fn a_wrong_type_with_wide_characters_is_named_not_a_panic() {
+        let body = format!(
+            r#"{{"totalReserve": ["d{}"], "totalToken": 1, "timestamp": 1}}"#,
+            "\u{fddd}".repeat(30)
+        );
+        let e = parse_por_json(body.as_bytes(), &PorFields::default(), 8).unwrap_err();
+        assert!(e.to_string().contains("totalReserve"), "{e}");
+        assert!(e.to_string().contains('…'), "{e}");
+    }
 
     #[test]
     fn parses_the_network_firm_bodies() {

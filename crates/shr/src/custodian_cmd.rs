@@ -18,7 +18,7 @@ use shr_oracle::{POR_INFO, SeriesSource, amount::format_amount};
 #[derive(Debug, Args)]
 pub(crate) struct CustodianArgs {
     #[command(flatten)]
-    series: crate::oracle_cmd::SeriesArgs,
+    series: crate::series_args::SeriesArgs,
     /// Decimals of the amounts served.
     #[arg(long, default_value_t = 8)]
     decimals: u8,

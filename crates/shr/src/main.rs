@@ -16,6 +16,7 @@ mod node_ops;
 mod oracle_cmd;
 mod risk_cmd;
 mod scenario_cmd;
+mod series_args;
 mod signer_cmd;
 
 use std::sync::Arc;

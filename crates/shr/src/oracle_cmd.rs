@@ -14,7 +14,7 @@ use shr_oracle::{
 };
 
 /// The shipped wBTC series (BitGo custody vs on-chain supply, 2023-07..2025-06), embedded.
-const WBTC_SERIES: &[u8] =
+pub(crate) const WBTC_SERIES: &[u8] =
     include_bytes!("../../../data/wbtc/wbtc_por_timeseries_2023-07_2025-06.csv");
 /// Seed of the development TEE platform (simulated): fixed so that the DON's signer addresses
 /// are stable across runs, like anvil's dev mnemonic. Refused on non-dev chains unless
@@ -171,46 +171,11 @@ pub(crate) fn wbtc_series(decimals: u8) -> Result<ReserveSeries> {
     Ok(ReserveSeries::from_reader(WBTC_SERIES, &SeriesColumns::wbtc(), decimals)?)
 }
 
-/// Which reserve series to read: shared by `replay` and `custodian`.
-#[derive(Debug, Args)]
-pub(crate) struct SeriesArgs {
-    /// Reserve series CSV; default: the shipped wBTC series (with its own column names).
-    #[arg(long)]
-    series: Option<PathBuf>,
-    /// Time column (RFC 3339 or unix seconds).
-    #[arg(long, default_value = "timestamp")]
-    time_col: String,
-    /// Reserves column (decimal whole tokens).
-    #[arg(long, default_value = "reserves")]
-    reserves_col: String,
-    /// Supply column (decimal whole tokens).
-    #[arg(long, default_value = "supply")]
-    supply_col: String,
-}
-
-impl SeriesArgs {
-    /// Reads the series, amounts scaled to `decimals`.
-    pub(crate) fn load(&self, decimals: u8) -> Result<ReserveSeries> {
-        Ok(match &self.series {
-            Some(p) => {
-                let cols = SeriesColumns {
-                    time: self.time_col.clone(),
-                    reserves: self.reserves_col.clone(),
-                    supply: self.supply_col.clone(),
-                };
-                ReserveSeries::from_path(p, &cols, decimals)
-                    .wrap_err_with(|| format!("reading {}", p.display()))?
-            }
-            None => wbtc_series(decimals)?,
-        })
-    }
-}
-
 /// `shr replay` flags.
 #[derive(Debug, Args)]
 pub(crate) struct ReplayArgs {
     #[command(flatten)]
-    series: SeriesArgs,
+    series: crate::series_args::SeriesArgs,
     /// First reading's time (RFC 3339), inclusive.
     #[arg(long)]
     from: Option<String>,
@@ -304,9 +269,15 @@ pub(crate) async fn replay(args: ReplayArgs, rpc_url: Option<&str>) -> Result<()
         v["forwarder"] = dep.forwarder.to_string().into();
         v["receiver"] = dep.receiver.to_string().into();
         v["backend"] = chain.backend().to_string().into();
+        if let (Some(obj), serde_json::Value::Object(series)) =
+            (v.as_object_mut(), serde_json::to_value(&series.report)?)
+        {
+            obj.extend(series);
+        }
         println!("{v}");
     } else {
         print_summary(&summary, window.len(), started.elapsed().as_millis(), is_solvent, &dep);
+        crate::series_args::print_report(&series.report);
     }
     Ok(())
 }

@@ -5,4 +5,5 @@ mod gas;
 mod privacy;
 mod receiver;
 mod same_reports;
+mod series;
 mod service;

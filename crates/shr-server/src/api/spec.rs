@@ -148,7 +148,7 @@ pub(super) async fn openapi_json() -> Json<Value> {
 ///   (`contentMediaType`) with its `contentSchema`; a `lagged` event's data is the number of
 ///   events the client missed.
 /// - `POST /api/execute`'s body as exactly one of its two forms.
-/// - Every unbounded integer parameter bounded by [`MAX_ID`], as an exact integer.
+/// - Every unbounded integer parameter bounded by `i64::MAX`, as an exact integer.
 pub fn openapi_document() -> Value {
     let mut doc = serde_json::to_value(ApiDoc::openapi()).expect("the document serialises");
     if let Some(paths) = doc["paths"].as_object_mut() {

@@ -410,3 +410,63 @@ fn attest_fetches_a_live_custodian_api_and_refuses_a_slow_or_garbled_one() {
     assert_ne!(code, 0);
     assert!(v["error"].as_str().unwrap().contains("not JSON"), "{v}");
 }
+
+/// Issue #20 from the command line: reserves and supply from two files (RFC 3339 and
+/// date-only times), joined as-of, with a re-submitted older reading refused and listed.
+#[test]
+fn replay_joins_two_files_and_lists_refused_readings() {
+    let series = include_str!("../../../../data/wbtc/wbtc_por_timeseries_2023-07_2025-06.csv");
+    let rows: Vec<Vec<&str>> =
+        series.lines().skip(1).take(400).map(|l| l.split(',').collect()).collect();
+    let mut reserves = String::from("time,reserves\n");
+    let mut supply = String::from("day,supply\n");
+    let mut last_day = "";
+    for (i, c) in rows.iter().enumerate() {
+        reserves.push_str(&format!("{},{}\n", c[0], c[1]));
+        if i == 200 {
+            reserves.push_str(&format!("{},{}\n", rows[150][0], rows[150][1]).replace(".", ".9"));
+        }
+        let day = &c[0][..10];
+        if day != last_day {
+            supply.push_str(&format!("{day},{}\n", c[2]));
+            last_day = day;
+        }
+    }
+    let dir = std::env::temp_dir().join(format!("shr-cli-join-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (r, s) = (dir.join("reserves.csv"), dir.join("supply.csv"));
+    std::fs::write(&r, reserves).unwrap();
+    std::fs::write(&s, supply).unwrap();
+    let (r, s) = (r.display().to_string(), s.display().to_string());
+    let (code, v) = shr(&[
+        "replay",
+        "--series",
+        &r,
+        "--time-col",
+        "time",
+        "--supply-series",
+        &s,
+        "--supply-time-col",
+        "day",
+        "--max-supply-lag",
+        "86400",
+        "--json",
+    ]);
+    assert_eq!(code, 0, "{v}");
+    assert_eq!(v["time_formats"][0][1], "rfc3339", "{v}");
+    assert_eq!(v["time_formats"][1][1], "date", "{v}");
+    assert_eq!(v["out_of_order_readings"].as_array().unwrap().len(), 1, "{v}");
+    assert_eq!(v["out_of_order_readings"][0]["row"], 202, "{v}");
+    assert_eq!(v["duplicate_readings"], 0);
+    assert_eq!(v["rounds"], 400, "{v}");
+    // Strict order refuses the file.
+    let out = Command::new(env!("CARGO_BIN_EXE_shr"))
+        .args(["replay", "--series", &r, "--time-col", "time", "--supply-series", &s])
+        .args(["--supply-time-col", "day", "--strict-order", "--json"])
+        .env("RUST_LOG", "error")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("does not increase"));
+    std::fs::remove_dir_all(&dir).ok();
+}
