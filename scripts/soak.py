@@ -42,12 +42,15 @@ def bump(k, n=1):
 
 
 def request(method, path, timeout=30):
+    """(status, body); status 0 when the request failed below HTTP (reset, timeout)."""
     req = urllib.request.Request(base + path, method=method)
     try:
         with urllib.request.urlopen(req, timeout=timeout) as r:
             return r.status, r.read()
     except urllib.error.HTTPError as e:
         return e.code, e.read()
+    except (OSError, http.client.HTTPException):
+        return 0, b""
 
 
 def scenarios():
@@ -91,7 +94,7 @@ def simulation():
         status, _ = request("POST", "/api/simulate?tickMs=100&extraTicks=3&wait=true", timeout=600)
         if status in (200, 202):
             bump("simulations")
-        elif status != 404:  # 404: no vault desk on this server
+        elif status != 404:  # 404: no vault desk on this server; 0: the request failed
             bump("errors")
         stop.wait(1)
 
@@ -107,7 +110,7 @@ def reader():
         with lock:
             latencies.append(dt)
             counts["reads"] += 1
-            if status >= 500:
+            if status == 0 or status >= 500:
                 counts["errors"] += 1
 
 

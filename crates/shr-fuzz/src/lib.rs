@@ -39,8 +39,8 @@ pub const TARGETS: [Target; 6] = [
     Target { name: "config_files", run: files::run },
 ];
 
-/// Checks that an error names what went wrong: a non-empty message that is not a bare debug
-/// dump.
+/// Checks that an error names what went wrong: a non-empty message (a `thiserror` type always
+/// has one; this catches an error made from an empty string or an empty source).
 ///
 /// # Panics
 /// When the message is empty.

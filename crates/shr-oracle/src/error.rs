@@ -28,8 +28,10 @@ pub enum Error {
         /// The file's format.
         expected: crate::TimeFormat,
     },
-    /// A time that is not RFC 3339 or unix seconds.
-    #[error("field {field:?}: invalid time {value:?} (expected RFC 3339 or unix seconds)")]
+    /// A time in no known format.
+    #[error(
+        "field {field:?}: invalid time {value:?} (expected RFC 3339, a date YYYY-MM-DD, unix seconds or milliseconds)"
+    )]
     InvalidTime {
         /// The field or column.
         field: String,

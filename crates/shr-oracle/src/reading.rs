@@ -181,7 +181,7 @@ mod tests {
     fn a_wrong_type_with_wide_characters_is_named_not_a_panic() {
         let body = format!(
             r#"{{"totalReserve": ["d{}"], "totalToken": 1, "timestamp": 1}}"#,
-            "\u{fddd}".repeat(30)
+            "\u{fddd}".repeat(50)
         );
         let e = parse_por_json(body.as_bytes(), &PorFields::default(), 8).unwrap_err();
         assert!(e.to_string().contains("totalReserve"), "{e}");

@@ -190,7 +190,7 @@ async fn get_run(State(s): State<AppState>, Path(run_id): Path<String>) -> Respo
 /// The latest run of scenario `name` and its public steps.
 #[utoipa::path(get, path = "/api/scenarios/{name}", operation_id = "get_scenario",
     params(("name" = String, Path, example = "small-deficit", description = "Scenario name")),
-    responses((status = 200, body = RunView), (status = 404, body = ApiError)))]
+    responses((status = 200, body = RunView), (status = 404, body = ApiError), (status = 500, body = ApiError)))]
 async fn get_scenario(State(s): State<AppState>, Path(name): Path<String>) -> Response {
     let names = s.scenario_names();
     if !names.contains(&name) {
@@ -221,7 +221,7 @@ pub(crate) struct DarkPoolRequest {
 
 /// Dark-pool requests of the last 50 runs and the running one (ids and statuses; never sizes
 /// or prices).
-#[utoipa::path(get, path = "/api/darkpool/requests", responses((status = 200, body = [DarkPoolRequest])))]
+#[utoipa::path(get, path = "/api/darkpool/requests", responses((status = 200, body = [DarkPoolRequest]), (status = 500, body = ApiError)))]
 async fn darkpool_requests(State(s): State<AppState>) -> Response {
     let runs = match s.recent_runs(50).await {
         Ok(r) => r,
@@ -263,7 +263,7 @@ pub(crate) struct Incident {
 }
 
 /// Incidents in the store, oldest first.
-#[utoipa::path(get, path = "/api/incidents", responses((status = 200, body = [Incident])))]
+#[utoipa::path(get, path = "/api/incidents", responses((status = 200, body = [Incident]), (status = 500, body = ApiError)))]
 async fn incidents(State(s): State<AppState>) -> Response {
     match s.store().incidents().await {
         Ok(rows) => Json(
@@ -352,7 +352,7 @@ fn same_token(a: &[u8], b: &[u8]) -> bool {
 /// Needs `Authorization: Bearer <operator_token>`.
 #[utoipa::path(get, path = "/api/operator/view",
     security(("bearer" = [])),
-    responses((status = 200, description = "Private figures"), (status = 401, body = ApiError), (status = 404, body = ApiError, description = "No operator token configured")))]
+    responses((status = 200, description = "Private figures"), (status = 401, body = ApiError), (status = 404, body = ApiError, description = "No operator token configured"), (status = 500, body = ApiError)))]
 async fn operator_view(State(s): State<AppState>, headers: HeaderMap) -> Response {
     let Some(token) = s.config().operator_token.as_deref() else {
         return err(

@@ -93,7 +93,9 @@ pub(crate) fn router(series: shr_oracle::ReserveSeries, decimals: u8) -> Router 
 }
 
 pub(crate) async fn run(args: CustodianArgs) -> Result<()> {
-    let router = router(args.series.load(args.decimals)?, args.decimals);
+    let series = args.series.load(args.decimals)?;
+    crate::series_args::log_refusals(&series.report);
+    let router = router(series, args.decimals);
     let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], args.port)))
         .await
         .wrap_err_with(|| format!("binding 127.0.0.1:{}", args.port))?;

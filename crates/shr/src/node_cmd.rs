@@ -418,6 +418,7 @@ fn source(
     }
     if let Some(path) = spec.strip_prefix("csv:") {
         let series = ReserveSeries::from_path(path.as_ref(), &SeriesColumns::wbtc(), decimals)?;
+        crate::series_args::log_refusals(&series.report);
         return Ok(Arc::new(SeriesSource::new(Arc::new(series))));
     }
     bail!("source {spec:?}: give an http(s):// custodian URL, csv:PATH or feed:ADDR")

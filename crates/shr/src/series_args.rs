@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use clap::Args;
-use eyre::{Result, WrapErr};
+use eyre::{Result, WrapErr, bail};
 use shr_oracle::{Order, ReserveSeries, SeriesColumns, SeriesReport, ValueSeries};
 
 use crate::oracle_cmd::WBTC_SERIES;
@@ -61,6 +61,21 @@ impl SeriesArgs {
     /// Reads the series, amounts scaled to `decimals`.
     pub(crate) fn load(&self, decimals: u8) -> Result<ReserveSeries> {
         let order = if self.strict_order { Order::Strict } else { Order::Lenient };
+        let split = self.reserves_series.is_some() || self.supply_series.is_some();
+        if split
+            && self.series.is_none()
+            && (self.reserves_series.is_none() || self.supply_series.is_none())
+        {
+            bail!(
+                "--reserves-series or --supply-series alone would join your file with the shipped \
+                 wBTC series: give --series FILE for the other side, or both separate files"
+            );
+        }
+        if !split && self.max_supply_lag.is_some() {
+            bail!(
+                "--max-supply-lag applies to a joined series: give --supply-series or --reserves-series"
+            );
+        }
         let wbtc = SeriesColumns::wbtc();
         let col = |set: &Option<String>, default: &str, shipped: &str, file: Option<&Path>| match (
             set, file,
@@ -121,6 +136,16 @@ impl SeriesArgs {
             })
         };
         Ok(ReserveSeries::join(read(&reserves)?, read(&supply)?, self.max_supply_lag))
+    }
+}
+
+/// Logs what a series' files refused (a node or the custodian API reading a series), a warning
+/// when anything was.
+pub(crate) fn log_refusals(r: &SeriesReport) {
+    let (late, dup, stale) =
+        (r.out_of_order_readings.len(), r.duplicate_readings, r.stale_readings.len());
+    if late + stale > 0 || dup > 0 {
+        tracing::warn!(target: "shr::series", out_of_order = late, duplicates = dup, stale, first_out_of_order_row = ?r.out_of_order_readings.first().map(|o| o.row), "series rows refused");
     }
 }
 

@@ -147,7 +147,8 @@ pub(super) async fn openapi_json() -> Json<Value> {
 ///   `itemSchema` reads them and validators apply to 3.1: `event`, and `data` as JSON text
 ///   (`contentMediaType`) with its `contentSchema`; a `lagged` event's data is the number of
 ///   events the client missed.
-/// - `POST /api/execute`'s body as exactly one of its two forms.
+/// - `POST /api/execute`'s body as exactly one of its two forms; `POST /api/simulate`'s 500 as
+///   either a simulation's view or an `ApiError`.
 /// - Every unbounded integer parameter bounded by `i64::MAX`, as an exact integer.
 pub fn openapi_document() -> Value {
     let mut doc = serde_json::to_value(ApiDoc::openapi()).expect("the document serialises");
@@ -200,6 +201,13 @@ pub fn openapi_document() -> Value {
             "data": {}
         }
     }));
+    // A simulation that stopped on an error answers its view; a desk that failed, an ApiError.
+    for path in ["/api/simulate", "/simulate"] {
+        let media =
+            &mut doc["paths"][path]["post"]["responses"]["500"]["content"]["application/json"];
+        let view = media["schema"].take();
+        media["schema"] = json!({ "oneOf": [view, { "$ref": "#/components/schemas/ApiError" }] });
+    }
     for (path, schema) in [("/api/events", events), ("/ws", envelope)] {
         doc["paths"][path]["get"]["responses"]["200"]["content"]["text/event-stream"]["schema"] =
             schema;

@@ -32,7 +32,7 @@ fn desk_err(e: Error) -> Response {
 }
 
 /// The lending vaults as read from chain: positions, oracle prices, health factors.
-#[utoipa::path(get, path = "/api/vaults", responses((status = 200, body = [VaultView]), (status = 404, body = ApiError)))]
+#[utoipa::path(get, path = "/api/vaults", responses((status = 200, body = [VaultView]), (status = 404, body = ApiError), (status = 500, body = ApiError), (status = 503, body = ApiError, description = "The vault desk stopped")))]
 pub(super) async fn vaults(State(s): State<AppState>) -> Response {
     let Some(d) = s.vault_desk() else { return no_desk() };
     match d.vaults().await {
@@ -43,7 +43,7 @@ pub(super) async fn vaults(State(s): State<AppState>) -> Response {
 
 /// One vault by market id or the reference's vault id (also at `GET /vaults/{id}`).
 #[utoipa::path(get, path = "/api/vaults/{id}", params(("id" = String, Path, example = "VAULT-A-WSTETH-BUSDC", description = "Market id (0 = A, 1 = B) or the reference's id (VAULT-A-WSTETH-BUSDC, VAULT-B-WEETH-BETH)")),
-    responses((status = 200, body = VaultView), (status = 404, body = ApiError, description = "No such vault, or an id of neither form")))]
+    responses((status = 200, body = VaultView), (status = 404, body = ApiError, description = "No such vault, or an id of neither form"), (status = 500, body = ApiError), (status = 503, body = ApiError, description = "The vault desk stopped")))]
 pub(super) async fn vault(State(s): State<AppState>, Path(id): Path<String>) -> Response {
     let Some(id) = super::reference::parse_vault_id(&id) else {
         return err(
@@ -104,7 +104,7 @@ const MAX_TICK_MS: u64 = 60_000;
     responses((status = 202, body = SimulationView, description = "Started (or, with wait, still running after 30 s); poll GET /api/simulations/{simulationId} or follow /api/events",
         links(("GetSimulation" = (operation_id = "get_simulation", parameters(("id" = "$response.body#/simulationId")))))),
         (status = 200, body = SimulationView, description = "Finished (wait=true)"),
-        (status = 400, body = ApiError), (status = 404, body = ApiError), (status = 500, body = SimulationView, description = "The simulation stopped on an error (wait=true)")))]
+        (status = 400, body = ApiError), (status = 404, body = ApiError), (status = 500, body = SimulationView, description = "The simulation stopped on an error (wait=true), or the desk failed (an ApiError)"), (status = 503, body = ApiError, description = "The vault desk stopped")))]
 pub(super) async fn simulate(
     State(s): State<AppState>,
     q: Result<axum::extract::Query<SimulateQuery>, axum::extract::rejection::QueryRejection>,
@@ -164,7 +164,7 @@ const WAIT_POLL: std::time::Duration = std::time::Duration::from_millis(50);
 /// A crash simulation by id (`latest` for the most recent): its ticks so far, status, plans.
 #[utoipa::path(get, path = "/api/simulations/{id}", operation_id = "get_simulation",
     params(("id" = String, Path, example = "latest", description = "Simulation id, or `latest`")),
-    responses((status = 200, body = SimulationView), (status = 404, body = ApiError)))]
+    responses((status = 200, body = SimulationView), (status = 404, body = ApiError), (status = 503, body = ApiError, description = "The vault desk stopped")))]
 pub(super) async fn simulation(State(s): State<AppState>, Path(id): Path<String>) -> Response {
     let Some(d) = s.vault_desk() else { return no_desk() };
     let key = (id != "latest").then(|| id.clone());
@@ -209,7 +209,7 @@ pub(crate) struct ExecuteBody {
 /// the owner; the HF read back; the event persisted and streamed (`rebalance`, `snapshot`).
 /// With `applyAll`, every vault's latest plan (or breached vault's).
 #[utoipa::path(post, path = "/api/execute", request_body = ExecuteBody,
-    responses((status = 200, body = [RebalanceEvent]), (status = 400, body = ApiError), (status = 404, body = ApiError), (status = 409, body = ApiError, description = "The vault is not breached, or its plan reverted (nothing changed)")))]
+    responses((status = 200, body = [RebalanceEvent]), (status = 400, body = ApiError), (status = 404, body = ApiError), (status = 409, body = ApiError, description = "The vault is not breached, or its plan reverted (nothing changed)"), (status = 500, body = ApiError), (status = 503, body = ApiError, description = "The vault desk stopped")))]
 pub(super) async fn execute(
     State(s): State<AppState>,
     body: Result<Json<ExecuteBody>, axum::extract::rejection::JsonRejection>,
@@ -228,7 +228,7 @@ pub(super) async fn execute(
         }
         Some(VaultRef::Market(id)) => Some(id),
         Some(VaultRef::Number(x))
-            if x.fract() == 0.0 && (0.0..=super::spec::MAX_ID as f64).contains(&x) =>
+            if x.fract() == 0.0 && (0.0..super::spec::MAX_ID as f64).contains(&x) =>
         {
             Some(x as usize)
         }
